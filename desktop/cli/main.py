@@ -1,0 +1,405 @@
+"""``caseload``: the window with no subcommand, scripting and administration with one.
+
+Every subcommand goes through the same controllers as the window. A refused or
+invalid command prints one line on stderr, exits non-zero, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from desktop import __version__
+from desktop.controllers.errors import CaseloadError, InvalidInput, NotSignedIn
+from desktop.controllers.permissions import Actor
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+LIST_COLUMNS = ("id", "first_name", "last_name", "date_of_birth", "email", "phone", "status",
+                "clinician")
+
+
+class CliError(Exception):
+    """A problem with how the command was called, reported like a refusal."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="caseload",
+        description="Caseload keeps a practice's roster of clients. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"caseload {__version__}")
+    parser.add_argument("--database", metavar="URL",
+                        help="sqlite:///FILE or postgresql+psycopg://user@host/db "
+                             "(default: $CASELOAD_DATABASE_URL, else the local data file)")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check without a window that this installation works, then exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(parent: Any, name: str, func: Callable[..., int], help_text: str,
+                *, changes: bool = False) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--database", metavar="URL", default=argparse.SUPPRESS,
+                       help="database URL (as for caseload itself)")
+        if changes:
+            p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                           help="who is doing this; password from $CASELOAD_PASSWORD or a prompt")
+        p.set_defaults(func=func)
+        return p
+
+    p = command(sub, "demo", cmd_demo, "fill an empty database with a realistic demo practice")
+    p.add_argument("--clients", type=_positive_int, default=1000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--password", default="demo", help="password of every demo user (default: demo)")
+
+    clients = sub.add_parser("clients", help="list, add, show, change, export and delete clients")
+    csub = clients.add_subparsers(dest="clients_command", metavar="ACTION", required=True)
+    p = command(csub, "list", cmd_clients_list, "list clients", changes=False)
+    p.add_argument("--status", choices=("active", "inactive", "all"), default="active")
+    p.add_argument("--search", default="")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME",
+                   help="list as this user (an own-clients clinician sees only theirs); default: the Account Owner's view")
+    p = command(csub, "add", cmd_clients_add, "add a client; prints the new id", changes=True)
+    p.add_argument("--first", required=True)
+    p.add_argument("--last", required=True)
+    p.add_argument("--preferred")
+    p.add_argument("--dob", metavar="YYYY-MM-DD")
+    p.add_argument("--email")
+    p.add_argument("--phone")
+    p.add_argument("--address")
+    p.add_argument("--clinician", metavar="USERNAME")
+    p = command(csub, "show", cmd_clients_show, "show one client's full record")
+    p.add_argument("id", type=int)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME")
+    p = command(csub, "set-status", cmd_clients_set_status, "mark a client active or inactive",
+                changes=True)
+    p.add_argument("id", type=int)
+    p.add_argument("status", choices=("active", "inactive"))
+    p.add_argument("--reason", choices=("discharged", "moved", "other"))
+    p.add_argument("--note")
+    p = command(csub, "delete", cmd_clients_delete,
+                "permanently delete a client and every record of theirs", changes=True)
+    p.add_argument("id", type=int)
+    p.add_argument("--confirm-name", required=True, metavar='"First Last"',
+                   help="the client's first and last name exactly as shown (case-sensitive)")
+    p = command(csub, "export", cmd_clients_export, "write a client's full record as JSON")
+    p.add_argument("id", type=int)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--as", dest="as_user", metavar="USERNAME")
+    p = command(csub, "mark-duplicate", cmd_clients_mark_duplicate,
+                "mark a client inactive as a duplicate of the profile to keep", changes=True)
+    p.add_argument("id", type=int, help="the duplicate profile")
+    p.add_argument("--keep", type=int, required=True, help="the profile to keep")
+    p = command(csub, "duplicates", cmd_clients_duplicates, "list likely duplicate clients")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    contacts = sub.add_parser("contacts", help="merge contacts")
+    ksub = contacts.add_subparsers(dest="contacts_command", metavar="ACTION", required=True)
+    p = command(ksub, "merge", cmd_contacts_merge, "merge contact OTHER_ID into KEEP_ID", changes=True)
+    p.add_argument("keep_id", type=int)
+    p.add_argument("other_id", type=int)
+    p.add_argument("--take", action="append", default=[], metavar="FIELD",
+                   help="take this field's value from OTHER_ID (repeatable)")
+
+    billing = sub.add_parser("billing", help="the automatic billing run")
+    bsub = billing.add_subparsers(dest="billing_command", metavar="ACTION", required=True)
+    p = command(bsub, "run", cmd_billing_run, "create superbills and statements owed", changes=True)
+    p.add_argument("--through", metavar="YYYY-MM-DD")
+
+    users = sub.add_parser("users", help="practice users")
+    usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    p = command(usub, "add", cmd_users_add, "add a practice user", changes=True)
+    p.add_argument("username")
+    p.add_argument("--role", required=True,
+                   choices=("account_owner", "practice_manager", "clinician", "biller", "scheduler"))
+    p.add_argument("--entire-practice", action="store_true")
+    p.add_argument("--display-name")
+    p.add_argument("--new-password", help="the new user's password (default: $CASELOAD_NEW_PASSWORD or a prompt)")
+
+    p = command(sub, "audit", cmd_audit, "show the audit log")
+    p.add_argument("--client", type=int)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--limit", type=_positive_int, default=200)
+    return parser
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from desktop.storage.database import open_database
+
+    return open_database(getattr(args, "database", None))
+
+
+def _password(prompt: str, env: str) -> str:
+    if env in os.environ:
+        return os.environ[env]
+    if not sys.stdin or not sys.stdin.isatty():
+        raise CliError(f"No password: set {env} or run in a terminal to be asked.")
+    return getpass.getpass(prompt)
+
+
+def _actor(db, username: str | None) -> Actor:  # type: ignore[no-untyped-def]
+    from desktop.controllers.users import UsersController
+
+    if not username:
+        raise CliError("Say who you are with --as USERNAME.")
+    return UsersController(db).sign_in(username, _password(f"Password for {username}: ", "CASELOAD_PASSWORD"))
+
+
+def _reader(db, username: str | None) -> Actor:  # type: ignore[no-untyped-def]
+    """Who reads: the user named with --as, else a view with the Account Owner's reach.
+
+    Reading needs no password on the practice's own machine (the file is theirs);
+    naming a user narrows the view to what that user may see.
+    """
+    if username:
+        return _actor(db, username)
+    from desktop.domain.models import Role
+
+    return Actor(0, "command-line", "Command line", Role.ACCOUNT_OWNER, True)
+
+
+def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    widths = {c: max([len(c)] + [len(_cell(r.get(c))) for r in rows]) for c in columns}
+    widths = {c: min(w, 40) for c, w in widths.items()}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for r in rows:
+        print("  ".join(_cell(r.get(c))[:40].ljust(widths[c]) for c in columns).rstrip())
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _dump_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+# --------------------------------------------------------------------- commands
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import time
+
+    from desktop.controllers.demo import build_demo_practice
+
+    db = _open(args)
+    started = time.perf_counter()
+    report = build_demo_practice(db, clients=args.clients, seed=args.seed, password=args.password)
+    print(f"Demo practice ready in {time.perf_counter() - started:.1f} s: {report.clients:,} clients, "
+          f"{report.contacts:,} contacts, {report.appointments:,} appointments, "
+          f"{report.billing_documents:,} billing documents. Users: "
+          f"{', '.join(report.users_created) or '(already there)'}; password: {args.password}")
+    return 0
+
+
+def cmd_clients_list(args: argparse.Namespace) -> int:
+    from desktop.controllers.clients import ClientsController
+
+    db = _open(args)
+    rows = [r.as_json() for r in ClientsController(db).list_clients(
+        _reader(db, args.as_user), args.status, args.search)]
+    rows = [{k: r[k] for k in LIST_COLUMNS} for r in rows]
+    if args.format == "json":
+        _dump_json(rows)
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=LIST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        _print_table(rows, LIST_COLUMNS)
+    return 0
+
+
+def cmd_clients_add(args: argparse.Namespace) -> int:
+    from desktop.controllers.clients import ClientsController
+
+    db = _open(args)
+    actor = _actor(db, args.as_user)
+    values = dict(first_name=args.first, last_name=args.last, preferred_name=args.preferred,
+                  date_of_birth=args.dob, email=args.email, phone=args.phone, address=args.address)
+    if args.clinician:
+        values["clinician_id"] = args.clinician
+    print(ClientsController(db).add_client(actor, **values))
+    return 0
+
+
+def cmd_clients_show(args: argparse.Namespace) -> int:
+    from desktop.controllers.clients import ClientsController
+
+    db = _open(args)
+    data = ClientsController(db).get_client(_reader(db, args.as_user), args.id).as_json()
+    if args.format == "json":
+        _dump_json(data)
+        return 0
+    print(f"{data['first_name']} {data['last_name']}  (client {data['id']}, {data['status']})")
+    for key in ("preferred_name", "date_of_birth", "email", "phone", "address", "clinician",
+                "inactive_reason", "duplicate_of"):
+        if data.get(key) not in (None, ""):
+            print(f"  {key.replace('_', ' ')}: {data[key]}")
+    print(f"  portal: {'on' if data['portal']['portal_enabled'] else 'off'}, secure messaging: "
+          f"{'on' if data['portal']['messaging_enabled'] else 'off'}")
+    print(f"  {len(data['appointments'])} appointments, {len(data['billing_documents'])} billing "
+          f"documents, {len(data['contacts'])} contacts, {len(data['status_history'])} status changes")
+    return 0
+
+
+def cmd_clients_set_status(args: argparse.Namespace) -> int:
+    from desktop.controllers.clients import ClientsController
+
+    db = _open(args)
+    actor = _actor(db, args.as_user)
+    ClientsController(db).set_status(actor, args.id, args.status, reason=args.reason, note=args.note)
+    print(f"Client {args.id} is now {args.status}.")
+    return 0
+
+
+def cmd_clients_mark_duplicate(args: argparse.Namespace) -> int:
+    from desktop.controllers.clients import ClientsController
+
+    db = _open(args)
+    ClientsController(db).mark_duplicate(_actor(db, args.as_user), args.id, args.keep)
+    print(f"Client {args.id} is now inactive as a duplicate of client {args.keep}.")
+    return 0
+
+
+def cmd_clients_delete(args: argparse.Namespace) -> int:
+    from desktop.controllers.clients import ClientsController
+
+    db = _open(args)
+    actor = _actor(db, args.as_user)
+    impact = ClientsController(db).delete_client(actor, args.id, args.confirm_name)
+    removed = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in impact.counts.items() if n)
+    print(f"Client {args.id} was deleted permanently" + (f" with {removed}." if removed else "."))
+    return 0
+
+
+def cmd_clients_export(args: argparse.Namespace) -> int:
+    from desktop.controllers.clients import ClientsController
+
+    db = _open(args)
+    data = ClientsController(db).export_client(_reader(db, args.as_user), args.id)
+    try:
+        args.out.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"Could not write {args.out}: {exc.strerror}.") from None
+    print(f"Wrote client {args.id}'s record to {args.out}.")
+    return 0
+
+
+def cmd_clients_duplicates(args: argparse.Namespace) -> int:
+    from desktop.controllers.duplicates import DuplicatesController
+
+    db = _open(args)
+    pairs = DuplicatesController(db).find_client_duplicates(_reader(db, None))
+    rows = [p.as_json() for p in pairs]
+    if args.format == "json":
+        _dump_json(rows)
+    else:
+        _print_table([{**r, "reasons": "; ".join(r["reasons"])} for r in rows],
+                     ("left_id", "left_name", "right_id", "right_name", "score", "reasons"))
+    return 0
+
+
+def cmd_contacts_merge(args: argparse.Namespace) -> int:
+    from desktop.controllers.contacts import ContactsController
+
+    db = _open(args)
+    actor = _actor(db, args.as_user)
+    ContactsController(db).merge_contacts(actor, args.keep_id, args.other_id,
+                                          {f: "other" for f in args.take})
+    print(f"Contact {args.other_id} was merged into contact {args.keep_id}.")
+    return 0
+
+
+def cmd_billing_run(args: argparse.Namespace) -> int:
+    from desktop.controllers.billing import BillingController
+
+    db = _open(args)
+    report = BillingController(db).run_billing(_actor(db, args.as_user), args.through)
+    print(f"Created {report.documents_created} billing documents for {report.appointments_billed} "
+          f"appointments of {report.clients_billed} clients; skipped "
+          f"{report.inactive_clients_skipped} inactive clients; "
+          f"{report.held_for_manual_billing} appointments from inactive periods left for manual billing.")
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from desktop.controllers.users import UsersController
+
+    db = _open(args)
+    actor = _actor(db, args.as_user)
+    password = args.new_password or _password(f"Password for {args.username}: ", "CASELOAD_NEW_PASSWORD")
+    user_id = UsersController(db).add_user(actor, args.username, args.role, password,
+                                           display_name=args.display_name,
+                                           entire_practice=args.entire_practice)
+    print(user_id)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from desktop.controllers.clients import ClientsController
+
+    db = _open(args)
+    events = ClientsController(db).audit_events(_reader(db, None), args.client, limit=args.limit)
+    if args.format == "json":
+        _dump_json(events)
+    else:
+        _print_table([{**e, "details": json.dumps(e["details"]) if e["details"] else ""} for e in events],
+                     ("at", "actor", "action", "target_kind", "target_id", "outcome", "details"))
+    return 0
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    from desktop.ui.app import run
+
+    return run(getattr(args, "database", None))
+
+
+def run_self_test(args: argparse.Namespace) -> int:
+    from desktop.selftest import self_test
+
+    return self_test()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        func = run_self_test if args.self_test else run_gui
+    try:
+        return func(args)
+    except (NotSignedIn, InvalidInput, CliError) as exc:
+        print(f"caseload: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, CliError) else EXIT_REFUSED
+    except CaseloadError as exc:
+        print(f"caseload: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except BrokenPipeError:
+        # The reader (`| head`) has gone; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("caseload: interrupted; nothing more was changed.", file=sys.stderr)
+        return 130

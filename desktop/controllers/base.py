@@ -1,0 +1,82 @@
+"""What every controller shares: one transaction per operation, and the audit trail.
+
+``Controller.operation`` opens the unit of work. If the block raises a refusal
+(``PermissionDenied``, ``ConfirmationMismatch``, ``StaleVersion``,
+``InvalidInput``) the work is rolled back and the refusal is written to the
+audit log in a transaction of its own, so a denied attempt leaves a trace but
+no change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from desktop.controllers.errors import (
+    ConfirmationMismatch,
+    InvalidInput,
+    PermissionDenied,
+    StaleVersion,
+)
+from desktop.controllers.permissions import Action, Actor
+from desktop.domain.models import AuditEvent, Outcome
+from desktop.storage.database import Database
+
+_AUDITED_REFUSALS = (PermissionDenied, ConfirmationMismatch, StaleVersion, InvalidInput)
+
+
+def audit(
+    session: Session,
+    actor: Actor | None,
+    action: str,
+    target_kind: str | None = None,
+    target_id: int | None = None,
+    outcome: Outcome = Outcome.ALLOWED,
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEvent(
+            # The command line's read-only view has no user row behind it (id 0).
+            actor_id=actor.user_id if actor and actor.user_id > 0 else None,
+            actor_username=actor.username if actor else None,
+            action=action,
+            target_kind=target_kind,
+            target_id=target_id,
+            outcome=outcome,
+            details=details,
+        )
+    )
+
+
+def require(actor: Actor, action: Action, *, clinician_id: int | None = None,
+            any_client: bool = False) -> None:
+    """Raise ``PermissionDenied`` unless ``actor`` may do ``action`` here."""
+    if actor.can(action, clinician_id, any_client=any_client):
+        return
+    if actor.scope(action).name == "ASSIGNED":
+        raise PermissionDenied(
+            f"As {actor.profile.value.lower()}, {actor.display_name} may {action.value} "
+            "only for clients assigned to them."
+        )
+    raise PermissionDenied(f"The {actor.profile.value} role may not {action.value}.")
+
+
+class Controller:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @contextlib.contextmanager
+    def operation(self, actor: Actor | None, action: str, target_kind: str | None = None,
+                  target_id: int | None = None, *, read_only: bool = False) -> Iterator[Session]:
+        try:
+            unit = self.db.reading() if read_only else self.db.transaction()
+            with unit as session:
+                yield session
+        except _AUDITED_REFUSALS as refusal:
+            with self.db.transaction() as session:
+                audit(session, actor, action, target_kind, target_id, Outcome.DENIED,
+                      {"refusal": type(refusal).__name__})
+            raise

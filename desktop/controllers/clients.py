@@ -1,0 +1,558 @@
+"""Clients: adding, editing, status, portal access, duplicates, export and deletion.
+
+Every public method is one operation: it checks the actor's permission,
+validates, changes, audits and commits, or raises a ``CaseloadError`` having
+changed nothing. The GUI and the command line call these and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, Table, delete, false, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.exc import StaleDataError
+
+from desktop.controllers import validation
+from desktop.controllers.base import Controller, audit, require
+from desktop.controllers.errors import (
+    ConfirmationMismatch,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    StaleVersion,
+)
+from desktop.controllers.permissions import Action, Actor, Scope
+from desktop.domain.models import (
+    Appointment,
+    AuditEvent,
+    Base,
+    BillingDocument,
+    Client,
+    ClientContactLink,
+    ClientStatus,
+    Contact,
+    InactiveReason,
+    PortalAccess,
+    PracticeUser,
+    StatusChange,
+)
+from desktop.domain.search import make_search_key, query_tokens
+
+EDITABLE_FIELDS = (
+    "first_name", "last_name", "preferred_name", "date_of_birth", "email", "phone",
+    "address", "clinician_id",
+)
+
+
+class StatusFilter(enum.StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class ClientRow:
+    """One line of the client list: plain values, safe to hand to any layer."""
+
+    id: int
+    first_name: str
+    last_name: str
+    preferred_name: str | None
+    date_of_birth: dt.date | None
+    email: str | None
+    phone: str | None
+    status: ClientStatus
+    clinician_id: int | None
+    clinician: str | None
+    version: int
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["date_of_birth"] = self.date_of_birth.isoformat() if self.date_of_birth else None
+        data["status"] = self.status.value
+        return data
+
+
+@dataclass(frozen=True)
+class DeletionImpact:
+    """What a deletion would remove, counted, for the dialog to show."""
+
+    client_id: int
+    full_name: str
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class ClientDetail:
+    row: ClientRow
+    address: str | None
+    inactive_reason: InactiveReason | None
+    inactive_note: str | None
+    duplicate_of_id: int | None
+    duplicates: list[int]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    portal: dict[str, bool]
+    status_history: list[dict[str, Any]] = field(default_factory=list)
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    appointments: list[dict[str, Any]] = field(default_factory=list)
+    billing_documents: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        data = self.row.as_json()
+        data.update(
+            address=self.address,
+            inactive_reason=self.inactive_reason.value if self.inactive_reason else None,
+            inactive_note=self.inactive_note,
+            duplicate_of=self.duplicate_of_id,
+            duplicates=self.duplicates,
+            created_at=self.created_at.isoformat(timespec="seconds"),
+            updated_at=self.updated_at.isoformat(timespec="seconds"),
+            portal=self.portal,
+            status_history=self.status_history,
+            contacts=self.contacts,
+            appointments=self.appointments,
+            billing_documents=self.billing_documents,
+        )
+        return data
+
+
+def client_owned_tables() -> list[Table]:
+    """Every table with a foreign key to ``clients``, children before parents.
+
+    Found from the metadata, so a table added later is deleted with the client
+    without anyone having to remember it here.
+    """
+    clients = Client.__table__
+    owned = [t for t in Base.metadata.sorted_tables
+             if t is not clients and any(fk.column.table is clients for fk in t.foreign_keys)]
+    return list(reversed(owned))
+
+
+def _client_columns(table: Table) -> list:
+    return [fk.parent for fk in table.foreign_keys if fk.column.table is Client.__table__]
+
+
+def _label(table: Table) -> str:
+    return table.name
+
+
+class ClientsController(Controller):
+    # ------------------------------------------------------------------ reading
+
+    def _visible(self, actor: Actor, stmt: Select) -> Select:
+        scope = actor.scope(Action.SEE_CLIENTS)
+        if scope is Scope.NONE:
+            return stmt.where(false())
+        if scope is Scope.ASSIGNED:
+            return stmt.where(Client.clinician_id == actor.user_id)
+        return stmt
+
+    def _row_select(self) -> Select:
+        clinician = aliased(PracticeUser)
+        return select(
+            Client.id, Client.first_name, Client.last_name, Client.preferred_name,
+            Client.date_of_birth, Client.email, Client.phone, Client.status,
+            Client.clinician_id, clinician.display_name, Client.version,
+        ).outerjoin(clinician, clinician.id == Client.clinician_id)
+
+    def list_clients(self, actor: Actor, status: StatusFilter | str = StatusFilter.ACTIVE,
+                     search: str = "", *, limit: int | None = None) -> list[ClientRow]:
+        """Clients the actor may see, filtered by status and by what was typed."""
+        status = StatusFilter(status)
+        if not isinstance(search, str):
+            raise InvalidInput("Search must be text.", field="search")
+        stmt = self._visible(actor, self._row_select())
+        if status is not StatusFilter.ALL:
+            stmt = stmt.where(Client.status == ClientStatus(status.value))
+        for token in query_tokens(search):
+            escaped = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(Client.search_key.like(f"%{escaped}%", escape="\\"))
+        stmt = stmt.order_by(Client.last_name, Client.first_name, Client.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.db.reading() as s:
+            return [ClientRow(*r) for r in s.execute(stmt)]
+
+    def _load(self, s: Session, client_id: int, *, for_update: bool = False) -> Client:
+        if not isinstance(client_id, int) or isinstance(client_id, bool):
+            raise InvalidInput(f"{client_id!r} is not a client id.")
+        stmt = select(Client).where(Client.id == client_id)
+        if for_update and not self.db.is_sqlite:
+            stmt = stmt.with_for_update()
+        client = s.scalars(stmt).one_or_none()
+        if client is None:
+            raise NotFound(f"There is no client with id {client_id}; it may have been deleted.")
+        return client
+
+    def _check_sees(self, actor: Actor, client: Client) -> None:
+        if not actor.can(Action.SEE_CLIENTS, client.clinician_id):
+            # Saying "not found" rather than "forbidden" would hide more, but an
+            # explicit refusal is what a clinician can act on (ask the manager).
+            raise PermissionDenied("This client is not assigned to you.")
+
+    def get_client(self, actor: Actor, client_id: int) -> ClientDetail:
+        with self.operation(actor, "client.view", "client", client_id, read_only=True) as s:
+            client = self._load(s, client_id)
+            self._check_sees(actor, client)
+            row = ClientRow(*s.execute(self._row_select().where(Client.id == client_id)).one())
+            portal = s.get(PortalAccess, client_id)
+            users = dict(s.execute(select(PracticeUser.id, PracticeUser.username)).tuples().all())
+            history = [
+                {
+                    "from": c.from_status.value, "to": c.to_status.value,
+                    "reason": c.reason.value if c.reason else None, "note": c.note,
+                    "actor": users.get(c.actor_id) if c.actor_id else None,
+                    "at": c.changed_at.isoformat(timespec="seconds"),
+                }
+                for c in s.scalars(select(StatusChange).where(StatusChange.client_id == client_id)
+                                   .order_by(StatusChange.changed_at, StatusChange.id))
+            ]
+            contacts = [
+                {"contact_id": contact.id, "first_name": contact.first_name,
+                 "last_name": contact.last_name, "relationship": link.relationship,
+                 "email": contact.email, "phone": contact.phone}
+                for link, contact in s.execute(
+                    select(ClientContactLink, Contact)
+                    .join(Contact, Contact.id == ClientContactLink.contact_id)
+                    .where(ClientContactLink.client_id == client_id)
+                    .order_by(Contact.last_name, Contact.first_name))
+            ]
+            appointments = [
+                {"id": a.id, "start": a.start.isoformat(timespec="minutes"),
+                 "duration_minutes": a.duration_minutes, "service_code": a.service_code,
+                 "fee": str(a.fee), "attended": a.attended,
+                 "clinician": users.get(a.clinician_id) if a.clinician_id else None,
+                 "manual_billing_only": a.manual_billing_only}
+                for a in s.scalars(select(Appointment).where(Appointment.client_id == client_id)
+                                   .order_by(Appointment.start))
+            ]
+            documents = [
+                {"id": d.id, "kind": d.kind.value, "period_start": d.period_start.isoformat(),
+                 "period_end": d.period_end.isoformat(), "amount": str(d.amount),
+                 "automatic": d.automatic, "created_at": d.created_at.isoformat(timespec="seconds")}
+                for d in s.scalars(select(BillingDocument).where(BillingDocument.client_id == client_id)
+                                   .order_by(BillingDocument.period_start, BillingDocument.id))
+            ]
+            duplicates = list(s.scalars(select(Client.id).where(Client.duplicate_of_id == client_id)
+                                        .order_by(Client.id)))
+            return ClientDetail(
+                row=row, address=client.address, inactive_reason=client.inactive_reason,
+                inactive_note=client.inactive_note, duplicate_of_id=client.duplicate_of_id,
+                duplicates=duplicates, created_at=client.created_at, updated_at=client.updated_at,
+                portal={"portal_enabled": bool(portal and portal.portal_enabled),
+                        "messaging_enabled": bool(portal and portal.messaging_enabled)},
+                status_history=history, contacts=contacts, appointments=appointments,
+                billing_documents=documents,
+            )
+
+    def export_client(self, actor: Actor, client_id: int) -> dict[str, Any]:
+        """The full record as JSON-ready data, audited as an export."""
+        detail = self.get_client(actor, client_id)
+        with self.db.transaction() as s:
+            audit(s, actor, "client.export", "client", client_id)
+        data = detail.as_json()
+        data["exported_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return data
+
+    # ----------------------------------------------------------------- changing
+
+    def _clean(self, s: Session, values: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(values) - set(EDITABLE_FIELDS)
+        if unknown:
+            raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.")
+        cleaned: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in ("first_name", "last_name"):
+                cleaned[key] = validation.name(value, key)
+            elif key == "preferred_name":
+                cleaned[key] = validation.name(value, key, required=False)
+            elif key == "date_of_birth":
+                cleaned[key] = validation.date_of_birth(value)
+            elif key == "email":
+                cleaned[key] = validation.email(value)
+            elif key == "phone":
+                cleaned[key] = validation.phone(value)
+            elif key == "address":
+                cleaned[key] = validation.free_text(value, key)
+            elif key == "clinician_id":
+                cleaned[key] = self._clinician(s, value)
+        return cleaned
+
+    def _clinician(self, s: Session, value: Any) -> int | None:
+        if value is None:
+            return None
+        user = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            user = s.get(PracticeUser, value)
+        elif isinstance(value, str):
+            user = s.scalars(select(PracticeUser).where(PracticeUser.username == value)).one_or_none()
+        if user is None or not user.active:
+            raise InvalidInput(f"There is no active practice user {value!r} to assign.",
+                               field="clinician_id")
+        return user.id
+
+    @staticmethod
+    def _refresh_key(client: Client) -> None:
+        client.search_key = make_search_key(
+            client.first_name, client.last_name, client.preferred_name, client.email,
+            client.phone, client.date_of_birth)
+
+    def add_client(self, actor: Actor, **values: Any) -> int:
+        """Create an Active client; returns the new id."""
+        with self.operation(actor, "client.add", "client") as s:
+            require(actor, Action.EDIT_CLIENT, any_client=True)
+            cleaned = self._clean(s, values)
+            for required in ("first_name", "last_name"):
+                if required not in cleaned:
+                    raise InvalidInput(f"{validation.LABELS[required]} is required.", field=required)
+            if actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED:
+                # An own-clients clinician can only create clients they can see.
+                if cleaned.get("clinician_id", actor.user_id) != actor.user_id:
+                    raise PermissionDenied("You may add clients only for yourself as clinician.")
+                cleaned["clinician_id"] = actor.user_id
+            client = Client(status=ClientStatus.ACTIVE, **cleaned)
+            self._refresh_key(client)
+            s.add(client)
+            s.flush()
+            audit(s, actor, "client.add", "client", client.id)
+            return client.id
+
+    def edit_client(self, actor: Actor, client_id: int, expected_version: int,
+                    **values: Any) -> int:
+        """Save changed fields if nobody saved since ``expected_version``; returns the new version."""
+        with self.operation(actor, "client.edit", "client", client_id) as s:
+            client = self._load(s, client_id, for_update=True)
+            require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
+            self._check_version(client, expected_version)
+            cleaned = self._clean(s, values)
+            if "clinician_id" in cleaned and actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED \
+                    and cleaned["clinician_id"] != actor.user_id:
+                raise PermissionDenied("You may not assign your client to another clinician.")
+            changed = sorted(k for k, v in cleaned.items() if getattr(client, k) != v)
+            for key in changed:
+                setattr(client, key, cleaned[key])
+            if changed:
+                self._refresh_key(client)
+                self._flush_versioned(s)
+                audit(s, actor, "client.edit", "client", client.id, details={"fields": changed})
+            return client.version
+
+    @staticmethod
+    def _check_version(record: Client | Contact, expected_version: int | None) -> None:
+        if expected_version is not None and record.version != expected_version:
+            raise StaleVersion(
+                "Someone else saved this profile after you opened it (your copy is version "
+                f"{expected_version}, the saved one is version {record.version}). "
+                "Reload to see their changes; nothing of yours was saved.",
+                current_version=record.version,
+            )
+
+    @staticmethod
+    def _flush_versioned(s: Session) -> None:
+        try:
+            s.flush()
+        except StaleDataError:
+            raise StaleVersion(
+                "Someone else saved this profile at the same moment. Reload and try again; "
+                "nothing of yours was saved.") from None
+
+    def set_status(
+        self,
+        actor: Actor,
+        client_id: int,
+        status: ClientStatus | str,
+        *,
+        reason: InactiveReason | str | None = None,
+        note: str | None = None,
+        duplicate_of: int | None = None,
+        expected_version: int | None = None,
+        disable_portal: bool = False,
+    ) -> int:
+        """Mark a client Active or Inactive, with history and audit; returns the new version."""
+        with self.operation(actor, "client.set_status", "client", client_id) as s:
+            client = self._load(s, client_id, for_update=True)
+            require(actor, Action.CHANGE_STATUS, clinician_id=client.clinician_id)
+            self._check_version(client, expected_version)
+            new = self._status(status)
+            reason_value = self._reason(reason) if new is ClientStatus.INACTIVE else None
+            if reason_value is InactiveReason.DUPLICATE or duplicate_of is not None:
+                raise InvalidInput(
+                    "To mark a duplicate, choose the profile to keep (Mark duplicate), so the "
+                    "link between the two is recorded.", field="reason")
+            self._apply_status(s, actor, client, new, reason_value,
+                               validation.free_text(note, "inactive_note"))
+            if disable_portal:
+                self._set_portal(s, actor, client.id, portal=False, messaging=False)
+            self._flush_versioned(s)
+            return client.version
+
+    def mark_duplicate(self, actor: Actor, duplicate_id: int, keep_id: int, *,
+                       note: str | None = None) -> None:
+        """Keep one profile; mark the other Inactive as its duplicate, linked to it."""
+        with self.operation(actor, "client.mark_duplicate", "client", duplicate_id) as s:
+            if duplicate_id == keep_id:
+                raise InvalidInput("A client cannot be a duplicate of itself.")
+            duplicate = self._load(s, duplicate_id, for_update=True)
+            kept = self._load(s, keep_id)
+            require(actor, Action.MARK_DUPLICATE, clinician_id=duplicate.clinician_id)
+            require(actor, Action.MARK_DUPLICATE, clinician_id=kept.clinician_id)
+            if kept.duplicate_of_id is not None:
+                raise InvalidInput(
+                    f"Client {keep_id} is itself marked as a duplicate of {kept.duplicate_of_id}; "
+                    "keep that profile instead.")
+            # Profiles that pointed at the one now marked duplicate follow it to the kept one.
+            s.execute(update(Client).where(Client.duplicate_of_id == duplicate.id)
+                      .values(duplicate_of_id=kept.id, version=Client.version + 1))
+            duplicate.duplicate_of_id = kept.id
+            self._apply_status(s, actor, duplicate, ClientStatus.INACTIVE, InactiveReason.DUPLICATE,
+                               validation.free_text(note, "inactive_note"), force=True)
+            audit(s, actor, "client.mark_duplicate", "client", duplicate.id,
+                  details={"kept_client_id": kept.id})
+            self._flush_versioned(s)
+
+    @staticmethod
+    def _status(value: ClientStatus | str) -> ClientStatus:
+        try:
+            return ClientStatus(value)
+        except ValueError:
+            raise InvalidInput(f"{value!r} is not a client status; use active or inactive.",
+                               field="status") from None
+
+    @staticmethod
+    def _reason(value: InactiveReason | str | None) -> InactiveReason:
+        if value is None or value == "":
+            return InactiveReason.OTHER
+        try:
+            return InactiveReason(value)
+        except ValueError:
+            options = ", ".join(r.value for r in InactiveReason)
+            raise InvalidInput(f"{value!r} is not an inactive reason; use one of {options}.",
+                               field="reason") from None
+
+    def _apply_status(self, s: Session, actor: Actor, client: Client, new: ClientStatus,
+                      reason: InactiveReason | None, note: str | None, *, force: bool = False) -> None:
+        old = client.status
+        if old is new and not force:
+            return
+        client.status = new
+        if new is ClientStatus.ACTIVE:
+            client.inactive_reason = None
+            client.inactive_note = None
+            client.duplicate_of_id = None
+        else:
+            client.inactive_reason = reason
+            client.inactive_note = note
+        s.add(StatusChange(client_id=client.id, from_status=old, to_status=new, reason=reason,
+                           note=note, actor_id=actor.user_id))
+        audit(s, actor, "client.set_status", "client", client.id,
+              details={"from": old.value, "to": new.value,
+                       "reason": reason.value if reason else None})
+
+    def set_portal_access(self, actor: Actor, client_id: int, *, portal: bool | None = None,
+                          messaging: bool | None = None) -> dict[str, bool]:
+        with self.operation(actor, "client.portal", "client", client_id) as s:
+            client = self._load(s, client_id)
+            require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
+            return self._set_portal(s, actor, client_id, portal=portal, messaging=messaging)
+
+    def _set_portal(self, s: Session, actor: Actor, client_id: int, *, portal: bool | None,
+                    messaging: bool | None) -> dict[str, bool]:
+        access = s.get(PortalAccess, client_id)
+        if access is None:
+            access = PortalAccess(client_id=client_id, portal_enabled=False, messaging_enabled=False)
+            s.add(access)
+        if portal is not None:
+            access.portal_enabled = portal
+        if messaging is not None:
+            access.messaging_enabled = messaging
+        audit(s, actor, "client.portal", "client", client_id,
+              details={"portal_enabled": access.portal_enabled,
+                       "messaging_enabled": access.messaging_enabled})
+        return {"portal_enabled": access.portal_enabled,
+                "messaging_enabled": access.messaging_enabled}
+
+    # ----------------------------------------------------------------- deleting
+
+    def deletion_impact(self, actor: Actor, client_id: int) -> DeletionImpact:
+        """Counts of what ``delete_client`` would remove, for the dialog to state."""
+        with self.operation(actor, "client.delete_preview", "client", client_id,
+                            read_only=True) as s:
+            client = self._load(s, client_id)
+            require(actor, Action.DELETE_CLIENT, clinician_id=client.clinician_id)
+            return DeletionImpact(client.id, client.full_name, self._count_owned(s, client.id))
+
+    @staticmethod
+    def _count_owned(s: Session, client_id: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for table in client_owned_tables():
+            cond = or_(*(col == client_id for col in _client_columns(table)))
+            counts[_label(table)] = s.execute(select(func.count()).select_from(table).where(cond)).scalar_one()
+        return counts
+
+    def delete_client(self, actor: Actor, client_id: int, typed_name: str, *,
+                      understood: bool = True) -> DeletionImpact:
+        """Remove the client and every row that belongs to them, all or nothing.
+
+        ``typed_name`` must be the first and last name exactly as shown,
+        case-sensitive and untrimmed. Afterwards the freed space is erased so the
+        name is not left in the database file; the audit log keeps only who,
+        when, the id and the counts.
+        """
+        with self.operation(actor, "client.delete", "client", client_id) as s:
+            client = self._load(s, client_id, for_update=True)
+            require(actor, Action.DELETE_CLIENT, clinician_id=client.clinician_id)
+            if not isinstance(typed_name, str) or \
+                    unicodedata.normalize("NFC", typed_name) != client.full_name:
+                raise ConfirmationMismatch(
+                    "The name typed does not match the client's first and last name exactly "
+                    "(it is case-sensitive). Nothing was deleted.")
+            if not understood:
+                raise ConfirmationMismatch(
+                    "Confirm that you understand the deletion is permanent. Nothing was deleted.")
+            counts = self._count_owned(s, client.id)
+            impact = DeletionImpact(client.id, client.full_name, counts)
+            for table in client_owned_tables():
+                self._delete_owned(s, table, client.id)
+            # Profiles marked as duplicates of this one lose the link, not their data.
+            s.execute(update(Client).where(Client.duplicate_of_id == client.id)
+                      .values(duplicate_of_id=None, version=Client.version + 1))
+            s.execute(delete(Client).where(Client.id == client.id))
+            s.expunge(client)
+            audit(s, actor, "client.delete", "client", client_id, details={"removed": counts})
+        self.db.erase_freed_space()
+        return impact
+
+    @staticmethod
+    def _delete_owned(s: Session, table: Table, client_id: int) -> None:
+        s.execute(delete(table).where(or_(*(col == client_id for col in _client_columns(table)))))
+
+    # ---------------------------------------------------------------- bulk help
+
+    def audit_events(self, actor: Actor, client_id: int | None = None,
+                     limit: int = 1000) -> list[dict[str, Any]]:
+        require(actor, Action.SEE_CLIENTS, any_client=True)
+        stmt = select(AuditEvent).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        if client_id is not None:
+            stmt = stmt.where(AuditEvent.target_kind == "client", AuditEvent.target_id == client_id)
+        with self.db.reading() as s:
+            return [
+                {"id": e.id, "at": e.occurred_at.isoformat(timespec="seconds"),
+                 "actor": e.actor_username, "action": e.action, "target_kind": e.target_kind,
+                 "target_id": e.target_id, "outcome": e.outcome.value, "details": e.details}
+                for e in s.scalars(stmt.limit(limit))
+            ]

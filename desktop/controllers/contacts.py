@@ -1,0 +1,163 @@
+"""Contacts: people around a client (guardians, emergency contacts, referrers).
+
+Unlike clients, contacts can be merged: two contacts into one, or a contact into
+a client profile. The survivor keeps the values chosen per field, takes over the
+links, and the merged contact is removed, all in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from sqlalchemy import delete, select
+
+from desktop.controllers import validation
+from desktop.controllers.base import Controller, audit, require
+from desktop.controllers.clients import ClientsController
+from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied
+from desktop.controllers.permissions import Action, Actor, Scope
+from desktop.domain.models import Client, ClientContactLink, Contact
+from desktop.domain.search import make_search_key
+
+MERGE_FIELDS = ("first_name", "last_name", "email", "phone", "notes")
+Side = Literal["keep", "other"]
+
+
+def _refresh_key(contact: Contact) -> None:
+    contact.search_key = make_search_key(contact.first_name, contact.last_name, None,
+                                         contact.email, contact.phone, None)
+
+
+class ContactsController(Controller):
+    def _load(self, s, contact_id: int) -> Contact:  # type: ignore[no-untyped-def]
+        contact = s.get(Contact, contact_id) if isinstance(contact_id, int) else None
+        if contact is None:
+            raise NotFound(f"There is no contact with id {contact_id!r}.")
+        return contact
+
+    def _linked_clinicians(self, s, contact_id: int) -> set[int | None]:  # type: ignore[no-untyped-def]
+        return set(s.scalars(select(Client.clinician_id).join(
+            ClientContactLink, ClientContactLink.client_id == Client.id).where(
+            ClientContactLink.contact_id == contact_id)))
+
+    def _require_for_contact(self, s, actor: Actor, action: Action, contact_id: int) -> None:  # type: ignore[no-untyped-def]
+        if actor.scope(action) is Scope.ASSIGNED:
+            if self._linked_clinicians(s, contact_id) - {actor.user_id}:
+                raise PermissionDenied("This contact is linked to clients who are not assigned to you.")
+        require(actor, action, any_client=True)
+
+    def add_contact(self, actor: Actor, *, first_name: str, last_name: str, email: str | None = None,
+                    phone: str | None = None, notes: str | None = None) -> int:
+        with self.operation(actor, "contact.add", "contact") as s:
+            require(actor, Action.EDIT_CLIENT, any_client=True)
+            contact = Contact(
+                first_name=validation.name(first_name, "first_name"),
+                last_name=validation.name(last_name, "last_name"),
+                email=validation.email(email), phone=validation.phone(phone),
+                notes=validation.free_text(notes, "notes"))
+            _refresh_key(contact)
+            s.add(contact)
+            s.flush()
+            audit(s, actor, "contact.add", "contact", contact.id)
+            return contact.id
+
+    def link(self, actor: Actor, client_id: int, contact_id: int, relationship: str) -> None:
+        with self.operation(actor, "contact.link", "client", client_id) as s:
+            client = ClientsController(self.db)._load(s, client_id)
+            require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
+            self._load(s, contact_id)
+            rel = validation.name(relationship, "relationship")
+            existing = s.scalars(select(ClientContactLink).where(
+                ClientContactLink.client_id == client_id,
+                ClientContactLink.contact_id == contact_id)).one_or_none()
+            if existing is not None:
+                existing.relationship = rel  # type: ignore[assignment]
+            else:
+                s.add(ClientContactLink(client_id=client_id, contact_id=contact_id, relationship=rel))
+            audit(s, actor, "contact.link", "client", client_id, details={"contact_id": contact_id})
+
+    @staticmethod
+    def _chosen(field: str, choices: Mapping[str, Side], keep_value: Any, other_value: Any) -> Any:
+        side = choices.get(field, "keep")
+        if side not in ("keep", "other"):
+            raise InvalidInput(f"Choose 'keep' or 'other' for {field}, not {side!r}.", field=field)
+        if side == "other":
+            return other_value
+        # An empty kept value never hides a filled one nobody chose against.
+        return keep_value if keep_value not in (None, "") or field in choices else other_value
+
+    def merge_contacts(self, actor: Actor, keep_id: int, other_id: int,
+                       choices: Mapping[str, Side] | None = None) -> int:
+        """Merge contact ``other_id`` into contact ``keep_id``; returns ``keep_id``."""
+        choices = dict(choices or {})
+        unknown = set(choices) - set(MERGE_FIELDS)
+        if unknown:
+            raise InvalidInput(f"Cannot choose values for {', '.join(sorted(unknown))}.")
+        with self.operation(actor, "contact.merge", "contact", keep_id) as s:
+            if keep_id == other_id:
+                raise InvalidInput("A contact cannot be merged into itself.")
+            keep, other = self._load(s, keep_id), self._load(s, other_id)
+            self._require_for_contact(s, actor, Action.MERGE_CONTACTS, keep_id)
+            self._require_for_contact(s, actor, Action.MERGE_CONTACTS, other_id)
+            for f in MERGE_FIELDS:
+                setattr(keep, f, self._chosen(f, choices, getattr(keep, f), getattr(other, f)))
+            _refresh_key(keep)
+            kept_clients = set(s.scalars(select(ClientContactLink.client_id).where(
+                ClientContactLink.contact_id == keep_id)))
+            moved = 0
+            for link in s.scalars(select(ClientContactLink).where(ClientContactLink.contact_id == other_id)).all():
+                if link.client_id in kept_clients:
+                    s.delete(link)
+                else:
+                    link.contact_id = keep_id
+                    moved += 1
+            s.flush()
+            s.execute(delete(Contact).where(Contact.id == other_id))
+            s.expunge(other)
+            audit(s, actor, "contact.merge", "contact", keep_id,
+                  details={"merged_contact_id": other_id, "links_moved": moved,
+                           "fields_from_other": sorted(f for f, side in choices.items() if side == "other")})
+            return keep_id
+
+    def merge_contact_into_client(self, actor: Actor, client_id: int, contact_id: int,
+                                  choices: Mapping[str, Side] | None = None) -> int:
+        """The contact turns out to be a client: fold it into the client profile.
+
+        The client is never removed. Fields chosen as 'other' take the contact's
+        value. A contact linked to *other* clients is refused, since a client
+        cannot stand as another client's contact and those links would be lost.
+        """
+        choices = dict(choices or {})
+        allowed = {"first_name", "last_name", "email", "phone"}
+        if set(choices) - allowed:
+            raise InvalidInput(f"Cannot choose values for {', '.join(sorted(set(choices) - allowed))}.")
+        with self.operation(actor, "contact.merge_into_client", "client", client_id) as s:
+            clients = ClientsController(self.db)
+            client = clients._load(s, client_id)
+            contact = self._load(s, contact_id)
+            require(actor, Action.MERGE_CONTACTS, clinician_id=client.clinician_id)
+            self._require_for_contact(s, actor, Action.MERGE_CONTACTS, contact_id)
+            others = set(s.scalars(select(ClientContactLink.client_id).where(
+                ClientContactLink.contact_id == contact_id))) - {client_id}
+            if others:
+                raise InvalidInput(
+                    f"This contact is linked to {len(others)} other client(s); unlink them first, "
+                    "so no relationship is lost.")
+            for f in sorted(allowed):
+                setattr(client, f, self._chosen(f, choices, getattr(client, f), getattr(contact, f)))
+            ClientsController._refresh_key(client)
+            s.execute(delete(ClientContactLink).where(ClientContactLink.contact_id == contact_id))
+            s.execute(delete(Contact).where(Contact.id == contact_id))
+            s.expunge(contact)
+            ClientsController._flush_versioned(s)
+            audit(s, actor, "contact.merge_into_client", "client", client_id,
+                  details={"merged_contact_id": contact_id})
+            return client_id
+
+    def list_contacts(self, actor: Actor) -> list[dict[str, Any]]:
+        require(actor, Action.SEE_CLIENTS, any_client=True)
+        with self.db.reading() as s:
+            return [{"id": c.id, "first_name": c.first_name, "last_name": c.last_name,
+                     "email": c.email, "phone": c.phone}
+                    for c in s.scalars(select(Contact).order_by(Contact.last_name, Contact.first_name))]

@@ -1,0 +1,296 @@
+"""A realistic, deterministic demo practice, fast enough for 100,000 clients.
+
+The same seed gives the same practice. Rows are written with bulk inserts and
+explicit ids in one transaction, which is what keeps 100,000 clients (with a
+year of appointments, billing documents, contacts and status history) well
+under a minute on SQLite. A few duplicate clients and contacts are planted on
+purpose; ``DemoReport.planted_*`` says which, so the duplicate finder can be
+checked against them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select, text
+
+from desktop.controllers.errors import InvalidInput
+from desktop.controllers.users import hash_password
+from desktop.domain.models import (
+    Appointment,
+    AuditEvent,
+    BillingDocument,
+    BillingItem,
+    Client,
+    ClientContactLink,
+    ClientStatus,
+    Contact,
+    DocumentKind,
+    InactiveReason,
+    Outcome,
+    PortalAccess,
+    PracticeUser,
+    Role,
+    StatusChange,
+)
+from desktop.domain.search import make_search_key
+from desktop.storage.database import Database
+
+FIRST_NAMES = (
+    "Olivia Liam Emma Noah Amelia Oliver Ava Elijah Sophia James Isabella William Mia Benjamin "
+    "Charlotte Lucas Harper Henry Evelyn Theodore Abigail Jack Emily Levi Elizabeth Alexander "
+    "Sofia Jackson Avery Mateo Ella Daniel Scarlett Michael Grace Mason Chloe Sebastian Victoria "
+    "Ethan Riley Logan Aria Owen Lily Samuel Aurora Jacob Zoey Asher Nora Aiden Hannah John Layla "
+    "Joseph Zoe Wyatt Stella David Leah Leo Hazel Luke Violet Julian Aaliyah Hudson Lucy Grayson "
+    "Anna Matthew Caroline Ezra Genesis Gabriel Madison Carter Eleanor Isaac Naomi Jayden Elena "
+    "Luca Maya Anthony Kinsley Dylan Ruby Lincoln Sadie Thomas Ivy Maverick Alice Josiah Quinn "
+    "Amir Jade Nathan Clara Adrian Willow Christian Eliana Miles Iris Eli Margaret Aaron Sara "
+    "Zoë José María Chloé Renée Søren Björn Anaïs Łukasz Małgorzata Ngozi Oluwaseun Aiyana Kai "
+    "Siobhán Niamh Seán Dmitri Yusuf Fatima Priya Arjun Mei Hiroshi Yuki Thanh Linh Jesús Inés "
+    "Robert William Richard Elizabeth Katherine Margaret Jennifer Patricia Susan Christopher"
+).split()
+
+LAST_NAMES = (
+    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
+    "Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris "
+    "Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill "
+    "Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips "
+    "Evans Turner Diaz Parker Cruz Edwards Collins Reyes Stewart Morris Morales Murphy Cook "
+    "Rogers Gutierrez Ortiz Morgan Cooper Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward "
+    "Richardson Watson Brooks Chavez Wood James Bennett Gray Mendoza Ruiz Hughes Price Alvarez "
+    "Castillo Sanders Patel Myers Long Ross Foster Jimenez O'Brien O'Connor D'Angelo McAllister "
+    "MacDonald Müller Schröder Nuñez Peña Çelik Øster Kowalski Nowak Okafor Adeyemi Yamamoto "
+    "Tanaka Chen Wang Zhang Singh Kaur Haddad Khoury Novák Dvořák Van der Berg De la Cruz "
+    "St. James Lefèvre Gauthier Rossi Bianchi Esposito Papadopoulos Ivanova Petrov Sørensen"
+).split()
+
+NICKNAMES = {"Robert": "Bob", "William": "Bill", "Richard": "Dick", "Elizabeth": "Liz",
+             "Katherine": "Kate", "Margaret": "Peggy", "Jennifer": "Jenny", "Patricia": "Patty",
+             "Susan": "Sue", "Christopher": "Chris", "Michael": "Mike", "Joseph": "Joe",
+             "Alexander": "Alex", "Benjamin": "Ben", "Daniel": "Dan", "Matthew": "Matt"}
+
+STREETS = ("Maple Ave", "Oak St", "Pine Rd", "Cedar Ln", "Elm St", "Birch Way", "Willow Dr",
+           "Lakeview Blvd", "Hillcrest Rd", "River St")
+CITIES = ("Springfield", "Riverton", "Fairview", "Greenville", "Madison", "Georgetown", "Salem")
+SERVICES = (("90834", Decimal("140.00"), 45), ("90837", Decimal("180.00"), 60),
+            ("90791", Decimal("200.00"), 60), ("90847", Decimal("160.00"), 50))
+RELATIONSHIPS = ("Guardian", "Emergency contact", "Parent", "Spouse", "Referring provider")
+
+DEMO_USERS = (
+    ("owner", "Olivia Owens", Role.ACCOUNT_OWNER, True),
+    ("manager", "Marcus Mendel", Role.PRACTICE_MANAGER, True),
+    ("clinician-all", "Dr. Alma Reyes", Role.CLINICIAN, True),
+    ("clinician", "Dr. Colin Park", Role.CLINICIAN, False),
+    ("biller", "Bea Lindqvist", Role.BILLER, False),
+    ("scheduler", "Sam Okoro", Role.SCHEDULER, False),
+)
+EXTRA_CLINICIANS = ("Dr. Hana Sato", "Dr. Luis Ortega", "Dr. Grace Mbeki", "Dr. Ivan Novak",
+                    "Dr. Ruth Cohen", "Dr. Amir Haddad")
+
+
+@dataclass
+class DemoReport:
+    clients: int = 0
+    contacts: int = 0
+    appointments: int = 0
+    billing_documents: int = 0
+    users_created: list[str] = field(default_factory=list)
+    # (kept id, duplicate id, kind of variation)
+    planted_client_duplicates: list[tuple[int, int, str]] = field(default_factory=list)
+    planted_contact_duplicates: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+def _typo(rng: random.Random, name: str) -> str:
+    if len(name) < 4:
+        return name + name[-1]
+    i = rng.randrange(1, len(name) - 2)
+    return name[:i] + name[i + 1] + name[i] + name[i + 2:]
+
+
+def _phone(rng: random.Random) -> str:
+    return f"({rng.randint(201, 989)}) {rng.randint(200, 999)}-{rng.randint(0, 9999):04d}"
+
+
+def _email(first: str, last: str, n: int) -> str:
+    local = "".join(ch for ch in f"{first}.{last}".lower() if ch.isascii() and (ch.isalnum() or ch == "."))
+    return f"{local}{n}@example.org"
+
+
+def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
+                        password: str = "demo", today: dt.date | None = None) -> DemoReport:
+    """Fill an empty practice with demo data; refuses a database that has clients."""
+    if clients < 0 or clients > 5_000_000:
+        raise InvalidInput("--clients must be between 0 and 5,000,000.", field="clients")
+    if not password:
+        raise InvalidInput("The demo password cannot be empty.", field="password")
+    rng = random.Random(seed)
+    today = today or dt.date.today()
+    now = dt.datetime.combine(today, dt.time(9, 0))
+    report = DemoReport()
+    with db.transaction() as s:
+        if s.execute(select(func.count()).select_from(Client)).scalar_one():
+            raise InvalidInput("This database already has clients; the demo practice needs an empty one.")
+        pw_hash = hash_password(password)  # one hash for all: they share the demo password anyway
+        existing = set(s.scalars(select(PracticeUser.username)))
+        specs = list(DEMO_USERS) + [
+            (f"clinician-{i + 1}", name, Role.CLINICIAN, False) for i, name in enumerate(EXTRA_CLINICIANS)]
+        for username, display, role, entire in specs:
+            if username in existing:
+                continue
+            s.add(PracticeUser(username=username, display_name=display, role=role,
+                               entire_practice_access=entire, password_hash=pw_hash, active=True))
+            report.users_created.append(username)
+        s.flush()
+        clinician_ids = list(s.scalars(select(PracticeUser.id).where(PracticeUser.role == Role.CLINICIAN)
+                                       .order_by(PracticeUser.id)))
+        base_client = (s.execute(select(func.max(Client.id))).scalar() or 0) + 1
+        base_contact = (s.execute(select(func.max(Contact.id))).scalar() or 0) + 1
+        conn = s.connection()
+
+        client_rows: list[dict] = []
+        status_rows: list[dict] = []
+        portal_rows: list[dict] = []
+        contact_rows: list[dict] = []
+        link_rows: list[dict] = []
+        appt_rows: list[dict] = []
+        doc_rows: list[dict] = []
+        item_rows: list[dict] = []
+        inactive_since: dict[int, dt.datetime] = {}
+
+        n_planted = min(max(clients // 500, 3 if clients >= 20 else 0), 400)
+        n_originals = clients - n_planted
+        variations = ("typo", "swapped", "nickname", "case")
+        appt_id = 1
+        doc_id = 1
+        bill_before = now - dt.timedelta(days=30)
+        for i in range(clients):
+            cid = base_client + i
+            if i < n_originals:
+                first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+                dob = today - dt.timedelta(days=rng.randint(6 * 365, 88 * 365))
+                email = _email(first, last, cid) if rng.random() < 0.85 else None
+                phone = _phone(rng) if rng.random() < 0.9 else None
+                preferred = NICKNAMES.get(first) if rng.random() < 0.3 else None
+            else:
+                original = client_rows[rng.randrange(0, n_originals)]
+                kind = variations[(i - n_originals) % len(variations)]
+                first, last = original["first_name"], original["last_name"]
+                if kind == "typo":
+                    last = _typo(rng, last)
+                elif kind == "swapped":
+                    first, last = last, first
+                elif kind == "nickname":
+                    first = NICKNAMES.get(first, first[:3] if len(first) > 4 else first)
+                else:
+                    first, last = first.upper(), last.lower()
+                dob = original["date_of_birth"]
+                email = original["email"] if rng.random() < 0.5 else None
+                phone = original["phone"]
+                preferred = None
+                report.planted_client_duplicates.append((original["id"], cid, kind))
+            clinician = rng.choice(clinician_ids)
+            created = now - dt.timedelta(days=rng.randint(30, 3 * 365), minutes=rng.randint(0, 600))
+            status = ClientStatus.ACTIVE
+            reason = None
+            if i < n_originals and rng.random() < 0.15:
+                status = ClientStatus.INACTIVE
+                reason = rng.choice((InactiveReason.DISCHARGED, InactiveReason.DISCHARGED,
+                                     InactiveReason.MOVED, InactiveReason.OTHER))
+                since = now - dt.timedelta(days=rng.randint(1, 300))
+                inactive_since[cid] = since
+                status_rows.append(dict(client_id=cid, from_status=ClientStatus.ACTIVE,
+                                        to_status=ClientStatus.INACTIVE, reason=reason, note=None,
+                                        actor_id=clinician, changed_at=since))
+            client_rows.append(dict(
+                id=cid, first_name=first, last_name=last, preferred_name=preferred,
+                date_of_birth=dob, email=email, phone=phone,
+                address=f"{rng.randint(1, 9999)} {rng.choice(STREETS)}, {rng.choice(CITIES)}",
+                clinician_id=clinician, status=status, inactive_reason=reason, inactive_note=None,
+                duplicate_of_id=None,
+                search_key=make_search_key(first, last, preferred, email, phone, dob),
+                created_at=created, updated_at=created, version=1))
+            if rng.random() < 0.4:
+                portal_rows.append(dict(client_id=cid, portal_enabled=True,
+                                        messaging_enabled=rng.random() < 0.7))
+            if rng.random() < 0.3:
+                kid = base_contact + len(contact_rows)
+                c_first, c_last = rng.choice(FIRST_NAMES), last
+                c_phone = _phone(rng)
+                contact_rows.append(dict(id=kid, first_name=c_first, last_name=c_last,
+                                         email=_email(c_first, c_last, kid), phone=c_phone, notes=None,
+                                         search_key=make_search_key(c_first, c_last, None,
+                                                                    _email(c_first, c_last, kid), c_phone),
+                                         created_at=created, updated_at=created, version=1))
+                link_rows.append(dict(client_id=cid, contact_id=kid,
+                                      relationship=rng.choice(RELATIONSHIPS)))
+            # A year of appointments, fewer for the inactive.
+            n_appts = rng.choice((0, 1, 2, 3, 4, 5, 6, 8))
+            until = inactive_since.get(cid, now)
+            first_day = max(created, now - dt.timedelta(days=365))
+            span = (until - first_day).days
+            billable: list[dict] = []
+            for _ in range(n_appts if span > 0 else 0):
+                code, fee, minutes = rng.choice(SERVICES)
+                start = dt.datetime.combine(first_day.date() + dt.timedelta(days=rng.randrange(span)),
+                                            dt.time(rng.randint(8, 18), rng.choice((0, 30))))
+                attended = rng.random() < 0.9
+                row = dict(id=appt_id, client_id=cid, clinician_id=clinician, start=start,
+                           duration_minutes=minutes, service_code=code, fee=fee, attended=attended,
+                           manual_billing_only=False)
+                appt_rows.append(row)
+                appt_id += 1
+                if attended and start < bill_before:
+                    billable.append(row)
+            if billable:
+                for kind in DocumentKind:
+                    doc_rows.append(dict(
+                        id=doc_id, client_id=cid, kind=kind,
+                        period_start=min(r["start"] for r in billable).date(),
+                        period_end=max(r["start"] for r in billable).date(),
+                        amount=sum((r["fee"] for r in billable), Decimal("0")), automatic=True,
+                        created_at=bill_before))
+                    item_rows.extend(dict(client_id=cid, document_id=doc_id, appointment_id=r["id"],
+                                          kind=kind) for r in billable)
+                    doc_id += 1
+
+        # A few contacts entered twice, differently.
+        n_contact_dups = min(max(len(contact_rows) // 500, 2 if len(contact_rows) >= 4 else 0), 200)
+        for j in range(n_contact_dups):
+            original = contact_rows[rng.randrange(0, len(contact_rows))]
+            kid = base_contact + len(contact_rows)
+            kind = ("case", "phone format", "typo")[j % 3]
+            first, last, phone = original["first_name"], original["last_name"], original["phone"]
+            if kind == "case":
+                first, last = first.upper(), last.upper()
+            elif kind == "phone format":
+                phone = "".join(ch for ch in phone if ch.isdigit())
+            else:
+                first = _typo(rng, first)
+            contact_rows.append(dict(id=kid, first_name=first, last_name=last, email=original["email"],
+                                     phone=phone, notes=None,
+                                     search_key=make_search_key(first, last, None, original["email"], phone),
+                                     created_at=now, updated_at=now, version=1))
+            report.planted_contact_duplicates.append((original["id"], kid, kind))
+
+        for table, rows in ((Client, client_rows), (StatusChange, status_rows),
+                            (PortalAccess, portal_rows), (Contact, contact_rows),
+                            (ClientContactLink, link_rows), (Appointment, appt_rows),
+                            (BillingDocument, doc_rows), (BillingItem, item_rows)):
+            for start in range(0, len(rows), 20_000):
+                conn.execute(insert(table), rows[start:start + 20_000])
+        s.add(AuditEvent(actor_id=None, actor_username=None, action="practice.demo", target_kind="practice",
+                         outcome=Outcome.ALLOWED, details={"clients": clients, "seed": seed}))
+        if db.is_postgresql:
+            for table in ("clients", "contacts", "appointments", "billing_documents",
+                          "billing_items", "status_changes", "client_contact_links"):
+                conn.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))
+        report.clients = len(client_rows)
+        report.contacts = len(contact_rows)
+        report.appointments = len(appt_rows)
+        report.billing_documents = len(doc_rows)
+    return report

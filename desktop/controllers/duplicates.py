@@ -1,0 +1,159 @@
+"""Finding likely duplicate profiles without comparing every pair.
+
+A pair is only offered with evidence beyond the name (same date of birth,
+email or phone), so those three are the blocking keys: only profiles sharing
+one are compared. Names are compared with
+rapidfuzz on folded, order-insensitive forms, with common nicknames expanded,
+so typos, swapped names, nicknames and different case all surface.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+from sqlalchemy import select
+
+from desktop.controllers.base import Controller, require
+from desktop.controllers.permissions import Action, Actor, Scope
+from desktop.domain.models import Client, Contact, DuplicateDismissal
+from desktop.domain.search import fold, phone_digits
+
+NICKNAMES = {
+    "bob": "robert", "rob": "robert", "bobby": "robert", "bill": "william", "will": "william",
+    "billy": "william", "liam": "william", "dick": "richard", "rick": "richard",
+    "liz": "elizabeth", "beth": "elizabeth", "betty": "elizabeth", "kate": "katherine",
+    "katie": "katherine", "kathy": "katherine", "peggy": "margaret", "maggie": "margaret",
+    "meg": "margaret", "jenny": "jennifer", "jen": "jennifer", "patty": "patricia",
+    "pat": "patricia", "sue": "susan", "susie": "susan", "chris": "christopher",
+    "mike": "michael", "joe": "joseph", "alex": "alexander", "ben": "benjamin",
+    "dan": "daniel", "danny": "daniel", "matt": "matthew", "tom": "thomas", "jim": "james",
+    "jimmy": "james", "tony": "anthony", "nate": "nathan", "sam": "samuel", "abby": "abigail",
+    "ellie": "eleanor", "nick": "nicholas", "ted": "theodore", "teddy": "theodore",
+}
+BLOCK_LIMIT = 200  # a block this big (a shared office phone) says nothing about identity
+THRESHOLD = 70.0
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    first_name: str
+    last_name: str
+    date_of_birth: dt.date | None
+    email: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    left: Person
+    right: Person
+    score: float
+    reasons: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {"left_id": self.left.id, "left_name": f"{self.left.first_name} {self.left.last_name}",
+                "right_id": self.right.id, "right_name": f"{self.right.first_name} {self.right.last_name}",
+                "score": round(self.score, 1), "reasons": list(self.reasons)}
+
+
+def _first(name: str) -> str:
+    f = fold(name)
+    return NICKNAMES.get(f, f)
+
+
+def _blocks(p: Person) -> Iterable[tuple[str, str]]:
+    if p.date_of_birth:
+        yield ("dob", p.date_of_birth.isoformat())
+    if p.email:
+        yield ("email", p.email.strip().casefold())
+    digits = phone_digits(p.phone)
+    if len(digits) >= 7:
+        yield ("phone", digits[-10:])
+
+
+def score_pair(a: Person, b: Person) -> tuple[float, tuple[str, ...]]:
+    """How likely two profiles are one person (0–100), and why."""
+    fa, la, fb, lb = _first(a.first_name), fold(a.last_name), _first(b.first_name), fold(b.last_name)
+    # Both names must be close: a shared surname with another first name is a relative.
+    straight = min(fuzz.ratio(fa, fb), fuzz.ratio(la, lb))
+    swapped = min(fuzz.ratio(fa, _first(b.last_name)), fuzz.ratio(la, fold(b.first_name)))
+    name = max(straight, swapped)
+    reasons: list[str] = []
+    if name >= 99.5:
+        reasons.append("same name" if straight >= swapped else "first and last name swapped")
+    elif name >= 80:
+        reasons.append("similar names" if straight >= swapped else "swapped, similar names")
+    else:
+        return 0.0, ()
+    evidence = 0
+    if a.date_of_birth and a.date_of_birth == b.date_of_birth:
+        reasons.append("same date of birth")
+        evidence += 1
+    if a.email and b.email and a.email.strip().casefold() == b.email.strip().casefold():
+        reasons.append("same email")
+        evidence += 1
+    da, db = phone_digits(a.phone)[-10:], phone_digits(b.phone)[-10:]
+    if len(da) >= 7 and da == db:
+        reasons.append("same phone")
+        evidence += 1
+    if not evidence:
+        return 0.0, ()  # similar names alone are just a common surname
+    return min(100.0, name * 0.7 + 15 * evidence), tuple(reasons)
+
+
+def find_pairs(people: list[Person], dismissed: set[tuple[int, int]] = frozenset(),  # type: ignore[assignment]
+               progress: Callable[[int, int], bool] | None = None) -> list[DuplicatePair]:
+    """Likely duplicates among ``people``, best first. ``progress`` returning False cancels."""
+    blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, p in enumerate(people):
+        for key in _blocks(p):
+            blocks[key].append(i)
+    seen: set[tuple[int, int]] = set()
+    pairs: list[DuplicatePair] = []
+    total = len(blocks)
+    for n, members in enumerate(blocks.values()):
+        if progress and n % 2000 == 0 and progress(n, total) is False:
+            return []
+        if len(members) < 2 or len(members) > BLOCK_LIMIT:
+            continue
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                a, b = people[members[x]], people[members[y]]
+                key = (a.id, b.id) if a.id < b.id else (b.id, a.id)
+                if key in seen or key in dismissed:
+                    continue
+                seen.add(key)
+                score, reasons = score_pair(a, b)
+                if score >= THRESHOLD:
+                    left, right = (a, b) if a.id < b.id else (b, a)
+                    pairs.append(DuplicatePair(left, right, score, reasons))
+    pairs.sort(key=lambda p: (-p.score, p.left.id, p.right.id))
+    return pairs
+
+
+class DuplicatesController(Controller):
+    def find_client_duplicates(self, actor: Actor,
+                               progress: Callable[[int, int], bool] | None = None) -> list[DuplicatePair]:
+        """Active, unlinked client profiles that look like the same person."""
+        require(actor, Action.MARK_DUPLICATE, any_client=True)
+        stmt = select(Client.id, Client.first_name, Client.last_name, Client.date_of_birth,
+                      Client.email, Client.phone).where(Client.duplicate_of_id.is_(None))
+        if actor.scope(Action.MARK_DUPLICATE) is Scope.ASSIGNED:
+            stmt = stmt.where(Client.clinician_id == actor.user_id)
+        with self.db.reading() as s:
+            people = [Person(*row) for row in s.execute(stmt)]
+            dismissed = set(s.execute(select(DuplicateDismissal.client_id,
+                                             DuplicateDismissal.other_client_id)).tuples())
+        return find_pairs(people, dismissed, progress)
+
+    def find_contact_duplicates(self, actor: Actor) -> list[DuplicatePair]:
+        require(actor, Action.MERGE_CONTACTS, any_client=True)
+        with self.db.reading() as s:
+            people = [Person(cid, f, last, None, e, ph) for cid, f, last, e, ph in s.execute(
+                select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.phone))]
+        return find_pairs(people)

@@ -1,0 +1,53 @@
+"""The refusals a controller can answer with; each has a message for the user.
+
+A controller raises one of these having changed nothing. The GUI shows the
+message, the command line prints it on one line of stderr and exits non-zero.
+"""
+
+from desktop.storage.errors import CaseloadError, DatabaseUnavailable, SchemaTooNew
+
+__all__ = [
+    "CaseloadError",
+    "ConfirmationMismatch",
+    "DatabaseUnavailable",
+    "InvalidInput",
+    "NotFound",
+    "NotSignedIn",
+    "PermissionDenied",
+    "SchemaTooNew",
+    "StaleVersion",
+]
+
+
+class PermissionDenied(CaseloadError):
+    """The signed-in user's role does not allow this."""
+
+
+class ConfirmationMismatch(CaseloadError):
+    """The name typed to confirm a deletion is not the client's name exactly."""
+
+
+class StaleVersion(CaseloadError):
+    """Someone else saved this record since it was loaded."""
+
+    def __init__(self, message: str, *, current_version: int | None = None,
+                 changed_fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.current_version = current_version
+        self.changed_fields = changed_fields
+
+
+class NotFound(CaseloadError):
+    """The record does not exist (any more)."""
+
+
+class InvalidInput(CaseloadError):
+    """A value is malformed; ``field`` names which one, for the form to point at."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotSignedIn(CaseloadError):
+    """Wrong username or password; deliberately does not say which."""

@@ -1,0 +1,126 @@
+"""Turning what a person typed into clean values, or a clear ``InvalidInput``.
+
+Names are NFC-normalized and trimmed at the edges only; everything else about
+them (case, accents, apostrophes, scripts) is kept exactly as typed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from typing import Any
+
+from desktop.controllers.errors import InvalidInput
+from desktop.domain.search import phone_digits
+
+NAME_MAX = 100
+EMAIL_MAX = 254
+PHONE_MAX = 40
+TEXT_MAX = 10_000
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE_CHARS = re.compile(r"^[\d\s().+\-/]+$")
+
+LABELS = {
+    "first_name": "First name",
+    "last_name": "Last name",
+    "preferred_name": "Preferred name",
+    "date_of_birth": "Date of birth",
+    "email": "Email",
+    "phone": "Phone",
+    "address": "Address",
+    "notes": "Notes",
+    "inactive_note": "Note",
+}
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cs", "Co") for ch in text)
+
+
+def name(value: Any, field: str, *, required: bool = True) -> str | None:
+    label = LABELS.get(field, field)
+    if value is None:
+        if required:
+            raise InvalidInput(f"{label} is required.", field=field)
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{label} must be text.", field=field)
+    cleaned = unicodedata.normalize("NFC", value).strip()
+    if not cleaned:
+        if required:
+            raise InvalidInput(f"{label} is required.", field=field)
+        return None
+    if len(cleaned) > NAME_MAX:
+        raise InvalidInput(f"{label} is too long ({len(cleaned)} characters; at most {NAME_MAX}).",
+                           field=field)
+    if _has_control(cleaned):
+        raise InvalidInput(f"{label} contains a control character.", field=field)
+    return cleaned
+
+
+def date_of_birth(value: Any, *, today: dt.date | None = None) -> dt.date | None:
+    field = "date_of_birth"
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidInput(
+                f"Date of birth {value!r} is not a date; use YYYY-MM-DD, e.g. 1984-03-09.",
+                field=field,
+            ) from None
+    if not isinstance(value, dt.date):
+        raise InvalidInput("Date of birth must be a date.", field=field)
+    today = today or dt.date.today()
+    if value > today:
+        raise InvalidInput("Date of birth cannot be in the future.", field=field)
+    if value < EARLIEST_BIRTH:
+        raise InvalidInput("Date of birth is before 1900; please check the year.", field=field)
+    return value
+
+
+def email(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("Email must be text.", field="email")
+    cleaned = unicodedata.normalize("NFC", value).strip()
+    if len(cleaned) > EMAIL_MAX or not _EMAIL.match(cleaned) or _has_control(cleaned):
+        raise InvalidInput(f"{cleaned[:60]!r} is not an email address.", field="email")
+    return cleaned
+
+
+def phone(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("Phone must be text.", field="phone")
+    cleaned = value.strip()
+    digits = phone_digits(cleaned)
+    if len(cleaned) > PHONE_MAX or not _PHONE_CHARS.match(cleaned) or not 7 <= len(digits) <= 15:
+        raise InvalidInput(
+            f"{cleaned[:60]!r} is not a phone number (7 to 15 digits; spaces, dashes, "
+            "brackets and + are fine).",
+            field="phone",
+        )
+    return cleaned
+
+
+def free_text(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{LABELS.get(field, field)} must be text.", field=field)
+    cleaned = unicodedata.normalize("NFC", value).strip()
+    if len(cleaned) > TEXT_MAX:
+        raise InvalidInput(f"{LABELS.get(field, field)} is too long (at most {TEXT_MAX} characters).",
+                           field=field)
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t\r" for ch in cleaned):
+        raise InvalidInput(f"{LABELS.get(field, field)} contains a control character.", field=field)
+    return cleaned or None

@@ -1,0 +1,269 @@
+"""The practice's data: every entity of SPEC §1 as a typed SQLAlchemy mapping.
+
+Nothing here opens a database or knows a rule; the controllers decide what may
+change and when. Every table that holds a client's data references
+``clients.id`` directly, so deletion can find them all from the metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Role(enum.StrEnum):
+    ACCOUNT_OWNER = "account_owner"
+    PRACTICE_MANAGER = "practice_manager"
+    CLINICIAN = "clinician"
+    BILLER = "biller"
+    SCHEDULER = "scheduler"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").title()
+
+
+class ClientStatus(enum.StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class InactiveReason(enum.StrEnum):
+    DISCHARGED = "discharged"
+    DUPLICATE = "duplicate"
+    MOVED = "moved"
+    OTHER = "other"
+
+
+class DocumentKind(enum.StrEnum):
+    SUPERBILL = "superbill"
+    STATEMENT = "statement"
+
+
+class Outcome(enum.StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK, so PostgreSQL needs no enum types
+    # and a new value is a data migration, not a type migration.
+    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e], length=32)
+
+
+class PracticeUser(Base):
+    __tablename__ = "practice_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    entire_practice_access: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    preferred_name: Mapped[str | None] = mapped_column(String(100))
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(Text)
+    clinician_id: Mapped[int | None] = mapped_column(
+        ForeignKey("practice_users.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[ClientStatus] = mapped_column(
+        _enum(ClientStatus, "client_status"), default=ClientStatus.ACTIVE, index=True
+    )
+    inactive_reason: Mapped[InactiveReason | None] = mapped_column(_enum(InactiveReason, "inactive_reason"))
+    inactive_note: Mapped[str | None] = mapped_column(Text)
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="SET NULL"), index=True
+    )
+    # Case-folded "name preferred email phone-digits dob" kept by the
+    # controller, so SQL and the in-memory list filter match the same way.
+    search_key: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def full_name(self) -> str:
+        """The name as shown everywhere and typed to confirm deletion."""
+        return f"{self.first_name} {self.last_name}"
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    notes: Mapped[str | None] = mapped_column(Text)
+    search_key: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class ClientContactLink(Base):
+    __tablename__ = "client_contact_links"
+    __table_args__ = (UniqueConstraint("client_id", "contact_id", name="client_contact"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    relationship: Mapped[str] = mapped_column(String(64))
+
+
+class Appointment(Base):
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    clinician_id: Mapped[int | None] = mapped_column(ForeignKey("practice_users.id", ondelete="SET NULL"))
+    start: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    duration_minutes: Mapped[int] = mapped_column(Integer, default=50)
+    service_code: Mapped[str] = mapped_column(String(16), default="90834")
+    fee: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"))
+    attended: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set by the billing run when the appointment took place while the client
+    # was inactive: it is never billed automatically, only by hand.
+    manual_billing_only: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BillingDocument(Base):
+    __tablename__ = "billing_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[DocumentKind] = mapped_column(_enum(DocumentKind, "document_kind"))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BillingItem(Base):
+    """One appointment covered by one billing document."""
+
+    __tablename__ = "billing_items"
+    __table_args__ = (UniqueConstraint("document_id", "appointment_id", name="document_appointment"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # client_id is redundant with the document's, on purpose: every client-owned
+    # row names its client, so deletion and its test need no join knowledge.
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("billing_documents.id", ondelete="CASCADE"), index=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[DocumentKind] = mapped_column(_enum(DocumentKind, "document_kind"))
+
+
+class PortalAccess(Base):
+    __tablename__ = "portal_access"
+
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    portal_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    messaging_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StatusChange(Base):
+    __tablename__ = "status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[ClientStatus] = mapped_column(_enum(ClientStatus, "client_status"))
+    to_status: Mapped[ClientStatus] = mapped_column(_enum(ClientStatus, "client_status"))
+    reason: Mapped[InactiveReason | None] = mapped_column(_enum(InactiveReason, "inactive_reason"))
+    note: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("practice_users.id", ondelete="SET NULL"))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DuplicateDismissal(Base):
+    """A pair of client profiles someone said are *not* the same person."""
+
+    __tablename__ = "duplicate_dismissals"
+    __table_args__ = (
+        UniqueConstraint("client_id", "other_client_id", name="pair"),
+        CheckConstraint("client_id < other_client_id", name="ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    other_client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("practice_users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what to which record, and whether they were allowed.
+
+    Holds ids, action names, counts and field *names* only: never a client's
+    name or any other value, so it stays PHI-free after a deletion.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_target", "target_kind", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("practice_users.id", ondelete="SET NULL"))
+    actor_username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target_kind: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[Outcome] = mapped_column(_enum(Outcome, "outcome"))
+    details: Mapped[dict | None] = mapped_column(JSON)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

@@ -1,0 +1,210 @@
+"""From a database URL to a ready, migrated database.
+
+``open_database(url)`` is the one way in: it resolves the URL (command line,
+``CASELOAD_DATABASE_URL``, or the default SQLite file in the user data
+directory), sets the SQLite pragmas on every connection, brings the schema up
+to date with the Alembic migrations shipped in this package, and refuses a
+database written by a newer Caseload. ``Database.transaction()`` is the unit
+of work every controller operation runs in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from desktop.storage.errors import DatabaseUnavailable, SchemaTooNew
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+CHANGE_CHANNEL = "caseload_changes"
+ENV_URL = "CASELOAD_DATABASE_URL"
+
+
+def default_database_path() -> Path:
+    return Path(platformdirs.user_data_dir("Caseload", "Caseload")) / "caseload.db"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The URL to use: the one given, else the environment, else the local file."""
+    if url:
+        return url
+    if os.environ.get(ENV_URL):
+        return os.environ[ENV_URL]
+    path = default_database_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    # Deleted content is overwritten with zeros, so a deleted client's name
+    # does not linger in free pages of the file.
+    cur.execute("PRAGMA secure_delete=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+@dataclass
+class Database:
+    """An engine and its sessions, plus what kind of server is behind it."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One operation: commit if the block finishes, roll back if it raises.
+
+        On PostgreSQL a NOTIFY rides in the same transaction, so other
+        workstations hear about the change exactly when it becomes visible.
+        """
+        session = self.sessions()
+        try:
+            with _unavailable_as_error():
+                yield session
+                if session.new or session.dirty or session.deleted:
+                    session.flush()
+                if self.is_postgresql:
+                    session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANGE_CHANNEL})
+                session.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only session that is closed afterwards."""
+        session = self.sessions()
+        try:
+            with _unavailable_as_error():
+                yield session
+        finally:
+            with contextlib.suppress(Exception):
+                session.rollback()
+            session.close()
+
+    def erase_freed_space(self) -> None:
+        """Make deleted data unrecoverable from the files on disk.
+
+        ``secure_delete`` already zeroes freed pages in the main file; the WAL
+        still holds page images written before the delete, so checkpoint it and
+        truncate it to nothing.
+        """
+        if not self.is_sqlite:
+            return
+        with _unavailable_as_error(), self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@contextlib.contextmanager
+def _unavailable_as_error() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        # Lost connections, locks and timeouts: the user can act on these.
+        raise DatabaseUnavailable(_describe(exc)) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnavailable(_describe(exc)) from exc
+        raise
+
+
+def _describe(exc: DBAPIError) -> str:
+    first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return f"The database could not be reached or is busy ({first}). Nothing was changed."
+
+
+def create_database_engine(url: str) -> Engine:
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        if sa_url.database and sa_url.database != ":memory:":
+            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(sa_url, connect_args={"timeout": 5})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if sa_url.get_backend_name() == "postgresql":
+        if sa_url.drivername == "postgresql":
+            sa_url = sa_url.set(drivername="postgresql+psycopg")
+        return create_engine(
+            sa_url, pool_pre_ping=True, connect_args={"connect_timeout": 5, "application_name": "caseload"}
+        )
+    raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///FILE or postgresql+psycopg://…")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to this version's head, or refuse a newer database."""
+    script = ScriptDirectory.from_config(alembic_config())
+    with _unavailable_as_error(), engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current is not None:
+        try:
+            script.get_revision(current)
+        except Exception as exc:  # alembic raises several kinds for an unknown id
+            raise SchemaTooNew(
+                f"This database was written by a newer version of Caseload (schema {current}). "
+                "Install the newer Caseload to open it; nothing was changed."
+            ) from exc
+        if current == script.get_current_head():
+            return
+    with _unavailable_as_error():
+        command.upgrade(alembic_config(engine), "head")
+
+
+def open_database(url: str | None = None, *, upgrade: bool = True) -> Database:
+    engine = create_database_engine(resolve_url(url))
+    try:
+        if upgrade:
+            migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))

@@ -1,0 +1,13 @@
+"""Errors the storage layer raises that a user can be told about."""
+
+
+class CaseloadError(Exception):
+    """Base of every error whose message is meant for the user."""
+
+
+class DatabaseUnavailable(CaseloadError):
+    """The server is down, the connection dropped, or the file is locked."""
+
+
+class SchemaTooNew(CaseloadError):
+    """The database was written by a newer Caseload than this one."""

@@ -1,0 +1,101 @@
+"""Fixtures shared by every test: a real database (SQLite file and PostgreSQL), and a practice.
+
+``db`` is parametrized over both back ends. PostgreSQL tests skip when no server
+answers on a laptop, and fail when ``CI`` is set, so a broken CI server can
+never pass as "skipped".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from desktop.controllers.permissions import Actor  # noqa: E402
+from desktop.domain.models import Base  # noqa: E402
+from desktop.storage.database import Database, open_database  # noqa: E402
+from tests.helpers import seed_users  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get("CASELOAD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_available() -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = open_database(f"sqlite:///{path}")
+    db.erase_freed_space()
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    problem = _pg_available()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but PostgreSQL does not answer at {PG_ADMIN_URL}: {problem}")
+        pytest.skip(f"no PostgreSQL server: {problem}")
+    import psycopg
+
+    name = f"caseload_test_{uuid.uuid4().hex[:10]}"
+    admin = PG_ADMIN_URL.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    open_database(url).dispose()  # migrate once; each test truncates
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_sqlite(template: Path, folder: Path) -> Database:
+    path = folder / "caseload.db"
+    shutil.copyfile(template, path)
+    return open_database(f"sqlite:///{path}")
+
+
+def make_pg(url: str) -> Database:
+    db = open_database(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    return db
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        database = make_sqlite(sqlite_template, tmp_path)
+    else:
+        database = make_pg(request.getfixturevalue("pg_url"))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    database = make_sqlite(sqlite_template, tmp_path)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def practice(db: Database) -> dict[str, Actor]:
+    """The six demo users, by username, on the parametrized database."""
+    return seed_users(db)
