@@ -1,26 +1,91 @@
-"""Starting the window: open the database, then show the main window."""
+"""Starting the window: open the database, first run or sign in, then the main window."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from desktop.controllers.errors import CaseloadError
+from desktop.controllers.permissions import Actor
+from desktop.controllers.users import UsersController
+from desktop.storage.database import Database, open_database
+
+
+def resources_dir() -> Path:
+    """``resources/`` beside the package, or inside a PyInstaller bundle."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def make_application(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("Caseload")
+    app.setOrganizationName("Caseload")
+    app.setApplicationDisplayName("Caseload")
+    icon = resources_dir() / "icons" / "caseload.svg"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    style = resources_dir() / "styles" / "caseload.qss"
+    if style.exists():
+        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    return app
+
+
+def sign_in(db: Database) -> Actor | None:
+    """First run (create the owner, maybe load the demo) or the sign-in dialog."""
+    from desktop.ui.dialogs.first_run import FirstRunDialog
+    from desktop.ui.dialogs.sign_in import SignInDialog
+
+    users = UsersController(db)
+    if not users.has_users():
+        first = FirstRunDialog(users)
+        if not first.exec() or first.actor is None:
+            return None
+        if first.demo.isChecked():
+            from desktop.controllers.demo import build_demo_practice
+
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                build_demo_practice(db, clients=1000, password="demo")
+            finally:
+                QApplication.restoreOverrideCursor()
+            QMessageBox.information(
+                None, "Demo practice loaded",
+                "1,000 fictional clients are in your practice. The demo users manager, "
+                "clinician-all, clinician, biller and scheduler sign in with the password "
+                "“demo”.")
+        return first.actor
+    dialog = SignInDialog(users, db.url)
+    if not dialog.exec():
+        return None
+    return dialog.actor
 
 
 def run(database_url: str | None = None) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
+    from desktop.ui.main_window import MainWindow
 
-    from desktop.controllers.errors import CaseloadError
-    from desktop.storage.database import open_database
-
-    app = QApplication.instance() or QApplication(sys.argv)
-    app.setApplicationName("Caseload")
-    app.setOrganizationName("Caseload")
+    app = make_application()
     try:
         db = open_database(database_url)
     except CaseloadError as exc:
+        QMessageBox.critical(None, "Caseload cannot open the database", str(exc))
+        return 1
+    try:
+        actor = sign_in(db)
+    except CaseloadError as exc:
         QMessageBox.critical(None, "Caseload", str(exc))
         return 1
-    label = QLabel(f"Caseload — {db.url}")
-    label.setObjectName("placeholder")
-    label.resize(640, 200)
-    label.show()
+    if actor is None:
+        return 0
+    window = MainWindow(db, actor, QSettings())
+    window.show()
+    window.load()
     return app.exec()

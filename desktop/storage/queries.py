@@ -1,0 +1,80 @@
+"""Read-only queries that feed the in-memory roster of the Clients and contacts list.
+
+They return plain tuples, column by column, as cheaply as the driver allows:
+100,000 clients load in a few hundred milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.orm import Session
+
+from desktop.domain.models import Client, ClientContactLink, Contact, PracticeUser
+
+# Client rows: id, first, last, preferred, dob (ISO text), email, phone, status, clinician id,
+# search key, version. Contact rows: id, first, last, email, phone, key, version. Missing text
+# values come as "".
+
+
+def clinician_names(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(PracticeUser.id, PracticeUser.display_name)).tuples().all())
+
+
+def client_tuples(session: Session, *, clinician_id: int | None = None,
+                  changed_since: dt.datetime | None = None) -> Iterator[Sequence[Any]]:
+    # Text casts, so the driver hands over ready strings and no per-row type
+    # conversion runs for 100,000 rows ("" for a missing value).
+    stmt = select(Client.id, Client.first_name, Client.last_name,
+                  func.coalesce(Client.preferred_name, ""),
+                  func.coalesce(cast(Client.date_of_birth, String), ""),
+                  func.coalesce(Client.email, ""), func.coalesce(Client.phone, ""),
+                  cast(Client.status, String), Client.clinician_id,
+                  Client.search_key, Client.version)
+    if clinician_id is not None:
+        stmt = stmt.where(Client.clinician_id == clinician_id)
+    if changed_since is not None:
+        stmt = stmt.where(Client.updated_at >= changed_since)
+    return iter(session.connection().execute(stmt))
+
+
+def last_update(session: Session) -> dt.datetime | None:
+    """The newest ``updated_at`` of any client or contact: where the next refresh starts."""
+    stamps = [session.execute(select(func.max(Client.updated_at))).scalar(),
+              session.execute(select(func.max(Contact.updated_at))).scalar()]
+    present = [s for s in stamps if s is not None]
+    return max(present) if present else None
+
+
+def client_ids(session: Session, *, clinician_id: int | None = None) -> set[int]:
+    stmt = select(Client.id)
+    if clinician_id is not None:
+        stmt = stmt.where(Client.clinician_id == clinician_id)
+    return set(session.connection().execute(stmt).scalars())
+
+
+def _contact_scope(stmt, clinician_id: int | None):  # type: ignore[no-untyped-def]
+    if clinician_id is None:
+        return stmt
+    linked = (select(ClientContactLink.contact_id)
+              .join(Client, Client.id == ClientContactLink.client_id)
+              .where(Client.clinician_id == clinician_id))
+    return stmt.where(Contact.id.in_(linked))
+
+
+def contact_tuples(session: Session, *, clinician_id: int | None = None,
+                   changed_since: dt.datetime | None = None) -> Iterator[Sequence[Any]]:
+    stmt = select(Contact.id, Contact.first_name, Contact.last_name,
+                  func.coalesce(Contact.email, ""), func.coalesce(Contact.phone, ""),
+                  Contact.search_key, Contact.version)
+    stmt = _contact_scope(stmt, clinician_id)
+    if changed_since is not None:
+        stmt = stmt.where(Contact.updated_at >= changed_since)
+    return iter(session.connection().execute(stmt))
+
+
+def contact_ids(session: Session, *, clinician_id: int | None = None) -> set[int]:
+    return set(session.connection().execute(_contact_scope(select(Contact.id), clinician_id)).scalars())

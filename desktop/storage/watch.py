@@ -1,0 +1,76 @@
+"""Noticing that another process or workstation changed the database.
+
+SQLite: ``PRAGMA data_version`` on one long-lived connection changes whenever
+another connection commits. PostgreSQL: every write transaction sends a NOTIFY
+(see ``Database.transaction``), which a LISTENing connection picks up. Both are
+cheap enough to ask a few times a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+
+import psycopg
+from sqlalchemy.exc import DBAPIError
+
+from desktop.storage.database import CHANGE_CHANNEL, Database
+
+
+class ChangeWatcher:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn = None
+        self._last_version: int | None = None
+        self._had_connection = False
+
+    def _connect(self) -> None:
+        if self.db.is_sqlite:
+            self._conn = self.db.engine.raw_connection()
+            self._last_version = self._sqlite_version()
+        elif self.db.is_postgresql:
+            url = self.db.engine.url.set(drivername="postgresql")
+            conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
+                                   connect_timeout=5)
+            conn.execute(f"LISTEN {CHANGE_CHANNEL}")
+            self._conn = conn
+
+    def _sqlite_version(self) -> int:
+        cur = self._conn.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute("PRAGMA data_version")
+            return int(cur.fetchone()[0])
+        finally:
+            cur.close()
+
+    def changed(self) -> bool:
+        """True if someone committed since the last call.
+
+        A lost connection is not an error here: it is dropped and made again on
+        a later tick, and that reconnect counts as a change, since notifications
+        may have been missed meanwhile.
+        """
+        try:
+            if self._conn is None:
+                self._connect()
+                return self._ever_connected_before()
+            if self.db.is_sqlite:
+                version = self._sqlite_version()
+                changed = version != self._last_version
+                self._last_version = version
+                return changed
+            return bool(list(self._conn.notifies(timeout=0)))  # type: ignore[union-attr]
+        except (sqlite3.Error, psycopg.Error, DBAPIError):
+            self.close()
+            return False
+
+    def _ever_connected_before(self) -> bool:
+        first = not self._had_connection
+        self._had_connection = True
+        return not first
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None

@@ -1,0 +1,326 @@
+"""The Clients and contacts list: search as you type, Client status + Apply, Status in place.
+
+This page owns the gestures; the roster (controllers) owns the data and the
+rules; the model renders visible rows. A status change goes through an undo
+command that calls the controller, so Ctrl+Z can take it back and a refusal
+is shown and leaves the row as it was.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QRunnable,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QKeySequence, QPainter, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionComboBox,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.controllers.clients import ClientsController, StatusFilter
+from desktop.controllers.errors import CaseloadError
+from desktop.controllers.permissions import Action, Actor
+from desktop.controllers.roster import CLIENT, Column, Roster
+from desktop.domain.models import ClientStatus
+from desktop.ui.roster_model import IdRole, KindRole, RosterModel
+
+STATUS_CHOICES = ("Active", "Inactive")
+ROW_HEIGHT = 26
+
+
+class StatusDelegate(QStyledItemDelegate):
+    """Draws each client's status as a drop-down and edits it with a real one."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        if not index.flags() & Qt.ItemFlag.ItemIsEditable:
+            super().paint(painter, option, index)
+            return
+        widget = option.widget  # type: ignore[attr-defined]
+        style = widget.style() if widget else QApplication.style()
+        style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter, widget)
+        box = QStyleOptionComboBox()
+        box.rect = QRect(option.rect.adjusted(3, 2, -3, -2))  # type: ignore[attr-defined]
+        box.state = QStyle.StateFlag.State_Enabled
+        box.currentText = index.data() or ""
+        box.palette = option.palette  # type: ignore[attr-defined]
+        style.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, box, painter, widget)
+        style.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, box, painter, widget)
+
+    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem,
+                     index: QModelIndex | QPersistentModelIndex) -> QWidget:
+        combo = QComboBox(parent)
+        combo.setObjectName("statusEditor")
+        combo.setAccessibleName("Status")
+        combo.addItems(STATUS_CHOICES)
+        combo.activated.connect(lambda _i, c=combo: self._chosen(c))
+        QTimer.singleShot(0, combo.showPopup)
+        return combo
+
+    def _chosen(self, combo: QComboBox) -> None:
+        self.commitData.emit(combo)
+        self.closeEditor.emit(combo, QStyledItemDelegate.EndEditHint.NoHint)
+
+    def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
+        assert isinstance(editor, QComboBox)
+        editor.setCurrentText(index.data() or "Active")
+
+    def setModelData(self, editor: QWidget, model, index: QModelIndex | QPersistentModelIndex) -> None:  # type: ignore[no-untyped-def]
+        assert isinstance(editor, QComboBox)
+        model.setData(index, editor.currentText(), Qt.ItemDataRole.EditRole)
+
+    def updateEditorGeometry(self, editor: QWidget, option: QStyleOptionViewItem,
+                             index: QModelIndex | QPersistentModelIndex) -> None:
+        editor.setGeometry(option.rect)  # type: ignore[attr-defined]
+
+
+class StatusChangeCommand(QUndoCommand):
+    """One status change, made through the controller, undoable with Ctrl+Z."""
+
+    def __init__(self, page: ClientsPage, client_id: int, name: str, old: ClientStatus,
+                 new: ClientStatus) -> None:
+        super().__init__(f"mark {name} {new.value}")
+        self.page, self.client_id, self.old, self.new = page, client_id, old, new
+
+    def redo(self) -> None:
+        if not self.page.change_status(self.client_id, self.new):
+            self.setObsolete(True)
+
+    def undo(self) -> None:
+        if not self.page.change_status(self.client_id, self.old):
+            self.setObsolete(True)
+
+
+class _FetchSignals(QObject):
+    done = Signal(object)
+    failed = Signal(str)
+
+
+class _FetchRoster(QRunnable):
+    """Reads the roster on a pool thread, with its own database session."""
+
+    def __init__(self, roster: Roster) -> None:
+        super().__init__()
+        self.roster = roster
+        self.signals = _FetchSignals()
+
+    def run(self) -> None:
+        try:
+            data = self.roster.fetch()
+        except CaseloadError as exc:
+            self.signals.failed.emit(str(exc))
+            return
+        self.signals.done.emit(data)
+
+
+class ClientsPage(QWidget):
+    """Search box, Client status filter with Apply, and the table."""
+
+    openRequested = Signal(str, int)  # kind ("client"/"contact"), id
+    countsChanged = Signal(str)
+    loaded = Signal()
+
+    def __init__(self, clients: ClientsController, roster: Roster, actor: Actor,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.clients = clients
+        self.roster = roster
+        self.actor = actor
+        self.undo_stack = QUndoStack(self)
+        self._loading = False
+        self.model = RosterModel(roster, self)
+        self.model.statusChangeRequested.connect(self._status_requested)
+
+        self.search = QLineEdit()
+        self.search.setObjectName("search")
+        self.search.setAccessibleName("Search clients and contacts")
+        self.search.setPlaceholderText("Search by name, email, phone or date of birth  (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(lambda text: self.model.set_filter(query=text) or self._shown_changed())
+
+        self.status_filter = QComboBox()
+        self.status_filter.setObjectName("statusFilter")
+        self.status_filter.setAccessibleName("Client status")
+        for label, value in (("Active", StatusFilter.ACTIVE), ("Inactive", StatusFilter.INACTIVE),
+                             ("All", StatusFilter.ALL)):
+            self.status_filter.addItem(label, value)
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setObjectName("applyFilter")
+        self.apply_button.setAccessibleName("Apply client status filter")
+        self.apply_button.clicked.connect(self.apply_status_filter)
+        status_label = QLabel("Client &status:")
+        status_label.setBuddy(self.status_filter)
+
+        self.table = QTableView()
+        self.table.setObjectName("clientsTable")
+        self.table.setAccessibleName("Clients and contacts")
+        self.table.setModel(self.model)
+        self.table.setItemDelegateForColumn(Column.STATUS, StatusDelegate(self.table))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicator(Column.NAME, Qt.SortOrder.AscendingOrder)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setTabKeyNavigation(False)
+        vertical = self.table.verticalHeader()
+        vertical.setVisible(False)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(ROW_HEIGHT)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        for column, width in ((Column.NAME, 260), (Column.TYPE, 80), (Column.STATUS, 110),
+                              (Column.DATE_OF_BIRTH, 110), (Column.PHONE, 140), (Column.EMAIL, 280)):
+            header.resizeSection(column, width)
+        self.table.clicked.connect(self._clicked)
+        self.table.activated.connect(self._activated)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.search, 1)
+        bar.addSpacing(12)
+        bar.addWidget(status_label)
+        bar.addWidget(self.status_filter)
+        bar.addWidget(self.apply_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.table, 1)
+
+        QShortcut(QKeySequence.StandardKey.Find, self, self.focus_search)
+        self.setTabOrder(self.search, self.status_filter)
+        self.setTabOrder(self.status_filter, self.apply_button)
+        self.setTabOrder(self.apply_button, self.table)
+
+    # ------------------------------------------------------------ gestures
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def apply_status_filter(self) -> None:
+        self.model.set_filter(status=self.status_filter.currentData())
+        self._shown_changed()
+
+    def set_status_filter(self, value: StatusFilter) -> None:
+        """Choose a filter as if picked and applied (restoring the last session's)."""
+        self.status_filter.setCurrentIndex(max(0, self.status_filter.findData(StatusFilter(value))))
+        self.apply_status_filter()
+
+    def _clicked(self, index: QModelIndex) -> None:
+        if index.column() == Column.STATUS and index.flags() & Qt.ItemFlag.ItemIsEditable:
+            self.table.edit(index)
+
+    def _activated(self, index: QModelIndex) -> None:
+        if index.column() == Column.STATUS and index.flags() & Qt.ItemFlag.ItemIsEditable \
+                and QApplication.mouseButtons() != Qt.MouseButton.NoButton:
+            return
+        self.openRequested.emit(index.data(KindRole), index.data(IdRole))
+
+    def selected_ids(self) -> list[tuple[str, int]]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [(self.model.index(r, 0).data(KindRole), self.model.index(r, 0).data(IdRole)) for r in rows]
+
+    # ------------------------------------------------------------- status
+
+    def _status_requested(self, client_id: int, value: str) -> None:
+        slot = self.roster.slot_of(CLIENT, client_id)
+        if slot is None:
+            return
+        old = self.roster.status(slot)
+        new = ClientStatus(value)
+        if old is None or old is new:
+            return
+        name = f"{self.roster.first[slot]} {self.roster.last[slot]}"
+        self.undo_stack.push(StatusChangeCommand(self, client_id, name, old, new))
+
+    def change_status(self, client_id: int, status: ClientStatus) -> bool:
+        """Ask the controller; on success update the list, on refusal say why. True if changed."""
+        try:
+            version = self.clients.set_status(self.actor, client_id, status)
+        except CaseloadError as exc:
+            QMessageBox.warning(self, "Status not changed", str(exc))
+            return False
+        self.roster.set_client_status(client_id, status, version)
+        self.model.apply()
+        self._shown_changed()
+        return True
+
+    # -------------------------------------------------------------- state
+
+    def reload(self) -> None:
+        """Read the whole roster now, on this thread."""
+        self.roster.load()
+        self._installed()
+
+    def load_in_background(self) -> None:
+        """Read the roster off the GUI thread; the window stays responsive meanwhile."""
+        self.countsChanged.emit("Loading clients…")
+        self._loading = True
+        self._fetch = _FetchRoster(self.roster)
+        self._fetch.signals.done.connect(self._fetched)
+        self._fetch.signals.failed.connect(self._fetch_failed)
+        QThreadPool.globalInstance().start(self._fetch)
+
+    def _fetched(self, data) -> None:  # type: ignore[no-untyped-def]
+        self._loading = False
+        self.roster.install(data)
+        self._installed()
+
+    def _fetch_failed(self, message: str) -> None:
+        self._loading = False
+        self.countsChanged.emit(message)
+
+    def _installed(self) -> None:
+        self.model.apply()
+        self._shown_changed()
+        self.loaded.emit()
+
+    def refresh_from_database(self) -> bool:
+        """Pick up others' changes, keeping the selection and the scroll position."""
+        if self._loading:
+            return False  # the load under way will include the change
+        scroll = self.table.verticalScrollBar().value()
+        changed = self.roster.refresh()
+        if changed:
+            self.model.apply()
+            self.table.verticalScrollBar().setValue(scroll)
+            self._shown_changed()
+        return changed
+
+    def summary(self) -> str:
+        counts = self.roster.counts()
+        shown = self.model.rowCount()
+        parts = [f"{counts.active:,} active clients", f"{counts.inactive:,} inactive",
+                 f"{counts.contacts:,} contacts"]
+        prefix = f"{shown:,} shown" + (f" for “{self.model.query}”" if self.model.query.strip() else "")
+        scope = "" if self.actor.can(Action.SEE_CLIENTS, None) else " · your clients only"
+        return f"{prefix} · " + " · ".join(parts) + scope
+
+    def _shown_changed(self) -> None:
+        self.countsChanged.emit(self.summary())

@@ -1,0 +1,105 @@
+"""First start on an empty database: create the Account Owner, optionally load the demo."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.controllers.errors import CaseloadError, InvalidInput
+from desktop.controllers.permissions import Actor
+from desktop.controllers.users import PASSWORD_MIN, UsersController
+
+
+class FirstRunDialog(QDialog):
+    """Collects the owner's details, validates them live, and creates the account."""
+
+    def __init__(self, users: UsersController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.users = users
+        self.actor: Actor | None = None
+        self.setWindowTitle("Welcome to Caseload")
+        self.setObjectName("firstRunDialog")
+        self.setMinimumWidth(460)
+
+        intro = QLabel(
+            "<h3>Set up your practice</h3>"
+            "<p>Create the Account Owner: the person who manages users and may do "
+            "everything in Caseload. You sign in with these details from now on.</p>")
+        intro.setWordWrap(True)
+        intro.setTextFormat(Qt.TextFormat.RichText)
+
+        self.username = self._field("username", "Username")
+        self.display_name = self._field("displayName", "Your name")
+        self.password = self._field("password", "Password", secret=True)
+        self.repeat = self._field("repeatPassword", "Repeat password", secret=True)
+        self.demo = QCheckBox("Load the demo practice (1,000 fictional clients) to try things out")
+        self.demo.setObjectName("loadDemo")
+        self.demo.setAccessibleName("Load the demo practice")
+        self.problem = QLabel()
+        self.problem.setObjectName("problem")
+        self.problem.setStyleSheet("color: #b00020;")
+        self.problem.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("&Username:", self.username)
+        form.addRow("Your &name:", self.display_name)
+        form.addRow("&Password:", self.password)
+        form.addRow("&Repeat password:", self.repeat)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.create = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.create.setText("Create Account Owner")
+        self.create.setObjectName("createOwner")
+        self.create.setDefault(True)
+        self.buttons.accepted.connect(self._create)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.demo)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+        for edit in (self.username, self.display_name, self.password, self.repeat):
+            edit.textChanged.connect(self._validate)
+        self._validate()
+
+    def _field(self, name: str, accessible: str, *, secret: bool = False) -> QLineEdit:
+        edit = QLineEdit()
+        edit.setObjectName(name)
+        edit.setAccessibleName(accessible)
+        if secret:
+            edit.setEchoMode(QLineEdit.EchoMode.Password)
+        return edit
+
+    def _validate(self) -> None:
+        problem = ""
+        if self.password.text() and len(self.password.text()) < PASSWORD_MIN:
+            problem = f"The password needs at least {PASSWORD_MIN} characters."
+        elif self.repeat.text() and self.repeat.text() != self.password.text():
+            problem = "The two passwords differ."
+        self.problem.setText(problem)
+        self.create.setEnabled(not problem and bool(self.username.text().strip())
+                               and bool(self.password.text()) and self.repeat.text() == self.password.text())
+
+    def _create(self) -> None:
+        try:
+            self.actor = self.users.create_account_owner(
+                self.username.text(), self.display_name.text(), self.password.text())
+        except InvalidInput as exc:
+            self.problem.setText(str(exc))
+            return
+        except CaseloadError as exc:
+            self.problem.setText(str(exc))
+            return
+        self.accept()

@@ -1,0 +1,77 @@
+"""Sign in: username and password, one clear message when they are wrong."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.controllers.errors import CaseloadError, NotSignedIn
+from desktop.controllers.permissions import Actor
+from desktop.controllers.users import UsersController
+
+
+class SignInDialog(QDialog):
+    def __init__(self, users: UsersController, database_label: str, parent: QWidget | None = None,
+                 username: str = "") -> None:
+        super().__init__(parent)
+        self.users = users
+        self.actor: Actor | None = None
+        self.setWindowTitle("Sign in to Caseload")
+        self.setObjectName("signInDialog")
+        self.setMinimumWidth(400)
+
+        heading = QLabel("<h3>Sign in</h3>")
+        where = QLabel(f"Practice database: {database_label}")
+        where.setObjectName("databaseLabel")
+        where.setWordWrap(True)
+        where.setStyleSheet("color: palette(mid);")
+        self.username = QLineEdit(username)
+        self.username.setObjectName("username")
+        self.username.setAccessibleName("Username")
+        self.password = QLineEdit()
+        self.password.setObjectName("password")
+        self.password.setAccessibleName("Password")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.problem = QLabel()
+        self.problem.setObjectName("problem")
+        self.problem.setStyleSheet("color: #b00020;")
+        self.problem.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("&Username:", self.username)
+        form.addRow("&Password:", self.password)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.sign_in = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.sign_in.setText("Sign in")
+        self.sign_in.setObjectName("signIn")
+        self.sign_in.setDefault(True)
+        buttons.accepted.connect(self._sign_in)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading)
+        layout.addWidget(where)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addWidget(buttons)
+        (self.password if username else self.username).setFocus()
+
+    def _sign_in(self) -> None:
+        try:
+            self.actor = self.users.sign_in(self.username.text(), self.password.text())
+        except NotSignedIn as exc:
+            self.problem.setText(str(exc))
+            self.password.clear()
+            self.password.setFocus()
+            return
+        except CaseloadError as exc:
+            self.problem.setText(str(exc))
+            return
+        self.accept()

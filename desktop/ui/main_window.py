@@ -1,0 +1,166 @@
+"""The main window: navigation on the left, the current page, a toolbar and a status bar.
+
+It wires pages to each other and to the change watcher; it holds no rules and
+runs no SQL of its own.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QWidget,
+)
+
+from desktop.controllers.clients import ClientsController, StatusFilter
+from desktop.controllers.errors import CaseloadError
+from desktop.controllers.permissions import Actor
+from desktop.controllers.roster import Column, Roster
+from desktop.storage.database import Database
+from desktop.storage.watch import ChangeWatcher
+from desktop.ui.clients_page import ClientsPage
+
+WATCH_INTERVAL_MS = 500
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, db: Database, actor: Actor, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.db = db
+        self.actor = actor
+        self.settings = settings or QSettings()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(f"Caseload — {actor.display_name} ({actor.profile.value})")
+        self.clients = ClientsController(db)
+        self.roster = Roster(db, actor)
+        self.profiles: dict[tuple[str, int], QWidget] = {}
+
+        self.nav = QListWidget()
+        self.nav.setObjectName("navigation")
+        self.nav.setAccessibleName("Navigation")
+        self.nav.setMaximumWidth(200)
+        self.nav.setMinimumWidth(150)
+        QListWidgetItem("Clients", self.nav)
+        self.nav.setCurrentRow(0)
+        self.pages = QStackedWidget()
+        self.clients_page = ClientsPage(self.clients, self.roster, actor)
+        self.pages.addWidget(self.clients_page)
+        self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
+        splitter = QSplitter()
+        splitter.addWidget(self.nav)
+        splitter.addWidget(self.pages)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+
+        self.shown = QLabel()
+        self.shown.setObjectName("shownSummary")
+        self.statusBar().addWidget(self.shown, 1)
+        self.statusBar().addPermanentWidget(QLabel(db.url if db.is_postgresql else "Local database"))
+        self.clients_page.countsChanged.connect(self.shown.setText)
+        self.clients_page.openRequested.connect(self.open_profile)
+
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setIconSize(QSize(18, 18))
+        self.addToolBar(toolbar)
+        undo = self.clients_page.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        undo.setObjectName("undoAction")
+        redo = self.clients_page.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        refresh = QAction("Refresh", self)
+        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
+        refresh.triggered.connect(self.clients_page.refresh_from_database)
+        find = QAction("Find", self)
+        find.triggered.connect(self.clients_page.focus_search)
+        for action in (undo, redo, refresh):
+            toolbar.addAction(action)
+            self.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(f"  Signed in as {actor.display_name}"))
+
+        self.watcher = ChangeWatcher(db)
+        self.watch_timer = QTimer(self)
+        self.watch_timer.setInterval(WATCH_INTERVAL_MS)
+        self.watch_timer.timeout.connect(self._poll_changes)
+
+        self._restore()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def load(self, *, background: bool = True) -> None:
+        """Read the roster and start watching for others' changes."""
+        self.watcher.changed()  # connect first, so no change after the read is missed
+        if background:
+            self.clients_page.load_in_background()
+        else:
+            self.clients_page.reload()
+        self.watch_timer.start()
+
+    def _poll_changes(self) -> None:
+        if self.watcher.changed():
+            try:
+                self.clients_page.refresh_from_database()
+            except CaseloadError as exc:
+                self.statusBar().showMessage(str(exc), 5000)
+
+    def _restore(self) -> None:
+        geometry = self.settings.value("main/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        header = self.settings.value("clients/header")
+        if isinstance(header, QByteArray) and not header.isEmpty():
+            self.clients_page.table.horizontalHeader().restoreState(header)
+        last = self.settings.value("clients/statusFilter", StatusFilter.ACTIVE.value)
+        try:
+            status = StatusFilter(str(last))
+        except ValueError:
+            status = StatusFilter.ACTIVE
+        page = self.clients_page
+        page.status_filter.setCurrentIndex(max(0, page.status_filter.findData(status)))
+        page.model.status_filter = status
+        sort_header = page.table.horizontalHeader()
+        page.model.sort_column = Column(sort_header.sortIndicatorSection())
+        page.model.descending = sort_header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.setValue("main/geometry", self.saveGeometry())
+        self.settings.setValue("clients/header", self.clients_page.table.horizontalHeader().saveState())
+        self.settings.setValue("clients/statusFilter", self.clients_page.model.status_filter.value)
+        self.watch_timer.stop()
+        self.watcher.close()
+        for window in list(self.profiles.values()):
+            window.close()
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------- profiles
+
+    def open_profile(self, kind: str, record_id: int) -> None:
+        from desktop.ui.profile import ProfileWindow
+
+        key = (kind, record_id)
+        window = self.profiles.get(key)
+        if window is None:
+            try:
+                window = ProfileWindow(self.db, self.actor, kind, record_id)
+            except CaseloadError as exc:
+                QMessageBox.warning(self, "Cannot open profile", str(exc))
+                return
+            window.destroyed.connect(lambda *_a, k=key: self.profiles.pop(k, None))
+            self.profiles[key] = window
+        window.show()
+        window.raise_()
+        window.activateWindow()

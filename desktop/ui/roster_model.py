@@ -1,0 +1,143 @@
+"""The Qt face of the roster: a table model whose only data is a list of slots.
+
+As in Anki's browser, the model holds the ordered slots that match the current
+filter and renders a cell only when the view asks for it (the visible rows).
+A new filter swaps the list and signals ``layoutChanged`` with the persistent
+indexes (selection, current row) moved to where their records now are, so the
+view keeps its selection and repaints only what is on screen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from desktop.controllers.clients import StatusFilter
+from desktop.controllers.roster import Column, Roster
+from desktop.domain.models import ClientStatus
+
+KindRole = Qt.ItemDataRole.UserRole + 1
+IdRole = Qt.ItemDataRole.UserRole + 2
+StatusRole = Qt.ItemDataRole.UserRole + 3
+
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_INACTIVE_FG = QBrush(QColor(110, 110, 110))
+
+
+class RosterModel(QAbstractTableModel):
+    """Rows are roster slots; columns are ``roster.Column``."""
+
+    statusChangeRequested = Signal(int, str)  # client id, new status value
+
+    def __init__(self, roster: Roster, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.roster = roster
+        self._slots: list[int] = []
+        self.status_filter = StatusFilter.ACTIVE
+        self.query = ""
+        self.sort_column = Column.NAME
+        self.descending = False
+        self._italic = QFont()
+        self._italic.setItalic(True)
+
+    # ----------------------------------------------------------- Qt interface
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._slots)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
+        if role == _DISPLAY or role == Qt.ItemDataRole.EditRole:
+            return self.roster.text(self._slots[index.row()], Column(index.column()))
+        if role == Qt.ItemDataRole.ForegroundRole:
+            slot = self._slots[index.row()]
+            return _INACTIVE_FG if self.roster.status(slot) is ClientStatus.INACTIVE else None
+        if role == Qt.ItemDataRole.FontRole:
+            if index.column() == Column.TYPE and not self.roster.is_client(self._slots[index.row()]):
+                return self._italic
+            return None
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return self.roster.text(self._slots[index.row()], Column(index.column()))
+        if role == IdRole:
+            return self.roster.ids[self._slots[index.row()]]
+        if role == KindRole:
+            return "client" if self.roster.is_client(self._slots[index.row()]) else "contact"
+        if role == StatusRole:
+            status = self.roster.status(self._slots[index.row()])
+            return status.value if status else None
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
+            return Column(section).title
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == Column.STATUS and self.roster.is_client(self._slots[index.row()]):
+            flags |= Qt.ItemFlag.ItemIsEditable
+        return flags
+
+    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any,
+                role: int = Qt.ItemDataRole.EditRole) -> bool:
+        """A Status drop-down choice: ask for the change; the data moves only once it is made."""
+        if role != Qt.ItemDataRole.EditRole or index.column() != Column.STATUS:
+            return False
+        slot = self._slots[index.row()]
+        current = self.roster.status(slot)
+        if current is None or str(value).lower() == current.value:
+            return False
+        self.statusChangeRequested.emit(self.roster.ids[slot], str(value).lower())
+        return False
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.sort_column = Column(column)
+        self.descending = order == Qt.SortOrder.DescendingOrder
+        self.apply()
+
+    # -------------------------------------------------------------- filtering
+
+    def slot_at(self, row: int) -> int:
+        return self._slots[row]
+
+    def row_of(self, slot: int) -> int | None:
+        try:
+            return self._slots.index(slot)
+        except ValueError:
+            return None
+
+    def set_filter(self, status: StatusFilter | None = None, query: str | None = None) -> None:
+        if status is not None:
+            self.status_filter = StatusFilter(status)
+        if query is not None:
+            self.query = query
+        self.apply()
+
+    def apply(self) -> None:
+        """Recompute the rows for the current filter and sort, keeping the selection."""
+        slots = self.roster.filter(self.status_filter, self.query, self.sort_column, self.descending)
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        tracked = [(p, self._slots[p.row()] if 0 <= p.row() < len(self._slots) else None)
+                   for p in persistent]
+        self._slots = slots
+        if tracked:
+            positions = {slot: row for row, slot in enumerate(slots)} if len(tracked) > 8 else None
+            new_indexes = []
+            for p, slot in tracked:
+                row = None
+                if slot is not None:
+                    row = positions.get(slot) if positions is not None else self.row_of(slot)
+                new_indexes.append(self.index(row, p.column()) if row is not None else QModelIndex())
+            self.changePersistentIndexList(persistent, new_indexes)
+        self.layoutChanged.emit()

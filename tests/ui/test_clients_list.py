@@ -1,0 +1,231 @@
+"""The Clients and contacts list, driven as a person would: typing, clicking, keys."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication, QComboBox
+
+from desktop.controllers.clients import ClientsController
+from desktop.controllers.contacts import ContactsController
+from desktop.controllers.roster import Column
+from desktop.domain.models import AuditEvent, Client, ClientStatus, StatusChange
+from desktop.ui.main_window import MainWindow
+from desktop.ui.roster_model import IdRole
+from tests.helpers import PASSWORD, count
+
+
+@pytest.fixture
+def people(db, practice):  # type: ignore[no-untyped-def]
+    """A small practice: three active clients, one inactive, one contact."""
+    clients = ClientsController(db)
+    owner = practice["owner"]
+    ids = {
+        "ada": clients.add_client(owner, first_name="Ada", last_name="Lovelace", email="ada@example.org",
+                                  date_of_birth="1985-12-10", phone="(555) 010-1815",
+                                  clinician_id=practice["clinician"].user_id),
+        "grace": clients.add_client(owner, first_name="Grace", last_name="Hopper",
+                                    email="grace@example.org", clinician_id=practice["clinician-all"].user_id),
+        "alan": clients.add_client(owner, first_name="Alan", last_name="Turing",
+                                   clinician_id=practice["clinician"].user_id),
+        "edsger": clients.add_client(owner, first_name="Edsger", last_name="Dijkstra",
+                                     clinician_id=practice["clinician-all"].user_id),
+    }
+    clients.set_status(owner, ids["edsger"], "inactive", reason="moved")
+    contact = ContactsController(db).add_contact(owner, first_name="Byron", last_name="Lovelace")
+    ContactsController(db).link(owner, ids["ada"], contact, "Parent")
+    return ids
+
+
+@pytest.fixture
+def open_window(qtbot, db, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Open the main window as ``username`` and wait until the list is loaded."""
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+    def opener(actor):  # type: ignore[no-untyped-def]
+        window = MainWindow(db, actor, settings)
+        qtbot.addWidget(window)
+        window.resize(1280, 800)
+        window.show()
+        with qtbot.waitSignal(window.clients_page.loaded, timeout=10_000):
+            window.load()
+        return window
+
+    return opener
+
+
+def names(window: MainWindow) -> list[str]:
+    model = window.clients_page.model
+    return [model.index(r, Column.NAME).data() for r in range(model.rowCount())]
+
+
+def row_of(window: MainWindow, name: str) -> int:
+    return names(window).index(name)
+
+
+def test_the_list_shows_active_clients_and_contacts_by_default(open_window, practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["owner"])
+    assert names(window) == ["Hopper, Grace", "Lovelace, Ada", "Lovelace, Byron", "Turing, Alan"]
+    assert "3 active clients" in window.shown.text()
+    assert "1 inactive" in window.shown.text()
+
+
+def test_typing_in_search_narrows_the_list_and_clearing_restores_it(qtbot, open_window, practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["owner"])
+    search = window.clients_page.search
+    qtbot.keyClicks(search, "love")
+    assert names(window) == ["Lovelace, Ada", "Lovelace, Byron"]
+    qtbot.keyClicks(search, "lace ada")
+    assert names(window) == ["Lovelace, Ada"]
+    search.clear()
+    assert len(names(window)) == 4
+
+
+def test_search_finds_by_phone_email_and_date_of_birth(qtbot, open_window, practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["owner"])
+    search = window.clients_page.search
+    for typed in ("555-010-1815", "ADA@EXAMPLE", "1985-12-10"):
+        search.clear()
+        qtbot.keyClicks(search, typed)
+        assert names(window) == ["Lovelace, Ada"], typed
+
+
+def test_client_status_filter_with_apply_shows_inactive_then_all(qtbot, open_window, practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["owner"])
+    page = window.clients_page
+    page.status_filter.setCurrentIndex(page.status_filter.findText("Inactive"))
+    assert "Dijkstra, Edsger" not in names(window)  # nothing changes before Apply
+    qtbot.mouseClick(page.apply_button, Qt.MouseButton.LeftButton)
+    assert names(window) == ["Dijkstra, Edsger"]
+    page.status_filter.setCurrentIndex(page.status_filter.findText("All"))
+    qtbot.mouseClick(page.apply_button, Qt.MouseButton.LeftButton)
+    assert len(names(window)) == 5
+
+
+def test_clicking_a_column_header_sorts_by_it(qtbot, open_window, practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["owner"])
+    table = window.clients_page.table
+    header = table.horizontalHeader()
+    x = header.sectionViewportPosition(Column.EMAIL) + header.sectionSize(Column.EMAIL) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=header.rect().center().__class__(x, 5))
+    emails = [window.clients_page.model.index(r, Column.EMAIL).data() for r in range(4)]
+    assert emails[:2] == ["ada@example.org", "grace@example.org"]
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=header.rect().center().__class__(x, 5))
+    emails = [window.clients_page.model.index(r, Column.EMAIL).data() for r in range(4)]
+    assert emails[-2:] == ["grace@example.org", "ada@example.org"]
+
+
+def choose_status(qtbot, window: MainWindow, name: str, choice: str) -> None:  # type: ignore[no-untyped-def]
+    """Click the row's Status drop-down and pick ``choice`` with the keyboard."""
+    table = window.clients_page.table
+    index = window.clients_page.model.index(row_of(window, name), Column.STATUS)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualRect(index).center())
+    qtbot.waitUntil(lambda: table.findChild(QComboBox, "statusEditor") is not None)
+    editor = table.findChild(QComboBox, "statusEditor")
+    qtbot.waitUntil(lambda: editor.view().isVisible())
+    target = editor.findText(choice)
+    key = Qt.Key.Key_Down if target > editor.currentIndex() else Qt.Key.Key_Up
+    for _ in range(abs(target - editor.currentIndex())):
+        qtbot.keyClick(editor.view(), key)
+    qtbot.keyClick(editor.view(), Qt.Key.Key_Return)
+
+
+def test_status_drop_down_marks_a_client_inactive_and_ctrl_z_undoes_it(qtbot, db, open_window, practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["owner"])
+    choose_status(qtbot, window, "Turing, Alan", "Inactive")
+    qtbot.waitUntil(lambda: "Turing, Alan" not in names(window))
+    with db.reading() as s:
+        assert s.get(Client, people["alan"]).status is ClientStatus.INACTIVE
+    assert count(db, StatusChange, client_id=people["alan"]) == 1
+    assert count(db, AuditEvent, action="client.set_status", target_id=people["alan"]) == 1
+    assert "2 active clients" in window.shown.text()
+
+    qtbot.keyClick(window.clients_page.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: "Turing, Alan" in names(window))
+    with db.reading() as s:
+        assert s.get(Client, people["alan"]).status is ClientStatus.ACTIVE
+    assert count(db, StatusChange, client_id=people["alan"]) == 2
+
+
+def test_scheduler_status_change_is_refused_explained_and_reverted(qtbot, db, open_window, practice, people,
+                                                                   monkeypatch):  # type: ignore[no-untyped-def]
+    shown: list[str] = []
+    monkeypatch.setattr("desktop.ui.clients_page.QMessageBox.warning",
+                        lambda _parent, _title, text: shown.append(text))
+    window = open_window(practice["scheduler"])
+    choose_status(qtbot, window, "Turing, Alan", "Inactive")
+    qtbot.waitUntil(lambda: bool(shown))
+    assert "Scheduler" in shown[0] and "may not" in shown[0]
+    assert "Turing, Alan" in names(window)
+    index = window.clients_page.model.index(row_of(window, "Turing, Alan"), Column.STATUS)
+    assert index.data() == "Active"
+    with db.reading() as s:
+        assert s.get(Client, people["alan"]).status is ClientStatus.ACTIVE
+    assert count(db, StatusChange, client_id=people["alan"]) == 0
+    assert not window.clients_page.undo_stack.canUndo()
+
+
+def test_own_clients_clinician_sees_only_assigned_clients(open_window, practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["clinician"])
+    assert names(window) == ["Lovelace, Ada", "Lovelace, Byron", "Turing, Alan"]
+    assert "your clients only" in window.shown.text()
+
+
+def test_another_process_marking_a_client_inactive_drops_it_from_the_open_list(qtbot, db, open_window,
+                                                                              practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["owner"])
+    table = window.clients_page.table
+    table.selectRow(row_of(window, "Turing, Alan"))
+    env = dict(os.environ, CASELOAD_PASSWORD=PASSWORD)
+    url = db.engine.url.render_as_string(hide_password=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop", "clients", "set-status", str(people["grace"]), "inactive",
+         "--as", "manager", "--database", url],
+        env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    qtbot.waitUntil(lambda: "Hopper, Grace" not in names(window), timeout=2000)
+    selected = [table.model().index(i.row(), Column.NAME).data() for i in table.selectionModel().selectedRows()]
+    assert selected == ["Turing, Alan"]
+
+
+def test_enter_on_a_row_opens_the_clients_profile(qtbot, open_window, practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["owner"])
+    table = window.clients_page.table
+    table.setFocus()
+    table.setCurrentIndex(table.model().index(row_of(window, "Lovelace, Ada"), Column.NAME))
+    qtbot.keyClick(table, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: ("client", people["ada"]) in window.profiles)
+    assert window.profiles[("client", people["ada"])].windowTitle().startswith("Ada Lovelace")
+
+
+def test_ctrl_f_focuses_the_search_box(qtbot, open_window, practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["owner"])
+    window.activateWindow()
+    window.clients_page.table.setFocus()
+    qtbot.keyClick(window.clients_page.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.clients_page.search)
+
+
+def test_last_status_filter_and_columns_persist_between_sessions(qtbot, db, tmp_path, practice, people):  # type: ignore[no-untyped-def]
+    settings = QSettings(str(tmp_path / "persist.ini"), QSettings.Format.IniFormat)
+    first = MainWindow(db, practice["owner"], settings)
+    qtbot.addWidget(first)
+    first.load(background=False)
+    page = first.clients_page
+    page.status_filter.setCurrentIndex(page.status_filter.findText("Inactive"))
+    qtbot.mouseClick(page.apply_button, Qt.MouseButton.LeftButton)
+    page.table.horizontalHeader().resizeSection(Column.EMAIL, 333)
+    first.close()
+
+    second = MainWindow(db, practice["owner"], settings)
+    qtbot.addWidget(second)
+    second.load(background=False)
+    assert second.clients_page.status_filter.currentText() == "Inactive"
+    assert [second.clients_page.model.index(r, 0).data(IdRole)
+            for r in range(second.clients_page.model.rowCount())] == [people["edsger"]]
+    assert second.clients_page.table.horizontalHeader().sectionSize(Column.EMAIL) == 333
