@@ -14,11 +14,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from desktop import __version__
 from desktop.controllers.errors import CaseloadError, InvalidInput, NotSignedIn
-from desktop.controllers.permissions import Actor
+from desktop.controllers.permissions import Action, Actor
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -28,6 +28,13 @@ LIST_COLUMNS = ("id", "first_name", "last_name", "date_of_birth", "email", "phon
 
 class CliError(Exception):
     """A problem with how the command was called, reported like a refusal."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr like every other refusal."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"caseload: {message} (see {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -41,7 +48,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="caseload",
         description="Caseload keeps a practice's roster of clients. With no command, opens the window.",
     )
@@ -145,9 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------- helpers
 
 def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import ArgumentError
+
     from desktop.storage.database import open_database
 
-    return open_database(getattr(args, "database", None))
+    try:
+        return open_database(getattr(args, "database", None))
+    except ArgumentError:
+        raise CliError("That is not a database URL; use sqlite:///FILE or "
+                       "postgresql+psycopg://user@host/db.") from None
+    except ValueError as exc:  # a URL for a server Caseload does not support
+        raise CliError(str(exc).splitlines()[0]) from None
 
 
 def _password(prompt: str, env: str) -> str:
@@ -300,7 +315,12 @@ def cmd_clients_export(args: argparse.Namespace) -> int:
     db = _open(args)
     data = ClientsController(db).export_client(_reader(db, args.as_user), args.id)
     try:
-        args.out.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        # The record is health data: readable by its owner only, never by other local accounts.
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            if hasattr(os, "fchmod"):
+                os.fchmod(out.fileno(), 0o600)  # a file that was already there keeps its mode otherwise
+            out.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     except OSError as exc:
         raise CliError(f"Could not write {args.out}: {exc.strerror}.") from None
     print(f"Wrote client {args.id}'s record to {args.out}.")
@@ -316,7 +336,7 @@ def cmd_clients_duplicates(args: argparse.Namespace) -> int:
     if args.format == "json":
         _dump_json(rows)
     else:
-        _print_table([{**r, "reasons": "; ".join(r["reasons"])} for r in rows],
+        _print_table([{**p.as_json(), "reasons": "; ".join(p.reasons)} for p in pairs],
                      ("left_id", "left_name", "right_id", "right_name", "score", "reasons"))
     return 0
 
@@ -349,7 +369,11 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
     db = _open(args)
     actor = _actor(db, args.as_user)
-    password = args.new_password or _password(f"Password for {args.username}: ", "CASELOAD_NEW_PASSWORD")
+    # Someone who may not add users is refused (and audited) by the controller
+    # without first being asked to invent a password for the new user.
+    password = args.new_password or (
+        _password(f"Password for {args.username}: ", "CASELOAD_NEW_PASSWORD")
+        if actor.can(Action.MANAGE_USERS, any_client=True) else "")
     user_id = UsersController(db).add_user(actor, args.username, args.role, password,
                                            display_name=args.display_name,
                                            entire_practice=args.entire_practice)

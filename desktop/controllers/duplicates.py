@@ -147,8 +147,8 @@ class DuplicatesController(Controller):
             stmt = stmt.where(Client.clinician_id == actor.user_id)
         with self.db.reading() as s:
             people = [Person(*row) for row in s.execute(stmt)]
-            dismissed = set(s.execute(select(DuplicateDismissal.client_id,
-                                             DuplicateDismissal.other_client_id)).tuples())
+            dismissed = {(a, b) for a, b in s.execute(select(DuplicateDismissal.client_id,
+                                                              DuplicateDismissal.other_client_id))}
         return find_pairs(people, dismissed, progress)
 
     def find_contact_duplicates(self, actor: Actor) -> list[DuplicatePair]:

@@ -21,7 +21,7 @@ from desktop.domain.models import Client, ClientContactLink, Contact, PracticeUs
 
 
 def clinician_names(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(PracticeUser.id, PracticeUser.display_name)).tuples().all())
+    return dict(session.execute(select(PracticeUser.id, PracticeUser.display_name)).all())
 
 
 def client_tuples(session: Session, *, clinician_id: int | None = None,

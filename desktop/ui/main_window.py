@@ -148,6 +148,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------- profiles
 
+    def _client_deleted(self, client_id: int, name: str) -> None:
+        self.profiles.pop(("client", client_id), None)
+        self.clients_page.refresh_from_database()
+        self.statusBar().showMessage(f"{name} was deleted permanently.", 8000)
+
     def open_profile(self, kind: str, record_id: int) -> None:
         from desktop.ui.profile import ProfileWindow
 
@@ -160,6 +165,9 @@ class MainWindow(QMainWindow):
                 QMessageBox.warning(self, "Cannot open profile", str(exc))
                 return
             window.destroyed.connect(lambda *_a, k=key: self.profiles.pop(k, None))
+            window.changed.connect(lambda _id: self.clients_page.refresh_from_database())
+            window.deleted.connect(self._client_deleted)
+            window.openClient.connect(lambda other: self.open_profile("client", other))
             self.profiles[key] = window
         window.show()
         window.raise_()

@@ -1,45 +1,261 @@
-"""A client's or contact's profile window (an overview for now; tabs come with the profile work)."""
+"""A client's profile: header with name, status and clinician; Edit; and six tabs.
+
+Everything shown comes from one ``ClientsController.get_client`` call; changes
+go through the edit dialog or the Client Portal switches, each one controller
+operation. ``changed`` and ``deleted`` tell the main window to refresh its list.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from desktop.controllers.clients import ClientsController
-from desktop.controllers.errors import NotFound
-from desktop.controllers.permissions import Actor
+from desktop.controllers.clients import ClientDetail, ClientsController
+from desktop.controllers.errors import CaseloadError, NotFound
+from desktop.controllers.permissions import Action, Actor
+from desktop.domain.models import ClientStatus
 from desktop.storage.database import Database
+
+BADGE = {
+    ClientStatus.ACTIVE: "background: #e3f4e8; color: #1b6e35; border: 1px solid #9fd3b0;",
+    ClientStatus.INACTIVE: "background: #eeeeee; color: #555555; border: 1px solid #c4c4c4;",
+}
+
+
+def _table(name: str, headers: list[str], rows: list[list[str]]) -> QTableWidget:
+    table = QTableWidget(len(rows), len(headers))
+    table.setObjectName(name)
+    table.setAccessibleName(name)
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setAlternatingRowColors(True)
+    table.setShowGrid(False)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.setItem(r, c, QTableWidgetItem(value))
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return table
 
 
 class ProfileWindow(QWidget):
+    changed = Signal(int)
+    deleted = Signal(int, str)
+    openClient = Signal(int)
+
     def __init__(self, db: Database, actor: Actor, kind: str, record_id: int) -> None:
         super().__init__(None, Qt.WindowType.Window)
+        if kind != "client":
+            raise NotFound("Contact profiles open from their own window in a later version.")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setObjectName("profileWindow")
+        self.clients = ClientsController(db)
+        self.actor = actor
         self.kind, self.record_id = kind, record_id
+        self.detail: ClientDetail = self.clients.get_client(actor, record_id)
+
+        self.name = QLabel()
+        self.name.setObjectName("profileName")
+        self.name.setTextFormat(Qt.TextFormat.PlainText)
+        font = self.name.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        self.name.setFont(font)
+        self.badge = QLabel()
+        self.badge.setObjectName("statusBadge")
+        self.clinician = QLabel()
+        self.clinician.setObjectName("clinician")
+        self.clinician.setTextFormat(Qt.TextFormat.PlainText)
+        self.edit_button = QPushButton("Edit")
+        self.edit_button.setObjectName("edit")
+        self.edit_button.setAccessibleName("Edit client")
+        self.edit_button.clicked.connect(self.edit)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("profileTabs")
+
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.name)
+        title_row.addSpacing(8)
+        title_row.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignVCenter)
+        title_row.addStretch(1)
+        under = QHBoxLayout()
+        under.addWidget(self.edit_button)
+        under.addSpacing(12)
+        under.addWidget(self.clinician)
+        under.addStretch(1)
         layout = QVBoxLayout(self)
-        if kind != "client":
-            raise NotFound("Contact profiles are not available yet.")
-        detail = ClientsController(db).get_client(actor, record_id)
-        row = detail.row
+        layout.addLayout(title_row)
+        layout.addLayout(under)
+        layout.addWidget(self.tabs, 1)
+        self.resize(900, 620)
+        self._fill()
+
+    # ---------------------------------------------------------------- tabs
+
+    def _fill(self) -> None:
+        d = self.detail
+        row = d.row
         self.setWindowTitle(f"{row.full_name} — Caseload")
-        heading = QLabel(f"<h2>{_escape(row.full_name)}</h2>")
-        heading.setObjectName("profileName")
-        layout.addWidget(heading)
-        form = QFormLayout()
-        for label, value in (("Status", row.status.value.title()),
-                             ("Date of birth", row.date_of_birth.isoformat() if row.date_of_birth else ""),
-                             ("Email", row.email or ""), ("Phone", row.phone or ""),
-                             ("Clinician", row.clinician or ""),
-                             ("Appointments", str(len(detail.appointments))),
-                             ("Billing documents", str(len(detail.billing_documents)))):
-            value_label = QLabel(value)
-            value_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            form.addRow(f"{label}:", value_label)
-        layout.addLayout(form)
+        self.name.setText(row.full_name)
+        self.badge.setText(f" {row.status.value.title()} ")
+        self.badge.setStyleSheet(f"QLabel {{ {BADGE[row.status]} border-radius: 8px; padding: 1px 8px; }}")
+        self.badge.setAccessibleName(f"Status: {row.status.value}")
+        self.clinician.setText(f"Clinician: {row.clinician or 'not assigned'}")
+        self.edit_button.setVisible(self.actor.can(Action.EDIT_CLIENT, row.clinician_id))
+        current = self.tabs.currentIndex()
+        old_pages = [self.tabs.widget(i) for i in range(self.tabs.count())]
+        self.tabs.clear()
+        for old in old_pages:
+            old.deleteLater()
+        self.tabs.addTab(self._overview(), "Overview")
+        self.tabs.addTab(self._portal(), "Client Portal")
+        self.tabs.addTab(_table("contactsTable", ["Name", "Relationship", "Phone", "Email"], [
+            [f"{c['first_name']} {c['last_name']}", c["relationship"], c["phone"] or "", c["email"] or ""]
+            for c in d.contacts]), f"Contacts ({len(d.contacts)})")
+        self.tabs.addTab(_table("appointmentsTable", ["Start", "Minutes", "Service", "Fee", "Attended",
+                                                      "Clinician", "Billing"], [
+            [a["start"].replace("T", " "), str(a["duration_minutes"]), a["service_code"], a["fee"],
+             "yes" if a["attended"] else "no-show", a["clinician"] or "",
+             "manual only (while inactive)" if a["manual_billing_only"] else ""]
+            for a in reversed(d.appointments)]), f"Appointments ({len(d.appointments)})")
+        self.tabs.addTab(_table("billingTable", ["Kind", "Period", "Amount", "Made"], [
+            [b["kind"].title(), f"{b['period_start']} – {b['period_end']}", b["amount"],
+             "automatically" if b["automatic"] else "by hand"]
+            for b in reversed(d.billing_documents)]), f"Billing documents ({len(d.billing_documents)})")
+        self.tabs.addTab(self._history(), "History")
+        if current >= 0:
+            self.tabs.setCurrentIndex(current)
+
+    def _overview(self) -> QWidget:
+        d, row = self.detail, self.detail.row
+        page = QWidget()
+        page.setObjectName("overview")
+        form = QFormLayout(page)
+        values = [
+            ("First name", row.first_name), ("Last name", row.last_name),
+            ("Preferred name", row.preferred_name or ""),
+            ("Date of birth", row.date_of_birth.isoformat() if row.date_of_birth else ""),
+            ("Email", row.email or ""), ("Phone", row.phone or ""), ("Address", d.address or ""),
+            ("Client status", row.status.value.title()),
+        ]
+        if row.status is ClientStatus.INACTIVE:
+            values.append(("Inactive reason", d.inactive_reason.value.title() if d.inactive_reason else ""))
+            if d.inactive_note:
+                values.append(("Note", d.inactive_note))
+        for label, value in values:
+            shown = QLabel(value)
+            shown.setTextFormat(Qt.TextFormat.PlainText)
+            shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            shown.setObjectName(label.lower().replace(" ", "_"))
+            form.addRow(f"{label}:", shown)
+        if d.duplicate_of_id is not None:
+            form.addRow("Duplicate of:", self._client_link(d.duplicate_of_id, "duplicateOf"))
+        if d.duplicates:
+            links = QWidget()
+            box = QHBoxLayout(links)
+            box.setContentsMargins(0, 0, 0, 0)
+            for other in d.duplicates:
+                box.addWidget(self._client_link(other, f"duplicate{other}"))
+            box.addStretch(1)
+            form.addRow("Duplicates:", links)
+        return page
+
+    def _client_link(self, client_id: int, name: str) -> QLabel:
+        link = QLabel(f'<a href="{client_id}">client {client_id}</a>')
+        link.setObjectName(name)
+        link.linkActivated.connect(lambda href: self.openClient.emit(int(href)))
+        return link
+
+    def _portal(self) -> QWidget:
+        page = QWidget()
+        page.setObjectName("clientPortal")
+        layout = QVBoxLayout(page)
+        self.portal_box = QCheckBox("Client Portal access")
+        self.portal_box.setObjectName("portalEnabled")
+        self.messaging_box = QCheckBox("Secure messaging")
+        self.messaging_box.setObjectName("messagingEnabled")
+        self.portal_box.setChecked(self.detail.portal["portal_enabled"])
+        self.messaging_box.setChecked(self.detail.portal["messaging_enabled"])
+        editable = self.actor.can(Action.EDIT_CLIENT, self.detail.row.clinician_id)
+        for box in (self.portal_box, self.messaging_box):
+            box.setEnabled(editable)
+            box.toggled.connect(self._portal_toggled)
+            layout.addWidget(box)
+        note = QLabel("Making a client inactive does not switch these off: an inactive client can "
+                      "still sign in to the Client Portal and send secure messages until you do.")
+        note.setWordWrap(True)
+        note.setObjectName("portalNote")
+        layout.addWidget(note)
         layout.addStretch(1)
-        self.resize(520, 360)
+        return page
 
+    def _portal_toggled(self) -> None:
+        try:
+            self.clients.set_portal_access(self.actor, self.record_id,
+                                           portal=self.portal_box.isChecked(),
+                                           messaging=self.messaging_box.isChecked())
+        except CaseloadError as exc:
+            QMessageBox.warning(self, "Portal access not changed", str(exc))
+        self.reload()
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    def _history(self) -> QWidget:
+        d = self.detail
+        rows = [[h["at"].replace("T", " "), f"{h['from'].title()} → {h['to'].title()}",
+                 (h["reason"] or "").title(), h["note"] or "", h["actor"] or ""] for h in d.status_history]
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(QLabel("Status changes"))
+        layout.addWidget(_table("statusHistory", ["When", "Change", "Reason", "Note", "By"], list(reversed(rows))))
+        try:
+            events = self.clients.audit_events(self.actor, self.record_id, limit=200)
+        except CaseloadError:
+            events = []
+        layout.addWidget(QLabel("Audit trail"))
+        layout.addWidget(_table("auditTrail", ["When", "Who", "Action", "Outcome"], [
+            [e["at"].replace("T", " "), e["actor"] or "", e["action"], e["outcome"]] for e in events]))
+        return page
+
+    # -------------------------------------------------------------- actions
+
+    def reload(self) -> None:
+        try:
+            self.detail = self.clients.get_client(self.actor, self.record_id)
+        except NotFound:
+            self.close()
+            return
+        self._fill()
+
+    def edit(self) -> None:
+        from desktop.ui.dialogs.edit_client import EditClientDialog
+
+        try:
+            dialog = EditClientDialog(self.clients, self.actor, self.record_id, self)
+        except CaseloadError as exc:
+            QMessageBox.warning(self, "Cannot edit", str(exc))
+            return
+        dialog.exec()
+        if dialog.deleted:
+            self.deleted.emit(self.record_id, self.detail.row.full_name)
+            self.close()
+            return
+        if dialog.result() == dialog.DialogCode.Accepted:
+            self.changed.emit(self.record_id)
+            self.reload()

@@ -1,0 +1,331 @@
+"""Edit a client: demographics validated as typed, Client Status, Save Client, Delete this Client.
+
+The dialog shows problems next to the field they concern, asks about portal
+access when a client with access on is made inactive, and calls one controller
+operation to save. If someone else saved first, it says what they changed and
+offers to reload; it never overwrites their work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.controllers import validation
+from desktop.controllers.clients import ClientDetail, ClientsController
+from desktop.controllers.errors import CaseloadError, InvalidInput, StaleVersion
+from desktop.controllers.permissions import Action, Actor
+from desktop.domain.models import ClientStatus, InactiveReason
+
+ERROR_STYLE = "color: #b00020;"
+FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("first_name", "&First name", lambda v: validation.name(v, "first_name")),
+    ("last_name", "&Last name", lambda v: validation.name(v, "last_name")),
+    ("preferred_name", "&Preferred name", lambda v: validation.name(v, "preferred_name", required=False)),
+    ("date_of_birth", "Date of &birth", validation.date_of_birth),
+    ("email", "&Email", validation.email),
+    ("phone", "P&hone", validation.phone),
+)
+REASONS = (("Discharged", InactiveReason.DISCHARGED), ("Moved", InactiveReason.MOVED),
+           ("Other", InactiveReason.OTHER))
+
+
+def _detail_values(detail: ClientDetail) -> dict[str, str]:
+    row = detail.row
+    return {
+        "first_name": row.first_name, "last_name": row.last_name,
+        "preferred_name": row.preferred_name or "",
+        "date_of_birth": row.date_of_birth.isoformat() if row.date_of_birth else "",
+        "email": row.email or "", "phone": row.phone or "", "address": detail.address or "",
+    }
+
+
+class EditClientDialog(QDialog):
+    """Returns Accepted after a save; ``deleted`` is True if the client was deleted from here."""
+
+    saved = Signal()
+
+    def __init__(self, clients: ClientsController, actor: Actor, client_id: int,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.clients = clients
+        self.actor = actor
+        self.client_id = client_id
+        self.deleted = False
+        self.made_inactive = False
+        self.setObjectName("editClientDialog")
+        self.setMinimumWidth(560)
+
+        self.edits: dict[str, QLineEdit] = {}
+        self.errors: dict[str, QLabel] = {}
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        for key, label, _check in FIELDS:
+            edit = QLineEdit()
+            edit.setObjectName(key)
+            edit.setAccessibleName(label.replace("&", ""))
+            if key == "date_of_birth":
+                edit.setPlaceholderText("YYYY-MM-DD")
+            edit.textChanged.connect(lambda _t, k=key: self._check(k))
+            self.edits[key] = edit
+            form.addRow(label + ":", self._with_error(key, edit))
+        self.address = QPlainTextEdit()
+        self.address.setObjectName("address")
+        self.address.setAccessibleName("Address")
+        self.address.setTabChangesFocus(True)
+        self.address.setFixedHeight(56)
+        form.addRow("&Address:", self.address)
+
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        form.addRow(line)
+        self.status = QComboBox()
+        self.status.setObjectName("clientStatus")
+        self.status.setAccessibleName("Client Status")
+        self.status.addItem("Active", ClientStatus.ACTIVE)
+        self.status.addItem("Inactive", ClientStatus.INACTIVE)
+        self.status.currentIndexChanged.connect(self._status_changed)
+        form.addRow("Client &Status:", self.status)
+        self.reason = QComboBox()
+        self.reason.setObjectName("inactiveReason")
+        self.reason.setAccessibleName("Inactive reason")
+        for text, value in REASONS:
+            self.reason.addItem(text, value)
+        form.addRow("&Reason:", self.reason)
+        self.note = QLineEdit()
+        self.note.setObjectName("inactiveNote")
+        self.note.setAccessibleName("Inactive note")
+        self.note.setPlaceholderText("Optional, e.g. treatment completed")
+        form.addRow("&Note:", self.note)
+
+        self.problem = QLabel()
+        self.problem.setObjectName("problem")
+        self.problem.setStyleSheet(ERROR_STYLE)
+        self.problem.setWordWrap(True)
+        self.problem.setTextFormat(Qt.TextFormat.PlainText)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button.setText("Save Client")
+        self.save_button.setObjectName("saveClient")
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+
+        self.delete_button = QPushButton("Delete this Client")
+        self.delete_button.setObjectName("deleteThisClient")
+        self.delete_button.setAccessibleName("Delete this Client")
+        self.delete_button.setStyleSheet("QPushButton { color: #b00020; }")
+        self.delete_button.clicked.connect(self._delete)
+        # Shown only to roles that may delete; the controller refuses everyone else anyway.
+        self.delete_button.setVisible(actor.can_delete())
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addWidget(buttons)
+        danger = QHBoxLayout()
+        danger.addWidget(self.delete_button)
+        danger.addStretch(1)
+        layout.addSpacing(8)
+        layout.addLayout(danger)
+
+        self.detail: ClientDetail | None = None
+        self.reload()
+
+    def _with_error(self, key: str, edit: QWidget) -> QWidget:
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(edit)
+        error = QLabel()
+        error.setObjectName(f"{key}Error")
+        error.setStyleSheet(ERROR_STYLE)
+        error.setTextFormat(Qt.TextFormat.PlainText)
+        error.setWordWrap(True)
+        error.setVisible(False)
+        column.addWidget(error)
+        self.errors[key] = error
+        return box
+
+    # ------------------------------------------------------------- loading
+
+    def reload(self) -> None:
+        """Fill the form from the database (after opening, or after someone else saved)."""
+        self.detail = self.clients.get_client(self.actor, self.client_id)
+        values = _detail_values(self.detail)
+        for key, edit in self.edits.items():
+            edit.setText(values[key])
+        self.address.setPlainText(values["address"])
+        self.status.setCurrentIndex(self.status.findData(self.detail.row.status))
+        reason = self.detail.inactive_reason
+        if reason is InactiveReason.DUPLICATE and self.reason.findData(reason) < 0:
+            self.reason.addItem("Duplicate", InactiveReason.DUPLICATE)
+        if reason is not None:
+            self.reason.setCurrentIndex(self.reason.findData(reason))
+        self.note.setText(self.detail.inactive_note or "")
+        self.setWindowTitle(f"Edit {self.detail.row.full_name}")
+        self.problem.clear()
+        self._status_changed()
+        for key in self.edits:
+            self._check(key)
+
+    # Qt hands enum members stored in a combo back as plain strings: convert on the way out.
+    def chosen_status(self) -> ClientStatus:
+        return ClientStatus(self.status.currentData())
+
+    def chosen_reason(self) -> InactiveReason:
+        return InactiveReason(self.reason.currentData())
+
+    def _status_changed(self) -> None:
+        inactive = self.chosen_status() is ClientStatus.INACTIVE
+        self.reason.setEnabled(inactive)
+        self.note.setEnabled(inactive)
+
+    def _check(self, key: str) -> bool:
+        check = dict((k, c) for k, _l, c in FIELDS)[key]
+        try:
+            check(self.edits[key].text())
+        except InvalidInput as exc:
+            self.errors[key].setText(str(exc))
+            self.errors[key].setVisible(True)
+            self._update_save()
+            return False
+        self.errors[key].setVisible(False)
+        self._update_save()
+        return True
+
+    def _update_save(self) -> None:
+        self.save_button.setEnabled(not any(e.isVisibleTo(self) for e in self.errors.values()))
+
+    def values(self) -> dict[str, Any]:
+        data: dict[str, Any] = {key: edit.text() for key, edit in self.edits.items()}
+        data["address"] = self.address.toPlainText()
+        return data
+
+    # -------------------------------------------------------------- saving
+
+    def save(self) -> None:
+        assert self.detail is not None
+        if not all([self._check(key) for key in self.edits]):
+            return
+        status = self.chosen_status()
+        disable_portal = False
+        portal = self.detail.portal
+        if status is ClientStatus.INACTIVE and self.detail.row.status is ClientStatus.ACTIVE and (
+                portal["portal_enabled"] or portal["messaging_enabled"]):
+            choice = self.ask_about_portal()
+            if choice is None:
+                return
+            disable_portal = choice
+        try:
+            self.clients.save_profile(
+                self.actor, self.client_id, self.detail.row.version, self.values(), status=status,
+                reason=self.chosen_reason(), note=self.note.text(), disable_portal=disable_portal)
+        except StaleVersion as exc:
+            self._stale(exc)
+            return
+        except InvalidInput as exc:
+            if exc.field in self.errors:
+                self.errors[exc.field].setText(str(exc))
+                self.errors[exc.field].setVisible(True)
+            self.problem.setText(str(exc))
+            return
+        except CaseloadError as exc:
+            self.problem.setText(str(exc))
+            return
+        self.saved.emit()
+        self.accept()
+
+    def ask_about_portal(self) -> bool | None:
+        """True: switch access off; False: keep it on; None: go back to the form."""
+        assert self.detail is not None
+        on = [name for name, key in (("Client Portal", "portal_enabled"),
+                                     ("Secure Messaging", "messaging_enabled")) if self.detail.portal[key]]
+        box = QMessageBox(self)
+        box.setObjectName("portalQuestion")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Client Portal access is still on")
+        box.setText(f"{' and '.join(on)} access stays on when a client is made inactive.")
+        box.setInformativeText("They can still sign in and send messages unless you switch access off. "
+                               "Switch it off now, with this save?")
+        off = box.addButton("Switch off access", QMessageBox.ButtonRole.AcceptRole)
+        off.setObjectName("switchOffAccess")
+        keep = box.addButton("Keep access on", QMessageBox.ButtonRole.RejectRole)
+        keep.setObjectName("keepAccessOn")
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is off:
+            return True
+        if clicked is keep:
+            return False
+        return None
+
+    def _stale(self, exc: StaleVersion) -> None:
+        assert self.detail is not None
+        mine = _detail_values(self.detail)
+        try:
+            theirs = _detail_values(self.clients.get_client(self.actor, self.client_id))
+        except CaseloadError as err:
+            self.problem.setText(str(err))
+            return
+        changed = [validation.LABELS.get(k, k) for k in mine if mine[k] != theirs[k]]
+        box = QMessageBox(self)
+        box.setObjectName("staleQuestion")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Someone else saved this client")
+        box.setText("This profile was saved by someone else after you opened it. Nothing of yours "
+                    "was saved.")
+        box.setInformativeText(
+            ("They changed: " + ", ".join(changed) + ". " if changed else "") +
+            "Reload to see their version, then make your changes again.")
+        reload_button = box.addButton("Reload", QMessageBox.ButtonRole.AcceptRole)
+        reload_button.setObjectName("reload")
+        box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        self.problem.setText(str(exc))
+        if box.clickedButton() is reload_button:
+            self.reload()
+
+    # ------------------------------------------------------------ deleting
+
+    def _delete(self) -> None:
+        from desktop.ui.dialogs.delete_client import DeleteClientDialog
+
+        try:
+            dialog = DeleteClientDialog(self.clients, self.actor, self.client_id, self)
+        except CaseloadError as exc:
+            QMessageBox.warning(self, "Cannot delete", str(exc))
+            return
+        dialog.exec()
+        if dialog.deleted:
+            self.deleted = True
+            self.accept()
+        elif dialog.made_inactive:
+            self.made_inactive = True
+            self.saved.emit()
+            self.accept()
+
+
+def can_edit(actor: Actor, detail: ClientDetail) -> bool:
+    return actor.can(Action.EDIT_CLIENT, detail.row.clinician_id)
