@@ -1,8 +1,13 @@
-"""``caseload --self-test``: prove, without a window, that this installation works.
+"""``caseload --self-test``: prove, without a window on screen, that this installation works.
 
-It creates a temporary database, runs the migrations, creates a client, marks
-it inactive, deletes it, and starts Qt offscreen, so a bundle missing a SQL
-dialect, a migration file or a Qt plugin fails here rather than on a clinician's desk.
+It creates a temporary SQLite database, runs the migrations, creates a client,
+marks it inactive and deletes it; loads the PostgreSQL dialect and the psycopg
+driver with its libpq (without connecting to any server); starts Qt on the
+offscreen platform plugin; renders the application icon; and opens the real
+main window offscreen. A bundle missing a SQL dialect, a migration file, a Qt
+plugin or a module the window imports fails here rather than on a
+clinician's desk. Each step prints one line as it passes; the exit status is 0
+only if every step passed.
 """
 
 from __future__ import annotations
@@ -10,43 +15,135 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+from desktop import __version__
+
+OFFSCREEN = "offscreen"
 
 
 def self_test() -> int:
-    from desktop.controllers.clients import ClientsController
-    from desktop.controllers.users import UsersController
-    from desktop.storage.database import open_database
-
-    steps: list[str] = []
+    frozen = "bundle" if getattr(sys, "frozen", False) else "source install"
+    print(f"caseload {__version__} self-test ({frozen}, Python {sys.version.split()[0]}, {sys.platform})")
+    passed = 0
+    state: dict = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="caseload-selftest-") as tmp:
-            db = open_database(f"sqlite:///{Path(tmp) / 'selftest.db'}")
-            steps.append("database created and migrated")
-            owner = UsersController(db).create_account_owner("selftest", "Self Test", "self-test")
-            clients = ClientsController(db)
-            cid = clients.add_client(owner, first_name="Zoë", last_name="O'Test")
-            steps.append("client created")
-            clients.set_status(owner, cid, "inactive", reason="other")
-            steps.append("client marked inactive")
-            clients.delete_client(owner, cid, "Zoë O'Test")
-            if clients.list_clients(owner, "all"):
-                raise RuntimeError("the client is still listed after deletion")
-            steps.append("client deleted")
-            db.dispose()
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        from PySide6.QtWidgets import QApplication, QLabel
-
-        app = QApplication.instance() or QApplication(sys.argv[:1])
-        QLabel("self-test").grab()
-        del app
-        steps.append("Qt started offscreen")
+        with tempfile.TemporaryDirectory(prefix="caseload-selftest-", ignore_cleanup_errors=True) as tmp:
+            try:
+                for step in _steps(Path(tmp), state):
+                    print(f"ok    {step()}", flush=True)
+                    passed += 1
+            finally:
+                if "db" in state:  # Windows cannot remove a database file still open
+                    state["db"].dispose()
     except Exception as exc:  # the self-test reports any failure, whatever it is
-        for step in steps:
-            print(f"ok    {step}")
         print(f"FAIL  {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"self-test FAILED after {passed} passed steps", file=sys.stderr)
         return 1
-    for step in steps:
-        print(f"ok    {step}")
     print("self-test passed")
     return 0
+
+
+def _steps(tmp: Path, state: dict) -> list[Callable[[], str]]:
+    """The checks in order; each returns what it proved, or raises. They share ``state``."""
+
+    def database() -> str:
+        from desktop.storage.database import head_revision, open_database
+
+        state["db"] = open_database(f"sqlite:///{tmp / 'selftest.db'}")
+        return f"SQLite database created and migrated to revision {head_revision()}"
+
+    def client_lifecycle() -> str:
+        from desktop.controllers.clients import ClientsController
+        from desktop.controllers.users import UsersController
+
+        db = state["db"]
+        owner = UsersController(db).create_account_owner("selftest", "Self Test", "self-test")
+        state["owner"] = owner
+        clients = ClientsController(db)
+        cid = clients.add_client(owner, first_name="Zoë", last_name="O'Test")
+        clients.set_status(owner, cid, "inactive", reason="other")
+        clients.delete_client(owner, cid, "Zoë O'Test")
+        if clients.list_clients(owner, "all"):
+            raise RuntimeError("the client is still listed after deletion")
+        return "client created, marked inactive and deleted"
+
+    def postgresql() -> str:
+        # create_engine loads the dialect and imports the driver but connects to nothing.
+        import psycopg
+        from alembic.ddl.impl import DefaultImpl
+        from psycopg import pq
+        from sqlalchemy import create_engine
+
+        engine = create_engine("postgresql+psycopg://selftest@127.0.0.1:1/selftest")
+        try:
+            dialect = engine.dialect
+            if (dialect.name, dialect.driver) != ("postgresql", "psycopg"):
+                raise RuntimeError(f"got the {dialect.name}+{dialect.driver} dialect")
+            DefaultImpl.get_by_dialect(dialect)  # the migrations' PostgreSQL DDL
+            libpq = pq.version()  # calls into libpq, so a missing library fails here
+        finally:
+            engine.dispose()
+        return (f"PostgreSQL dialect and psycopg {psycopg.__version__} driver load "
+                f"({pq.__impl__} implementation, libpq {libpq // 10000}.{libpq % 10000})")
+
+    def qt_offscreen() -> str:
+        from PySide6 import __version__ as pyside_version
+        from PySide6.QtCore import QCoreApplication, QLibraryInfo, qVersion
+        from PySide6.QtGui import QGuiApplication
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        if app is None:
+            # Qt aborts the whole process when a platform plugin cannot load, so
+            # look for it first and fail with a sentence instead.
+            dirs = [*QCoreApplication.libraryPaths(), QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)]
+            if not any(any(Path(d, "platforms").glob(f"*q{OFFSCREEN}*")) for d in dirs):
+                raise RuntimeError(f"Qt's {OFFSCREEN} platform plugin is missing (looked in "
+                                   f"{os.pathsep.join(dict.fromkeys(dirs))})")
+            os.environ["QT_QPA_PLATFORM"] = OFFSCREEN
+            from desktop.ui.app import make_application
+
+            app = make_application([sys.argv[0] if sys.argv else "caseload"])
+            if QGuiApplication.platformName() != OFFSCREEN:
+                raise RuntimeError(f"Qt started the {QGuiApplication.platformName()!r} platform, "
+                                   f"not {OFFSCREEN!r}")
+        state["app"] = app
+        return (f"Qt {qVersion()} (PySide6 {pyside_version}) started on the "
+                f"{QGuiApplication.platformName()} platform")
+
+    def resources() -> str:
+        from PySide6.QtGui import QIcon
+
+        from desktop.ui.app import resources_dir
+
+        icon = resources_dir() / "icons" / "caseload.svg"
+        style = resources_dir() / "styles" / "caseload.qss"
+        if not icon.exists() and not getattr(sys, "frozen", False):
+            return f"application icon skipped (no resources folder at {resources_dir()})"
+        for path in (icon, style):
+            if not path.exists():
+                raise RuntimeError(f"{path} is missing")
+        if QIcon(str(icon)).pixmap(32, 32).isNull():
+            raise RuntimeError(f"{icon.name} did not render: Qt's SVG icon engine or image plugin is missing")
+        return "application icon rendered and style sheet found"
+
+    def main_window() -> str:
+        from PySide6.QtCore import QSettings
+
+        from desktop.ui.main_window import MainWindow
+
+        settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(state["db"], state["owner"], settings)
+        try:
+            window.load(background=False)
+            image = window.grab()
+            if image.isNull():
+                raise RuntimeError("the main window drew nothing")
+        finally:
+            window.close()
+            window.deleteLater()
+        return f"main window opened and drawn offscreen ({image.width()}×{image.height()})"
+
+    return [database, client_lifecycle, postgresql, qt_offscreen, resources, main_window]

@@ -69,6 +69,15 @@ def _parse_through(through: dt.date | str | None) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.max)
 
 
+def _wall_clock(stamp: dt.datetime) -> dt.datetime:
+    """A status change's UTC stamp on the clinic's wall clock, the clock appointments use.
+
+    Compared as stored, a visit an hour after inactivation in a clinic west of
+    UTC would count as before it, and be billed automatically.
+    """
+    return stamp.replace(tzinfo=dt.UTC).astimezone().replace(tzinfo=None)
+
+
 class BillingController(Controller):
     def run_billing(self, actor: Actor, through: dt.date | str | None = None) -> BillingRunReport:
         """Create the documents the automatic run owes, up to the end of ``through``."""
@@ -76,7 +85,7 @@ class BillingController(Controller):
         with self.operation(actor, "billing.run", "practice") as s:
             require(actor, Action.RUN_BILLING, any_client=True)
             report = BillingRunReport()
-            statuses = dict(s.execute(select(Client.id, Client.status)).tuples())
+            statuses = dict(s.execute(select(Client.id, Client.status)).all())
             timelines = self._timelines(s, statuses)
             per_client: dict[int, dict[DocumentKind, list[Appointment]]] = defaultdict(lambda: defaultdict(list))
             held: list[int] = []
@@ -128,7 +137,7 @@ class BillingController(Controller):
         for client_id, at, before, after in s.execute(
                 select(StatusChange.client_id, StatusChange.changed_at, StatusChange.from_status,
                        StatusChange.to_status).order_by(StatusChange.changed_at, StatusChange.id)):
-            changes[client_id].append((at, before, after))
+            changes[client_id].append((_wall_clock(at), before, after))
         return {cid: StatusTimeline(statuses[cid], ch) for cid, ch in changes.items() if cid in statuses}
 
     @staticmethod

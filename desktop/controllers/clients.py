@@ -173,7 +173,11 @@ class ClientsController(Controller):
     def list_clients(self, actor: Actor, status: StatusFilter | str = StatusFilter.ACTIVE,
                      search: str = "", *, limit: int | None = None) -> list[ClientRow]:
         """Clients the actor may see, filtered by status and by what was typed."""
-        status = StatusFilter(status)
+        try:
+            status = StatusFilter(status)
+        except ValueError:
+            raise InvalidInput(f"{status!r} is not a client status filter; use active, inactive "
+                               "or all.", field="status") from None
         if not isinstance(search, str):
             raise InvalidInput("Search must be text.", field="search")
         stmt = self._visible(actor, self._row_select())
@@ -211,7 +215,7 @@ class ClientsController(Controller):
             self._check_sees(actor, client)
             row = ClientRow(*s.execute(self._row_select().where(Client.id == client_id)).one())
             portal = s.get(PortalAccess, client_id)
-            users = dict(s.execute(select(PracticeUser.id, PracticeUser.username)).tuples().all())
+            users = dict(s.execute(select(PracticeUser.id, PracticeUser.username)).all())
             history = [
                 {
                     "from": c.from_status.value, "to": c.to_status.value,
@@ -339,18 +343,59 @@ class ClientsController(Controller):
             client = self._load(s, client_id, for_update=True)
             require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
             self._check_version(client, expected_version)
-            cleaned = self._clean(s, values)
-            if "clinician_id" in cleaned and actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED \
-                    and cleaned["clinician_id"] != actor.user_id:
-                raise PermissionDenied("You may not assign your client to another clinician.")
-            changed = sorted(k for k, v in cleaned.items() if getattr(client, k) != v)
-            for key in changed:
-                setattr(client, key, cleaned[key])
-            if changed:
-                self._refresh_key(client)
-                self._flush_versioned(s)
-                audit(s, actor, "client.edit", "client", client.id, details={"fields": changed})
+            self._apply_fields(s, actor, client, values)
+            self._flush_versioned(s)
             return client.version
+
+    def save_profile(
+        self,
+        actor: Actor,
+        client_id: int,
+        expected_version: int,
+        fields: Mapping[str, Any],
+        *,
+        status: ClientStatus | str,
+        reason: InactiveReason | str | None = None,
+        note: str | None = None,
+        disable_portal: bool = False,
+    ) -> int:
+        """The edit dialog's Save Client: fields, status and portal in one transaction."""
+        with self.operation(actor, "client.edit", "client", client_id) as s:
+            client = self._load(s, client_id, for_update=True)
+            require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
+            self._check_version(client, expected_version)
+            self._apply_fields(s, actor, client, fields)
+            new = self._status(status)
+            reason_value = self._reason(reason) if new is ClientStatus.INACTIVE else None
+            note_value = validation.free_text(note, "inactive_note") if new is ClientStatus.INACTIVE else None
+            if reason_value is InactiveReason.DUPLICATE and client.inactive_reason is not InactiveReason.DUPLICATE:
+                raise InvalidInput(
+                    "To mark a duplicate, choose the profile to keep (Mark duplicate), so the "
+                    "link between the two is recorded.", field="reason")
+            if new is not client.status:
+                require(actor, Action.CHANGE_STATUS, clinician_id=client.clinician_id)
+                self._apply_status(s, actor, client, new, reason_value, note_value)
+            elif new is ClientStatus.INACTIVE and (client.inactive_reason, client.inactive_note) != (
+                    reason_value, note_value):
+                client.inactive_reason, client.inactive_note = reason_value, note_value
+                audit(s, actor, "client.edit", "client", client.id,
+                      details={"fields": ["inactive_note", "inactive_reason"]})
+            if disable_portal:
+                self._set_portal(s, actor, client.id, portal=False, messaging=False)
+            self._flush_versioned(s)
+            return client.version
+
+    def _apply_fields(self, s: Session, actor: Actor, client: Client, values: Mapping[str, Any]) -> None:
+        cleaned = self._clean(s, values)
+        if "clinician_id" in cleaned and actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED \
+                and cleaned["clinician_id"] != actor.user_id:
+            raise PermissionDenied("You may not assign your client to another clinician.")
+        changed = sorted(k for k, v in cleaned.items() if getattr(client, k) != v)
+        for key in changed:
+            setattr(client, key, cleaned[key])
+        if changed:
+            self._refresh_key(client)
+            audit(s, actor, "client.edit", "client", client.id, details={"fields": changed})
 
     @staticmethod
     def _check_version(record: Client | Contact, expected_version: int | None) -> None:

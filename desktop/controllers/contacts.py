@@ -43,8 +43,11 @@ class ContactsController(Controller):
 
     def _require_for_contact(self, s, actor: Actor, action: Action, contact_id: int) -> None:  # type: ignore[no-untyped-def]
         if actor.scope(action) is Scope.ASSIGNED:
-            if self._linked_clinicians(s, contact_id) - {actor.user_id}:
-                raise PermissionDenied("This contact is linked to clients who are not assigned to you.")
+            # A contact linked to no client (a referring provider on file) is the
+            # practice's, not theirs: they do not even see it in their list.
+            linked = self._linked_clinicians(s, contact_id)
+            if not linked or linked - {actor.user_id}:
+                raise PermissionDenied("This contact is not linked only to clients assigned to you.")
         require(actor, action, any_client=True)
 
     def add_contact(self, actor: Actor, *, first_name: str, last_name: str, email: str | None = None,
@@ -161,3 +164,21 @@ class ContactsController(Controller):
             return [{"id": c.id, "first_name": c.first_name, "last_name": c.last_name,
                      "email": c.email, "phone": c.phone}
                     for c in s.scalars(select(Contact).order_by(Contact.last_name, Contact.first_name))]
+
+    def get_contact(self, actor: Actor, contact_id: int) -> dict[str, Any]:
+        """One contact with the clients it is linked to (only those the actor may see)."""
+        require(actor, Action.SEE_CLIENTS, any_client=True)
+        with self.db.reading() as s:
+            contact = self._load(s, contact_id)
+            links = [
+                {"client_id": client.id, "first_name": client.first_name, "last_name": client.last_name,
+                 "relationship": link.relationship}
+                for link, client in s.execute(
+                    select(ClientContactLink, Client).join(Client, Client.id == ClientContactLink.client_id)
+                    .where(ClientContactLink.contact_id == contact_id)
+                    .order_by(Client.last_name, Client.first_name))
+                if actor.can(Action.SEE_CLIENTS, client.clinician_id)
+            ]
+            return {"id": contact.id, "first_name": contact.first_name, "last_name": contact.last_name,
+                    "email": contact.email, "phone": contact.phone, "notes": contact.notes,
+                    "version": contact.version, "clients": links}

@@ -175,15 +175,23 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
                 phone = _phone(rng) if rng.random() < 0.9 else None
                 preferred = NICKNAMES.get(first) if rng.random() < 0.3 else None
             else:
-                original = client_rows[rng.randrange(0, n_originals)]
                 kind = variations[(i - n_originals) % len(variations)]
+                original = client_rows[rng.randrange(0, n_originals)]
+                if kind == "nickname":
+                    # A nickname needs a name that has one; look for such a client.
+                    for _ in range(200):
+                        if original["first_name"] in NICKNAMES:
+                            break
+                        original = client_rows[rng.randrange(0, n_originals)]
+                    else:
+                        kind = "typo"
                 first, last = original["first_name"], original["last_name"]
                 if kind == "typo":
                     last = _typo(rng, last)
                 elif kind == "swapped":
                     first, last = last, first
                 elif kind == "nickname":
-                    first = NICKNAMES.get(first, first[:3] if len(first) > 4 else first)
+                    first = NICKNAMES[first]
                 else:
                     first, last = first.upper(), last.lower()
                 dob = original["date_of_birth"]

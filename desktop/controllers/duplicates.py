@@ -10,14 +10,16 @@ so typos, swapped names, nicknames and different case all surface.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import select
 
-from desktop.controllers.base import Controller, require
+from desktop.controllers.base import Controller, audit, require
+from desktop.controllers.errors import InvalidInput, NotFound
 from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.domain.models import Client, Contact, DuplicateDismissal
 from desktop.domain.search import fold, phone_digits
@@ -36,6 +38,11 @@ NICKNAMES = {
 }
 BLOCK_LIMIT = 200  # a block this big (a shared office phone) says nothing about identity
 THRESHOLD = 70.0
+NAME_THRESHOLD = 88.0
+
+
+def _similar(a: str, b: str) -> float:
+    return JaroWinkler.normalized_similarity(a, b) * 100
 
 
 @dataclass(frozen=True)
@@ -80,13 +87,17 @@ def score_pair(a: Person, b: Person) -> tuple[float, tuple[str, ...]]:
     """How likely two profiles are one person (0–100), and why."""
     fa, la, fb, lb = _first(a.first_name), fold(a.last_name), _first(b.first_name), fold(b.last_name)
     # Both names must be close: a shared surname with another first name is a relative.
-    straight = min(fuzz.ratio(fa, fb), fuzz.ratio(la, lb))
-    swapped = min(fuzz.ratio(fa, _first(b.last_name)), fuzz.ratio(la, fold(b.first_name)))
+    # Jaro-Winkler forgives a transposed pair of letters ("Gray"/"Gary") that a
+    # plain edit ratio punishes hard in short names.
+    straight = min(_similar(fa, fb), _similar(la, lb))
+    swapped = min(_similar(fa, _first(b.last_name)), _similar(la, fold(b.first_name)))
     name = max(straight, swapped)
     reasons: list[str] = []
-    if name >= 99.5:
-        reasons.append("same name" if straight >= swapped else "first and last name swapped")
-    elif name >= 80:
+    if name >= 99.5 and straight >= swapped:
+        reasons.append("same name" if fold(a.first_name) == fold(b.first_name) else "nickname")
+    elif name >= 99.5:
+        reasons.append("first and last name swapped")
+    elif name >= NAME_THRESHOLD:
         reasons.append("similar names" if straight >= swapped else "swapped, similar names")
     else:
         return 0.0, ()
@@ -113,25 +124,26 @@ def find_pairs(people: list[Person], dismissed: set[tuple[int, int]] = frozenset
     for i, p in enumerate(people):
         for key in _blocks(p):
             blocks[key].append(i)
+    # Most blocks hold one person; only the rest can yield a pair.
+    groups = [members for members in blocks.values() if 1 < len(members) <= BLOCK_LIMIT]
     seen: set[tuple[int, int]] = set()
     pairs: list[DuplicatePair] = []
-    total = len(blocks)
-    for n, members in enumerate(blocks.values()):
-        if progress and n % 2000 == 0 and progress(n, total) is False:
+    total = len(groups)
+    for n, members in enumerate(groups):
+        if progress and n % 500 == 0 and progress(n, total) is False:
             return []
-        if len(members) < 2 or len(members) > BLOCK_LIMIT:
-            continue
-        for x in range(len(members)):
-            for y in range(x + 1, len(members)):
-                a, b = people[members[x]], people[members[y]]
-                key = (a.id, b.id) if a.id < b.id else (b.id, a.id)
-                if key in seen or key in dismissed:
-                    continue
-                seen.add(key)
-                score, reasons = score_pair(a, b)
-                if score >= THRESHOLD:
-                    left, right = (a, b) if a.id < b.id else (b, a)
-                    pairs.append(DuplicatePair(left, right, score, reasons))
+        for x, y in itertools.combinations(members, 2):
+            a, b = people[x], people[y]
+            key = (a.id, b.id) if a.id < b.id else (b.id, a.id)
+            if key in seen or key in dismissed:
+                continue
+            seen.add(key)
+            score, reasons = score_pair(a, b)
+            if score >= THRESHOLD:
+                left, right = (a, b) if a.id < b.id else (b, a)
+                pairs.append(DuplicatePair(left, right, score, reasons))
+    if progress:
+        progress(total, total)
     pairs.sort(key=lambda p: (-p.score, p.left.id, p.right.id))
     return pairs
 
@@ -157,3 +169,20 @@ class DuplicatesController(Controller):
             people = [Person(cid, f, last, None, e, ph) for cid, f, last, e, ph in s.execute(
                 select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.phone))]
         return find_pairs(people)
+
+    def dismiss(self, actor: Actor, client_id: int, other_client_id: int) -> None:
+        """Remember that two client profiles are *not* the same person; they are not offered again."""
+        low, high = sorted((client_id, other_client_id))
+        with self.operation(actor, "client.not_duplicate", "client", low) as s:
+            if low == high:
+                raise InvalidInput("A client cannot be compared with itself.")
+            for cid in (low, high):
+                client = s.get(Client, cid)
+                if client is None:
+                    raise NotFound(f"There is no client with id {cid}; it may have been deleted.")
+                require(actor, Action.MARK_DUPLICATE, clinician_id=client.clinician_id)
+            exists = s.scalars(select(DuplicateDismissal.id).where(
+                DuplicateDismissal.client_id == low, DuplicateDismissal.other_client_id == high)).first()
+            if exists is None:
+                s.add(DuplicateDismissal(client_id=low, other_client_id=high, actor_id=actor.user_id))
+            audit(s, actor, "client.not_duplicate", "client", low, details={"other_client_id": high})

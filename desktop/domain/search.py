@@ -8,17 +8,35 @@ in-memory list filter, so the command line and the window always agree on what
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 
 _NON_DIGIT = re.compile(r"\D")
 _PHONEISH = re.compile(r"^[\d\s().+\-/]+$")
+# Partial dates as the key spells them: 1984-03-09 and 03/09/1984. Anything else
+# made of digits and dashes ("555-12", a phone half typed) is searched as digits.
+_DATEISH = re.compile(r"\d{4}-\d{1,2}(-\d{0,2})?|\d{1,2}/\d{1,2}(/\d{0,4})?")
+# Letters with a stroke or ligature that Unicode does not decompose, but that
+# people type without: Søren, Łukasz, Đorđe, Guðrún, Ærø.
+_PLAIN_LETTERS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ŧ": "t",
+                                "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"})
 
 
+def _unmarked(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
+@functools.lru_cache(maxsize=200_000)
 def fold(text: str) -> str:
-    """Case- and accent-insensitive form: 'José' and 'JOSE' both become 'jose'."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    """Case- and accent-insensitive form: 'José' and 'JOSE' both become 'jose'.
+
+    Folding twice changes nothing more (compatibility forms such as 'ℌ' or '㎁'
+    decompose to capitals, so case is folded again after decomposing); SQLite's
+    LIKE would otherwise match those where PostgreSQL's does not.
+    Names repeat a great deal across a practice, so results are cached.
+    """
+    return _unmarked(_unmarked(text.casefold()).casefold()).translate(_PLAIN_LETTERS)
 
 
 def phone_digits(phone: str | None) -> str:
@@ -35,7 +53,11 @@ def make_search_key(
 ) -> str:
     parts = [first_name, last_name, preferred_name or "", email or ""]
     key = " ".join(fold(p) for p in parts if p)
-    digits = phone_digits(phone)
+    # A word such as "12345-1" is searched as its digits (see query_tokens).
+    for word in key.split():
+        if _is_phone_word(word):
+            key += " " + phone_digits(word)
+    digits = phone_digits(fold(phone or ""))
     if digits:
         key += " " + digits
     if date_of_birth is not None:
@@ -48,22 +70,20 @@ def query_tokens(query: str) -> list[str]:
 
     A token that looks like a phone number ("(555) 123-45") is reduced to its
     digits, so punctuation typed differently from how it was stored still matches.
+    Characters no key can hold (control characters, lone surrogates) are dropped:
+    PostgreSQL refuses NUL in a query and neither driver can encode a surrogate.
     """
+    storable = "".join(ch for ch in query if unicodedata.category(ch) not in ("Cc", "Cs")
+                       or ch.isspace())
     tokens: list[str] = []
-    for raw in query.split():
-        if any(ch.isdigit() for ch in raw) and _PHONEISH.match(raw) and not _looks_like_date(raw):
-            digits = phone_digits(raw)
-            if digits:
-                tokens.append(digits)
-            continue
-        token = fold(raw)
-        if token:
-            tokens.append(token)
+    for word in fold(storable).split():
+        tokens.append(phone_digits(word) if _is_phone_word(word) else word)
     return tokens
 
 
-def _looks_like_date(raw: str) -> bool:
-    return bool(re.fullmatch(r"\d{1,4}[-/]\d{1,2}([-/]\d{1,4})?", raw))
+def _is_phone_word(word: str) -> bool:
+    return (any(ch.isdigit() for ch in word) and bool(_PHONEISH.match(word))
+            and not _DATEISH.fullmatch(word))
 
 
 def matches(key: str, tokens: list[str]) -> bool:

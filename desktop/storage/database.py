@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -80,6 +80,9 @@ class Database:
 
     engine: Engine
     sessions: sessionmaker[Session]
+    # A deletion whose WAL could not be erased yet (a reader held it); retried
+    # after the next write and before closing.
+    erase_pending: bool = field(default=False, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -115,6 +118,9 @@ class Database:
             raise
         finally:
             session.close()
+        if self.erase_pending:
+            with contextlib.suppress(DatabaseUnavailable):
+                self.erase_freed_space()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
@@ -134,14 +140,24 @@ class Database:
         ``secure_delete`` already zeroes freed pages in the main file; the WAL
         still holds page images written before the delete, so checkpoint it and
         truncate it to nothing.
+
+        Returns whether that finished. A reader still inside a transaction
+        keeps the old page images needed; SQLite then reports the checkpoint
+        busy instead of failing, so the erase stays pending and is retried
+        after the next write and before closing, never silently dropped.
         """
         if not self.is_sqlite:
-            return
+            return True
         with _unavailable_as_error(), self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
             conn.commit()
+        self.erase_pending = bool(busy)
+        return not self.erase_pending
 
     def dispose(self) -> None:
+        if self.erase_pending:
+            with contextlib.suppress(DatabaseUnavailable):
+                self.erase_freed_space()
         self.engine.dispose()
 
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from desktop.controllers.clients import ClientsController, StatusFilter
 from desktop.controllers.errors import CaseloadError
-from desktop.controllers.permissions import Actor
+from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.roster import Column, Roster
 from desktop.storage.database import Database
 from desktop.storage.watch import ChangeWatcher
@@ -84,7 +84,11 @@ class MainWindow(QMainWindow):
         refresh.triggered.connect(self.clients_page.refresh_from_database)
         find = QAction("Find", self)
         find.triggered.connect(self.clients_page.focus_search)
-        for action in (undo, redo, refresh):
+        self.find_duplicates = QAction("Find duplicates…", self)
+        self.find_duplicates.setObjectName("findDuplicates")
+        self.find_duplicates.triggered.connect(self.open_duplicates)
+        self.find_duplicates.setVisible(actor.can(Action.MARK_DUPLICATE, any_client=True))
+        for action in (undo, redo, refresh, self.find_duplicates):
             toolbar.addAction(action)
             self.addAction(action)
         toolbar.addSeparator()
@@ -144,9 +148,24 @@ class MainWindow(QMainWindow):
         self.watcher.close()
         for window in list(self.profiles.values()):
             window.close()
+        if getattr(self, "duplicates_window", None) is not None:
+            self.duplicates_window.close()
         super().closeEvent(event)
 
     # ------------------------------------------------------------- profiles
+
+    def open_duplicates(self) -> None:
+        from desktop.ui.duplicates_window import DuplicatesWindow
+
+        window = getattr(self, "duplicates_window", None)
+        if window is None:
+            window = DuplicatesWindow(self.db, self.actor)
+            window.changed.connect(self.clients_page.refresh_from_database)
+            self.duplicates_window = window
+            window.show()
+            window.scan()
+        window.show()
+        window.raise_()
 
     def _client_deleted(self, client_id: int, name: str) -> None:
         self.profiles.pop(("client", client_id), None)

@@ -1,0 +1,115 @@
+"""Merging two contact profiles: pick the survivor, then the value that wins for each differing field."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QLabel,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.controllers.contacts import MERGE_FIELDS, ContactsController
+from desktop.controllers.errors import CaseloadError
+from desktop.controllers.permissions import Actor
+from desktop.storage.database import Database
+
+LABELS = {"first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
+          "notes": "Notes"}
+
+
+class MergeContactsDialog(QDialog):
+    def __init__(self, db: Database, actor: Actor, left_id: int, right_id: int,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mergeContactsDialog")
+        self.setWindowTitle("Merge contacts")
+        self.setMinimumWidth(620)
+        self.contacts = ContactsController(db)
+        self.actor = actor
+        self.left = self.contacts.get_contact(actor, left_id)
+        self.right = self.contacts.get_contact(actor, right_id)
+
+        intro = QLabel("The contact you keep takes the values chosen below and every client link of "
+                       "the other; the other contact profile is then removed.")
+        intro.setWordWrap(True)
+        grid = QGridLayout()
+        grid.addWidget(QLabel("<b>Keep</b>"), 0, 0)
+        self.survivor = QButtonGroup(self)
+        self.keep_left = QRadioButton(self._title(self.left))
+        self.keep_left.setObjectName("keepLeftContact")
+        self.keep_right = QRadioButton(self._title(self.right))
+        self.keep_right.setObjectName("keepRightContact")
+        self.keep_left.setChecked(True)
+        self.survivor.addButton(self.keep_left)
+        self.survivor.addButton(self.keep_right)
+        grid.addWidget(self.keep_left, 0, 1)
+        grid.addWidget(self.keep_right, 0, 2)
+        self.choices: dict[str, tuple[QRadioButton, QRadioButton]] = {}
+        row = 1
+        for field in MERGE_FIELDS:
+            a, b = self.left[field] or "", self.right[field] or ""
+            label = QLabel(LABELS[field] + ":")
+            if a == b:
+                same = QLabel(a or "—")
+                same.setTextFormat(Qt.TextFormat.PlainText)
+                grid.addWidget(label, row, 0)
+                grid.addWidget(same, row, 1, 1, 2)
+            else:
+                group = QButtonGroup(self)
+                left_choice = QRadioButton(a or "(empty)")
+                left_choice.setObjectName(f"{field}Left")
+                right_choice = QRadioButton(b or "(empty)")
+                right_choice.setObjectName(f"{field}Right")
+                group.addButton(left_choice)
+                group.addButton(right_choice)
+                (left_choice if a else right_choice).setChecked(True)
+                self.choices[field] = (left_choice, right_choice)
+                grid.addWidget(label, row, 0)
+                grid.addWidget(left_choice, row, 1)
+                grid.addWidget(right_choice, row, 2)
+            row += 1
+        links = QLabel(f"Clients linked: {len(self.left['clients'])} on the left, "
+                       f"{len(self.right['clients'])} on the right; all end up on the contact kept.")
+        links.setWordWrap(True)
+        self.problem = QLabel()
+        self.problem.setObjectName("problem")
+        self.problem.setStyleSheet("color: #b00020;")
+        self.problem.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.merge_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.merge_button.setText("Merge")
+        self.merge_button.setObjectName("merge")
+        buttons.accepted.connect(self.merge)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(grid)
+        layout.addWidget(links)
+        layout.addWidget(self.problem)
+        layout.addWidget(buttons)
+
+    @staticmethod
+    def _title(contact: dict) -> str:
+        return f"{contact['first_name']} {contact['last_name']} (contact {contact['id']})"
+
+    def merge(self) -> None:
+        keep_left = self.keep_left.isChecked()
+        keep, other = (self.left, self.right) if keep_left else (self.right, self.left)
+        choices = {}
+        for field, (left_choice, _right_choice) in self.choices.items():
+            chose_left = left_choice.isChecked()
+            # "keep"/"other" are relative to the survivor, whichever side it is on.
+            choices[field] = "keep" if chose_left == keep_left else "other"
+        try:
+            self.contacts.merge_contacts(self.actor, keep["id"], other["id"], choices)
+        except CaseloadError as exc:
+            self.problem.setText(str(exc))
+            return
+        self.kept_id = keep["id"]
+        self.accept()

@@ -1,0 +1,102 @@
+"""Finding likely duplicate clients and contacts, and remembering "not a duplicate"."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.controllers.clients import ClientsController
+from desktop.controllers.demo import build_demo_practice
+from desktop.controllers.duplicates import DuplicatesController, Person, score_pair
+from desktop.controllers.errors import PermissionDenied
+from desktop.controllers.users import UsersController
+from desktop.domain.models import AuditEvent, DuplicateDismissal, Outcome
+from tests.helpers import count
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_planted_duplicate_is_found_and_nothing_else(sqlite_db, seed):  # type: ignore[no-untyped-def]
+    report = build_demo_practice(sqlite_db, clients=4000, seed=seed, password="demo")
+    owner = UsersController(sqlite_db).sign_in("owner", "demo")
+    finder = DuplicatesController(sqlite_db)
+    planted = {tuple(sorted((a, b))) for a, b, _kind in report.planted_client_duplicates}
+    kinds = {kind for _a, _b, kind in report.planted_client_duplicates}
+    assert kinds == {"typo", "swapped", "nickname", "case"}
+    found = {(p.left.id, p.right.id) for p in finder.find_client_duplicates(owner)}
+    assert planted <= found, f"missed {sorted(planted - found)}"
+    assert found == planted  # the demo plants no other look-alikes with shared evidence
+    planted_contacts = {tuple(sorted((a, b))) for a, b, _k in report.planted_contact_duplicates}
+    found_contacts = {(p.left.id, p.right.id) for p in finder.find_contact_duplicates(owner)}
+    assert planted_contacts <= found_contacts
+
+
+def person(pid, first, last, dob=None, email=None, phone=None):  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    return Person(pid, first, last, dt.date.fromisoformat(dob) if dob else None, email, phone)
+
+
+@pytest.mark.parametrize("a, b", [
+    (("Maria", "Garcia"), ("Sofia", "Garcia")),
+    (("John", "Smith"), ("Joan", "Smith")),
+    (("Ella", "Nguyen"), ("Emma", "Nguyen")),
+    (("Liam", "Jones"), ("Lily", "Jones")),
+])
+def test_different_people_sharing_a_surname_and_birthday_are_not_paired(a, b):  # type: ignore[no-untyped-def]
+    score, reasons = score_pair(person(1, *a, dob="1990-01-01"), person(2, *b, dob="1990-01-01"))
+    assert score == 0 and reasons == ()
+
+
+@pytest.mark.parametrize("b, why", [
+    (("Bob", "Jones"), "nickname"),
+    (("Jones", "Robert"), "first and last name swapped"),
+    (("ROBERT", "jones"), "same name"),
+    (("Robert", "Jnoes"), "similar names"),
+])
+def test_nicknames_swaps_case_and_typos_are_paired_with_their_reasons(b, why):  # type: ignore[no-untyped-def]
+    score, reasons = score_pair(person(1, "Robert", "Jones", phone="(555) 201-3344"),
+                                person(2, *b, phone="555 201 3344"))
+    assert score >= 70
+    assert reasons[0] == why and "same phone" in reasons
+
+
+def test_a_similar_name_without_shared_details_is_not_a_duplicate():  # type: ignore[no-untyped-def]
+    assert score_pair(person(1, "Robert", "Jones"), person(2, "Robert", "Jones"))[0] == 0
+
+
+def test_not_a_duplicate_is_remembered_per_pair_and_audited(db, practice):  # type: ignore[no-untyped-def]
+    clients = ClientsController(db)
+    owner = practice["owner"]
+    a = clients.add_client(owner, first_name="Robert", last_name="Jones", date_of_birth="1970-04-02")
+    b = clients.add_client(owner, first_name="Bob", last_name="Jones", date_of_birth="1970-04-02")
+    finder = DuplicatesController(db)
+    assert len(finder.find_client_duplicates(owner)) == 1
+    finder.dismiss(owner, b, a)
+    finder.dismiss(owner, a, b)  # saying it twice records it once
+    assert count(db, DuplicateDismissal) == 1
+    assert finder.find_client_duplicates(owner) == []
+    assert count(db, AuditEvent, action="client.not_duplicate", outcome=Outcome.ALLOWED) == 2
+
+
+def test_scheduler_cannot_dismiss_or_scan_and_nothing_changes(db, practice):  # type: ignore[no-untyped-def]
+    clients = ClientsController(db)
+    owner = practice["owner"]
+    a = clients.add_client(owner, first_name="Robert", last_name="Jones", date_of_birth="1970-04-02")
+    b = clients.add_client(owner, first_name="Bob", last_name="Jones", date_of_birth="1970-04-02")
+    finder = DuplicatesController(db)
+    with pytest.raises(PermissionDenied):
+        finder.dismiss(practice["scheduler"], a, b)
+    with pytest.raises(PermissionDenied):
+        finder.find_client_duplicates(practice["scheduler"])
+    assert count(db, DuplicateDismissal) == 0
+    assert count(db, AuditEvent, action="client.not_duplicate", outcome=Outcome.DENIED) == 1
+
+
+def test_own_clients_clinician_is_offered_only_pairs_among_their_clients(db, practice):  # type: ignore[no-untyped-def]
+    clients = ClientsController(db)
+    owner, mine = practice["owner"], practice["clinician"].user_id
+    clients.add_client(owner, first_name="Robert", last_name="Jones", date_of_birth="1970-04-02",
+                       clinician_id=mine)
+    clients.add_client(owner, first_name="Bob", last_name="Jones", date_of_birth="1970-04-02")
+    finder = DuplicatesController(db)
+    assert finder.find_client_duplicates(practice["clinician"]) == []
+    assert len(finder.find_client_duplicates(owner)) == 1

@@ -1,0 +1,210 @@
+"""SPEC §4 Storage: where the database is, how SQLite is set up, and schema versions.
+
+The first start creates and migrates the database; later starts leave an
+up-to-date one alone; a database written by a newer Caseload is refused with a
+clear message and not touched. Both back ends, real servers, no mocks of the
+database itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from desktop.controllers.errors import SchemaTooNew
+from desktop.domain.models import Base
+from desktop.storage import database
+from desktop.storage.database import (
+    ENV_URL,
+    Database,
+    head_revision,
+    open_database,
+    resolve_url,
+)
+from tests.conftest import PG_ADMIN_URL
+from tests.helpers import seed_users
+
+FUTURE_REVISION = "f7e3a91c0d2b"  # what a newer Caseload's migration would be called
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database that does not exist yet (SQLite) or is empty (PostgreSQL)."""
+    if request.param == "sqlite":
+        path = tmp_path / "first start" / "caseload.db"
+        assert not path.exists()
+        yield f"sqlite:///{path}"
+        return
+    base = request.getfixturevalue("pg_url").rsplit("/", 1)[0]
+    name = f"caseload_fresh_{uuid.uuid4().hex[:10]}"
+    admin = PG_ADMIN_URL.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _revision(db: Database) -> str | None:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _state(url: str) -> dict[str, Any]:
+    """Everything a refused or idle open could have changed, read without migrating."""
+    db = open_database(url, upgrade=False)
+    try:
+        with db.engine.connect() as conn:
+            inspector = inspect(conn)
+            tables = sorted(inspector.get_table_names())
+            state: dict[str, Any] = {"tables": tables}
+            for name in tables:
+                state[f"{name}.columns"] = [c["name"] for c in inspector.get_columns(name)]
+                state[f"{name}.indexes"] = sorted(i["name"] or "" for i in inspector.get_indexes(name))
+                state[f"{name}.rows"] = sorted(map(repr, conn.execute(text(f'SELECT * FROM "{name}"'))))
+        return state
+    finally:
+        db.dispose()
+
+
+def _file_digest(url: str) -> str | None:
+    if not url.startswith("sqlite"):
+        return None
+    return hashlib.sha256(Path(url.removeprefix("sqlite:///")).read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------ SQLite setup
+
+
+def test_every_sqlite_connection_uses_wal_foreign_keys_and_secure_delete(
+        sqlite_db: Database) -> None:
+    with sqlite_db.engine.connect() as first, sqlite_db.engine.connect() as second:
+        for conn in (first, second):
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+
+
+def test_sqlite_refuses_a_row_that_points_at_a_missing_client(sqlite_db: Database) -> None:
+    with pytest.raises(IntegrityError), sqlite_db.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO status_changes (client_id, from_status, to_status, changed_at) "
+            "VALUES (424242, 'active', 'inactive', '2024-01-01 00:00:00')")
+
+
+# --------------------------------------------------------------- schema versions
+
+
+def test_first_start_creates_the_database_and_migrates_it_to_head(fresh_url: str) -> None:
+    db = open_database(fresh_url)
+    try:
+        assert _revision(db) == head_revision()
+        with db.engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) >= set(Base.metadata.tables)
+            # The migrations build exactly what the models describe.
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        seed_users(db)  # and it is usable at once
+    finally:
+        db.dispose()
+    if fresh_url.startswith("sqlite"):
+        assert Path(fresh_url.removeprefix("sqlite:///")).is_file()
+
+
+def test_a_database_from_a_newer_caseload_is_refused_clearly_and_left_unchanged(
+        fresh_url: str) -> None:
+    db = open_database(fresh_url)
+    seed_users(db)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": FUTURE_REVISION})
+    db.dispose()
+    before, digest = _state(fresh_url), _file_digest(fresh_url)
+
+    with pytest.raises(SchemaTooNew) as refusal:
+        open_database(fresh_url)
+
+    message = str(refusal.value)
+    assert "newer version of Caseload" in message and FUTURE_REVISION in message
+    assert "nothing was changed" in message
+    assert _state(fresh_url) == before
+    assert _file_digest(fresh_url) == digest
+
+
+def test_reopening_an_up_to_date_database_changes_nothing(
+        fresh_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = open_database(fresh_url)
+    seed_users(db)
+    db.dispose()
+    before = _state(fresh_url)
+
+    def no_upgrade(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("an up-to-date database was migrated again")
+
+    monkeypatch.setattr(database.command, "upgrade", no_upgrade)
+    again = open_database(fresh_url)
+    try:
+        assert _revision(again) == head_revision()
+    finally:
+        again.dispose()
+    assert _state(fresh_url) == before
+
+
+def test_the_test_databases_of_both_back_ends_are_at_head(db: Database) -> None:
+    assert _revision(db) == head_revision()
+    assert db.is_sqlite != db.is_postgresql
+
+
+# ------------------------------------------------------------------ which database
+
+
+def test_a_url_given_on_the_command_line_wins_over_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_URL, "postgresql+psycopg://clinic-server/caseload")
+    assert resolve_url("sqlite:////tmp/given.db") == "sqlite:////tmp/given.db"
+
+
+def test_the_environment_url_is_used_when_none_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_URL, "postgresql+psycopg://clinic-server/caseload")
+    assert resolve_url(None) == "postgresql+psycopg://clinic-server/caseload"
+    assert resolve_url("") == "postgresql+psycopg://clinic-server/caseload"
+
+
+@pytest.fixture
+def user_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+
+    def user_data_dir(appname: str | None = None, appauthor: str | None = None,
+                      *_args: object, **_kwargs: object) -> str:
+        return str(home / "data" / (appname or ""))
+
+    monkeypatch.setattr(database.platformdirs, "user_data_dir", user_data_dir)
+    monkeypatch.delenv(ENV_URL, raising=False)
+    return home / "data" / "Caseload"
+
+
+def test_without_url_or_environment_the_database_is_a_file_in_the_user_data_directory(
+        user_data_dir: Path) -> None:
+    assert not user_data_dir.exists()
+    assert resolve_url() == f"sqlite:///{user_data_dir / 'caseload.db'}"
+    assert user_data_dir.is_dir()
+
+
+def test_first_start_without_any_setting_creates_the_default_file(user_data_dir: Path) -> None:
+    db = open_database()
+    try:
+        assert db.is_sqlite
+        assert _revision(db) == head_revision()
+    finally:
+        db.dispose()
+    assert (user_data_dir / "caseload.db").is_file()
