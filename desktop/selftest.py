@@ -83,6 +83,10 @@ def _steps(tmp: Path, state: dict) -> list[Callable[[], str]]:
                 raise RuntimeError(f"got the {dialect.name}+{dialect.driver} dialect")
             DefaultImpl.get_by_dialect(dialect)  # the migrations' PostgreSQL DDL
             libpq = pq.version()  # calls into libpq, so a missing library fails here
+            if getattr(sys, "frozen", False) and pq.__impl__ == "python":
+                # The bundle ships libpq in psycopg_binary; the pure-Python wrapper
+                # would lean on whatever libpq the user's system happens to have.
+                raise RuntimeError("psycopg fell back to the system's libpq: psycopg_binary is missing")
         finally:
             engine.dispose()
         return (f"PostgreSQL dialect and psycopg {psycopg.__version__} driver load "

@@ -18,7 +18,7 @@ from desktop.controllers.clients import ClientsController
 from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied
 from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.domain.models import Client, ClientContactLink, Contact
-from desktop.domain.search import make_search_key
+from desktop.domain.search import make_search_key, query_tokens
 
 MERGE_FIELDS = ("first_name", "last_name", "email", "phone", "notes")
 Side = Literal["keep", "other"]
@@ -51,9 +51,19 @@ class ContactsController(Controller):
         require(actor, action, any_client=True)
 
     def add_contact(self, actor: Actor, *, first_name: str, last_name: str, email: str | None = None,
-                    phone: str | None = None, notes: str | None = None) -> int:
+                    phone: str | None = None, notes: str | None = None, client_id: int | None = None,
+                    relationship: str | None = None) -> int:
+        """Create a contact, linked to ``client_id`` in the same transaction if given."""
         with self.operation(actor, "contact.add", "contact") as s:
-            require(actor, Action.EDIT_CLIENT, any_client=True)
+            client = None
+            if client_id is not None:
+                client = ClientsController(self.db)._load(s, client_id)
+                require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
+            elif actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED:
+                raise PermissionDenied("Add a contact from the profile of one of your clients, so it is "
+                                       "linked to them.")
+            else:
+                require(actor, Action.EDIT_CLIENT, any_client=True)
             contact = Contact(
                 first_name=validation.name(first_name, "first_name"),
                 last_name=validation.name(last_name, "last_name"),
@@ -62,14 +72,50 @@ class ContactsController(Controller):
             _refresh_key(contact)
             s.add(contact)
             s.flush()
-            audit(s, actor, "contact.add", "contact", contact.id)
+            if client is not None:
+                s.add(ClientContactLink(client_id=client.id, contact_id=contact.id,
+                                        relationship=validation.name(relationship, "relationship")))
+            audit(s, actor, "contact.add", "contact", contact.id,
+                  details={"client_id": client.id} if client is not None else None)
             return contact.id
+
+    def edit_contact(self, actor: Actor, contact_id: int, expected_version: int, **values: Any) -> int:
+        """Save changed fields if nobody saved since ``expected_version``; returns the new version."""
+        unknown = set(values) - set(MERGE_FIELDS)
+        if unknown:
+            raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.")
+        with self.operation(actor, "contact.edit", "contact", contact_id) as s:
+            contact = self._load(s, contact_id)
+            self._require_for_contact(s, actor, Action.EDIT_CLIENT, contact_id)
+            ClientsController._check_version(contact, expected_version)
+            cleaned: dict[str, Any] = {}
+            for key, value in values.items():
+                if key in ("first_name", "last_name"):
+                    cleaned[key] = validation.name(value, key)
+                elif key == "email":
+                    cleaned[key] = validation.email(value)
+                elif key == "phone":
+                    cleaned[key] = validation.phone(value)
+                else:
+                    cleaned[key] = validation.free_text(value, key)
+            changed = sorted(k for k, v in cleaned.items() if getattr(contact, k) != v)
+            for key in changed:
+                setattr(contact, key, cleaned[key])
+            if changed:
+                _refresh_key(contact)
+                ClientsController._flush_versioned(s)
+                audit(s, actor, "contact.edit", "contact", contact_id, details={"fields": changed})
+            return contact.version
 
     def link(self, actor: Actor, client_id: int, contact_id: int, relationship: str) -> None:
         with self.operation(actor, "contact.link", "client", client_id) as s:
             client = ClientsController(self.db)._load(s, client_id)
             require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
             self._load(s, contact_id)
+            if actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED and \
+                    actor.user_id not in self._linked_clinicians(s, contact_id):
+                # They cannot see this contact, so they may not pull it in (and then merge it away).
+                raise PermissionDenied("You may link only contacts of your own clients.")
             rel = validation.name(relationship, "relationship")
             existing = s.scalars(select(ClientContactLink).where(
                 ClientContactLink.client_id == client_id,
@@ -79,6 +125,17 @@ class ContactsController(Controller):
             else:
                 s.add(ClientContactLink(client_id=client_id, contact_id=contact_id, relationship=rel))
             audit(s, actor, "contact.link", "client", client_id, details={"contact_id": contact_id})
+
+    def unlink(self, actor: Actor, client_id: int, contact_id: int) -> None:
+        """Remove the relationship; the contact profile itself stays."""
+        with self.operation(actor, "contact.unlink", "client", client_id) as s:
+            client = ClientsController(self.db)._load(s, client_id)
+            require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
+            gone = s.execute(delete(ClientContactLink).where(
+                ClientContactLink.client_id == client_id, ClientContactLink.contact_id == contact_id))
+            if not gone.rowcount:
+                raise NotFound("That contact is not linked to this client.")
+            audit(s, actor, "contact.unlink", "client", client_id, details={"contact_id": contact_id})
 
     @staticmethod
     def _chosen(field: str, choices: Mapping[str, Side], keep_value: Any, other_value: Any) -> Any:
@@ -182,3 +239,18 @@ class ContactsController(Controller):
             return {"id": contact.id, "first_name": contact.first_name, "last_name": contact.last_name,
                     "email": contact.email, "phone": contact.phone, "notes": contact.notes,
                     "version": contact.version, "clients": links}
+
+    def search_contacts(self, actor: Actor, text: str = "", *, limit: int = 50) -> list[dict[str, Any]]:
+        """Contacts the actor may see whose name, email or phone matches every typed word."""
+        require(actor, Action.SEE_CLIENTS, any_client=True)
+        stmt = select(Contact).order_by(Contact.last_name, Contact.first_name, Contact.id)
+        if actor.scope(Action.SEE_CLIENTS) is Scope.ASSIGNED:
+            stmt = stmt.where(Contact.id.in_(
+                select(ClientContactLink.contact_id).join(Client, Client.id == ClientContactLink.client_id)
+                .where(Client.clinician_id == actor.user_id)))
+        for token in query_tokens(text or ""):
+            escaped = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(Contact.search_key.like(f"%{escaped}%", escape="\\"))
+        with self.db.reading() as s:
+            return [{"id": c.id, "first_name": c.first_name, "last_name": c.last_name,
+                     "email": c.email, "phone": c.phone} for c in s.scalars(stmt.limit(limit))]

@@ -173,19 +173,24 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{name} was deleted permanently.", 8000)
 
     def open_profile(self, kind: str, record_id: int) -> None:
+        from desktop.ui.contact_profile import ContactProfileWindow
         from desktop.ui.profile import ProfileWindow
 
         key = (kind, record_id)
         window = self.profiles.get(key)
         if window is None:
             try:
-                window = ProfileWindow(self.db, self.actor, kind, record_id)
+                if kind == "contact":
+                    window = ContactProfileWindow(self.db, self.actor, record_id)
+                else:
+                    window = ProfileWindow(self.db, self.actor, kind, record_id)
+                    window.deleted.connect(self._client_deleted)
+                    window.openContact.connect(lambda other: self.open_profile("contact", other))
             except CaseloadError as exc:
                 QMessageBox.warning(self, "Cannot open profile", str(exc))
                 return
             window.destroyed.connect(lambda *_a, k=key: self.profiles.pop(k, None))
             window.changed.connect(lambda _id: self.clients_page.refresh_from_database())
-            window.deleted.connect(self._client_deleted)
             window.openClient.connect(lambda other: self.open_profile("client", other))
             self.profiles[key] = window
         window.show()

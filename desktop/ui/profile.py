@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.clients import ClientDetail, ClientsController
+from desktop.controllers.contacts import ContactsController
 from desktop.controllers.errors import CaseloadError, NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.domain.models import ClientStatus
@@ -59,6 +60,7 @@ class ProfileWindow(QWidget):
     changed = Signal(int)
     deleted = Signal(int, str)
     openClient = Signal(int)
+    openContact = Signal(int)
 
     def __init__(self, db: Database, actor: Actor, kind: str, record_id: int) -> None:
         super().__init__(None, Qt.WindowType.Window)
@@ -67,6 +69,7 @@ class ProfileWindow(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setObjectName("profileWindow")
         self.clients = ClientsController(db)
+        self.contacts = ContactsController(db)
         self.actor = actor
         self.kind, self.record_id = kind, record_id
         self.detail: ClientDetail = self.clients.get_client(actor, record_id)
@@ -127,9 +130,7 @@ class ProfileWindow(QWidget):
             old.deleteLater()
         self.tabs.addTab(self._overview(), "Overview")
         self.tabs.addTab(self._portal(), "Client Portal")
-        self.tabs.addTab(_table("contactsTable", ["Name", "Relationship", "Phone", "Email"], [
-            [f"{c['first_name']} {c['last_name']}", c["relationship"], c["phone"] or "", c["email"] or ""]
-            for c in d.contacts]), f"Contacts ({len(d.contacts)})")
+        self.tabs.addTab(self._contacts_tab(), f"Contacts ({len(d.contacts)})")
         self.tabs.addTab(_table("appointmentsTable", ["Start", "Minutes", "Service", "Fee", "Attended",
                                                       "Clinician", "Billing"], [
             [a["start"].replace("T", " "), str(a["duration_minutes"]), a["service_code"], a["fee"],
@@ -177,6 +178,82 @@ class ProfileWindow(QWidget):
             box.addStretch(1)
             form.addRow("Duplicates:", links)
         return page
+
+    def _contacts_tab(self) -> QWidget:
+        d = self.detail
+        page = QWidget()
+        page.setObjectName("contactsTab")
+        self.contacts_table = _table("contactsTable", ["Name", "Relationship", "Phone", "Email"], [
+            [f"{c['first_name']} {c['last_name']}", c["relationship"], c["phone"] or "", c["email"] or ""]
+            for c in d.contacts])
+        for r, c in enumerate(d.contacts):
+            self.contacts_table.item(r, 0).setData(Qt.ItemDataRole.UserRole, c["contact_id"])
+        self.contacts_table.cellDoubleClicked.connect(self._open_contact)
+        add = QPushButton("Add contact…")
+        add.setObjectName("addContactButton")
+        add.clicked.connect(self.add_contact)
+        link = QPushButton("Link existing contact…")
+        link.setObjectName("linkContactButton")
+        link.clicked.connect(self.link_contact)
+        unlink = QPushButton("Unlink")
+        unlink.setObjectName("unlinkContactButton")
+        unlink.clicked.connect(self.unlink_contact)
+        editable = self.actor.can(Action.EDIT_CLIENT, d.row.clinician_id)
+        row = QHBoxLayout()
+        for b in (add, link, unlink):
+            b.setVisible(editable)
+            row.addWidget(b)
+        row.addStretch(1)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.contacts_table, 1)
+        layout.addLayout(row)
+        return page
+
+    def _selected_contact(self) -> int | None:
+        rows = self.contacts_table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return int(self.contacts_table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole))
+
+    def _open_contact(self, row: int, _column: int) -> None:
+        self.openContact.emit(int(self.contacts_table.item(row, 0).data(Qt.ItemDataRole.UserRole)))
+
+    def add_contact(self) -> None:
+        from desktop.ui.dialogs.contact_dialogs import AddContactDialog
+
+        dialog = AddContactDialog(self.contacts, self.actor, self.record_id, self.detail.row.full_name, self)
+        if dialog.exec():
+            self.changed.emit(self.record_id)
+            self.reload()
+
+    def link_contact(self) -> None:
+        from desktop.ui.dialogs.contact_dialogs import PickDialog
+
+        def search(text: str) -> list[tuple[int, str]]:
+            return [(c["id"], f"{c['last_name']}, {c['first_name']}"
+                     + (f"  · {c['phone']}" if c["phone"] else "")) for c in
+                    self.contacts.search_contacts(self.actor, text)]
+
+        picker = PickDialog(f"Link a contact to {self.detail.row.full_name}", search, self)
+        if not picker.exec() or picker.chosen is None:
+            return
+        try:
+            self.contacts.link(self.actor, self.record_id, picker.chosen, picker.relationship.currentText())
+        except CaseloadError as exc:
+            QMessageBox.warning(self, "Not linked", str(exc))
+        self.changed.emit(self.record_id)
+        self.reload()
+
+    def unlink_contact(self) -> None:
+        contact_id = self._selected_contact()
+        if contact_id is None:
+            return
+        try:
+            self.contacts.unlink(self.actor, self.record_id, contact_id)
+        except CaseloadError as exc:
+            QMessageBox.warning(self, "Not unlinked", str(exc))
+        self.changed.emit(self.record_id)
+        self.reload()
 
     def _client_link(self, client_id: int, name: str) -> QLabel:
         link = QLabel(f'<a href="{client_id}">client {client_id}</a>')

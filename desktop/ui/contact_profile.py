@@ -1,0 +1,152 @@
+"""A contact's profile: details, the clients it is linked to, Edit and Link to client."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.controllers.clients import ClientsController
+from desktop.controllers.contacts import ContactsController
+from desktop.controllers.errors import CaseloadError, NotFound
+from desktop.controllers.permissions import Action, Actor
+from desktop.storage.database import Database
+from desktop.ui.dialogs.contact_dialogs import EditContactDialog, PickDialog
+
+
+class ContactProfileWindow(QWidget):
+    changed = Signal(int)
+    openClient = Signal(int)
+
+    def __init__(self, db: Database, actor: Actor, contact_id: int) -> None:
+        super().__init__(None, Qt.WindowType.Window)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setObjectName("contactProfileWindow")
+        self.contacts = ContactsController(db)
+        self.clients = ClientsController(db)
+        self.actor, self.contact_id = actor, contact_id
+        self.contact = self.contacts.get_contact(actor, contact_id)
+
+        self.name = QLabel()
+        self.name.setObjectName("contactName")
+        self.name.setTextFormat(Qt.TextFormat.PlainText)
+        font = self.name.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        self.name.setFont(font)
+        kind = QLabel(" Contact ")
+        kind.setStyleSheet("QLabel { background: #e8eef8; color: #24466e; border: 1px solid #b8c8e0; "
+                           "border-radius: 8px; padding: 1px 8px; }")
+        self.edit_button = QPushButton("Edit")
+        self.edit_button.setObjectName("editContact")
+        self.edit_button.clicked.connect(self.edit)
+        self.link_button = QPushButton("Link to client…")
+        self.link_button.setObjectName("linkToClient")
+        self.link_button.clicked.connect(self.link_to_client)
+        editable = actor.can(Action.EDIT_CLIENT, any_client=True)
+        self.edit_button.setVisible(editable)
+        self.link_button.setVisible(editable)
+
+        self.details = QFormLayout()
+        self.fields: dict[str, QLabel] = {}
+        for key, label in (("email", "Email"), ("phone", "Phone"), ("notes", "Notes")):
+            value = QLabel()
+            value.setObjectName(key)
+            value.setTextFormat(Qt.TextFormat.PlainText)
+            value.setWordWrap(True)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.fields[key] = value
+            self.details.addRow(f"{label}:", value)
+        self.linked = QTableWidget(0, 2)
+        self.linked.setObjectName("linkedClients")
+        self.linked.setAccessibleName("Linked clients")
+        self.linked.setHorizontalHeaderLabels(["Client", "Relationship"])
+        self.linked.verticalHeader().setVisible(False)
+        self.linked.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.linked.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.linked.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.linked.cellDoubleClicked.connect(self._open_client)
+
+        title = QHBoxLayout()
+        title.addWidget(self.name)
+        title.addWidget(kind, 0, Qt.AlignmentFlag.AlignVCenter)
+        title.addStretch(1)
+        actions = QHBoxLayout()
+        actions.addWidget(self.edit_button)
+        actions.addWidget(self.link_button)
+        actions.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(title)
+        layout.addLayout(actions)
+        layout.addLayout(self.details)
+        layout.addWidget(QLabel("Linked clients (double-click to open):"))
+        layout.addWidget(self.linked, 1)
+        self.resize(640, 480)
+        self._fill()
+
+    def _fill(self) -> None:
+        c = self.contact
+        full = f"{c['first_name']} {c['last_name']}"
+        self.setWindowTitle(f"{full} — Caseload")
+        self.name.setText(full)
+        for key, label in self.fields.items():
+            label.setText(c.get(key) or "")
+        self.linked.setRowCount(len(c["clients"]))
+        for r, link in enumerate(c["clients"]):
+            item = QTableWidgetItem(f"{link['first_name']} {link['last_name']}")
+            item.setData(Qt.ItemDataRole.UserRole, link["client_id"])
+            self.linked.setItem(r, 0, item)
+            self.linked.setItem(r, 1, QTableWidgetItem(link["relationship"]))
+
+    def reload(self) -> None:
+        try:
+            self.contact = self.contacts.get_contact(self.actor, self.contact_id)
+        except NotFound:
+            self.close()
+            return
+        self._fill()
+
+    def _open_client(self, row: int, _column: int) -> None:
+        item = self.linked.item(row, 0)
+        if item is not None:
+            self.openClient.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def edit(self) -> None:
+        try:
+            dialog = EditContactDialog(self.contacts, self.actor, self.contact_id, self)
+        except CaseloadError as exc:
+            QMessageBox.warning(self, "Cannot edit", str(exc))
+            return
+        if dialog.exec():
+            self.changed.emit(self.contact_id)
+            self.reload()
+
+    def link_to_client(self) -> None:
+        def search(text: str) -> list[tuple[int, str]]:
+            rows = self.clients.list_clients(self.actor, "all", text, limit=50)
+            return [(r.id, f"{r.last_name}, {r.first_name}"
+                     + (f"  · born {r.date_of_birth.isoformat()}" if r.date_of_birth else ""))
+                    for r in rows]
+
+        picker = PickDialog(f"Link {self.contact['first_name']} {self.contact['last_name']} to a client",
+                            search, self)
+        if not picker.exec() or picker.chosen is None:
+            return
+        try:
+            self.contacts.link(self.actor, picker.chosen, self.contact_id, picker.relationship.currentText())
+        except CaseloadError as exc:
+            QMessageBox.warning(self, "Not linked", str(exc))
+            return
+        self.changed.emit(self.contact_id)
+        self.reload()
