@@ -133,7 +133,7 @@ class ContactsController(Controller):
             require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
             gone = s.execute(delete(ClientContactLink).where(
                 ClientContactLink.client_id == client_id, ClientContactLink.contact_id == contact_id))
-            if not gone.rowcount:
+            if not gone.rowcount:  # type: ignore[attr-defined]
                 raise NotFound("That contact is not linked to this client.")
             audit(s, actor, "contact.unlink", "client", client_id, details={"contact_id": contact_id})
 

@@ -283,20 +283,20 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
                                      created_at=now, updated_at=now, version=1))
             report.planted_contact_duplicates.append((original["id"], kid, kind))
 
-        for table, rows in ((Client, client_rows), (StatusChange, status_rows),
+        for model, rows in ((Client, client_rows), (StatusChange, status_rows),
                             (PortalAccess, portal_rows), (Contact, contact_rows),
                             (ClientContactLink, link_rows), (Appointment, appt_rows),
                             (BillingDocument, doc_rows), (BillingItem, item_rows)):
-            for start in range(0, len(rows), 20_000):
-                conn.execute(insert(table), rows[start:start + 20_000])
+            for chunk in range(0, len(rows), 20_000):
+                conn.execute(insert(model), rows[chunk:chunk + 20_000])
         s.add(AuditEvent(actor_id=None, actor_username=None, action="practice.demo", target_kind="practice",
                          outcome=Outcome.ALLOWED, details={"clients": clients, "seed": seed}))
         if db.is_postgresql:
-            for table in ("clients", "contacts", "appointments", "billing_documents",
-                          "billing_items", "status_changes", "client_contact_links"):
+            for name in ("clients", "contacts", "appointments", "billing_documents",
+                         "billing_items", "status_changes", "client_contact_links"):
                 conn.execute(text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                    f"COALESCE((SELECT MAX(id) FROM {name}), 0) + 1, false)"))
         report.clients = len(client_rows)
         report.contacts = len(contact_rows)
         report.appointments = len(appt_rows)

@@ -121,8 +121,8 @@ def find_pairs(people: list[Person], dismissed: set[tuple[int, int]] = frozenset
                progress: Callable[[int, int], bool] | None = None) -> list[DuplicatePair]:
     """Likely duplicates among ``people``, best first. ``progress`` returning False cancels."""
     blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, p in enumerate(people):
-        for key in _blocks(p):
+    for i, person in enumerate(people):
+        for key in _blocks(person):
             blocks[key].append(i)
     # Most blocks hold one person; only the rest can yield a pair.
     groups = [members for members in blocks.values() if 1 < len(members) <= BLOCK_LIMIT]
@@ -134,10 +134,10 @@ def find_pairs(people: list[Person], dismissed: set[tuple[int, int]] = frozenset
             return []
         for x, y in itertools.combinations(members, 2):
             a, b = people[x], people[y]
-            key = (a.id, b.id) if a.id < b.id else (b.id, a.id)
-            if key in seen or key in dismissed:
+            pair_ids = (a.id, b.id) if a.id < b.id else (b.id, a.id)
+            if pair_ids in seen or pair_ids in dismissed:
                 continue
-            seen.add(key)
+            seen.add(pair_ids)
             score, reasons = score_pair(a, b)
             if score >= THRESHOLD:
                 left, right = (a, b) if a.id < b.id else (b, a)

@@ -47,7 +47,7 @@ def access_profile(role: Role, entire_practice_access: bool) -> AccessProfile:
     return AccessProfile[role.name]
 
 
-A, O, N = Scope.ALL, Scope.ASSIGNED, Scope.NONE
+A, O, N = Scope.ALL, Scope.ASSIGNED, Scope.NONE  # noqa: E741 - one letter keeps the table readable
 
 # Columns in the order of AccessProfile: owner, manager, clinician (entire),
 # clinician (own), biller, scheduler.

@@ -134,7 +134,7 @@ class Database:
                 session.rollback()
             session.close()
 
-    def erase_freed_space(self) -> None:
+    def erase_freed_space(self) -> bool:
         """Make deleted data unrecoverable from the files on disk.
 
         ``secure_delete`` already zeroes freed pages in the main file; the WAL

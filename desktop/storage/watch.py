@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from typing import Any
 
 import psycopg
 from sqlalchemy.exc import DBAPIError
@@ -20,7 +21,7 @@ from desktop.storage.database import CHANGE_CHANNEL, Database
 class ChangeWatcher:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._conn = None
+        self._conn: Any = None  # a DB-API connection: sqlite3's or psycopg's
         self._last_version: int | None = None
         self._had_connection = False
 

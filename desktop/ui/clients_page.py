@@ -158,7 +158,7 @@ class ClientsPage(QWidget):
         self.search.setAccessibleName("Search clients and contacts")
         self.search.setPlaceholderText("Search by name, email, phone or date of birth  (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(lambda text: self.model.set_filter(query=text) or self._shown_changed())
+        self.search.textChanged.connect(self._search_changed)
 
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("statusFilter")
@@ -222,6 +222,10 @@ class ClientsPage(QWidget):
     def focus_search(self) -> None:
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.selectAll()
+
+    def _search_changed(self, text: str) -> None:
+        self.model.set_filter(query=text)
+        self._shown_changed()
 
     def apply_status_filter(self) -> None:
         self.model.set_filter(status=self.status_filter.currentData())

@@ -127,7 +127,8 @@ class ProfileWindow(QWidget):
         old_pages = [self.tabs.widget(i) for i in range(self.tabs.count())]
         self.tabs.clear()
         for old in old_pages:
-            old.deleteLater()
+            if old is not None:
+                old.deleteLater()
         self.tabs.addTab(self._overview(), "Overview")
         self.tabs.addTab(self._portal(), "Client Portal")
         self.tabs.addTab(self._contacts_tab(), f"Contacts ({len(d.contacts)})")
@@ -186,8 +187,7 @@ class ProfileWindow(QWidget):
         self.contacts_table = _table("contactsTable", ["Name", "Relationship", "Phone", "Email"], [
             [f"{c['first_name']} {c['last_name']}", c["relationship"], c["phone"] or "", c["email"] or ""]
             for c in d.contacts])
-        for r, c in enumerate(d.contacts):
-            self.contacts_table.item(r, 0).setData(Qt.ItemDataRole.UserRole, c["contact_id"])
+        self._contact_ids = [c["contact_id"] for c in d.contacts]  # by table row
         self.contacts_table.cellDoubleClicked.connect(self._open_contact)
         add = QPushButton("Add contact…")
         add.setObjectName("addContactButton")
@@ -213,10 +213,10 @@ class ProfileWindow(QWidget):
         rows = self.contacts_table.selectionModel().selectedRows()
         if not rows:
             return None
-        return int(self.contacts_table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole))
+        return self._contact_ids[rows[0].row()]
 
     def _open_contact(self, row: int, _column: int) -> None:
-        self.openContact.emit(int(self.contacts_table.item(row, 0).data(Qt.ItemDataRole.UserRole)))
+        self.openContact.emit(self._contact_ids[row])
 
     def add_contact(self) -> None:
         from desktop.ui.dialogs.contact_dialogs import AddContactDialog

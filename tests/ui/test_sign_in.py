@@ -19,13 +19,13 @@ def test_first_run_creates_the_account_owner(qtbot, db):  # type: ignore[no-unty
     qtbot.keyClicks(dialog.username, "dana")
     qtbot.keyClicks(dialog.display_name, "Dana Whitfield")
     qtbot.keyClicks(dialog.password, "s3cret-pass")
-    assert not dialog.create.isEnabled()
+    assert not dialog.create_button.isEnabled()
     qtbot.keyClicks(dialog.repeat, "s3cret-pas")
-    assert not dialog.create.isEnabled()
+    assert not dialog.create_button.isEnabled()
     assert "differ" in dialog.problem.text()
     qtbot.keyClicks(dialog.repeat, "s")
-    assert dialog.create.isEnabled()
-    qtbot.mouseClick(dialog.create, Qt.MouseButton.LeftButton)
+    assert dialog.create_button.isEnabled()
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
     assert dialog.result() == dialog.DialogCode.Accepted
     assert dialog.actor is not None and dialog.actor.role is Role.ACCOUNT_OWNER
     with db.reading() as s:

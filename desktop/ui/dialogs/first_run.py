@@ -57,10 +57,10 @@ class FirstRunDialog(QDialog):
 
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.create = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.create.setText("Create Account Owner")
-        self.create.setObjectName("createOwner")
-        self.create.setDefault(True)
+        self.create_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.create_button.setText("Create Account Owner")
+        self.create_button.setObjectName("createOwner")
+        self.create_button.setDefault(True)
         self.buttons.accepted.connect(self._create)
         self.buttons.rejected.connect(self.reject)
 
@@ -89,7 +89,7 @@ class FirstRunDialog(QDialog):
         elif self.repeat.text() and self.repeat.text() != self.password.text():
             problem = "The two passwords differ."
         self.problem.setText(problem)
-        self.create.setEnabled(not problem and bool(self.username.text().strip())
+        self.create_button.setEnabled(not problem and bool(self.username.text().strip())
                                and bool(self.password.text()) and self.repeat.text() == self.password.text())
 
     def _create(self) -> None:

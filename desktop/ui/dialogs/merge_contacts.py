@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.contacts import MERGE_FIELDS, ContactsController
+from desktop.controllers.contacts import MERGE_FIELDS, ContactsController, Side
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
 from desktop.storage.database import Database
@@ -101,7 +101,7 @@ class MergeContactsDialog(QDialog):
     def merge(self) -> None:
         keep_left = self.keep_left.isChecked()
         keep, other = (self.left, self.right) if keep_left else (self.right, self.left)
-        choices = {}
+        choices: dict[str, Side] = {}
         for field, (left_choice, _right_choice) in self.choices.items():
             chose_left = left_choice.isChecked()
             # "keep"/"other" are relative to the survivor, whichever side it is on.
