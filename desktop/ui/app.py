@@ -30,13 +30,27 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName("Caseload")
     app.setOrganizationName("Caseload")
     app.setApplicationDisplayName("Caseload")
-    icon = resources_dir() / "icons" / "caseload.svg"
-    if icon.exists():
-        app.setWindowIcon(QIcon(str(icon)))
-    style = resources_dir() / "styles" / "caseload.qss"
-    if style.exists():
-        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    app.setDesktopFileName("caseload")  # lets Wayland match windows to caseload.desktop
+    app.setWindowIcon(icon("caseload"))
     return app
+
+
+def icon(name: str) -> QIcon:
+    """An icon from resources/icons, in its dark variant when the palette is dark."""
+    folder = resources_dir() / "icons"
+    app = QApplication.instance()
+    dark = isinstance(app, QApplication) and app.palette().window().color().lightness() < 128
+    for candidate in ((folder / "dark" / f"{name}.svg") if dark else None, folder / f"{name}.svg"):
+        if candidate is not None and candidate.exists():
+            return QIcon(str(candidate))
+    return QIcon()
+
+
+def style_sheet() -> str:
+    """The small style sheet; set on the widgets it names, not the whole application,
+    because an application-wide sheet routes every paint through the style-sheet engine."""
+    path = resources_dir() / "styles" / "caseload.qss"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
 def sign_in(db: Database) -> Actor | None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
-    QSplitter,
     QStackedWidget,
     QToolBar,
     QWidget,
@@ -26,6 +26,7 @@ from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.roster import Column, Roster
 from desktop.storage.database import Database
 from desktop.storage.watch import ChangeWatcher
+from desktop.ui.app import icon, style_sheet
 from desktop.ui.clients_page import ClientsPage
 
 WATCH_INTERVAL_MS = 500
@@ -47,20 +48,21 @@ class MainWindow(QMainWindow):
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
         self.nav.setAccessibleName("Navigation")
-        self.nav.setMaximumWidth(200)
-        self.nav.setMinimumWidth(150)
-        QListWidgetItem("Clients", self.nav)
+        self.nav.setFixedWidth(170)
+        self.nav.setStyleSheet(style_sheet())
+        QListWidgetItem(icon("clients"), "Clients", self.nav)
         self.nav.setCurrentRow(0)
         self.pages = QStackedWidget()
         self.clients_page = ClientsPage(self.clients, self.roster, actor)
         self.pages.addWidget(self.clients_page)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
-        splitter = QSplitter()
-        splitter.addWidget(self.nav)
-        splitter.addWidget(self.pages)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        self.setCentralWidget(splitter)
+        central = QWidget()
+        body = QHBoxLayout(central)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(0)
+        body.addWidget(self.nav)
+        body.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
 
         self.shown = QLabel()
         self.shown.setObjectName("shownSummary")
@@ -72,6 +74,8 @@ class MainWindow(QMainWindow):
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
+        toolbar.setStyleSheet(style_sheet())
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         toolbar.setIconSize(QSize(18, 18))
         self.addToolBar(toolbar)
         undo = self.clients_page.undo_stack.createUndoAction(self, "&Undo")
@@ -82,13 +86,13 @@ class MainWindow(QMainWindow):
         refresh = QAction("Refresh", self)
         refresh.setShortcut(QKeySequence.StandardKey.Refresh)
         refresh.triggered.connect(self.clients_page.refresh_from_database)
-        find = QAction("Find", self)
-        find.triggered.connect(self.clients_page.focus_search)
         self.find_duplicates = QAction("Find duplicates…", self)
         self.find_duplicates.setObjectName("findDuplicates")
         self.find_duplicates.triggered.connect(self.open_duplicates)
         self.find_duplicates.setVisible(actor.can(Action.MARK_DUPLICATE, any_client=True))
-        for action in (undo, redo, refresh, self.find_duplicates):
+        for action, name in ((undo, "undo"), (redo, "redo"), (refresh, "refresh"),
+                             (self.find_duplicates, "duplicates")):
+            action.setIcon(icon(name))
             toolbar.addAction(action)
             self.addAction(action)
         toolbar.addSeparator()
