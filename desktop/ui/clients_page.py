@@ -76,7 +76,9 @@ class StatusDelegate(QStyledItemDelegate):
         combo.setAccessibleName("Status")
         combo.addItems(STATUS_CHOICES)
         combo.activated.connect(lambda _i, c=combo: self._chosen(c))
-        QTimer.singleShot(0, combo.showPopup)
+        # Open the list at once (one click, as on the web); tied to the combo, so a
+        # combo closed before the timer fires is simply skipped.
+        QTimer.singleShot(0, combo, combo.showPopup)
         return combo
 
     def _chosen(self, combo: QComboBox) -> None:

@@ -303,6 +303,17 @@ def test_export_record_first_writes_the_complete_record(qtbot, db, practice, ada
     assert status_of(db, ada) is ClientStatus.ACTIVE  # exporting deletes nothing
 
 
+def test_export_record_first_can_write_a_printable_pdf(qtbot, db, practice, ada, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    target = tmp_path / "ada.pdf"
+    monkeypatch.setattr("desktop.ui.dialogs.delete_client.QFileDialog.getSaveFileName",
+                        lambda *a, **k: (str(target), "Printable record (PDF) (*.pdf)"))
+    dialog = open_delete(qtbot, db, practice["owner"], ada)
+    qtbot.mouseClick(dialog.export_button, LEFT)
+    data = target.read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 1000
+    assert "Exported" in dialog.export_button.text()
+
+
 def test_the_whole_flow_from_profile_returns_to_the_list_without_the_client(qtbot, db, practice, ada, tmp_path):  # type: ignore[no-untyped-def]
     window = MainWindow(db, practice["clinician-all"],
                         QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
