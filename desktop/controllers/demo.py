@@ -135,10 +135,13 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
             raise InvalidInput("This database already has clients; the demo practice needs an empty one.")
         pw_hash = hash_password(password)  # one hash for all: they share the demo password anyway
         existing = set(s.scalars(select(PracticeUser.username)))
+        has_owner = s.scalars(select(PracticeUser.id).where(
+            PracticeUser.role == Role.ACCOUNT_OWNER)).first() is not None
         specs = list(DEMO_USERS) + [
             (f"clinician-{i + 1}", name, Role.CLINICIAN, False) for i, name in enumerate(EXTRA_CLINICIANS)]
         for username, display, role, entire in specs:
-            if username in existing:
+            # Never a second owner with a published password beside a real one.
+            if username in existing or (role is Role.ACCOUNT_OWNER and has_owner):
                 continue
             s.add(PracticeUser(username=username, display_name=display, role=role,
                                entire_practice_access=entire, password_hash=pw_hash, active=True))

@@ -68,14 +68,14 @@ def sign_in(db: Database) -> Actor | None:
 
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
-                build_demo_practice(db, clients=1000, password="demo")
+                report = build_demo_practice(db, clients=1000, password="demo")
             finally:
                 QApplication.restoreOverrideCursor()
             QMessageBox.information(
                 None, "Demo practice loaded",
-                "1,000 fictional clients are in your practice. The demo users manager, "
-                "clinician-all, clinician, biller and scheduler sign in with the password "
-                "“demo”.")
+                f"{report.clients:,} fictional clients are in your practice. The demo users "
+                f"{', '.join(report.users_created)} sign in with the password “demo”; you "
+                "remain the only Account Owner.")
         return first.actor
     dialog = SignInDialog(users, db.url)
     if not dialog.exec():

@@ -100,3 +100,14 @@ def test_own_clients_clinician_is_offered_only_pairs_among_their_clients(db, pra
     finder = DuplicatesController(db)
     assert finder.find_client_duplicates(practice["clinician"]) == []
     assert len(finder.find_client_duplicates(owner)) == 1
+
+
+def test_demo_on_a_practice_with_an_owner_adds_no_second_owner(sqlite_db):  # type: ignore[no-untyped-def]
+    from desktop.domain.models import PracticeUser, Role
+
+    UsersController(sqlite_db).create_account_owner("dana", "Dana Whitfield", "secret1")
+    report = build_demo_practice(sqlite_db, clients=50, seed=3, password="demo")
+    assert "owner" not in report.users_created and "manager" in report.users_created
+    with sqlite_db.reading() as s:
+        owners = s.query(PracticeUser).filter_by(role=Role.ACCOUNT_OWNER).all()
+        assert [o.username for o in owners] == ["dana"]
