@@ -46,6 +46,8 @@ ACTIVE, INACTIVE, CONTACT, GONE = 0, 1, 2, 3
 _STATE_OF = {ClientStatus.ACTIVE.value: ACTIVE, ClientStatus.INACTIVE.value: INACTIVE}
 CLIENT, CONTACT_KIND = 0, 1
 LOOK_BACK = dt.timedelta(minutes=5)
+# What a stored row changed, for deciding which cached sort orders still hold.
+_UNCHANGED, _RESTATED, _SORTED = "unchanged", "status only", "sort keys"
 # Allowed states for each status filter; contacts have no status and show with Active and All.
 _STATES = {StatusFilter.ACTIVE: (ACTIVE, CONTACT), StatusFilter.INACTIVE: (INACTIVE,),
            StatusFilter.ALL: (ACTIVE, INACTIVE, CONTACT)}
@@ -147,24 +149,37 @@ class Roster:
         # A transaction stamps updated_at when it writes but is seen only when it
         # commits, so look back a while: re-reading a few rows is cheap, missing one is not.
         since = self._watermark - LOOK_BACK
-        changed = False
+        changes: set[str] = set()
+        scope = self._clinician_scope
         with self.db.reading() as s:
             self._watermark = queries.last_update(s) or self._watermark
             self._clinicians = queries.clinician_names(s)
-            for row in queries.client_tuples(s, clinician_id=self._clinician_scope, changed_since=since):
-                changed |= self._put_client(row)
-            for row in queries.contact_tuples(s, clinician_id=self._clinician_scope, changed_since=since):
-                changed |= self._put_contact(row)
-            present = {CLIENT: queries.client_ids(s, clinician_id=self._clinician_scope),
-                       CONTACT_KIND: queries.contact_ids(s, clinician_id=self._clinician_scope)}
-        for (kind, record_id), slot in self._slot_of.items():
-            if self.state[slot] != GONE and record_id not in present[kind]:
-                self.state[slot] = GONE
-                changed = True
-        if changed:
+            for row in queries.client_tuples(s, clinician_id=scope, changed_since=since):
+                changes.add(self._put_client(row))
+            for row in queries.contact_tuples(s, clinician_id=scope, changed_since=since):
+                changes.add(self._put_contact(row))
+            # Every insert and update was just seen through updated_at, so if the
+            # database holds fewer rows than are listed, something was deleted (or
+            # left this user's scope): only then is the full id list worth reading.
+            live_clients = self.state.count(ACTIVE) + self.state.count(INACTIVE)
+            present: dict[int, set[int]] = {}
+            if queries.client_count(s, clinician_id=scope) != live_clients:
+                present[CLIENT] = queries.client_ids(s, clinician_id=scope)
+            if queries.contact_count(s, clinician_id=scope) != self.state.count(CONTACT):
+                present[CONTACT_KIND] = queries.contact_ids(s, clinician_id=scope)
+        if present:
+            for (kind, record_id), slot in self._slot_of.items():
+                if kind in present and self.state[slot] != GONE and record_id not in present[kind]:
+                    self.state[slot] = GONE
+                    changes.add(_SORTED)
+        changes.discard(_UNCHANGED)
+        if _SORTED in changes:
             self._orders.clear()
+        elif changes:
+            self._orders.pop(Column.STATUS, None)
+        if changes:
             self._last = None
-        return changed
+        return bool(changes)
 
     def _slot(self, kind: int, record_id: int) -> tuple[int, bool]:
         slot = self._slot_of.get((kind, record_id))
@@ -181,11 +196,15 @@ class Roster:
         self.clinician_ids.append(None)
         return slot, True
 
-    def _put_client(self, row: Sequence) -> bool:
+    def _put_client(self, row: Sequence) -> str:
+        """Store one client row; says whether nothing, only the status, or sort keys changed."""
         cid, first, last, preferred, dob, email, phone, status, clinician_id, key, version = row
         slot, new = self._slot(CLIENT, cid)
         if not new and self.versions[slot] == version and self.state[slot] != GONE:
-            return False
+            return _UNCHANGED
+        resorts = new or self.state[slot] == GONE or (
+            self.first[slot], self.last[slot], self.dob[slot], self.email[slot], self.phone[slot],
+            self.clinician_ids[slot]) != (first, last, dob, email, phone, clinician_id)
         self.state[slot] = _STATE_OF[status]
         self.versions[slot] = version
         self.first[slot], self.last[slot] = first, last
@@ -193,19 +212,19 @@ class Roster:
         self.email[slot], self.phone[slot] = email, phone
         self.clinician_ids[slot] = clinician_id
         self.keys[slot] = key
-        return True
+        return _SORTED if resorts else _RESTATED
 
-    def _put_contact(self, row: Sequence) -> bool:
+    def _put_contact(self, row: Sequence) -> str:
         kid, first, last, email, phone, key, version = row
         slot, new = self._slot(CONTACT_KIND, kid)
         if not new and self.versions[slot] == version and self.state[slot] != GONE:
-            return False
+            return _UNCHANGED
         self.state[slot] = CONTACT
         self.versions[slot] = version
         self.first[slot], self.last[slot] = first, last
         self.email[slot], self.phone[slot] = email, phone
         self.keys[slot] = key
-        return True
+        return _SORTED
 
     def set_client_status(self, client_id: int, status: ClientStatus, version: int) -> None:
         """Record a status change this window made, without waiting for a refresh."""

@@ -101,6 +101,10 @@ class PracticeUser(Base):
 
 class Client(Base):
     __tablename__ = "clients"
+    # Ids are never reused after a deletion (SQLite would otherwise hand the
+    # largest freed id to the next client): the audit log's record of a deleted
+    # client must never come to point at someone else.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     first_name: Mapped[str] = mapped_column(String(100))
@@ -138,6 +142,7 @@ class Client(Base):
 
 class Contact(Base):
     __tablename__ = "contacts"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     first_name: Mapped[str] = mapped_column(String(100))

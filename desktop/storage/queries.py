@@ -49,6 +49,18 @@ def last_update(session: Session) -> dt.datetime | None:
     return max(present) if present else None
 
 
+def client_count(session: Session, *, clinician_id: int | None = None) -> int:
+    stmt = select(func.count()).select_from(Client)
+    if clinician_id is not None:
+        stmt = stmt.where(Client.clinician_id == clinician_id)
+    return int(session.execute(stmt).scalar_one())
+
+
+def contact_count(session: Session, *, clinician_id: int | None = None) -> int:
+    stmt = _contact_scope(select(func.count()).select_from(Contact), clinician_id)
+    return int(session.execute(stmt).scalar_one())
+
+
 def client_ids(session: Session, *, clinician_id: int | None = None) -> set[int]:
     stmt = select(Client.id)
     if clinician_id is not None:

@@ -434,3 +434,15 @@ def test_on_sqlite_a_reader_left_open_during_the_delete_only_postpones_erasing_t
                 assert secret not in content, f"{secret!r} still in {name}"
     finally:
         reader.close()
+
+
+def test_a_deleted_clients_id_is_never_given_to_the_next_client(db, practice):  # type: ignore[no-untyped-def]
+    from desktop.controllers.clients import ClientsController
+
+    owner = practice["owner"]
+    clients = ClientsController(db)
+    newest = clients.add_client(owner, first_name="Grace", last_name="Hopper")
+    clients.delete_client(owner, newest, "Grace Hopper")
+    after = clients.add_client(owner, first_name="Barbara", last_name="Liskov")
+    # The audit log still names `newest` as deleted; it must not come to mean Barbara.
+    assert after > newest

@@ -1,0 +1,86 @@
+"""The in-memory roster behind the list: filtering, narrowing, sorting and picking up others' changes."""
+
+from __future__ import annotations
+
+from desktop.controllers.clients import ClientsController
+from desktop.controllers.contacts import ContactsController
+from desktop.controllers.roster import Column, Roster
+
+
+def names(roster: Roster, slots: list[int]) -> list[str]:
+    return [roster.name(s) for s in slots]
+
+
+def test_filter_by_status_and_words_in_name_order(db, practice):  # type: ignore[no-untyped-def]
+    owner = practice["owner"]
+    clients = ClientsController(db)
+    ada = clients.add_client(owner, first_name="Ada", last_name="Lovelace", phone="555 010 1815")
+    clients.add_client(owner, first_name="Alan", last_name="Turing")
+    clients.set_status(owner, clients.add_client(owner, first_name="Edsger", last_name="Dijkstra"), "inactive")
+    ContactsController(db).add_contact(owner, first_name="George", last_name="Byron", client_id=ada,
+                                       relationship="Parent")
+    roster = Roster(db, owner)
+    roster.load()
+    assert names(roster, roster.filter("active")) == ["Byron, George", "Lovelace, Ada", "Turing, Alan"]
+    assert names(roster, roster.filter("inactive")) == ["Dijkstra, Edsger"]
+    assert names(roster, roster.filter("all", "a")) == ["Byron, George"][:0] + [
+        "Dijkstra, Edsger", "Lovelace, Ada", "Turing, Alan"]
+    assert names(roster, roster.filter("all", "a love")) == ["Lovelace, Ada"]
+    assert names(roster, roster.filter("all", "(555) 010-18")) == ["Lovelace, Ada"]
+    assert names(roster, roster.filter("all", "", Column.NAME, descending=True))[0] == "Turing, Alan"
+
+
+def test_narrowing_gives_the_same_answer_as_a_fresh_search(db, practice):  # type: ignore[no-untyped-def]
+    owner = practice["owner"]
+    clients = ClientsController(db)
+    for first, last in (("Ann", "Smith"), ("Anna", "Smithson"), ("Hannah", "Smyth"), ("Sam", "Annan")):
+        clients.add_client(owner, first_name=first, last_name=last)
+    roster = Roster(db, owner)
+    roster.load()
+    typed = ""
+    for ch in "ann smith":
+        typed += ch
+        narrowed = roster.filter("all", typed)
+        fresh = Roster(db, owner)
+        fresh.load()
+        assert names(roster, narrowed) == names(fresh, fresh.filter("all", typed)), typed
+    assert names(roster, roster.filter("all", "ann smith")) == ["Smith, Ann", "Smithson, Anna"]
+    # Deleting characters (the query shrank) must widen again.
+    assert len(roster.filter("all", "ann")) == 4
+
+
+def test_refresh_picks_up_others_adds_edits_status_changes_and_deletions(db, practice):  # type: ignore[no-untyped-def]
+    owner = practice["owner"]
+    clients = ClientsController(db)
+    ada = clients.add_client(owner, first_name="Ada", last_name="Lovelace")
+    alan = clients.add_client(owner, first_name="Alan", last_name="Turing")
+    roster = Roster(db, owner)
+    roster.load()
+    assert roster.refresh() is False  # nothing happened
+
+    grace = clients.add_client(owner, first_name="Grace", last_name="Hopper")
+    clients.set_status(owner, alan, "inactive")
+    assert roster.refresh() is True
+    assert names(roster, roster.filter("active")) == ["Hopper, Grace", "Lovelace, Ada"]
+
+    clients.edit_client(owner, ada, 1, last_name="King")
+    assert roster.refresh() is True
+    assert names(roster, roster.filter("active")) == ["Hopper, Grace", "King, Ada"]
+
+    clients.delete_client(owner, grace, "Grace Hopper")
+    clients.add_client(owner, first_name="Barbara", last_name="Liskov")  # same count as before
+    assert roster.refresh() is True
+    assert names(roster, roster.filter("all")) == ["King, Ada", "Liskov, Barbara", "Turing, Alan"]
+
+
+def test_a_client_reassigned_away_leaves_an_own_clients_clinicians_roster(db, practice):  # type: ignore[no-untyped-def]
+    owner, mine = practice["owner"], practice["clinician"]
+    clients = ClientsController(db)
+    ada = clients.add_client(owner, first_name="Ada", last_name="Lovelace", clinician_id=mine.user_id)
+    clients.add_client(owner, first_name="Alan", last_name="Turing", clinician_id=mine.user_id)
+    roster = Roster(db, mine)
+    roster.load()
+    assert len(roster.filter("all")) == 2
+    clients.edit_client(owner, ada, 1, clinician_id=practice["clinician-all"].user_id)
+    assert roster.refresh() is True
+    assert names(roster, roster.filter("all")) == ["Turing, Alan"]
