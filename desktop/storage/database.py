@@ -15,18 +15,18 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from desktop.storage.errors import DatabaseUnavailable, SchemaTooNew
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 CHANGE_CHANNEL = "caseload_changes"
@@ -60,7 +60,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cur.close()
 
 
+# The newest migration in migrations/versions. Knowing it here lets an
+# up-to-date database open without importing Alembic at all (a fifth of a
+# second and 12 MB at every start); a test keeps it equal to Alembic's head.
+SCHEMA_HEAD = "0001"
+
+
 def alembic_config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if engine is not None:
@@ -69,6 +77,8 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -198,9 +208,16 @@ def create_database_engine(url: str) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to this version's head, or refuse a newer database."""
-    script = ScriptDirectory.from_config(alembic_config())
     with _unavailable_as_error(), engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
+        current = None
+        if inspect(conn).has_table("alembic_version"):
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if current == SCHEMA_HEAD:
+        return
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
     if current is not None:
         try:
             script.get_revision(current)

@@ -12,7 +12,6 @@ import contextlib
 import sqlite3
 from typing import Any
 
-import psycopg
 from sqlalchemy.exc import DBAPIError
 
 from desktop.storage.database import CHANGE_CHANNEL, Database
@@ -30,6 +29,8 @@ class ChangeWatcher:
             self._conn = self.db.engine.raw_connection()
             self._last_version = self._sqlite_version()
         elif self.db.is_postgresql:
+            import psycopg  # only clinics on PostgreSQL pay for importing it
+
             url = self.db.engine.url.set(drivername="postgresql")
             conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
                                    connect_timeout=5)
@@ -61,7 +62,7 @@ class ChangeWatcher:
                 self._last_version = version
                 return changed
             return bool(list(self._conn.notifies(timeout=0)))  # type: ignore[union-attr]
-        except (sqlite3.Error, psycopg.Error, DBAPIError):
+        except (sqlite3.Error, DBAPIError) + _psycopg_errors():
             self.close()
             return False
 
@@ -75,3 +76,10 @@ class ChangeWatcher:
             with contextlib.suppress(Exception):
                 self._conn.close()
         self._conn = None
+
+
+def _psycopg_errors() -> tuple[type[BaseException], ...]:
+    import sys
+
+    psycopg = sys.modules.get("psycopg")  # imported only if a PostgreSQL watcher ran
+    return (psycopg.Error,) if psycopg is not None else ()

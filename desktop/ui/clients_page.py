@@ -320,10 +320,9 @@ class ClientsPage(QWidget):
         return changed
 
     def summary(self) -> str:
-        counts = self.roster.counts()
+        active, inactive, contacts = self.roster.counts()
         shown = self.model.rowCount()
-        parts = [f"{counts.active:,} active clients", f"{counts.inactive:,} inactive",
-                 f"{counts.contacts:,} contacts"]
+        parts = [f"{active:,} active clients", f"{inactive:,} inactive", f"{contacts:,} contacts"]
         prefix = f"{shown:,} shown" + (f" for “{self.model.query}”" if self.model.query.strip() else "")
         scope = "" if self.actor.can(Action.SEE_CLIENTS, None) else " · your clients only"
         return f"{prefix} · " + " · ".join(parts) + scope

@@ -9,6 +9,7 @@ view keeps its selection and repaints only what is on screen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import (
@@ -40,7 +41,7 @@ class RosterModel(QAbstractTableModel):
     def __init__(self, roster: Roster, parent: Any = None) -> None:
         super().__init__(parent)
         self.roster = roster
-        self._slots: list[int] = []
+        self._slots: Sequence[int] = ()
         self.status_filter = StatusFilter.ACTIVE
         self.query = ""
         self.sort_column = Column.NAME

@@ -84,3 +84,27 @@ def test_a_client_reassigned_away_leaves_an_own_clients_clinicians_roster(db, pr
     clients.edit_client(owner, ada, 1, clinician_id=practice["clinician-all"].user_id)
     assert roster.refresh() is True
     assert names(roster, roster.filter("all")) == ["Turing, Alan"]
+
+
+def test_every_column_sorts_the_same_for_a_few_matches_and_for_all(db, practice):  # type: ignore[no-untyped-def]
+    import random
+
+    owner = practice["owner"]
+    clients = ClientsController(db)
+    rng = random.Random(4)
+    for i in range(60):
+        clients.add_client(owner, first_name=rng.choice(["Ann", "Bo", "Cy", "Éva"]),
+                           last_name=rng.choice(["Smith", "smith", "Ng", "Ortiz"]) + ("" if i % 3 else "x"),
+                           email=None if i % 5 == 0 else f"p{rng.randint(0, 99)}@example.org",
+                           date_of_birth=None if i % 7 == 0 else f"19{rng.randint(10, 99)}-01-0{1 + i % 9}")
+    roster = Roster(db, owner)
+    roster.load()
+    for column in Column:
+        for descending in (False, True):
+            everyone = list(roster.filter("all", "", column, descending))
+            # "example" matches most rows (the mask path), "smithx" few (the direct sort).
+            for query in ("example", "smithx"):
+                picked = list(roster.filter("all", query, column, descending))
+                expected = [s for s in everyone if all(t in roster.keys[s] for t in query.split())]
+                assert [roster.text(s, column) for s in picked] == \
+                    [roster.text(s, column) for s in expected], (column, descending, query)

@@ -151,7 +151,9 @@ def test_reopening_an_up_to_date_database_changes_nothing(
     def no_upgrade(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("an up-to-date database was migrated again")
 
-    monkeypatch.setattr(database.command, "upgrade", no_upgrade)
+    import alembic.command
+
+    monkeypatch.setattr(alembic.command, "upgrade", no_upgrade)
     again = open_database(fresh_url)
     try:
         assert _revision(again) == head_revision()
@@ -208,3 +210,11 @@ def test_first_start_without_any_setting_creates_the_default_file(user_data_dir:
     finally:
         db.dispose()
     assert (user_data_dir / "caseload.db").is_file()
+
+
+def test_the_known_schema_head_is_alembics_head():  # type: ignore[no-untyped-def]
+    from desktop.storage.database import SCHEMA_HEAD, head_revision
+
+    # A new migration must update SCHEMA_HEAD, or up-to-date databases would be
+    # treated as old and upgraded at every start.
+    assert SCHEMA_HEAD == head_revision()
