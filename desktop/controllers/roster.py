@@ -143,6 +143,9 @@ class Roster:
         self._orders: dict[Column, array] = {}
         self._bases: dict[tuple[StatusFilter, Column, bool], array] = {}
         self._matches: OrderedDict[tuple[str, ...], array] = OrderedDict()
+        # Bumped whenever cached orders become wrong, so orders computed on another
+        # thread from older data are never adopted.
+        self.generation = getattr(self, "generation", 0) + 1
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -150,6 +153,7 @@ class Roster:
     def _forget_answers(self, *, orders: bool) -> None:
         if orders:
             self._orders.clear()
+            self.generation += 1
         self._bases.clear()
         self._matches.clear()
 
@@ -234,6 +238,7 @@ class Roster:
             self._forget_answers(orders=_SORTED in changes)
             if _SORTED not in changes:
                 self._orders.pop(Column.STATUS, None)
+                self.generation += 1
         return bool(changes)
 
     def _mark_gone(self, slot: int) -> None:
@@ -300,6 +305,7 @@ class Roster:
         self.state[slot] = _STATE_OF[status.value]
         self.versions[slot] = version
         self._orders.pop(Column.STATUS, None)
+        self.generation += 1
         self._bases.clear()
 
     # ------------------------------------------------------------------ reading
@@ -372,6 +378,24 @@ class Roster:
         values = {Column.DATE_OF_BIRTH: self.dob, Column.PHONE: self.phone,
                   Column.EMAIL: self.email}[column]
         return [v.casefold() if v else "\uffff" for v in values]
+
+    def compute_orders(self) -> tuple[int, dict[Column, array]]:
+        """Every column's order not yet cached, for a pool thread to prepare ahead of a click."""
+        generation = self.generation
+        orders = {}
+        for column in Column:
+            if column not in self._orders:
+                keys = self._all_keys(column)
+                orders[column] = array("i", sorted(range(len(keys)), key=keys.__getitem__))
+        return generation, orders
+
+    def adopt_orders(self, generation: int, orders: dict[Column, array]) -> None:
+        """Take orders from ``compute_orders`` if nothing changed meanwhile."""
+        if generation != self.generation:
+            return
+        for column, order in orders.items():
+            if len(order) == len(self.ids):
+                self._orders.setdefault(column, order)
 
     def order(self, column: Column) -> array:
         """All slots sorted by ``column`` ascending (cached until the data changes)."""

@@ -8,6 +8,9 @@ is shown and leaves the row as it was.
 
 from __future__ import annotations
 
+import ctypes
+import sys
+
 from PySide6.QtCore import (
     QModelIndex,
     QObject,
@@ -47,6 +50,19 @@ from desktop.domain.models import ClientStatus
 from desktop.ui.roster_model import IdRole, KindRole, RosterModel
 
 STATUS_CHOICES = ("Active", "Inactive")
+
+
+def release_free_memory() -> None:
+    """Hand the heap freed by a big load back to the system (glibc only; elsewhere a no-op).
+
+    Loading 100,000 rows leaves tens of megabytes of freed but fragmented heap
+    behind; the list itself does not need them.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 ROW_HEIGHT = 26
 
 
@@ -135,6 +151,23 @@ class _FetchRoster(QRunnable):
             self.signals.failed.emit(str(exc))
             return
         self.signals.done.emit(data)
+
+
+class _OrderSignals(QObject):
+    done = Signal(int, object)
+
+
+class _PrepareOrders(QRunnable):
+    """Sorts every column on a pool thread after a load, so a header click finds it ready."""
+
+    def __init__(self, roster: Roster) -> None:
+        super().__init__()
+        self.roster = roster
+        self.signals = _OrderSignals()
+
+    def run(self) -> None:
+        generation, orders = self.roster.compute_orders()
+        self.signals.done.emit(generation, orders)
 
 
 class ClientsPage(QWidget):
@@ -306,6 +339,13 @@ class ClientsPage(QWidget):
         self.model.apply()
         self._shown_changed()
         self.loaded.emit()
+        self._prepare = _PrepareOrders(self.roster)
+        self._prepare.signals.done.connect(self._orders_ready)
+        QThreadPool.globalInstance().start(self._prepare)
+
+    def _orders_ready(self, generation: int, orders) -> None:  # type: ignore[no-untyped-def]
+        self.roster.adopt_orders(generation, orders)
+        release_free_memory()
 
     def refresh_from_database(self) -> bool:
         """Pick up others' changes, keeping the selection and the scroll position."""
