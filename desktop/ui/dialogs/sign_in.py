@@ -31,7 +31,6 @@ class SignInDialog(QDialog):
         where = QLabel(f"Practice database: {database_label}")
         where.setObjectName("databaseLabel")
         where.setWordWrap(True)
-        where.setStyleSheet("color: palette(mid);")
         self.username = QLineEdit(username)
         self.username.setObjectName("username")
         self.username.setAccessibleName("Username")
