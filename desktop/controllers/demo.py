@@ -212,9 +212,11 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
                                      InactiveReason.MOVED, InactiveReason.OTHER))
                 since = now - dt.timedelta(days=rng.randint(1, 300))
                 inactive_since[cid] = since
+                # Status changes are stamped in UTC, as the controllers stamp them.
                 status_rows.append(dict(client_id=cid, from_status=ClientStatus.ACTIVE,
                                         to_status=ClientStatus.INACTIVE, reason=reason, note=None,
-                                        actor_id=clinician, changed_at=since))
+                                        actor_id=clinician,
+                                        changed_at=since.astimezone(dt.UTC).replace(tzinfo=None)))
             client_rows.append(dict(
                 id=cid, first_name=first, last_name=last, preferred_name=preferred,
                 date_of_birth=dob, email=email, phone=phone,

@@ -130,7 +130,7 @@ class Database:
             session.close()
         if self.erase_pending:
             with contextlib.suppress(DatabaseUnavailable):
-                self.erase_freed_space()
+                self.erase_freed_space(wait=False)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
@@ -144,7 +144,7 @@ class Database:
                 session.rollback()
             session.close()
 
-    def erase_freed_space(self) -> bool:
+    def erase_freed_space(self, *, wait: bool = True) -> bool:
         """Make deleted data unrecoverable from the files on disk.
 
         ``secure_delete`` already zeroes freed pages in the main file; the WAL
@@ -155,12 +155,20 @@ class Database:
         keeps the old page images needed; SQLite then reports the checkpoint
         busy instead of failing, so the erase stays pending and is retried
         after the next write and before closing, never silently dropped.
+        Those retries do not ``wait`` for readers: a long read (the list loading
+        a million rows) must not make every save stall for the busy timeout.
         """
         if not self.is_sqlite:
             return True
         with _unavailable_as_error(), self.engine.connect() as conn:
-            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
-            conn.commit()
+            if not wait:
+                conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
+                conn.commit()
+            finally:
+                if not wait:
+                    conn.exec_driver_sql("PRAGMA busy_timeout=5000")
         self.erase_pending = bool(busy)
         return not self.erase_pending
 
