@@ -23,6 +23,7 @@ from desktop.controllers.errors import CaseloadError, NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.storage.database import Database
 from desktop.ui.dialogs.contact_dialogs import EditContactDialog, PickDialog
+from desktop.ui.widgets import heading_label
 
 
 class ContactProfileWindow(QWidget):
@@ -38,13 +39,7 @@ class ContactProfileWindow(QWidget):
         self.actor, self.contact_id = actor, contact_id
         self.contact = self.contacts.get_contact(actor, contact_id)
 
-        self.name = QLabel()
-        self.name.setObjectName("contactName")
-        self.name.setTextFormat(Qt.TextFormat.PlainText)
-        font = self.name.font()
-        font.setPointSizeF(font.pointSizeF() * 1.6)
-        font.setBold(True)
-        self.name.setFont(font)
+        self.name = heading_label(name="contactName")
         kind = QLabel(" Contact ")
         kind.setStyleSheet("QLabel { background: #e8eef8; color: #24466e; border: 1px solid #b8c8e0; "
                            "border-radius: 8px; padding: 1px 8px; }")

@@ -30,6 +30,7 @@ from desktop.controllers.errors import CaseloadError, NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.domain.models import ClientStatus
 from desktop.storage.database import Database
+from desktop.ui.widgets import heading_label
 
 BADGE = {
     ClientStatus.ACTIVE: "background: #e3f4e8; color: #1b6e35; border: 1px solid #9fd3b0;",
@@ -74,13 +75,7 @@ class ProfileWindow(QWidget):
         self.kind, self.record_id = kind, record_id
         self.detail: ClientDetail = self.clients.get_client(actor, record_id)
 
-        self.name = QLabel()
-        self.name.setObjectName("profileName")
-        self.name.setTextFormat(Qt.TextFormat.PlainText)
-        font = self.name.font()
-        font.setPointSizeF(font.pointSizeF() * 1.6)
-        font.setBold(True)
-        self.name.setFont(font)
+        self.name = heading_label(name="profileName")
         self.badge = QLabel()
         self.badge.setObjectName("statusBadge")
         self.clinician = QLabel()

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -23,17 +22,9 @@ from PySide6.QtWidgets import (
 from desktop.controllers.contacts import ContactsController
 from desktop.controllers.errors import CaseloadError, InvalidInput, StaleVersion
 from desktop.controllers.permissions import Actor
+from desktop.ui.widgets import problem_label
 
 RELATIONSHIPS = ("Guardian", "Parent", "Emergency contact", "Spouse", "Referring provider", "Other")
-
-
-def _problem_label() -> QLabel:
-    label = QLabel()
-    label.setObjectName("problem")
-    label.setStyleSheet("color: #b00020;")
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    return label
 
 
 class ContactForm(QWidget):
@@ -77,7 +68,7 @@ class EditContactDialog(QDialog):
         self.setObjectName("editContactDialog")
         self.setMinimumWidth(480)
         self.form = ContactForm()
-        self.problem = _problem_label()
+        self.problem = problem_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
         self.save_button.setText("Save Contact")
@@ -128,7 +119,7 @@ class AddContactDialog(QDialog):
         self.relationship.setAccessibleName("Relationship")
         self.relationship.setEditable(True)
         self.relationship.addItems(RELATIONSHIPS)
-        self.problem = _problem_label()
+        self.problem = problem_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.add_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.add_button.setText("Add Contact")
@@ -176,7 +167,7 @@ class PickDialog(QDialog):
         self.relationship.setObjectName("relationship")
         self.relationship.setEditable(True)
         self.relationship.addItems(RELATIONSHIPS)
-        self.problem = _problem_label()
+        self.problem = problem_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.link_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.link_button.setText("Link")

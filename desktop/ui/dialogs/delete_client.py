@@ -33,6 +33,7 @@ from desktop.controllers.clients import ClientsController
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
 from desktop.domain.models import ClientStatus
+from desktop.ui.widgets import DANGER, heading_label, problem_label
 
 # In the order a clinician thinks of them: (singular, plural).
 IMPACT_LABELS = {
@@ -93,12 +94,7 @@ class DeleteClientDialog(QDialog):
     def _warning_page(self) -> QWidget:
         page = QWidget()
         page.setObjectName("warningPage")
-        title = _plain(f"Permanently delete {self.full_name}?")
-        title.setObjectName("warningTitle")
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.35)
-        font.setBold(True)
-        title.setFont(font)
+        title = heading_label(f"Permanently delete {self.full_name}?", scale=1.35, name="warningTitle")
         body = _plain(
             "Deleting a client permanently removes their profile and every associated record. "
             "This cannot be undone, and the data cannot be recovered afterwards.")
@@ -125,7 +121,7 @@ class DeleteClientDialog(QDialog):
         cancel.clicked.connect(self.reject)
         self.continue_button = QPushButton("Continue to Delete")
         self.continue_button.setObjectName("continueToDelete")
-        self.continue_button.setStyleSheet("QPushButton { color: #b00020; font-weight: bold; }")
+        self.continue_button.setStyleSheet(f"QPushButton {{ color: {DANGER}; font-weight: bold; }}")
         self.continue_button.clicked.connect(self._to_confirm)
 
         row1 = QHBoxLayout()
@@ -183,13 +179,8 @@ class DeleteClientDialog(QDialog):
         page = QWidget()
         page.setObjectName("confirmPage")
         prompt = _plain("Enter the client's first and last name exactly as shown (this is case-sensitive):")
-        shown = _plain(self.full_name)
-        shown.setObjectName("nameToType")
+        shown = heading_label(self.full_name, scale=1.2, name="nameToType")
         shown.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)  # typed, not pasted
-        font = shown.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.2)
-        shown.setFont(font)
         self.typed = QLineEdit()
         self.typed.setObjectName("typedName")
         self.typed.setAccessibleName("Client's first and last name")
@@ -197,9 +188,7 @@ class DeleteClientDialog(QDialog):
         self.understood = QCheckBox("I understand this deletion is permanent")
         self.understood.setObjectName("understood")
         self.understood.toggled.connect(self._update_delete)
-        self.problem = _plain("")
-        self.problem.setObjectName("problem")
-        self.problem.setStyleSheet("color: #b00020;")
+        self.problem = problem_label()
 
         back = QPushButton("Back")
         back.setObjectName("back")
@@ -211,7 +200,7 @@ class DeleteClientDialog(QDialog):
         self.delete_button.setObjectName("delete")
         self.delete_button.setAutoDefault(False)
         self.delete_button.setStyleSheet(
-            "QPushButton:enabled { background: #b00020; color: white; font-weight: bold; "
+            f"QPushButton:enabled {{ background: {DANGER}; color: white; font-weight: bold; "
             "padding: 4px 16px; border-radius: 3px; }")
         self.delete_button.setEnabled(False)
         self.delete_button.clicked.connect(self._delete)

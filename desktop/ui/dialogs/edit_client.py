@@ -33,8 +33,9 @@ from desktop.controllers.clients import ClientDetail, ClientsController
 from desktop.controllers.errors import CaseloadError, InvalidInput, StaleVersion
 from desktop.controllers.permissions import Action, Actor
 from desktop.domain.models import ClientStatus, InactiveReason
+from desktop.ui.widgets import DANGER, problem_label
 
-ERROR_STYLE = "color: #b00020;"
+ERROR_STYLE = f"color: {DANGER};"
 FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("first_name", "&First name", lambda v: validation.name(v, "first_name")),
     ("last_name", "&Last name", lambda v: validation.name(v, "last_name")),
@@ -116,11 +117,7 @@ class EditClientDialog(QDialog):
         self.note.setPlaceholderText("Optional, e.g. treatment completed")
         form.addRow("&Note:", self.note)
 
-        self.problem = QLabel()
-        self.problem.setObjectName("problem")
-        self.problem.setStyleSheet(ERROR_STYLE)
-        self.problem.setWordWrap(True)
-        self.problem.setTextFormat(Qt.TextFormat.PlainText)
+        self.problem = problem_label()
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
@@ -132,7 +129,7 @@ class EditClientDialog(QDialog):
         self.delete_button = QPushButton("Delete this Client")
         self.delete_button.setObjectName("deleteThisClient")
         self.delete_button.setAccessibleName("Delete this Client")
-        self.delete_button.setStyleSheet("QPushButton { color: #b00020; }")
+        self.delete_button.setStyleSheet(f"QPushButton {{ color: {DANGER}; }}")
         self.delete_button.clicked.connect(self._delete)
         # Shown only to roles that may delete; the controller refuses everyone else anyway.
         self.delete_button.setVisible(actor.can_delete())

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from desktop.controllers.errors import CaseloadError, InvalidInput
 from desktop.controllers.permissions import Actor
 from desktop.controllers.users import PASSWORD_MIN, UsersController
+from desktop.ui.widgets import problem_label
 
 
 class FirstRunDialog(QDialog):
@@ -44,10 +45,7 @@ class FirstRunDialog(QDialog):
         self.demo = QCheckBox("Load the demo practice (1,000 fictional clients) to try things out")
         self.demo.setObjectName("loadDemo")
         self.demo.setAccessibleName("Load the demo practice")
-        self.problem = QLabel()
-        self.problem.setObjectName("problem")
-        self.problem.setStyleSheet("color: #b00020;")
-        self.problem.setWordWrap(True)
+        self.problem = problem_label()
 
         form = QFormLayout()
         form.addRow("&Username:", self.username)

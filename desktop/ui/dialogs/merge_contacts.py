@@ -18,6 +18,7 @@ from desktop.controllers.contacts import MERGE_FIELDS, ContactsController, Side
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
 from desktop.storage.database import Database
+from desktop.ui.widgets import problem_label
 
 LABELS = {"first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
           "notes": "Notes"}
@@ -77,10 +78,7 @@ class MergeContactsDialog(QDialog):
         links = QLabel(f"Clients linked: {len(self.left['clients'])} on the left, "
                        f"{len(self.right['clients'])} on the right; all end up on the contact kept.")
         links.setWordWrap(True)
-        self.problem = QLabel()
-        self.problem.setObjectName("problem")
-        self.problem.setStyleSheet("color: #b00020;")
-        self.problem.setWordWrap(True)
+        self.problem = problem_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.merge_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.merge_button.setText("Merge")

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 from desktop.controllers.errors import CaseloadError, NotSignedIn
 from desktop.controllers.permissions import Actor
 from desktop.controllers.users import UsersController
+from desktop.ui.widgets import problem_label
 
 
 class SignInDialog(QDialog):
@@ -38,10 +39,7 @@ class SignInDialog(QDialog):
         self.password.setObjectName("password")
         self.password.setAccessibleName("Password")
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.problem = QLabel()
-        self.problem.setObjectName("problem")
-        self.problem.setStyleSheet("color: #b00020;")
-        self.problem.setWordWrap(True)
+        self.problem = problem_label()
 
         form = QFormLayout()
         form.addRow("&Username:", self.username)
