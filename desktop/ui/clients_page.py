@@ -64,6 +64,7 @@ def release_free_memory() -> None:
         except (OSError, AttributeError):
             pass
 ROW_HEIGHT = 26
+PREPARE_ORDERS_AFTER_MS = 1000
 
 
 class StatusDelegate(QStyledItemDelegate):
@@ -329,6 +330,8 @@ class ClientsPage(QWidget):
     def _fetched(self, data) -> None:  # type: ignore[no-untyped-def]
         self._loading = False
         self.roster.install(data)
+        del data  # the fetched rows: only the roster's columns are kept
+        release_free_memory()
         self._installed()
 
     def _fetch_failed(self, message: str) -> None:
@@ -339,6 +342,10 @@ class ClientsPage(QWidget):
         self.model.apply()
         self._shown_changed()
         self.loaded.emit()
+        # After the rows are on screen: the sorting holds the GIL for a while.
+        QTimer.singleShot(PREPARE_ORDERS_AFTER_MS, self, self._prepare_orders)
+
+    def _prepare_orders(self) -> None:
         self._prepare = _PrepareOrders(self.roster)
         self._prepare.signals.done.connect(self._orders_ready)
         QThreadPool.globalInstance().start(self._prepare)
