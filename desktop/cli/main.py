@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=int, required=True, help="the profile to keep")
     p = command(csub, "duplicates", cmd_clients_duplicates, "list likely duplicate clients")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME")
 
     contacts = sub.add_parser("contacts", help="merge contacts")
     ksub = contacts.add_subparsers(dest="contacts_command", metavar="ACTION", required=True)
@@ -146,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client", type=int)
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--limit", type=_positive_int, default=200)
+    p.add_argument("--as", dest="as_user", metavar="USERNAME")
     return parser
 
 
@@ -185,10 +187,13 @@ def _reader(db, username: str | None) -> Actor:  # type: ignore[no-untyped-def]
     """Who reads: the user named with --as, else a view with the Account Owner's reach.
 
     Reading needs no password on the practice's own machine (the file is theirs);
-    naming a user narrows the view to what that user may see.
+    naming a user narrows the view to what that user may see. On a shared
+    PostgreSQL server a reader must sign in, so every look at a record has a name.
     """
     if username:
         return _actor(db, username)
+    if db.is_postgresql:
+        raise CliError("On a shared PostgreSQL server, say who you are with --as USERNAME.")
     from desktop.domain.models import Role
 
     return Actor(0, "command-line", "Command line", Role.ACCOUNT_OWNER, True)
@@ -331,7 +336,7 @@ def cmd_clients_duplicates(args: argparse.Namespace) -> int:
     from desktop.controllers.duplicates import DuplicatesController
 
     db = _open(args)
-    pairs = DuplicatesController(db).find_client_duplicates(_reader(db, None))
+    pairs = DuplicatesController(db).find_client_duplicates(_reader(db, args.as_user))
     rows = [p.as_json() for p in pairs]
     if args.format == "json":
         _dump_json(rows)
@@ -385,7 +390,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from desktop.controllers.clients import ClientsController
 
     db = _open(args)
-    events = ClientsController(db).audit_events(_reader(db, None), args.client, limit=args.limit)
+    events = ClientsController(db).audit_events(_reader(db, args.as_user), args.client, limit=args.limit)
     if args.format == "json":
         _dump_json(events)
     else:

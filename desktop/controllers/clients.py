@@ -22,6 +22,7 @@ from desktop.controllers import validation
 from desktop.controllers.base import Controller, audit, require
 from desktop.controllers.errors import (
     ConfirmationMismatch,
+    DatabaseUnavailable,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -377,6 +378,8 @@ class ClientsController(Controller):
                 self._apply_status(s, actor, client, new, reason_value, note_value)
             elif new is ClientStatus.INACTIVE and (client.inactive_reason, client.inactive_note) != (
                     reason_value, note_value):
+                if reason_value is not InactiveReason.DUPLICATE:
+                    client.duplicate_of_id = None  # no longer a duplicate: no stale link
                 client.inactive_reason, client.inactive_note = reason_value, note_value
                 audit(s, actor, "client.edit", "client", client.id,
                       details={"fields": ["inactive_note", "inactive_reason"]})
@@ -579,7 +582,11 @@ class ClientsController(Controller):
             s.execute(delete(Client).where(Client.id == client.id))
             s.expunge(client)
             audit(s, actor, "client.delete", "client", client_id, details={"removed": counts})
-        self.db.erase_freed_space()
+        try:
+            self.db.erase_freed_space()
+        except DatabaseUnavailable:
+            # The deletion is committed; the erase is retried at the next write and at close.
+            self.db.erase_pending = True
         return impact
 
     @staticmethod

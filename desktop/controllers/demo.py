@@ -17,7 +17,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, insert, select, text
 
-from desktop.controllers.errors import InvalidInput
+from desktop.controllers.errors import InvalidInput, PermissionDenied
+from desktop.controllers.permissions import Actor
 from desktop.controllers.users import hash_password
 from desktop.domain.models import (
     Appointment,
@@ -120,8 +121,14 @@ def _email(first: str, last: str, n: int) -> str:
 
 
 def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
-                        password: str = "demo", today: dt.date | None = None) -> DemoReport:
-    """Fill an empty practice with demo data; refuses a database that has clients."""
+                        password: str = "demo", today: dt.date | None = None,
+                        actor: Actor | None = None) -> DemoReport:
+    """Fill an empty practice with demo data; refuses a database that has clients.
+
+    Demo users share a published password, so on a practice that already has
+    users only its Account Owner may add them (the first-run dialog does, right
+    after creating that owner); anonymous callers get an empty database only.
+    """
     if clients < 0 or clients > 5_000_000:
         raise InvalidInput("--clients must be between 0 and 5,000,000.", field="clients")
     if not password:
@@ -135,6 +142,9 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
             raise InvalidInput("This database already has clients; the demo practice needs an empty one.")
         pw_hash = hash_password(password)  # one hash for all: they share the demo password anyway
         existing = set(s.scalars(select(PracticeUser.username)))
+        if existing and (actor is None or actor.role is not Role.ACCOUNT_OWNER):
+            raise PermissionDenied(
+                "This practice already has users; only its Account Owner may add the demo practice.")
         has_owner = s.scalars(select(PracticeUser.id).where(
             PracticeUser.role == Role.ACCOUNT_OWNER)).first() is not None
         specs = list(DEMO_USERS) + [

@@ -68,7 +68,7 @@ def sign_in(db: Database) -> Actor | None:
 
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
-                report = build_demo_practice(db, clients=1000, password="demo")
+                report = build_demo_practice(db, clients=1000, password="demo", actor=first.actor)
             finally:
                 QApplication.restoreOverrideCursor()
             QMessageBox.information(
@@ -102,4 +102,7 @@ def run(database_url: str | None = None) -> int:
     window = MainWindow(db, actor, QSettings())
     window.show()
     window.load()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        db.dispose()  # also finishes erasing a deletion a reader had held up

@@ -43,11 +43,12 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.clients import ClientsController, StatusFilter
-from desktop.controllers.errors import CaseloadError
+from desktop.controllers.errors import CaseloadError, StaleVersion
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.roster import CLIENT, Column, Roster
 from desktop.domain.models import ClientStatus
 from desktop.ui.roster_model import IdRole, KindRole, RosterModel
+from desktop.ui.widgets import offer_portal_switch_off
 
 STATUS_CHOICES = ("Active", "Inactive")
 
@@ -151,6 +152,9 @@ class _FetchRoster(QRunnable):
         except CaseloadError as exc:
             self.signals.failed.emit(str(exc))
             return
+        except Exception as exc:  # a pool thread has no crash handler: report, never hang "Loading"
+            self.signals.failed.emit(f"The list could not be loaded ({type(exc).__name__}: {exc}).")
+            raise
         self.signals.done.emit(data)
 
 
@@ -186,6 +190,7 @@ class ClientsPage(QWidget):
         self.actor = actor
         self.undo_stack = QUndoStack(self)
         self._loading = False
+        self._refresh_after_load = False
         self.model = RosterModel(roster, self)
         self.model.statusChangeRequested.connect(self._status_requested)
 
@@ -301,14 +306,22 @@ class ClientsPage(QWidget):
 
     def change_status(self, client_id: int, status: ClientStatus) -> bool:
         """Ask the controller; on success update the list, on refusal say why. True if changed."""
+        slot = self.roster.slot_of(CLIENT, client_id)
+        known = self.roster.versions[slot] if slot is not None else None
         try:
-            version = self.clients.set_status(self.actor, client_id, status)
+            version = self.clients.set_status(self.actor, client_id, status, expected_version=known)
+        except StaleVersion as exc:
+            QMessageBox.warning(self, "Status not changed", str(exc))
+            self.refresh_from_database()  # show what the other person saved
+            return False
         except CaseloadError as exc:
             QMessageBox.warning(self, "Status not changed", str(exc))
             return False
         self.roster.set_client_status(client_id, status, version)
         self.model.apply()
         self._shown_changed()
+        if status is ClientStatus.INACTIVE:
+            offer_portal_switch_off(self, self.clients, self.actor, client_id)
         return True
 
     # -------------------------------------------------------------- state
@@ -333,6 +346,9 @@ class ClientsPage(QWidget):
         del data  # the fetched rows: only the roster's columns are kept
         release_free_memory()
         self._installed()
+        if self._refresh_after_load:
+            self._refresh_after_load = False
+            self.refresh_from_database()
 
     def _fetch_failed(self, message: str) -> None:
         self._loading = False
@@ -357,9 +373,14 @@ class ClientsPage(QWidget):
     def refresh_from_database(self) -> bool:
         """Pick up others' changes, keeping the selection and the scroll position."""
         if self._loading:
-            return False  # the load under way will include the change
+            self._refresh_after_load = True  # the load's snapshot may predate this change
+            return False
         scroll = self.table.verticalScrollBar().value()
-        changed = self.roster.refresh()
+        try:
+            changed = self.roster.refresh()
+        except CaseloadError as exc:
+            self.countsChanged.emit(str(exc))
+            return False
         if changed:
             self.model.apply()
             self.table.verticalScrollBar().setValue(scroll)

@@ -105,8 +105,10 @@ def test_own_clients_clinician_is_offered_only_pairs_among_their_clients(db, pra
 def test_demo_on_a_practice_with_an_owner_adds_no_second_owner(sqlite_db):  # type: ignore[no-untyped-def]
     from desktop.domain.models import PracticeUser, Role
 
-    UsersController(sqlite_db).create_account_owner("dana", "Dana Whitfield", "secret1")
-    report = build_demo_practice(sqlite_db, clients=50, seed=3, password="demo")
+    dana = UsersController(sqlite_db).create_account_owner("dana", "Dana Whitfield", "secret1")
+    with pytest.raises(PermissionDenied):  # nobody signed in: no users with a known password
+        build_demo_practice(sqlite_db, clients=50, seed=3, password="demo")
+    report = build_demo_practice(sqlite_db, clients=50, seed=3, password="demo", actor=dana)
     assert "owner" not in report.users_created and "manager" in report.users_created
     with sqlite_db.reading() as s:
         owners = s.query(PracticeUser).filter_by(role=Role.ACCOUNT_OWNER).all()

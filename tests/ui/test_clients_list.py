@@ -229,3 +229,44 @@ def test_last_status_filter_and_columns_persist_between_sessions(qtbot, db, tmp_
     assert [second.clients_page.model.index(r, 0).data(IdRole)
             for r in range(second.clients_page.model.rowCount())] == [people["edsger"]]
     assert second.clients_page.table.horizontalHeader().sectionSize(Column.EMAIL) == 333
+
+
+def test_making_a_portal_user_inactive_in_the_list_says_access_stays_on(qtbot, db, open_window, practice,
+                                                                         people):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QMessageBox, QPushButton
+
+    from desktop.domain.models import PortalAccess
+    from tests.ui.test_profile_and_deletion import when_modal
+
+    ClientsController(db).set_portal_access(practice["owner"], people["alan"], portal=True, messaging=True)
+    window = open_window(practice["owner"])
+    told: list[str] = []
+
+    def keep_on(box: QMessageBox) -> None:
+        told.append(box.text())
+        box.findChild(QPushButton, "keepAccessOn").click()
+
+    when_modal(QMessageBox, keep_on)
+    choose_status(qtbot, window, "Turing, Alan", "Inactive")
+    qtbot.waitUntil(lambda: bool(told))
+    assert "Client Portal" in told[0]
+    with db.reading() as s:
+        access = s.get(PortalAccess, people["alan"])
+        assert (access.portal_enabled, access.messaging_enabled) == (True, True)
+        assert s.get(Client, people["alan"]).status is ClientStatus.INACTIVE
+
+
+def test_a_status_change_on_a_row_someone_else_just_changed_is_refused(qtbot, db, open_window, practice,
+                                                                      people, monkeypatch):  # type: ignore[no-untyped-def]
+    shown: list[str] = []
+    monkeypatch.setattr("desktop.ui.clients_page.QMessageBox.warning",
+                        lambda _parent, _title, text: shown.append(text))
+    window = open_window(practice["owner"])
+    window.watch_timer.stop()  # the other edit must not reach the list first
+    ClientsController(db).edit_client(practice["manager"], people["alan"], 1, email="alan@example.org")
+    choose_status(qtbot, window, "Turing, Alan", "Inactive")
+    qtbot.waitUntil(lambda: bool(shown))
+    assert "Someone else saved" in shown[0]
+    with db.reading() as s:
+        alan = s.get(Client, people["alan"])
+        assert alan.status is ClientStatus.ACTIVE and alan.email == "alan@example.org"

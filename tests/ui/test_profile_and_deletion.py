@@ -282,9 +282,18 @@ def test_cancel_on_either_page_changes_nothing(qtbot, db, practice, ada, page): 
 
 def test_make_inactive_instead_keeps_every_record(qtbot, db, practice, ada):  # type: ignore[no-untyped-def]
     dialog = open_delete(qtbot, db, practice["owner"], ada)
+    told: list[str] = []
+
+    def switch_off(box: QMessageBox) -> None:
+        told.append(box.text())
+        click_button(box, "switchOffAccess")
+
+    when_modal(QMessageBox, switch_off)
     qtbot.mouseClick(dialog.make_inactive_button, LEFT)
     assert dialog.made_inactive and not dialog.deleted
     assert status_of(db, ada) is ClientStatus.INACTIVE
+    assert told and "Client Portal" in told[0]  # the article's rule: access stays on unless switched off
+    assert portal_of(db, ada) == (False, False)
     assert ClientsController(db).deletion_impact(practice["owner"], ada).counts["appointments"] == 2
 
 

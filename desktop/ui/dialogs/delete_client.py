@@ -33,7 +33,7 @@ from desktop.controllers.clients import ClientsController
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
 from desktop.domain.models import ClientStatus
-from desktop.ui.widgets import DANGER, heading_label, problem_label
+from desktop.ui.widgets import DANGER, heading_label, offer_portal_switch_off, problem_label
 
 # In the order a clinician thinks of them: (singular, plural).
 IMPACT_LABELS = {
@@ -152,6 +152,7 @@ class DeleteClientDialog(QDialog):
             QMessageBox.warning(self, "Not made inactive", str(exc))
             return
         self.made_inactive = True
+        offer_portal_switch_off(self, self.clients, self.actor, self.client_id)
         self.accept()
 
     def _export(self) -> None:
