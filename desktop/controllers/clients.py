@@ -148,10 +148,6 @@ def _client_columns(table: Table) -> list:
     return [fk.parent for fk in table.foreign_keys if fk.column.table is Client.__table__]
 
 
-def _label(table: Table) -> str:
-    return table.name
-
-
 class ClientsController(Controller):
     # ------------------------------------------------------------------ reading
 
@@ -549,7 +545,7 @@ class ClientsController(Controller):
         counts: dict[str, int] = {}
         for table in client_owned_tables():
             cond = or_(*(col == client_id for col in _client_columns(table)))
-            counts[_label(table)] = s.execute(select(func.count()).select_from(table).where(cond)).scalar_one()
+            counts[table.name] = s.execute(select(func.count()).select_from(table).where(cond)).scalar_one()
         return counts
 
     def delete_client(self, actor: Actor, client_id: int, typed_name: str, *,

@@ -215,18 +215,15 @@ class ContactsController(Controller):
                   details={"merged_contact_id": contact_id})
             return client_id
 
-    def list_contacts(self, actor: Actor) -> list[dict[str, Any]]:
-        require(actor, Action.SEE_CLIENTS, any_client=True)
-        with self.db.reading() as s:
-            return [{"id": c.id, "first_name": c.first_name, "last_name": c.last_name,
-                     "email": c.email, "phone": c.phone}
-                    for c in s.scalars(select(Contact).order_by(Contact.last_name, Contact.first_name))]
 
     def get_contact(self, actor: Actor, contact_id: int) -> dict[str, Any]:
         """One contact with the clients it is linked to (only those the actor may see)."""
         require(actor, Action.SEE_CLIENTS, any_client=True)
         with self.db.reading() as s:
             contact = self._load(s, contact_id)
+            if actor.scope(Action.SEE_CLIENTS) is Scope.ASSIGNED and \
+                    actor.user_id not in self._linked_clinicians(s, contact_id):
+                raise PermissionDenied("This contact is not linked to any of your clients.")
             links = [
                 {"client_id": client.id, "first_name": client.first_name, "last_name": client.last_name,
                  "relationship": link.relationship}

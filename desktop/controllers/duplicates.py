@@ -23,6 +23,7 @@ from desktop.controllers.errors import InvalidInput, NotFound
 from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.domain.models import Client, Contact, DuplicateDismissal
 from desktop.domain.search import fold, phone_digits
+from desktop.storage import queries
 
 NICKNAMES = {
     "bob": "robert", "rob": "robert", "bobby": "robert", "bill": "william", "will": "william",
@@ -151,7 +152,7 @@ def find_pairs(people: list[Person], dismissed: set[tuple[int, int]] = frozenset
 class DuplicatesController(Controller):
     def find_client_duplicates(self, actor: Actor,
                                progress: Callable[[int, int], bool] | None = None) -> list[DuplicatePair]:
-        """Active, unlinked client profiles that look like the same person."""
+        """Client profiles not already linked as duplicates that look like the same person."""
         require(actor, Action.MARK_DUPLICATE, any_client=True)
         stmt = select(Client.id, Client.first_name, Client.last_name, Client.date_of_birth,
                       Client.email, Client.phone).where(Client.duplicate_of_id.is_(None))
@@ -165,9 +166,11 @@ class DuplicatesController(Controller):
 
     def find_contact_duplicates(self, actor: Actor) -> list[DuplicatePair]:
         require(actor, Action.MERGE_CONTACTS, any_client=True)
+        stmt = select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.phone)
+        if actor.scope(Action.MERGE_CONTACTS) is Scope.ASSIGNED:
+            stmt = queries.contact_scope(stmt, actor.user_id)
         with self.db.reading() as s:
-            people = [Person(cid, f, last, None, e, ph) for cid, f, last, e, ph in s.execute(
-                select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.phone))]
+            people = [Person(cid, f, last, None, e, ph) for cid, f, last, e, ph in s.execute(stmt)]
         return find_pairs(people)
 
     def dismiss(self, actor: Actor, client_id: int, other_client_id: int) -> None:

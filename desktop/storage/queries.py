@@ -57,7 +57,7 @@ def client_count(session: Session, *, clinician_id: int | None = None) -> int:
 
 
 def contact_count(session: Session, *, clinician_id: int | None = None) -> int:
-    stmt = _contact_scope(select(func.count()).select_from(Contact), clinician_id)
+    stmt = contact_scope(select(func.count()).select_from(Contact), clinician_id)
     return int(session.execute(stmt).scalar_one())
 
 
@@ -68,7 +68,8 @@ def client_ids(session: Session, *, clinician_id: int | None = None) -> set[int]
     return set(session.connection().execute(stmt).scalars())
 
 
-def _contact_scope(stmt, clinician_id: int | None):  # type: ignore[no-untyped-def]
+def contact_scope(stmt, clinician_id: int | None):  # type: ignore[no-untyped-def]
+    """Narrow a contact query to contacts linked to this clinician's clients (None: all)."""
     if clinician_id is None:
         return stmt
     linked = (select(ClientContactLink.contact_id)
@@ -82,11 +83,11 @@ def contact_tuples(session: Session, *, clinician_id: int | None = None,
     stmt = select(Contact.id, Contact.first_name, Contact.last_name,
                   func.coalesce(Contact.email, ""), func.coalesce(Contact.phone, ""),
                   Contact.search_key, Contact.version)
-    stmt = _contact_scope(stmt, clinician_id)
+    stmt = contact_scope(stmt, clinician_id)
     if changed_since is not None:
         stmt = stmt.where(Contact.updated_at >= changed_since)
     return session.connection().execute(stmt.order_by(Contact.id))
 
 
 def contact_ids(session: Session, *, clinician_id: int | None = None) -> set[int]:
-    return set(session.connection().execute(_contact_scope(select(Contact.id), clinician_id)).scalars())
+    return set(session.connection().execute(contact_scope(select(Contact.id), clinician_id)).scalars())

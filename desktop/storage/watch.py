@@ -23,6 +23,8 @@ class ChangeWatcher:
         self._conn: Any = None  # a DB-API connection: sqlite3's or psycopg's
         self._last_version: int | None = None
         self._had_connection = False
+        self._failures = 0
+        self._skip = 0
 
     def _connect(self) -> None:
         if self.db.is_sqlite:
@@ -52,10 +54,14 @@ class ChangeWatcher:
         a later tick, and that reconnect counts as a change, since notifications
         may have been missed meanwhile.
         """
+        if self._skip > 0:
+            self._skip -= 1
+            return False
         try:
             if self._conn is None:
                 self._connect()
                 return self._ever_connected_before()
+            self._failures = 0
             if self.db.is_sqlite:
                 version = self._sqlite_version()
                 changed = version != self._last_version
@@ -64,6 +70,10 @@ class ChangeWatcher:
             return bool(list(self._conn.notifies(timeout=0)))  # type: ignore[union-attr]
         except (sqlite3.Error, DBAPIError) + _psycopg_errors():
             self.close()
+            # A server that is down would make every tick wait for the connect
+            # timeout: try again after 1, 2, 4 … up to 64 ticks.
+            self._failures += 1
+            self._skip = min(2 ** (self._failures - 1), 64)
             return False
 
     def _ever_connected_before(self) -> bool:

@@ -83,10 +83,41 @@ def sign_in(db: Database) -> Actor | None:
     return dialog.actor
 
 
+def install_crash_handler() -> None:
+    """One place for errors nobody expected: log them and tell the person, never a silent blank.
+
+    Errors a user can act on are ``CaseloadError`` and are handled where they
+    happen; anything reaching here is a bug, written to a log beside the data.
+    """
+    import logging
+    import traceback
+
+    import platformdirs
+
+    log_dir = Path(platformdirs.user_log_dir("Caseload", "Caseload"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=str(log_dir / "caseload.log"), level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s")
+
+    def handle(kind, value, tb) -> None:  # type: ignore[no-untyped-def]
+        text = "".join(traceback.format_exception(kind, value, tb))
+        logging.error("Unexpected error\n%s", text)
+        if sys.__stderr__ is not None:  # a windowed bundle has no console
+            sys.__stderr__.write(text)
+        if QApplication.instance() is not None:
+            QMessageBox.critical(
+                None, "Caseload hit an unexpected error",
+                f"{kind.__name__}: {value}\n\nNothing more was saved by this action. The details are "
+                f"in {log_dir / 'caseload.log'}; please send them to your administrator.")
+
+    sys.excepthook = handle
+
+
 def run(database_url: str | None = None) -> int:
     from desktop.ui.main_window import MainWindow
 
     app = make_application()
+    install_crash_handler()
     try:
         db = open_database(database_url)
     except CaseloadError as exc:

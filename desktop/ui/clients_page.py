@@ -287,10 +287,6 @@ class ClientsPage(QWidget):
             return
         self.openRequested.emit(index.data(KindRole), index.data(IdRole))
 
-    def selected_ids(self) -> list[tuple[str, int]]:
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        return [(self.model.index(r, 0).data(KindRole), self.model.index(r, 0).data(IdRole)) for r in rows]
-
     # ------------------------------------------------------------- status
 
     def _status_requested(self, client_id: int, value: str) -> None:

@@ -110,6 +110,9 @@ class ContactProfileWindow(QWidget):
         except NotFound:
             self.close()
             return
+        except CaseloadError as exc:
+            QMessageBox.warning(self, "Cannot show this contact", str(exc))
+            return
         self._fill()
 
     def _open_client(self, row: int, _column: int) -> None:

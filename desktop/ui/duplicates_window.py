@@ -90,7 +90,6 @@ class DuplicatesWindow(QWidget):
     """Candidate pairs on the left, the two profiles side by side on the right."""
 
     changed = Signal()
-    mergeRequested = Signal(int, int)  # keep contact id, other contact id
 
     def __init__(self, db: Database, actor: Actor, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
@@ -341,7 +340,12 @@ class DuplicatesWindow(QWidget):
         from desktop.ui.dialogs.merge_contacts import MergeContactsDialog
 
         pair = current[2]
-        dialog = MergeContactsDialog(self.db, self.actor, pair.left.id, pair.right.id, self)
+        try:
+            dialog = MergeContactsDialog(self.db, self.actor, pair.left.id, pair.right.id, self)
+        except CaseloadError as exc:  # e.g. one of them was merged through another pair
+            QMessageBox.warning(self, "Cannot merge", str(exc))
+            self._drop_current()
+            return
         if dialog.exec():
             self._drop_current()
             self.changed.emit()

@@ -313,6 +313,9 @@ class ProfileWindow(QWidget):
         except NotFound:
             self.close()
             return
+        except CaseloadError as exc:  # reassigned away, or the server is unreachable
+            QMessageBox.warning(self, "Cannot show this client", str(exc))
+            return
         self._fill()
 
     def edit(self) -> None:

@@ -27,7 +27,6 @@ from desktop.domain.models import ClientStatus
 
 KindRole = Qt.ItemDataRole.UserRole + 1
 IdRole = Qt.ItemDataRole.UserRole + 2
-StatusRole = Qt.ItemDataRole.UserRole + 3
 
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 _INACTIVE_FG = QBrush(QColor(110, 110, 110))
@@ -73,9 +72,6 @@ class RosterModel(QAbstractTableModel):
             return self.roster.ids[self._slots[index.row()]]
         if role == KindRole:
             return "client" if self.roster.is_client(self._slots[index.row()]) else "contact"
-        if role == StatusRole:
-            status = self.roster.status(self._slots[index.row()])
-            return status.value if status else None
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
@@ -107,9 +103,6 @@ class RosterModel(QAbstractTableModel):
         self.apply()
 
     # -------------------------------------------------------------- filtering
-
-    def slot_at(self, row: int) -> int:
-        return self._slots[row]
 
     def row_of(self, slot: int) -> int | None:
         try:

@@ -141,3 +141,15 @@ def test_own_clients_clinician_cannot_link_a_contact_they_cannot_see(db, practic
     with pytest.raises(PermissionDenied):
         ContactsController(db).link(clinician, mine, family["byron"], "Guardian")
     assert count(db, ClientContactLink, client_id=mine) == 0
+
+
+def test_own_clients_clinician_cannot_open_or_see_duplicates_of_others_contacts(db, practice, family):  # type: ignore[no-untyped-def]
+    from desktop.controllers.duplicates import DuplicatesController
+    from desktop.controllers.errors import PermissionDenied
+
+    owner, clinician = practice["owner"], practice["clinician"]
+    ContactsController(db).add_contact(owner, first_name="GEORGE", last_name="Byron", phone="5550101788")
+    with pytest.raises(PermissionDenied):
+        ContactsController(db).get_contact(clinician, family["byron"])
+    assert len(DuplicatesController(db).find_contact_duplicates(owner)) == 1
+    assert DuplicatesController(db).find_contact_duplicates(clinician) == []

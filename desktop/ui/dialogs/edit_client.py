@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from desktop.controllers import validation
 from desktop.controllers.clients import ClientDetail, ClientsController
 from desktop.controllers.errors import CaseloadError, InvalidInput, StaleVersion
-from desktop.controllers.permissions import Action, Actor
+from desktop.controllers.permissions import Actor
 from desktop.domain.models import ClientStatus, InactiveReason
 from desktop.ui.widgets import DANGER, problem_label
 
@@ -323,6 +323,3 @@ class EditClientDialog(QDialog):
             self.saved.emit()
             self.accept()
 
-
-def can_edit(actor: Actor, detail: ClientDetail) -> bool:
-    return actor.can(Action.EDIT_CLIENT, detail.row.clinician_id)
