@@ -27,7 +27,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import FunctionElement
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -40,6 +42,28 @@ NAMING = {
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class DatabaseNow(FunctionElement):
+    """UTC now as the *database* sees it, for ``updated_at``.
+
+    Other workstations find changed rows by ``updated_at``; stamped by each
+    workstation's own clock, a clock a few minutes off would hide its changes.
+    The server's clock is the one clock they share.
+    """
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(DatabaseNow, "postgresql")
+def _pg_now(_element, _compiler, **_kw) -> str:  # type: ignore[no-untyped-def]
+    return "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')"
+
+
+@compiles(DatabaseNow, "sqlite")
+def _sqlite_now(_element, _compiler, **_kw) -> str:  # type: ignore[no-untyped-def]
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 
 
 class Base(DeclarativeBase):
@@ -129,7 +153,8 @@ class Client(Base):
     # controller, so SQL and the in-memory list filter match the same way.
     search_key: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=DatabaseNow(), onupdate=DatabaseNow(),
+                                                    index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
@@ -152,7 +177,8 @@ class Contact(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     search_key: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=DatabaseNow(), onupdate=DatabaseNow(),
+                                                    index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
