@@ -446,8 +446,13 @@ class ClientsController(Controller):
             return client.version
 
     def mark_duplicate(self, actor: Actor, duplicate_id: int, keep_id: int, *,
-                       note: str | None = None) -> None:
-        """Keep one profile; mark the other Inactive as its duplicate, linked to it."""
+                       note: str | None = None,
+                       expected_versions: tuple[int, int] | None = None) -> None:
+        """Keep one profile; mark the other Inactive as its duplicate, linked to it.
+
+        ``expected_versions`` (duplicate's, kept one's) are the versions the person
+        compared; if either profile was saved since, nothing happens.
+        """
         with self.operation(actor, "client.mark_duplicate", "client", duplicate_id) as s:
             if duplicate_id == keep_id:
                 raise InvalidInput("A client cannot be a duplicate of itself.")
@@ -455,6 +460,9 @@ class ClientsController(Controller):
             kept = self._load(s, keep_id)
             require(actor, Action.MARK_DUPLICATE, clinician_id=duplicate.clinician_id)
             require(actor, Action.MARK_DUPLICATE, clinician_id=kept.clinician_id)
+            if expected_versions is not None:
+                self._check_version(duplicate, expected_versions[0])
+                self._check_version(kept, expected_versions[1])
             if kept.duplicate_of_id is not None:
                 raise InvalidInput(
                     f"Client {keep_id} is itself marked as a duplicate of {kept.duplicate_of_id}; "

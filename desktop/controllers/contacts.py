@@ -148,8 +148,13 @@ class ContactsController(Controller):
         return keep_value if keep_value not in (None, "") or field in choices else other_value
 
     def merge_contacts(self, actor: Actor, keep_id: int, other_id: int,
-                       choices: Mapping[str, Side] | None = None) -> int:
-        """Merge contact ``other_id`` into contact ``keep_id``; returns ``keep_id``."""
+                       choices: Mapping[str, Side] | None = None,
+                       expected_versions: tuple[int, int] | None = None) -> int:
+        """Merge contact ``other_id`` into contact ``keep_id``; returns ``keep_id``.
+
+        With ``expected_versions`` (kept's, other's), values chosen from a stale
+        view never overwrite an edit saved meanwhile: the merge is refused.
+        """
         choices = dict(choices or {})
         unknown = set(choices) - set(MERGE_FIELDS)
         if unknown:
@@ -158,6 +163,9 @@ class ContactsController(Controller):
             if keep_id == other_id:
                 raise InvalidInput("A contact cannot be merged into itself.")
             keep, other = self._load(s, keep_id), self._load(s, other_id)
+            if expected_versions is not None:
+                ClientsController._check_version(keep, expected_versions[0])
+                ClientsController._check_version(other, expected_versions[1])
             self._require_for_contact(s, actor, Action.MERGE_CONTACTS, keep_id)
             self._require_for_contact(s, actor, Action.MERGE_CONTACTS, other_id)
             for f in MERGE_FIELDS:

@@ -99,6 +99,7 @@ class DuplicatesWindow(QWidget):
         self.finder = DuplicatesController(db)
         self.clients = ClientsController(db)
         self.client_pairs: list[DuplicatePair] = []
+        self.compared_versions: dict[int, int] = {}
         self.contact_pairs: list[DuplicatePair] = []
 
         self.tabs = QTabWidget()
@@ -263,6 +264,8 @@ class DuplicatesWindow(QWidget):
                 b = self.clients.get_client(self.actor, pair.right.id)
             except CaseloadError as exc:
                 return [("Problem", str(exc), "")]
+            # What the person is looking at: Keep refuses if either was saved since.
+            self.compared_versions = {a.row.id: a.row.version, b.row.id: b.row.version}
 
             def facts(d):  # type: ignore[no-untyped-def]
                 r = d.row
@@ -311,8 +314,12 @@ class DuplicatesWindow(QWidget):
             return
         _kind, _row, pair = current
         keep, duplicate = (pair.left, pair.right) if left else (pair.right, pair.left)
+        seen = self.compared_versions
         try:
-            self.clients.mark_duplicate(self.actor, duplicate.id, keep.id)
+            self.clients.mark_duplicate(
+                self.actor, duplicate.id, keep.id,
+                expected_versions=(seen[duplicate.id], seen[keep.id])
+                if duplicate.id in seen and keep.id in seen else None)
         except CaseloadError as exc:
             QMessageBox.warning(self, "Not marked as duplicate", str(exc))
             return

@@ -212,3 +212,19 @@ def test_own_clients_clinician_cannot_merge_a_contact_into_someone_elses_client(
     with refused_and_unchanged(db, "clinician", PermissionDenied, "contact.merge_into_client"):
         ContactsController(db).merge_contact_into_client(practice["clinician"], client_id,
                                                          contact_id)
+
+
+def test_a_merge_chosen_from_a_stale_view_is_refused_and_changes_nothing(db, practice):  # type: ignore[no-untyped-def]
+    from desktop.controllers.contacts import ContactsController
+    from desktop.controllers.errors import StaleVersion
+    from desktop.domain.models import Contact
+
+    owner = practice["owner"]
+    contacts = ContactsController(db)
+    a = contacts.add_contact(owner, first_name="Helen", last_name="Park")
+    b = contacts.add_contact(owner, first_name="HELEN", last_name="Park")
+    contacts.edit_contact(practice["manager"], b, 1, phone="555 100 2000")
+    with pytest.raises(StaleVersion):
+        contacts.merge_contacts(owner, a, b, {"first_name": "other"}, expected_versions=(1, 1))
+    with db.reading() as s:
+        assert s.get(Contact, b).phone == "555 100 2000" and s.get(Contact, a).first_name == "Helen"

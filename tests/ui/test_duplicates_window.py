@@ -141,3 +141,17 @@ def test_merge_dialog_takes_the_chosen_values_and_moves_links(qtbot, db, practic
         assert (kept.first_name, kept.email, kept.phone) == ("Helen", "h.park@example.org", "555 100 2000")
         assert s.get(Contact, b) is None
     assert count(db, ClientContactLink, contact_id=a) == 2
+
+
+def test_keep_left_is_refused_if_a_profile_was_saved_after_it_was_compared(qtbot, db, practice, twins,
+                                                                          monkeypatch):  # type: ignore[no-untyped-def]
+    said: list[str] = []
+    monkeypatch.setattr("desktop.ui.duplicates_window.QMessageBox.warning",
+                        lambda _p, _t, text: said.append(text))
+    window = scanned(qtbot, db, practice["owner"])
+    window.client_table.selectRow(0)
+    pair = window.client_pairs[0]
+    ClientsController(db).edit_client(practice["manager"], pair.right.id, 1, email="new@example.org")
+    qtbot.mouseClick(window.keep_left, LEFT)
+    assert said and "Someone else saved" in said[0]
+    assert count(db, Client, status=ClientStatus.INACTIVE) == 0

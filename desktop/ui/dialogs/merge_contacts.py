@@ -105,7 +105,8 @@ class MergeContactsDialog(QDialog):
             # "keep"/"other" are relative to the survivor, whichever side it is on.
             choices[field] = "keep" if chose_left == keep_left else "other"
         try:
-            self.contacts.merge_contacts(self.actor, keep["id"], other["id"], choices)
+            self.contacts.merge_contacts(self.actor, keep["id"], other["id"], choices,
+                                         expected_versions=(keep["version"], other["version"]))
         except CaseloadError as exc:
             self.problem.setText(str(exc))
             return
