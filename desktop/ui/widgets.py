@@ -32,11 +32,42 @@ def heading_label(text: str = "", *, scale: float = 1.6, name: str | None = None
     return label
 
 
-def offer_portal_switch_off(parent, clients, actor, client_id: int) -> None:  # type: ignore[no-untyped-def]
-    """After a client was made inactive: say that portal access stays on, offer to switch it off.
+def ask_portal_switch_off(parent, portal: dict[str, bool], *, before_save: bool) -> bool | None:  # type: ignore[no-untyped-def]
+    """Say that portal access stays on for an inactive client; ask whether to switch it off.
 
-    SPEC §2: inactivation never switches access off by itself; the flow says so.
+    True: switch it off; False: keep it on; None: go back (offered only
+    ``before_save``, when nothing is saved yet). SPEC §2: inactivation never
+    switches access off by itself, and the flow says so.
     """
+    from PySide6.QtWidgets import QMessageBox
+
+    on = [name for name, key in (("Client Portal", "portal_enabled"),
+                                 ("Secure Messaging", "messaging_enabled")) if portal[key]]
+    box = QMessageBox(parent)
+    box.setObjectName("portalQuestion")
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Client Portal access is still on")
+    box.setText(f"{' and '.join(on)} access stays on when a client is made inactive.")
+    box.setInformativeText("They can still sign in and send messages unless you switch access off. "
+                           + ("Switch it off now, with this save?" if before_save else "Switch it off now?"))
+    off = box.addButton("Switch off access", QMessageBox.ButtonRole.AcceptRole)
+    off.setObjectName("switchOffAccess")
+    keep = box.addButton("Keep access on", QMessageBox.ButtonRole.RejectRole)
+    keep.setObjectName("keepAccessOn")
+    if before_save:
+        box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(keep)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is off:
+        return True
+    if clicked is keep or not before_save:
+        return False
+    return None
+
+
+def offer_portal_switch_off(parent, clients, actor, client_id: int) -> None:  # type: ignore[no-untyped-def]
+    """After a client was made inactive elsewhere than the edit dialog: the same question, then act."""
     from PySide6.QtWidgets import QMessageBox
 
     from desktop.controllers.errors import CaseloadError
@@ -47,19 +78,7 @@ def offer_portal_switch_off(parent, clients, actor, client_id: int) -> None:  # 
         return
     if not (portal["portal_enabled"] or portal["messaging_enabled"]):
         return
-    box = QMessageBox(parent)
-    box.setObjectName("portalStillOn")
-    box.setIcon(QMessageBox.Icon.Information)
-    box.setWindowTitle("Client Portal access is still on")
-    box.setText("The client is inactive now, but can still sign in to the Client Portal and send "
-                "secure messages.")
-    off = box.addButton("Switch off access", QMessageBox.ButtonRole.AcceptRole)
-    off.setObjectName("switchOffAccess")
-    keep = box.addButton("Keep access on", QMessageBox.ButtonRole.RejectRole)
-    keep.setObjectName("keepAccessOn")
-    box.setDefaultButton(keep)
-    box.exec()
-    if box.clickedButton() is off:
+    if ask_portal_switch_off(parent, portal, before_save=False):
         try:
             clients.set_portal_access(actor, client_id, portal=False, messaging=False)
         except CaseloadError as exc:

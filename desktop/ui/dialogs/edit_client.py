@@ -33,7 +33,7 @@ from desktop.controllers.clients import ClientDetail, ClientsController
 from desktop.controllers.errors import CaseloadError, InvalidInput, StaleVersion
 from desktop.controllers.permissions import Actor
 from desktop.domain.models import ClientStatus, InactiveReason
-from desktop.ui.widgets import DANGER, problem_label
+from desktop.ui.widgets import DANGER, ask_portal_switch_off, problem_label
 
 ERROR_STYLE = f"color: {DANGER};"
 FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
@@ -255,28 +255,7 @@ class EditClientDialog(QDialog):
     def ask_about_portal(self) -> bool | None:
         """True: switch access off; False: keep it on; None: go back to the form."""
         assert self.detail is not None
-        on = [name for name, key in (("Client Portal", "portal_enabled"),
-                                     ("Secure Messaging", "messaging_enabled")) if self.detail.portal[key]]
-        box = QMessageBox(self)
-        box.setObjectName("portalQuestion")
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Client Portal access is still on")
-        box.setText(f"{' and '.join(on)} access stays on when a client is made inactive.")
-        box.setInformativeText("They can still sign in and send messages unless you switch access off. "
-                               "Switch it off now, with this save?")
-        off = box.addButton("Switch off access", QMessageBox.ButtonRole.AcceptRole)
-        off.setObjectName("switchOffAccess")
-        keep = box.addButton("Keep access on", QMessageBox.ButtonRole.RejectRole)
-        keep.setObjectName("keepAccessOn")
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(keep)
-        box.exec()
-        clicked = box.clickedButton()
-        if clicked is off:
-            return True
-        if clicked is keep:
-            return False
-        return None
+        return ask_portal_switch_off(self, self.detail.portal, before_save=True)
 
     def _stale(self, exc: StaleVersion) -> None:
         assert self.detail is not None
