@@ -66,8 +66,10 @@ _SHOWN = {StatusFilter.ACTIVE: b"\x01\x00\x01\x00", StatusFilter.INACTIVE: b"\x0
           StatusFilter.ALL: b"\x01\x01\x01\x00"}
 # What a stored row changed, for deciding which cached orders still hold.
 _UNCHANGED, _RESTATED, _SORTED = "unchanged", "status only", "sort keys"
-# Remembered search answers: at most this many slots in all.
-MATCH_CACHE_SLOTS = 4_000_000
+# Remembered search answers hold at most this many times the roster's rows in all
+# (a few screens of typing and Backspace), and never less than the floor.
+MATCH_CACHE_ROSTERS = 3
+MATCH_CACHE_FLOOR = 200_000
 # Below this share of all rows, matches are sorted directly instead of masked.
 FEW_MATCHES = 0.05
 
@@ -449,7 +451,8 @@ class Roster:
         found = array("i", result)
         self._matches[tokens] = found
         total = sum(len(a) for a in self._matches.values())
-        while total > MATCH_CACHE_SLOTS and len(self._matches) > 1:
+        limit = max(MATCH_CACHE_FLOOR, MATCH_CACHE_ROSTERS * len(self.ids))
+        while total > limit and len(self._matches) > 1:
             total -= len(self._matches.popitem(last=False)[1])
         return found
 
