@@ -13,16 +13,19 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from desktop.controllers.errors import (
     ConfirmationMismatch,
     InvalidInput,
+    NotFound,
     PermissionDenied,
     StaleVersion,
 )
 from desktop.controllers.permissions import Action, Actor
-from desktop.domain.models import AuditEvent, Outcome
+from desktop.domain.models import AuditEvent, Client, Contact, Outcome
 from desktop.storage.database import Database
 
 _AUDITED_REFUSALS = (PermissionDenied, ConfirmationMismatch, StaleVersion, InvalidInput)
@@ -64,9 +67,42 @@ def require(actor: Actor, action: Action, *, clinician_id: int | None = None,
     raise PermissionDenied(f"The {actor.profile.value} role may not {action.value}.")
 
 
+def check_version(record: Client | Contact, expected_version: int | None) -> None:
+    """Refuse if the record was saved since the caller loaded ``expected_version``."""
+    if expected_version is not None and record.version != expected_version:
+        raise StaleVersion(
+            "Someone else saved this profile after you opened it (your copy is version "
+            f"{expected_version}, the saved one is version {record.version}). "
+            "Reload to see their changes; nothing of yours was saved.",
+            current_version=record.version,
+        )
+
+
+def flush_versioned(s: Session) -> None:
+    """Flush, turning a lost race on the version counter into ``StaleVersion``."""
+    try:
+        s.flush()
+    except StaleDataError:
+        raise StaleVersion(
+            "Someone else saved this profile at the same moment. Reload and try again; "
+            "nothing of yours was saved.") from None
+
+
 class Controller:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def load_client(self, s: Session, client_id: int, *, for_update: bool = False) -> Client:
+        """The client, row-locked on PostgreSQL when about to change; ``NotFound`` if gone."""
+        if not isinstance(client_id, int) or isinstance(client_id, bool):
+            raise InvalidInput(f"{client_id!r} is not a client id.")
+        stmt = select(Client).where(Client.id == client_id)
+        if for_update and not self.db.is_sqlite:
+            stmt = stmt.with_for_update()
+        client = s.scalars(stmt).one_or_none()
+        if client is None:
+            raise NotFound(f"There is no client with id {client_id}; it may have been deleted.")
+        return client
 
     @contextlib.contextmanager
     def operation(self, actor: Actor | None, action: str, target_kind: str | None = None,

@@ -16,17 +16,14 @@ from typing import Any
 
 from sqlalchemy import Select, Table, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.orm.exc import StaleDataError
 
 from desktop.controllers import validation
-from desktop.controllers.base import Controller, audit, require
+from desktop.controllers.base import Controller, audit, check_version, flush_versioned, require
 from desktop.controllers.errors import (
     ConfirmationMismatch,
     DatabaseUnavailable,
     InvalidInput,
-    NotFound,
     PermissionDenied,
-    StaleVersion,
 )
 from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.domain.models import (
@@ -43,7 +40,7 @@ from desktop.domain.models import (
     PracticeUser,
     StatusChange,
 )
-from desktop.domain.search import make_search_key, query_tokens
+from desktop.domain.search import like_pattern, query_tokens
 
 EDITABLE_FIELDS = (
     "first_name", "last_name", "preferred_name", "date_of_birth", "email", "phone",
@@ -181,24 +178,12 @@ class ClientsController(Controller):
         if status is not StatusFilter.ALL:
             stmt = stmt.where(Client.status == ClientStatus(status.value))
         for token in query_tokens(search):
-            escaped = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(Client.search_key.like(f"%{escaped}%", escape="\\"))
+            stmt = stmt.where(Client.search_key.like(like_pattern(token), escape="\\"))
         stmt = stmt.order_by(Client.last_name, Client.first_name, Client.id)
         if limit is not None:
             stmt = stmt.limit(limit)
         with self.db.reading() as s:
             return [ClientRow(*r) for r in s.execute(stmt)]
-
-    def _load(self, s: Session, client_id: int, *, for_update: bool = False) -> Client:
-        if not isinstance(client_id, int) or isinstance(client_id, bool):
-            raise InvalidInput(f"{client_id!r} is not a client id.")
-        stmt = select(Client).where(Client.id == client_id)
-        if for_update and not self.db.is_sqlite:
-            stmt = stmt.with_for_update()
-        client = s.scalars(stmt).one_or_none()
-        if client is None:
-            raise NotFound(f"There is no client with id {client_id}; it may have been deleted.")
-        return client
 
     def _check_sees(self, actor: Actor, client: Client) -> None:
         if not actor.can(Action.SEE_CLIENTS, client.clinician_id):
@@ -208,7 +193,7 @@ class ClientsController(Controller):
 
     def get_client(self, actor: Actor, client_id: int) -> ClientDetail:
         with self.operation(actor, "client.view", "client", client_id, read_only=True) as s:
-            client = self._load(s, client_id)
+            client = self.load_client(s, client_id)
             self._check_sees(actor, client)
             row = ClientRow(*s.execute(self._row_select().where(Client.id == client_id)).one())
             portal = s.get(PortalAccess, client_id)
@@ -307,12 +292,6 @@ class ClientsController(Controller):
                                field="clinician_id")
         return user.id
 
-    @staticmethod
-    def _refresh_key(client: Client) -> None:
-        client.search_key = make_search_key(
-            client.first_name, client.last_name, client.preferred_name, client.email,
-            client.phone, client.date_of_birth)
-
     def add_client(self, actor: Actor, **values: Any) -> int:
         """Create an Active client; returns the new id."""
         with self.operation(actor, "client.add", "client") as s:
@@ -327,7 +306,7 @@ class ClientsController(Controller):
                     raise PermissionDenied("You may add clients only for yourself as clinician.")
                 cleaned["clinician_id"] = actor.user_id
             client = Client(status=ClientStatus.ACTIVE, **cleaned)
-            self._refresh_key(client)
+            client.refresh_search_key()
             s.add(client)
             s.flush()
             audit(s, actor, "client.add", "client", client.id)
@@ -337,11 +316,11 @@ class ClientsController(Controller):
                     **values: Any) -> int:
         """Save changed fields if nobody saved since ``expected_version``; returns the new version."""
         with self.operation(actor, "client.edit", "client", client_id) as s:
-            client = self._load(s, client_id, for_update=True)
+            client = self.load_client(s, client_id, for_update=True)
             require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
-            self._check_version(client, expected_version)
+            check_version(client, expected_version)
             self._apply_fields(s, actor, client, values)
-            self._flush_versioned(s)
+            flush_versioned(s)
             return client.version
 
     def save_profile(
@@ -358,9 +337,9 @@ class ClientsController(Controller):
     ) -> int:
         """The edit dialog's Save Client: fields, status and portal in one transaction."""
         with self.operation(actor, "client.edit", "client", client_id) as s:
-            client = self._load(s, client_id, for_update=True)
+            client = self.load_client(s, client_id, for_update=True)
             require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
-            self._check_version(client, expected_version)
+            check_version(client, expected_version)
             self._apply_fields(s, actor, client, fields)
             new = self._status(status)
             reason_value = self._reason(reason) if new is ClientStatus.INACTIVE else None
@@ -381,7 +360,7 @@ class ClientsController(Controller):
                       details={"fields": ["inactive_note", "inactive_reason"]})
             if disable_portal:
                 self._set_portal(s, actor, client.id, portal=False, messaging=False)
-            self._flush_versioned(s)
+            flush_versioned(s)
             return client.version
 
     def _apply_fields(self, s: Session, actor: Actor, client: Client, values: Mapping[str, Any]) -> None:
@@ -393,27 +372,8 @@ class ClientsController(Controller):
         for key in changed:
             setattr(client, key, cleaned[key])
         if changed:
-            self._refresh_key(client)
+            client.refresh_search_key()
             audit(s, actor, "client.edit", "client", client.id, details={"fields": changed})
-
-    @staticmethod
-    def _check_version(record: Client | Contact, expected_version: int | None) -> None:
-        if expected_version is not None and record.version != expected_version:
-            raise StaleVersion(
-                "Someone else saved this profile after you opened it (your copy is version "
-                f"{expected_version}, the saved one is version {record.version}). "
-                "Reload to see their changes; nothing of yours was saved.",
-                current_version=record.version,
-            )
-
-    @staticmethod
-    def _flush_versioned(s: Session) -> None:
-        try:
-            s.flush()
-        except StaleDataError:
-            raise StaleVersion(
-                "Someone else saved this profile at the same moment. Reload and try again; "
-                "nothing of yours was saved.") from None
 
     def set_status(
         self,
@@ -429,9 +389,9 @@ class ClientsController(Controller):
     ) -> int:
         """Mark a client Active or Inactive, with history and audit; returns the new version."""
         with self.operation(actor, "client.set_status", "client", client_id) as s:
-            client = self._load(s, client_id, for_update=True)
+            client = self.load_client(s, client_id, for_update=True)
             require(actor, Action.CHANGE_STATUS, clinician_id=client.clinician_id)
-            self._check_version(client, expected_version)
+            check_version(client, expected_version)
             new = self._status(status)
             reason_value = self._reason(reason) if new is ClientStatus.INACTIVE else None
             if reason_value is InactiveReason.DUPLICATE or duplicate_of is not None:
@@ -442,7 +402,7 @@ class ClientsController(Controller):
                                validation.free_text(note, "inactive_note"))
             if disable_portal:
                 self._set_portal(s, actor, client.id, portal=False, messaging=False)
-            self._flush_versioned(s)
+            flush_versioned(s)
             return client.version
 
     def mark_duplicate(self, actor: Actor, duplicate_id: int, keep_id: int, *,
@@ -456,13 +416,13 @@ class ClientsController(Controller):
         with self.operation(actor, "client.mark_duplicate", "client", duplicate_id) as s:
             if duplicate_id == keep_id:
                 raise InvalidInput("A client cannot be a duplicate of itself.")
-            duplicate = self._load(s, duplicate_id, for_update=True)
-            kept = self._load(s, keep_id)
+            duplicate = self.load_client(s, duplicate_id, for_update=True)
+            kept = self.load_client(s, keep_id)
             require(actor, Action.MARK_DUPLICATE, clinician_id=duplicate.clinician_id)
             require(actor, Action.MARK_DUPLICATE, clinician_id=kept.clinician_id)
             if expected_versions is not None:
-                self._check_version(duplicate, expected_versions[0])
-                self._check_version(kept, expected_versions[1])
+                check_version(duplicate, expected_versions[0])
+                check_version(kept, expected_versions[1])
             if kept.duplicate_of_id is not None:
                 raise InvalidInput(
                     f"Client {keep_id} is itself marked as a duplicate of {kept.duplicate_of_id}; "
@@ -475,7 +435,7 @@ class ClientsController(Controller):
                                validation.free_text(note, "inactive_note"), force=True)
             audit(s, actor, "client.mark_duplicate", "client", duplicate.id,
                   details={"kept_client_id": kept.id})
-            self._flush_versioned(s)
+            flush_versioned(s)
 
     @staticmethod
     def _status(value: ClientStatus | str) -> ClientStatus:
@@ -518,7 +478,7 @@ class ClientsController(Controller):
     def set_portal_access(self, actor: Actor, client_id: int, *, portal: bool | None = None,
                           messaging: bool | None = None) -> dict[str, bool]:
         with self.operation(actor, "client.portal", "client", client_id) as s:
-            client = self._load(s, client_id)
+            client = self.load_client(s, client_id)
             require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
             return self._set_portal(s, actor, client_id, portal=portal, messaging=messaging)
 
@@ -544,7 +504,7 @@ class ClientsController(Controller):
         """Counts of what ``delete_client`` would remove, for the dialog to state."""
         with self.operation(actor, "client.delete_preview", "client", client_id,
                             read_only=True) as s:
-            client = self._load(s, client_id)
+            client = self.load_client(s, client_id)
             require(actor, Action.DELETE_CLIENT, clinician_id=client.clinician_id)
             return DeletionImpact(client.id, client.full_name, self._count_owned(s, client.id))
 
@@ -566,7 +526,7 @@ class ClientsController(Controller):
         when, the id and the counts.
         """
         with self.operation(actor, "client.delete", "client", client_id) as s:
-            client = self._load(s, client_id, for_update=True)
+            client = self.load_client(s, client_id, for_update=True)
             require(actor, Action.DELETE_CLIENT, clinician_id=client.clinician_id)
             if not isinstance(typed_name, str) or \
                     unicodedata.normalize("NFC", typed_name) != client.full_name:

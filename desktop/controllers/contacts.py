@@ -13,20 +13,14 @@ from typing import Any, Literal
 from sqlalchemy import delete, select
 
 from desktop.controllers import validation
-from desktop.controllers.base import Controller, audit, require
-from desktop.controllers.clients import ClientsController
+from desktop.controllers.base import Controller, audit, check_version, flush_versioned, require
 from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied
 from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.domain.models import Client, ClientContactLink, Contact
-from desktop.domain.search import make_search_key, query_tokens
+from desktop.domain.search import like_pattern, query_tokens
 
 MERGE_FIELDS = ("first_name", "last_name", "email", "phone", "notes")
 Side = Literal["keep", "other"]
-
-
-def _refresh_key(contact: Contact) -> None:
-    contact.search_key = make_search_key(contact.first_name, contact.last_name, None,
-                                         contact.email, contact.phone, None)
 
 
 class ContactsController(Controller):
@@ -57,7 +51,7 @@ class ContactsController(Controller):
         with self.operation(actor, "contact.add", "contact") as s:
             client = None
             if client_id is not None:
-                client = ClientsController(self.db)._load(s, client_id)
+                client = self.load_client(s, client_id)
                 require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
             elif actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED:
                 raise PermissionDenied("Add a contact from the profile of one of your clients, so it is "
@@ -69,7 +63,7 @@ class ContactsController(Controller):
                 last_name=validation.name(last_name, "last_name"),
                 email=validation.email(email), phone=validation.phone(phone),
                 notes=validation.free_text(notes, "notes"))
-            _refresh_key(contact)
+            contact.refresh_search_key()
             s.add(contact)
             s.flush()
             if client is not None:
@@ -87,7 +81,7 @@ class ContactsController(Controller):
         with self.operation(actor, "contact.edit", "contact", contact_id) as s:
             contact = self._load(s, contact_id)
             self._require_for_contact(s, actor, Action.EDIT_CLIENT, contact_id)
-            ClientsController._check_version(contact, expected_version)
+            check_version(contact, expected_version)
             cleaned: dict[str, Any] = {}
             for key, value in values.items():
                 if key in ("first_name", "last_name"):
@@ -102,14 +96,14 @@ class ContactsController(Controller):
             for key in changed:
                 setattr(contact, key, cleaned[key])
             if changed:
-                _refresh_key(contact)
-                ClientsController._flush_versioned(s)
+                contact.refresh_search_key()
+                flush_versioned(s)
                 audit(s, actor, "contact.edit", "contact", contact_id, details={"fields": changed})
             return contact.version
 
     def link(self, actor: Actor, client_id: int, contact_id: int, relationship: str) -> None:
         with self.operation(actor, "contact.link", "client", client_id) as s:
-            client = ClientsController(self.db)._load(s, client_id)
+            client = self.load_client(s, client_id)
             require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
             self._load(s, contact_id)
             if actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED and \
@@ -129,7 +123,7 @@ class ContactsController(Controller):
     def unlink(self, actor: Actor, client_id: int, contact_id: int) -> None:
         """Remove the relationship; the contact profile itself stays."""
         with self.operation(actor, "contact.unlink", "client", client_id) as s:
-            client = ClientsController(self.db)._load(s, client_id)
+            client = self.load_client(s, client_id)
             require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
             gone = s.execute(delete(ClientContactLink).where(
                 ClientContactLink.client_id == client_id, ClientContactLink.contact_id == contact_id))
@@ -164,13 +158,13 @@ class ContactsController(Controller):
                 raise InvalidInput("A contact cannot be merged into itself.")
             keep, other = self._load(s, keep_id), self._load(s, other_id)
             if expected_versions is not None:
-                ClientsController._check_version(keep, expected_versions[0])
-                ClientsController._check_version(other, expected_versions[1])
+                check_version(keep, expected_versions[0])
+                check_version(other, expected_versions[1])
             self._require_for_contact(s, actor, Action.MERGE_CONTACTS, keep_id)
             self._require_for_contact(s, actor, Action.MERGE_CONTACTS, other_id)
             for f in MERGE_FIELDS:
                 setattr(keep, f, self._chosen(f, choices, getattr(keep, f), getattr(other, f)))
-            _refresh_key(keep)
+            keep.refresh_search_key()
             kept_clients = set(s.scalars(select(ClientContactLink.client_id).where(
                 ClientContactLink.contact_id == keep_id)))
             moved = 0
@@ -201,8 +195,7 @@ class ContactsController(Controller):
         if set(choices) - allowed:
             raise InvalidInput(f"Cannot choose values for {', '.join(sorted(set(choices) - allowed))}.")
         with self.operation(actor, "contact.merge_into_client", "client", client_id) as s:
-            clients = ClientsController(self.db)
-            client = clients._load(s, client_id)
+            client = self.load_client(s, client_id)
             contact = self._load(s, contact_id)
             require(actor, Action.MERGE_CONTACTS, clinician_id=client.clinician_id)
             self._require_for_contact(s, actor, Action.MERGE_CONTACTS, contact_id)
@@ -214,11 +207,11 @@ class ContactsController(Controller):
                     "so no relationship is lost.")
             for f in sorted(allowed):
                 setattr(client, f, self._chosen(f, choices, getattr(client, f), getattr(contact, f)))
-            ClientsController._refresh_key(client)
+            client.refresh_search_key()
             s.execute(delete(ClientContactLink).where(ClientContactLink.contact_id == contact_id))
             s.execute(delete(Contact).where(Contact.id == contact_id))
             s.expunge(contact)
-            ClientsController._flush_versioned(s)
+            flush_versioned(s)
             audit(s, actor, "contact.merge_into_client", "client", client_id,
                   details={"merged_contact_id": contact_id})
             return client_id
@@ -254,8 +247,7 @@ class ContactsController(Controller):
                 select(ClientContactLink.contact_id).join(Client, Client.id == ClientContactLink.client_id)
                 .where(Client.clinician_id == actor.user_id)))
         for token in query_tokens(text or ""):
-            escaped = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(Contact.search_key.like(f"%{escaped}%", escape="\\"))
+            stmt = stmt.where(Contact.search_key.like(like_pattern(token), escape="\\"))
         with self.db.reading() as s:
             return [{"id": c.id, "first_name": c.first_name, "last_name": c.last_name,
                      "email": c.email, "phone": c.phone} for c in s.scalars(stmt.limit(limit))]

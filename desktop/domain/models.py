@@ -31,6 +31,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import FunctionElement
 
+from desktop.domain.search import make_search_key
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -164,6 +166,10 @@ class Client(Base):
         """The name as shown everywhere and typed to confirm deletion."""
         return f"{self.first_name} {self.last_name}"
 
+    def refresh_search_key(self) -> None:
+        self.search_key = make_search_key(self.first_name, self.last_name, self.preferred_name,
+                                          self.email, self.phone, self.date_of_birth)
+
 
 class Contact(Base):
     __tablename__ = "contacts"
@@ -186,6 +192,9 @@ class Contact(Base):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    def refresh_search_key(self) -> None:
+        self.search_key = make_search_key(self.first_name, self.last_name, None, self.email, self.phone)
 
 
 class ClientContactLink(Base):

@@ -88,3 +88,9 @@ def _is_phone_word(word: str) -> bool:
 
 def matches(key: str, tokens: list[str]) -> bool:
     return all(t in key for t in tokens)
+
+
+def like_pattern(token: str) -> str:
+    """``%token%`` for SQL ``LIKE ... ESCAPE '\\'``, with the wildcards in the token escaped."""
+    escaped = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -187,7 +187,7 @@ class MainWindow(QMainWindow):
                 if kind == "contact":
                     window = ContactProfileWindow(self.db, self.actor, record_id)
                 else:
-                    window = ProfileWindow(self.db, self.actor, kind, record_id)
+                    window = ProfileWindow(self.db, self.actor, record_id)
                     window.deleted.connect(self._client_deleted)
                     window.openContact.connect(lambda other: self.open_profile("contact", other))
             except CaseloadError as exc:

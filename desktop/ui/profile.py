@@ -63,16 +63,14 @@ class ProfileWindow(QWidget):
     openClient = Signal(int)
     openContact = Signal(int)
 
-    def __init__(self, db: Database, actor: Actor, kind: str, record_id: int) -> None:
+    def __init__(self, db: Database, actor: Actor, record_id: int) -> None:
         super().__init__(None, Qt.WindowType.Window)
-        if kind != "client":
-            raise NotFound("Contact profiles open from their own window in a later version.")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setObjectName("profileWindow")
         self.clients = ClientsController(db)
         self.contacts = ContactsController(db)
         self.actor = actor
-        self.kind, self.record_id = kind, record_id
+        self.record_id = record_id
         self.detail: ClientDetail = self.clients.get_client(actor, record_id)
 
         self.name = heading_label(name="profileName")

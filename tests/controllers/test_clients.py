@@ -545,3 +545,20 @@ def test_snapshot_helper_sees_client_rows(db: Database, practice: dict[str, Acto
     before = snapshot(db)
     clients.add_client(practice["owner"], first_name="Nora", last_name="Quinn")
     assert snapshot(db) != before
+
+
+def test_changing_a_duplicates_reason_in_the_edit_dialog_drops_its_link(db, practice):  # type: ignore[no-untyped-def]
+    from desktop.controllers.clients import ClientsController
+    from desktop.domain.models import Client, InactiveReason
+
+    owner = practice["owner"]
+    clients = ClientsController(db)
+    kept = clients.add_client(owner, first_name="Robert", last_name="Jones")
+    twin = clients.add_client(owner, first_name="Bob", last_name="Jones")
+    clients.mark_duplicate(owner, twin, kept)
+    version = clients.get_client(owner, twin).row.version
+    clients.save_profile(owner, twin, version, {}, status="inactive", reason="moved")
+    with db.reading() as s:
+        client = s.get(Client, twin)
+        assert client.inactive_reason is InactiveReason.MOVED and client.duplicate_of_id is None
+    assert clients.get_client(owner, kept).duplicates == []

@@ -49,7 +49,7 @@ def test_enter_on_a_contact_row_opens_its_profile(qtbot, db, practice, family, t
 
 
 def test_adding_a_contact_from_the_clients_profile_links_it(qtbot, db, practice, family):  # type: ignore[no-untyped-def]
-    profile = ProfileWindow(db, practice["owner"], "client", family["ann"])
+    profile = ProfileWindow(db, practice["owner"], family["ann"])
     qtbot.addWidget(profile)
     profile.show()
 
@@ -122,7 +122,7 @@ def test_editing_a_contact_saves_and_a_stale_save_is_refused(qtbot, db, practice
 
 
 def test_unlink_removes_the_relationship_but_keeps_the_contact(qtbot, db, practice, family):  # type: ignore[no-untyped-def]
-    profile = ProfileWindow(db, practice["owner"], "client", family["ada"])
+    profile = ProfileWindow(db, practice["owner"], family["ada"])
     qtbot.addWidget(profile)
     profile.show()
     profile.tabs.setCurrentIndex(2)

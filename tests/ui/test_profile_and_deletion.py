@@ -155,7 +155,7 @@ def test_cancelling_the_portal_question_saves_nothing(qtbot, db, practice, ada):
 
 
 def test_client_portal_tab_switches_access(qtbot, db, practice, ada):  # type: ignore[no-untyped-def]
-    profile = ProfileWindow(db, practice["owner"], "client", ada)
+    profile = ProfileWindow(db, practice["owner"], ada)
     qtbot.addWidget(profile)
     profile.show()
     profile.tabs.setCurrentIndex(1)
@@ -210,7 +210,7 @@ def test_stale_edit_from_a_second_session_is_refused_and_offers_reload(qtbot, db
 def test_delete_this_client_is_shown_only_to_roles_that_may_delete(qtbot, db, practice, ada, username, visible):  # type: ignore[no-untyped-def]
     dialog = open_edit(qtbot, db, practice[username], ada)
     assert dialog.delete_button.isVisible() is visible
-    profile = ProfileWindow(db, practice[username], "client", ada)
+    profile = ProfileWindow(db, practice[username], ada)
     qtbot.addWidget(profile)
     profile.show()
     assert profile.edit_button.isVisible() is (username not in ("biller", "scheduler"))

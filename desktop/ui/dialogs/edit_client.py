@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -60,8 +60,6 @@ def _detail_values(detail: ClientDetail) -> dict[str, str]:
 
 class EditClientDialog(QDialog):
     """Returns Accepted after a save; ``deleted`` is True if the client was deleted from here."""
-
-    saved = Signal()
 
     def __init__(self, clients: ClientsController, actor: Actor, client_id: int,
                  parent: QWidget | None = None) -> None:
@@ -249,7 +247,6 @@ class EditClientDialog(QDialog):
         except CaseloadError as exc:
             self.problem.setText(str(exc))
             return
-        self.saved.emit()
         self.accept()
 
     def ask_about_portal(self) -> bool | None:
@@ -299,6 +296,5 @@ class EditClientDialog(QDialog):
             self.accept()
         elif dialog.made_inactive:
             self.made_inactive = True
-            self.saved.emit()
             self.accept()
 

@@ -110,5 +110,4 @@ class MergeContactsDialog(QDialog):
         except CaseloadError as exc:
             self.problem.setText(str(exc))
             return
-        self.kept_id = keep["id"]
         self.accept()
