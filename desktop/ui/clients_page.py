@@ -48,7 +48,7 @@ from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.roster import CLIENT, Column, Roster
 from desktop.domain.models import ClientStatus
 from desktop.ui.roster_model import IdRole, KindRole, RosterModel
-from desktop.ui.widgets import offer_portal_switch_off
+from desktop.ui.widgets import ask_portal_switch_off
 
 STATUS_CHOICES = ("Active", "Inactive")
 
@@ -117,19 +117,26 @@ class StatusDelegate(QStyledItemDelegate):
 
 
 class StatusChangeCommand(QUndoCommand):
-    """One status change, made through the controller, undoable with Ctrl+Z."""
+    """One status change, made through the controller, undoable with Ctrl+Z.
+
+    ``portal_off`` is the answer to the portal question asked before the change
+    (docs/rules.md, "Status"): the change switches access off with the status, in
+    one transaction, and undoing it restores the access that was on.
+    """
 
     def __init__(self, page: ClientsPage, client_id: int, name: str, old: ClientStatus,
-                 new: ClientStatus) -> None:
+                 new: ClientStatus, *, portal_before: dict[str, bool] | None = None) -> None:
         super().__init__(f"mark {name} {new.value}")
         self.page, self.client_id, self.old, self.new = page, client_id, old, new
+        self.portal_before = portal_before
 
     def redo(self) -> None:
-        if not self.page.change_status(self.client_id, self.new):
+        if not self.page.change_status(self.client_id, self.new,
+                                       disable_portal=self.portal_before is not None):
             self.setObsolete(True)
 
     def undo(self) -> None:
-        if not self.page.change_status(self.client_id, self.old):
+        if not self.page.change_status(self.client_id, self.old, restore_portal=self.portal_before):
             self.setObsolete(True)
 
 
@@ -290,22 +297,46 @@ class ClientsPage(QWidget):
     # ------------------------------------------------------------- status
 
     def _status_requested(self, client_id: int, value: str) -> None:
+        """A Status drop-down choice. It arrives inside the editor's commit, so act only
+        once the editor is closed: a question asked from here would outlive its editor."""
+        QTimer.singleShot(0, self, lambda: self._change_chosen(client_id, ClientStatus(value)))
+
+    def _change_chosen(self, client_id: int, new: ClientStatus) -> None:
         slot = self.roster.slot_of(CLIENT, client_id)
         if slot is None:
             return
         old = self.roster.status(slot)
-        new = ClientStatus(value)
         if old is None or old is new:
             return
+        portal_before = None
+        if new is ClientStatus.INACTIVE:
+            portal = self._portal(client_id)
+            if portal is not None and (portal["portal_enabled"] or portal["messaging_enabled"]):
+                answer = ask_portal_switch_off(self, portal, before_save=True)
+                if answer is None:
+                    return  # Cancel: nothing was changed
+                if answer:
+                    portal_before = portal
+        if self.roster.slot_of(CLIENT, client_id) is None:
+            return  # deleted elsewhere while the question was open
         name = f"{self.roster.first[slot]} {self.roster.last[slot]}"
-        self.undo_stack.push(StatusChangeCommand(self, client_id, name, old, new))
+        self.undo_stack.push(StatusChangeCommand(self, client_id, name, old, new,
+                                                 portal_before=portal_before))
 
-    def change_status(self, client_id: int, status: ClientStatus) -> bool:
+    def _portal(self, client_id: int) -> dict[str, bool] | None:
+        try:
+            return self.clients.get_client(self.actor, client_id).portal
+        except CaseloadError:
+            return None  # the status change itself will say what is wrong
+
+    def change_status(self, client_id: int, status: ClientStatus, *, disable_portal: bool = False,
+                      restore_portal: dict[str, bool] | None = None) -> bool:
         """Ask the controller; on success update the list, on refusal say why. True if changed."""
         slot = self.roster.slot_of(CLIENT, client_id)
         known = self.roster.versions[slot] if slot is not None else None
         try:
-            version = self.clients.set_status(self.actor, client_id, status, expected_version=known)
+            version = self.clients.set_status(self.actor, client_id, status, expected_version=known,
+                                              disable_portal=disable_portal)
         except StaleVersion as exc:
             QMessageBox.warning(self, "Status not changed", str(exc))
             self.refresh_from_database()  # show what the other person saved
@@ -316,8 +347,14 @@ class ClientsPage(QWidget):
         self.roster.set_client_status(client_id, status, version)
         self.model.apply()
         self._shown_changed()
-        if status is ClientStatus.INACTIVE:
-            offer_portal_switch_off(self, self.clients, self.actor, client_id)
+        if restore_portal is not None:
+            try:
+                self.clients.set_portal_access(self.actor, client_id,
+                                               portal=restore_portal["portal_enabled"],
+                                               messaging=restore_portal["messaging_enabled"])
+            except CaseloadError as exc:
+                QMessageBox.warning(self, "Portal access not restored",
+                                    f"The status was changed back, but portal access was not: {exc}")
         return True
 
     # -------------------------------------------------------------- state

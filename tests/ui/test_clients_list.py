@@ -270,3 +270,80 @@ def test_a_status_change_on_a_row_someone_else_just_changed_is_refused(qtbot, db
     with db.reading() as s:
         alan = s.get(Client, people["alan"])
         assert alan.status is ClientStatus.ACTIVE and alan.email == "alan@example.org"
+
+
+@pytest.mark.parametrize("answer", ["switchOffAccess", "keepAccessOn"])
+def test_the_portal_question_answered_at_a_persons_pace_changes_status_and_undoes_cleanly(
+        qtbot, qtlog, db, open_window, practice, people, answer):  # type: ignore[no-untyped-def]
+    """Regression: the question used to run inside the drop-down's commit, and answering it
+    after a second (the editor deleted meanwhile) crashed the app."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop.domain.models import PortalAccess
+    from tests.ui.test_profile_and_deletion import click_button, when_modal
+
+    ClientsController(db).set_portal_access(practice["owner"], people["alan"], portal=True, messaging=True)
+    window = open_window(practice["owner"])
+    asked: list[str] = []
+
+    def reply(box: QMessageBox) -> None:
+        asked.append(box.text())
+        click_button(box, answer)
+
+    when_modal(QMessageBox, reply, after_ms=1200)
+    choose_status(qtbot, window, "Turing, Alan", "Inactive")
+    qtbot.waitUntil(lambda: "Turing, Alan" not in names(window), timeout=5000)
+    assert len(asked) == 1
+    switched_off = answer == "switchOffAccess"
+    with db.reading() as s:
+        access = s.get(PortalAccess, people["alan"])
+        assert (access.portal_enabled, access.messaging_enabled) == (not switched_off, not switched_off)
+        assert s.get(Client, people["alan"]).status is ClientStatus.INACTIVE
+
+    # Undo makes Alan active again, restores the access the change switched off, asks nothing.
+    assert window.clients_page.undo_stack.canUndo()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window.clients_page.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: "Turing, Alan" in names(window))
+    qtbot.wait(300)
+    assert len(asked) == 1
+    with db.reading() as s:
+        access = s.get(PortalAccess, people["alan"])
+        assert (access.portal_enabled, access.messaging_enabled) == (True, True)
+        assert s.get(Client, people["alan"]).status is ClientStatus.ACTIVE
+    # Redo (making him inactive again) does not ask again either.
+    from PySide6.QtGui import QKeySequence
+
+    qtbot.keySequence(window.clients_page.table, QKeySequence(QKeySequence.StandardKey.Redo))
+    qtbot.waitUntil(lambda: "Turing, Alan" not in names(window))
+    qtbot.wait(300)
+    assert len(asked) == 1
+    assert not [r for r in qtlog.records if "closeEditor" in r.message]
+
+
+def test_cancel_on_the_lists_portal_question_changes_nothing(qtbot, db, open_window, practice,
+                                                             people):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QMessageBox
+
+    ClientsController(db).set_portal_access(practice["owner"], people["alan"], portal=True, messaging=False)
+    window = open_window(practice["owner"])
+    from tests.ui.test_profile_and_deletion import when_modal
+
+    when_modal(QMessageBox, lambda box: box.button(QMessageBox.StandardButton.Cancel).click(), after_ms=800)
+    choose_status(qtbot, window, "Turing, Alan", "Inactive")
+    qtbot.wait(1500)
+    assert "Turing, Alan" in names(window)
+    with db.reading() as s:
+        assert s.get(Client, people["alan"]).status is ClientStatus.ACTIVE
+    assert count(db, StatusChange, client_id=people["alan"]) == 0
+    assert not window.clients_page.undo_stack.canUndo()
+
+
+def test_a_status_change_from_the_list_prints_no_qt_warning(qtbot, qtlog, open_window, practice,
+                                                          people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["owner"])
+    choose_status(qtbot, window, "Turing, Alan", "Inactive")
+    qtbot.waitUntil(lambda: "Turing, Alan" not in names(window))
+    qtbot.wait(100)
+    assert [r.message for r in qtlog.records if "editor" in r.message.lower()] == []

@@ -24,17 +24,25 @@ from tests.helpers import add_appointment, count
 LEFT = Qt.MouseButton.LeftButton
 
 
-def when_modal(kind: type, act: Callable[[QWidget], None], *, times: int = 1) -> None:
-    """Run ``act`` on the next modal window of ``kind`` as soon as it appears."""
+def when_modal(kind: type, act: Callable[[QWidget], None], *, times: int = 1, after_ms: int = 0) -> None:
+    """Run ``act`` on the next modal window of ``kind`` once it has been up ``after_ms``.
+
+    A person reads a question before answering it; ``after_ms`` lets the event
+    loop run (timers, repaints, editors closing) the way it does meanwhile.
+    """
     handled: list[QWidget] = []
+
+    def answer(widget: QWidget) -> None:
+        act(widget)
+        if len(handled) < times:
+            QTimer.singleShot(20, poll)
 
     def poll() -> None:
         widget = QApplication.activeModalWidget()
         if isinstance(widget, kind) and widget not in handled and widget.isVisible():
             handled.append(widget)
-            act(widget)
-            if len(handled) >= times:
-                return
+            QTimer.singleShot(after_ms, lambda: answer(widget))
+            return
         QTimer.singleShot(20, poll)
 
     QTimer.singleShot(0, poll)
