@@ -41,6 +41,7 @@ from desktop.domain.models import (
     StatusChange,
 )
 from desktop.domain.search import like_pattern, query_tokens
+from desktop.storage.changes import next_change
 
 EDITABLE_FIELDS = (
     "first_name", "last_name", "preferred_name", "date_of_birth", "email", "phone",
@@ -428,14 +429,21 @@ class ClientsController(Controller):
                     f"Client {keep_id} is itself marked as a duplicate of {kept.duplicate_of_id}; "
                     "keep that profile instead.")
             # Profiles that pointed at the one now marked duplicate follow it to the kept one.
-            s.execute(update(Client).where(Client.duplicate_of_id == duplicate.id)
-                      .values(duplicate_of_id=kept.id, version=Client.version + 1))
+            self._repoint_duplicates(s, duplicate.id, kept.id)
             duplicate.duplicate_of_id = kept.id
             self._apply_status(s, actor, duplicate, ClientStatus.INACTIVE, InactiveReason.DUPLICATE,
                                validation.free_text(note, "inactive_note"), force=True)
             audit(s, actor, "client.mark_duplicate", "client", duplicate.id,
                   details={"kept_client_id": kept.id})
             flush_versioned(s)
+
+    @staticmethod
+    def _repoint_duplicates(s: Session, old_id: int, new_id: int | None) -> None:
+        """Profiles marked as duplicates of ``old_id`` point at ``new_id`` instead (None: at nothing)."""
+        pointing = Client.duplicate_of_id == old_id
+        if s.execute(select(func.count()).select_from(Client).where(pointing)).scalar_one():
+            s.execute(update(Client).where(pointing).values(
+                duplicate_of_id=new_id, version=Client.version + 1, change_seq=next_change(s)))
 
     @staticmethod
     def _status(value: ClientStatus | str) -> ClientStatus:
@@ -541,8 +549,7 @@ class ClientsController(Controller):
             for table in client_owned_tables():
                 self._delete_owned(s, table, client.id)
             # Profiles marked as duplicates of this one lose the link, not their data.
-            s.execute(update(Client).where(Client.duplicate_of_id == client.id)
-                      .values(duplicate_of_id=None, version=Client.version + 1))
+            self._repoint_duplicates(s, client.id, None)
             s.execute(delete(Client).where(Client.id == client.id))
             s.expunge(client)
             audit(s, actor, "client.delete", "client", client_id, details={"removed": counts})

@@ -36,8 +36,10 @@ from desktop.domain.models import (
     PracticeUser,
     Role,
     StatusChange,
+    utcnow,
 )
 from desktop.domain.search import make_search_key
+from desktop.storage.changes import next_change
 from desktop.storage.database import Database
 
 FIRST_NAMES = (
@@ -136,6 +138,13 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
     rng = random.Random(seed)
     today = today or dt.date.today()
     now = dt.datetime.combine(today, dt.time(9, 0))
+    # Records are stamped in UTC like every other write, and never after the real now:
+    # the demo's 09:00 today is hours ahead of UTC in some time zones.
+    real_now = utcnow()
+
+    def stamp(local: dt.datetime) -> dt.datetime:
+        return min(local.astimezone(dt.UTC).replace(tzinfo=None), real_now)
+
     report = DemoReport()
     with db.transaction() as s:
         if s.execute(select(func.count()).select_from(Client)).scalar_one():
@@ -162,6 +171,7 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
         base_client = (s.execute(select(func.max(Client.id))).scalar() or 0) + 1
         base_contact = (s.execute(select(func.max(Contact.id))).scalar() or 0) + 1
         conn = s.connection()
+        change = next_change(s)
 
         client_rows: list[dict] = []
         status_rows: list[dict] = []
@@ -234,7 +244,8 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
                 clinician_id=clinician, status=status, inactive_reason=reason, inactive_note=None,
                 duplicate_of_id=None,
                 search_key=make_search_key(first, last, preferred, email, phone, dob),
-                created_at=created, updated_at=created, version=1))
+                created_at=stamp(created), updated_at=stamp(created), version=1,
+                change_seq=change))
             if rng.random() < 0.4:
                 portal_rows.append(dict(client_id=cid, portal_enabled=True,
                                         messaging_enabled=rng.random() < 0.7))
@@ -246,7 +257,8 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
                                          email=_email(c_first, c_last, kid), phone=c_phone, notes=None,
                                          search_key=make_search_key(c_first, c_last, None,
                                                                     _email(c_first, c_last, kid), c_phone),
-                                         created_at=created, updated_at=created, version=1))
+                                         created_at=stamp(created), updated_at=stamp(created), version=1,
+                                         change_seq=change))
                 link_rows.append(dict(client_id=cid, contact_id=kid,
                                       relationship=rng.choice(RELATIONSHIPS)))
             # A year of appointments, fewer for the inactive.
@@ -295,7 +307,8 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
             contact_rows.append(dict(id=kid, first_name=first, last_name=last, email=original["email"],
                                      phone=phone, notes=None,
                                      search_key=make_search_key(first, last, None, original["email"], phone),
-                                     created_at=now, updated_at=now, version=1))
+                                     created_at=real_now, updated_at=real_now, version=1,
+                                     change_seq=change))
             report.planted_contact_duplicates.append((original["id"], kid, kind))
 
         for model, rows in ((Client, client_rows), (StatusChange, status_rows),

@@ -19,14 +19,13 @@ What keeps a keystroke cheap, measured in ``benchmarks/list_filter.py``:
   million clients under a gigabyte.
 
 Changes made elsewhere arrive through ``refresh()``, which reads only rows
-updated since the last look, and the id list only when the counts say
-something was deleted.
+whose change number is above the last one seen (``storage.changes``), and the
+id list only when the counts say something was deleted.
 """
 
 from __future__ import annotations
 
 import bisect
-import datetime as dt
 import enum
 from array import array
 from collections import OrderedDict
@@ -38,6 +37,7 @@ from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.domain.models import ClientStatus
 from desktop.domain.search import query_tokens
 from desktop.storage import queries
+from desktop.storage.changes import last_change
 from desktop.storage.database import Database
 
 
@@ -59,7 +59,6 @@ class Column(enum.IntEnum):
 ACTIVE, INACTIVE, CONTACT, GONE = 0, 1, 2, 3
 _STATE_OF = {ClientStatus.ACTIVE.value: ACTIVE, ClientStatus.INACTIVE.value: INACTIVE}
 CLIENT, CONTACT_KIND = 0, 1
-LOOK_BACK = dt.timedelta(minutes=5)
 # Which states each status filter shows (indexed by state code); contacts have
 # no status and show with Active and All.
 _SHOWN = {StatusFilter.ACTIVE: b"\x01\x00\x01\x00", StatusFilter.INACTIVE: b"\x00\x01\x00\x00",
@@ -84,7 +83,7 @@ class RosterData:
     clinicians: dict[int, str]
     clients: list[list]
     contacts: list[list]
-    watermark: dt.datetime | None
+    watermark: int
     name_order: array = field(default_factory=lambda: array("i"))
 
 
@@ -141,7 +140,7 @@ class Roster:
         self._n_loaded = 0
         self._extra: dict[tuple[int, int], int] = {}
         self._clinicians: dict[int, str] = {}
-        self._watermark: dt.datetime | None = None
+        self._watermark: int | None = None
         self._orders: dict[Column, array] = {}
         self._bases: dict[tuple[StatusFilter, Column, bool], array] = {}
         self._matches: OrderedDict[tuple[str, ...], array] = OrderedDict()
@@ -165,7 +164,7 @@ class Roster:
         with self.db.reading() as s:
             # The watermark is read first: a change committed while the rows are
             # read is then picked up again by the next refresh, never missed.
-            watermark = queries.last_update(s)
+            watermark = last_change(s)
             clinicians = queries.clinician_names(s)
             clients = _columns(queries.client_tuples(s, clinician_id=scope), CLIENT_FIELDS)
             contacts = _columns(queries.contact_tuples(s, clinician_id=scope), CONTACT_FIELDS)
@@ -196,7 +195,7 @@ class Roster:
         self.clinician_ids = c[8] + [None] * n_contacts
         self.keys = c[9] + k[5]
         self._n_clients, self._n_loaded = n_clients, n_clients + n_contacts
-        self._watermark = data.watermark or dt.datetime(1970, 1, 1)
+        self._watermark = data.watermark
         if len(data.name_order) == len(self.ids):
             self._orders[Column.NAME] = data.name_order
 
@@ -208,19 +207,18 @@ class Roster:
         if self._watermark is None:
             self.load()
             return True
-        # A transaction stamps updated_at when it writes but is seen only when it
-        # commits, so look back a while: re-reading a few rows is cheap, missing one is not.
-        since = self._watermark - LOOK_BACK
+        since = self._watermark
         changes: set[str] = set()
         scope = self._clinician_scope
         with self.db.reading() as s:
-            self._watermark = queries.last_update(s) or self._watermark
+            # Read first: a change committed while the rows are read is seen again next time.
+            self._watermark = last_change(s)
             self._clinicians = queries.clinician_names(s)
-            for row in queries.client_tuples(s, clinician_id=scope, changed_since=since):
+            for row in queries.client_tuples(s, clinician_id=scope, changed_after=since):
                 changes.add(self._put_client(row))
-            for row in queries.contact_tuples(s, clinician_id=scope, changed_since=since):
+            for row in queries.contact_tuples(s, clinician_id=scope, changed_after=since):
                 changes.add(self._put_contact(row))
-            # Every insert and update was just seen through updated_at, so if the
+            # Every insert and update was just seen through its change number, so if the
             # database holds fewer rows than are listed, something was deleted (or
             # left this user's scope): only then is the full id list worth reading.
             live_clients = self.state.count(ACTIVE) + self.state.count(INACTIVE)

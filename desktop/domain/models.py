@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -28,7 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.expression import FunctionElement
 
 from desktop.domain.search import make_search_key
@@ -125,7 +126,45 @@ class PracticeUser(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class Client(Base):
+class ListedRecord:
+    """What every record in the Clients and contacts list carries besides its fields.
+
+    * ``search_key``: case-folded "name preferred email phone-digits dob", kept by
+      the controllers, so SQL and the in-memory list filter match the same way.
+    * ``version``: bumped by every save; an edit made from an older version is refused.
+    * ``change_seq``: the change number of the transaction that last wrote the row
+      (``ChangeCounter``). Open lists take in rows numbered above the last they saw.
+      A counter, not a clock: a row stamped in the future by a wrong clock would
+      hide every later change from a clock-based watermark.
+    """
+
+    search_key: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=DatabaseNow(), onupdate=DatabaseNow(),
+                                                    index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", index=True)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict:  # noqa: N805 - SQLAlchemy's declared_attr takes the class
+        return {"version_id_col": cls.version}
+
+
+class ChangeCounter(Base):
+    """One row: the number of the last transaction that changed a listed record.
+
+    A writer takes the next number by updating this row, which holds the row's
+    lock until it commits; so numbers become visible in order, and a reader that
+    sees number N has already been able to see every change numbered N or less.
+    """
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Client(ListedRecord, Base):
     __tablename__ = "clients"
     # Ids are never reused after a deletion (SQLite would otherwise hand the
     # largest freed id to the next client): the audit log's record of a deleted
@@ -151,15 +190,6 @@ class Client(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("clients.id", ondelete="SET NULL"), index=True
     )
-    # Case-folded "name preferred email phone-digits dob" kept by the
-    # controller, so SQL and the in-memory list filter match the same way.
-    search_key: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=DatabaseNow(), onupdate=DatabaseNow(),
-                                                    index=True)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
     @property
     def full_name(self) -> str:
@@ -171,7 +201,7 @@ class Client(Base):
                                           self.email, self.phone, self.date_of_birth)
 
 
-class Contact(Base):
+class Contact(ListedRecord, Base):
     __tablename__ = "contacts"
     __table_args__ = {"sqlite_autoincrement": True}
 
@@ -181,13 +211,6 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[str | None] = mapped_column(Text)
-    search_key: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=DatabaseNow(), onupdate=DatabaseNow(),
-                                                    index=True)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
     @property
     def full_name(self) -> str:

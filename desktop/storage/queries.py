@@ -6,7 +6,6 @@ They return plain tuples, column by column, as cheaply as the driver allows:
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import CursorResult, String, cast, func, select
@@ -24,7 +23,7 @@ def clinician_names(session: Session) -> dict[int, str]:
 
 
 def client_tuples(session: Session, *, clinician_id: int | None = None,
-                  changed_since: dt.datetime | None = None) -> CursorResult[Any]:
+                  changed_after: int | None = None) -> CursorResult[Any]:
     # Text casts, so the driver hands over ready strings and no per-row type
     # conversion runs for 100,000 rows ("" for a missing value).
     stmt = select(Client.id, Client.first_name, Client.last_name,
@@ -35,18 +34,10 @@ def client_tuples(session: Session, *, clinician_id: int | None = None,
                   Client.search_key, Client.version)
     if clinician_id is not None:
         stmt = stmt.where(Client.clinician_id == clinician_id)
-    if changed_since is not None:
-        stmt = stmt.where(Client.updated_at >= changed_since)
+    if changed_after is not None:
+        stmt = stmt.where(Client.change_seq > changed_after)
     # In id order: the roster finds a slot by bisecting the ids.
     return session.connection().execute(stmt.order_by(Client.id))
-
-
-def last_update(session: Session) -> dt.datetime | None:
-    """The newest ``updated_at`` of any client or contact: where the next refresh starts."""
-    stamps = [session.execute(select(func.max(Client.updated_at))).scalar(),
-              session.execute(select(func.max(Contact.updated_at))).scalar()]
-    present = [s for s in stamps if s is not None]
-    return max(present) if present else None
 
 
 def client_count(session: Session, *, clinician_id: int | None = None) -> int:
@@ -79,13 +70,13 @@ def contact_scope(stmt, clinician_id: int | None):  # type: ignore[no-untyped-de
 
 
 def contact_tuples(session: Session, *, clinician_id: int | None = None,
-                   changed_since: dt.datetime | None = None) -> CursorResult[Any]:
+                   changed_after: int | None = None) -> CursorResult[Any]:
     stmt = select(Contact.id, Contact.first_name, Contact.last_name,
                   func.coalesce(Contact.email, ""), func.coalesce(Contact.phone, ""),
                   Contact.search_key, Contact.version)
     stmt = contact_scope(stmt, clinician_id)
-    if changed_since is not None:
-        stmt = stmt.where(Contact.updated_at >= changed_since)
+    if changed_after is not None:
+        stmt = stmt.where(Contact.change_seq > changed_after)
     return session.connection().execute(stmt.order_by(Contact.id))
 
 

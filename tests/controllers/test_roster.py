@@ -108,3 +108,55 @@ def test_every_column_sorts_the_same_for_a_few_matches_and_for_all(db, practice)
                 expected = [s for s in everyone if all(t in roster.keys[s] for t in query.split())]
                 assert [roster.text(s, column) for s in picked] == \
                     [roster.text(s, column) for s in expected], (column, descending, query)
+
+
+def stamp_everything_tomorrow(db) -> None:  # type: ignore[no-untyped-def]
+    """As the demo of earlier versions did, and as a workstation with a wrong clock would."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from desktop.domain.models import Client, Contact, utcnow
+
+    with db.transaction() as s:
+        for model in (Client, Contact):
+            s.execute(update(model).values(updated_at=utcnow() + dt.timedelta(days=1)))
+
+
+def test_changes_reach_the_list_even_when_rows_are_stamped_in_the_future(db, practice):  # type: ignore[no-untyped-def]
+    owner = practice["owner"]
+    clients, contacts = ClientsController(db), ContactsController(db)
+    ada = clients.add_client(owner, first_name="Ada", last_name="Lovelace")
+    byron = contacts.add_contact(owner, first_name="George", last_name="Byron")
+    stamp_everything_tomorrow(db)
+    roster = Roster(db, owner)
+    roster.load()
+    clients.edit_client(owner, ada, 1, last_name="King")
+    contacts.edit_contact(owner, byron, 1, first_name="Lord")
+    alan = clients.add_client(owner, first_name="Alan", last_name="Turing")
+    assert roster.refresh()
+    assert names(roster, roster.filter("active")) == ["Byron, Lord", "King, Ada", "Turing, Alan"]
+    clients.set_status(owner, alan, "inactive")
+    assert roster.refresh()
+    assert names(roster, roster.filter("inactive")) == ["Turing, Alan"]
+    assert not roster.refresh()  # nothing new: nothing re-read, nothing reported
+
+
+def test_marking_a_duplicate_reaches_the_list_of_the_profile_pointing_at_it(db, practice):  # type: ignore[no-untyped-def]
+    """Rows changed by a bulk update (the profiles that pointed at a duplicate) count as changed."""
+    owner = practice["owner"]
+    clients = ClientsController(db)
+    a = clients.add_client(owner, first_name="Ann", last_name="Lee")
+    b = clients.add_client(owner, first_name="Anne", last_name="Lee")
+    c = clients.add_client(owner, first_name="Annie", last_name="Lee")
+    clients.mark_duplicate(owner, c, b)
+    roster = Roster(db, owner)
+    roster.load()
+    clients.mark_duplicate(owner, b, a)  # c now points at a, and its version moved
+    roster.refresh()
+    with db.reading() as s:
+        from desktop.domain.models import Client
+
+        version_of_c = s.get(Client, c).version
+    slot = roster.slot_of(0, c)
+    assert slot is not None and roster.versions[slot] == version_of_c

@@ -347,3 +347,50 @@ def test_a_status_change_from_the_list_prints_no_qt_warning(qtbot, qtlog, open_w
     qtbot.waitUntil(lambda: "Turing, Alan" not in names(window))
     qtbot.wait(100)
     assert [r.message for r in qtlog.records if "editor" in r.message.lower()] == []
+
+
+def test_a_rename_saved_in_the_profile_reaches_the_open_list_with_rows_stamped_in_the_future(
+        qtbot, db, open_window, practice, people):  # type: ignore[no-untyped-def]
+    """Regression: the list asked only for rows stamped after its newest stamp, so after the demo
+    (stamped at 09:00 local time) nothing saved for hours reached it, not even with F5."""
+    from PySide6.QtWidgets import QDialog
+
+    from desktop.ui.dialogs.edit_client import EditClientDialog
+    from tests.controllers.test_roster import stamp_everything_tomorrow
+    from tests.ui.test_profile_and_deletion import when_modal
+
+    stamp_everything_tomorrow(db)
+    window = open_window(practice["owner"])
+    window.open_profile("client", people["ada"])
+    profile = window.profiles[("client", people["ada"])]
+
+    def rename(dialog: QDialog) -> None:
+        dialog.edits["last_name"].selectAll()
+        qtbot.keyClicks(dialog.edits["last_name"], "King")
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+
+    when_modal(EditClientDialog, rename, after_ms=200)
+    qtbot.mouseClick(profile.edit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "King, Ada" in names(window), timeout=2000)
+    assert "Lovelace, Ada" not in names(window)
+
+
+def test_a_change_saved_by_another_process_reaches_the_open_list_with_rows_stamped_in_the_future(
+        qtbot, db, open_window, practice, people):  # type: ignore[no-untyped-def]
+    from tests.controllers.test_roster import stamp_everything_tomorrow
+
+    stamp_everything_tomorrow(db)
+    window = open_window(practice["owner"])
+    url = db.engine.url.render_as_string(hide_password=False)
+    script = (
+        "import sys\n"
+        "from desktop.controllers.clients import ClientsController\n"
+        "from desktop.controllers.users import UsersController\n"
+        "from desktop.storage.database import open_database\n"
+        "db = open_database(sys.argv[1])\n"
+        f"owner = UsersController(db).sign_in('owner', {PASSWORD!r})\n"
+        f"ClientsController(db).edit_client(owner, {people['grace']}, 1, first_name='Amazing')\n"
+        "db.dispose()\n")
+    result = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    qtbot.waitUntil(lambda: "Hopper, Amazing" in names(window), timeout=2000)

@@ -1,0 +1,47 @@
+"""change numbers for the open lists
+
+Revision ID: 0002
+Revises: 0001
+
+Clients and contacts get ``change_seq``, the number of the transaction that
+last wrote them, and ``change_counter`` holds the last number given out. Open
+lists used to follow ``updated_at``; the demo of earlier versions stamped rows
+in the local time zone, hours in the future of the UTC stamps real changes get,
+which hid those changes. Such stamps are brought back to now.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+NOW = {"sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')", "postgresql": "(CURRENT_TIMESTAMP AT TIME ZONE 'UTC')"}
+
+
+def upgrade() -> None:
+    op.create_table(
+        "change_counter",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_change_counter")),
+    )
+    op.execute("INSERT INTO change_counter (id, value) VALUES (1, 0)")
+    now = NOW[op.get_bind().dialect.name]
+    for table in ("clients", "contacts"):
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.add_column(sa.Column("change_seq", sa.BigInteger(), server_default="0", nullable=False))
+            batch_op.create_index(batch_op.f(f"ix_{table}_change_seq"), ["change_seq"], unique=False)
+        op.execute(f"UPDATE {table} SET updated_at = {now} WHERE updated_at > {now}")
+
+
+def downgrade() -> None:
+    for table in ("contacts", "clients"):
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.drop_index(batch_op.f(f"ix_{table}_change_seq"))
+            batch_op.drop_column("change_seq")
+    op.drop_table("change_counter")
