@@ -14,11 +14,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from desktop import __version__
-from desktop.controllers.errors import CaseloadError, InvalidInput, NotSignedIn
+from desktop.controllers.errors import CaseloadError, InvalidDatabaseUrl, InvalidInput, NotSignedIn
 from desktop.controllers.permissions import Action, Actor
+
+if TYPE_CHECKING:
+    from desktop.controllers.practice import Practice
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -153,18 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------- helpers
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from sqlalchemy.exc import ArgumentError
+_opened: list[Practice] = []
 
-    from desktop.storage.database import open_database
 
-    try:
-        return open_database(getattr(args, "database", None))
-    except ArgumentError:
-        raise CliError("That is not a database URL; use sqlite:///FILE or "
-                       "postgresql+psycopg://user@host/db.") from None
-    except ValueError as exc:  # a URL for a server Caseload does not support
-        raise CliError(str(exc).splitlines()[0]) from None
+def _open(args: argparse.Namespace) -> Practice:
+    """The practice named by --database (else the environment's, else the local file).
+
+    Closed when the command ends (``main``), which also finishes an erasure a
+    reader held up.
+    """
+    from desktop.controllers.practice import open_practice
+
+    practice = open_practice(getattr(args, "database", None))
+    _opened.append(practice)
+    return practice
 
 
 def _password(prompt: str, env: str) -> str:
@@ -175,15 +180,13 @@ def _password(prompt: str, env: str) -> str:
     return getpass.getpass(prompt)
 
 
-def _actor(db, username: str | None) -> Actor:  # type: ignore[no-untyped-def]
-    from desktop.controllers.users import UsersController
-
+def _actor(practice: Practice, username: str | None) -> Actor:
     if not username:
         raise CliError("Say who you are with --as USERNAME.")
-    return UsersController(db).sign_in(username, _password(f"Password for {username}: ", "CASELOAD_PASSWORD"))
+    return practice.users.sign_in(username, _password(f"Password for {username}: ", "CASELOAD_PASSWORD"))
 
 
-def _reader(db, username: str | None) -> Actor:  # type: ignore[no-untyped-def]
+def _reader(practice: Practice, username: str | None) -> Actor:
     """Who reads: the user named with --as, else a view with the Account Owner's reach.
 
     Reading needs no password on the practice's own machine (the file is theirs);
@@ -191,8 +194,8 @@ def _reader(db, username: str | None) -> Actor:  # type: ignore[no-untyped-def]
     PostgreSQL server a reader must sign in, so every look at a record has a name.
     """
     if username:
-        return _actor(db, username)
-    if db.is_postgresql:
+        return _actor(practice, username)
+    if practice.on_server:
         raise CliError("On a shared PostgreSQL server, say who you are with --as USERNAME.")
     from desktop.domain.models import Role
 
@@ -221,11 +224,9 @@ def _dump_json(data: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
-    from desktop.controllers.demo import build_demo_practice
-
-    db = _open(args)
+    practice = _open(args)
     started = time.perf_counter()
-    report = build_demo_practice(db, clients=args.clients, seed=args.seed, password=args.password)
+    report = practice.load_demo(clients=args.clients, seed=args.seed, password=args.password)
     print(f"Demo practice ready in {time.perf_counter() - started:.1f} s: {report.clients:,} clients, "
           f"{report.contacts:,} contacts, {report.appointments:,} appointments, "
           f"{report.billing_documents:,} billing documents. Users: "
@@ -234,11 +235,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_clients_list(args: argparse.Namespace) -> int:
-    from desktop.controllers.clients import ClientsController
-
-    db = _open(args)
-    rows = [r.as_json() for r in ClientsController(db).list_clients(
-        _reader(db, args.as_user), args.status, args.search)]
+    practice = _open(args)
+    rows = [r.as_json() for r in practice.clients.list_clients(
+        _reader(practice, args.as_user), args.status, args.search)]
     rows = [{k: r[k] for k in LIST_COLUMNS} for r in rows]
     if args.format == "json":
         _dump_json(rows)
@@ -252,23 +251,19 @@ def cmd_clients_list(args: argparse.Namespace) -> int:
 
 
 def cmd_clients_add(args: argparse.Namespace) -> int:
-    from desktop.controllers.clients import ClientsController
-
-    db = _open(args)
-    actor = _actor(db, args.as_user)
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
     values = dict(first_name=args.first, last_name=args.last, preferred_name=args.preferred,
                   date_of_birth=args.dob, email=args.email, phone=args.phone, address=args.address)
     if args.clinician:
         values["clinician_id"] = args.clinician
-    print(ClientsController(db).add_client(actor, **values))
+    print(practice.clients.add_client(actor, **values))
     return 0
 
 
 def cmd_clients_show(args: argparse.Namespace) -> int:
-    from desktop.controllers.clients import ClientsController
-
-    db = _open(args)
-    data = ClientsController(db).get_client(_reader(db, args.as_user), args.id).as_json()
+    practice = _open(args)
+    data = practice.clients.get_client(_reader(practice, args.as_user), args.id).as_json()
     if args.format == "json":
         _dump_json(data)
         return 0
@@ -285,40 +280,32 @@ def cmd_clients_show(args: argparse.Namespace) -> int:
 
 
 def cmd_clients_set_status(args: argparse.Namespace) -> int:
-    from desktop.controllers.clients import ClientsController
-
-    db = _open(args)
-    actor = _actor(db, args.as_user)
-    ClientsController(db).set_status(actor, args.id, args.status, reason=args.reason, note=args.note)
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
+    practice.clients.set_status(actor, args.id, args.status, reason=args.reason, note=args.note)
     print(f"Client {args.id} is now {args.status}.")
     return 0
 
 
 def cmd_clients_mark_duplicate(args: argparse.Namespace) -> int:
-    from desktop.controllers.clients import ClientsController
-
-    db = _open(args)
-    ClientsController(db).mark_duplicate(_actor(db, args.as_user), args.id, args.keep)
+    practice = _open(args)
+    practice.clients.mark_duplicate(_actor(practice, args.as_user), args.id, args.keep)
     print(f"Client {args.id} is now inactive as a duplicate of client {args.keep}.")
     return 0
 
 
 def cmd_clients_delete(args: argparse.Namespace) -> int:
-    from desktop.controllers.clients import ClientsController
-
-    db = _open(args)
-    actor = _actor(db, args.as_user)
-    impact = ClientsController(db).delete_client(actor, args.id, args.confirm_name)
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
+    impact = practice.clients.delete_client(actor, args.id, args.confirm_name)
     removed = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in impact.counts.items() if n)
     print(f"Client {args.id} was deleted permanently" + (f" with {removed}." if removed else "."))
     return 0
 
 
 def cmd_clients_export(args: argparse.Namespace) -> int:
-    from desktop.controllers.clients import ClientsController
-
-    db = _open(args)
-    data = ClientsController(db).export_client(_reader(db, args.as_user), args.id)
+    practice = _open(args)
+    data = practice.clients.export_client(_reader(practice, args.as_user), args.id)
     try:
         # The record is health data: readable by its owner only, never by other local accounts.
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -333,10 +320,8 @@ def cmd_clients_export(args: argparse.Namespace) -> int:
 
 
 def cmd_clients_duplicates(args: argparse.Namespace) -> int:
-    from desktop.controllers.duplicates import DuplicatesController
-
-    db = _open(args)
-    pairs = DuplicatesController(db).find_client_duplicates(_reader(db, args.as_user))
+    practice = _open(args)
+    pairs = practice.duplicates.find_client_duplicates(_reader(practice, args.as_user))
     rows = [p.as_json() for p in pairs]
     if args.format == "json":
         _dump_json(rows)
@@ -347,21 +332,17 @@ def cmd_clients_duplicates(args: argparse.Namespace) -> int:
 
 
 def cmd_contacts_merge(args: argparse.Namespace) -> int:
-    from desktop.controllers.contacts import ContactsController
-
-    db = _open(args)
-    actor = _actor(db, args.as_user)
-    ContactsController(db).merge_contacts(actor, args.keep_id, args.other_id,
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
+    practice.contacts.merge_contacts(actor, args.keep_id, args.other_id,
                                           {f: "other" for f in args.take})
     print(f"Contact {args.other_id} was merged into contact {args.keep_id}.")
     return 0
 
 
 def cmd_billing_run(args: argparse.Namespace) -> int:
-    from desktop.controllers.billing import BillingController
-
-    db = _open(args)
-    report = BillingController(db).run_billing(_actor(db, args.as_user), args.through)
+    practice = _open(args)
+    report = practice.billing.run_billing(_actor(practice, args.as_user), args.through)
     print(f"Created {report.documents_created} billing documents for {report.appointments_billed} "
           f"appointments of {report.clients_billed} clients; skipped "
           f"{report.inactive_clients_skipped} inactive clients; "
@@ -370,16 +351,14 @@ def cmd_billing_run(args: argparse.Namespace) -> int:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    from desktop.controllers.users import UsersController
-
-    db = _open(args)
-    actor = _actor(db, args.as_user)
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
     # Someone who may not add users is refused (and audited) by the controller
     # without first being asked to invent a password for the new user.
     password = args.new_password or (
         _password(f"Password for {args.username}: ", "CASELOAD_NEW_PASSWORD")
         if actor.can(Action.MANAGE_USERS, any_client=True) else "")
-    user_id = UsersController(db).add_user(actor, args.username, args.role, password,
+    user_id = practice.users.add_user(actor, args.username, args.role, password,
                                            display_name=args.display_name,
                                            entire_practice=args.entire_practice)
     print(user_id)
@@ -387,10 +366,8 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from desktop.controllers.clients import ClientsController
-
-    db = _open(args)
-    events = ClientsController(db).audit_events(_reader(db, args.as_user), args.client, limit=args.limit)
+    practice = _open(args)
+    events = practice.clients.audit_events(_reader(practice, args.as_user), args.client, limit=args.limit)
     if args.format == "json":
         _dump_json(events)
     else:
@@ -411,6 +388,14 @@ def run_self_test(args: argparse.Namespace) -> int:
     return self_test()
 
 
+def _run_and_close(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return func(args)
+    finally:
+        while _opened:
+            _opened.pop().close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -418,10 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         func = run_self_test if args.self_test else run_gui
     try:
-        return func(args)
-    except (NotSignedIn, InvalidInput, CliError) as exc:
+        return _run_and_close(func, args)
+    except (NotSignedIn, InvalidInput, InvalidDatabaseUrl, CliError) as exc:
         print(f"caseload: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, CliError) else EXIT_REFUSED
+        return EXIT_USAGE if isinstance(exc, (CliError, InvalidDatabaseUrl)) else EXIT_REFUSED
     except CaseloadError as exc:
         print(f"caseload: {exc}", file=sys.stderr)
         return EXIT_REFUSED

@@ -1,17 +1,36 @@
-"""What every controller shares: one transaction per operation, and the audit trail.
+"""The one gate every controller operation passes, and the audit trail it writes.
 
-``Controller.operation`` opens the unit of work. If the block raises a refusal
-(``PermissionDenied``, ``ConfirmationMismatch``, ``StaleVersion``,
-``InvalidInput``) the work is rolled back and the refusal is written to the
-audit log in a transaction of its own, so a denied attempt leaves a trace but
-no change.
+Every public controller method is declared once, as a read, a view or a write
+(calibre's ``db/cache.py`` declares its API the same way)::
+
+    @writes("client.edit", Action.EDIT_CLIENT, target="client_id")
+    def edit_client(self, s: Session, actor: Actor, client_id: int, ...) -> int:
+
+The decorator's wrapper is what callers see: ``edit_client(actor, client_id, ...)``.
+It opens the unit of work (a read-only session for reads, one transaction for
+views and writes) and hands the session to the body, checks that the actor's
+role may do ``permission`` at all, and afterwards:
+
+* a **view** (one client's record looked at: profile, export, ``clients show``)
+  writes an ALLOWED audit row in its transaction;
+* a **write**'s body records what it changed, in its own transaction;
+* every **refusal** (``PermissionDenied``, ``ConfirmationMismatch``,
+  ``StaleVersion``, ``InvalidInput``, ``NotFound``) rolls the work back and is
+  written as DENIED in a transaction of its own, reads included;
+* storage failures arrive as ``CaseloadError`` subclasses with one-line
+  messages (``Database.transaction`` maps them), never as SQLAlchemy errors.
+
+The per-client part of a permission (an own-clients clinician and someone
+else's client) needs the record, so the body checks it with ``require``.
+``tests/controllers/test_gate.py`` fails if a public method is not declared.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,14 +40,21 @@ from desktop.controllers.errors import (
     ConfirmationMismatch,
     InvalidInput,
     NotFound,
+    NotSignedIn,
     PermissionDenied,
     StaleVersion,
 )
-from desktop.controllers.permissions import Action, Actor
+from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.domain.models import AuditEvent, Client, Contact, Outcome
 from desktop.storage.database import Database
 
-_AUDITED_REFUSALS = (PermissionDenied, ConfirmationMismatch, StaleVersion, InvalidInput)
+AUDITED_REFUSALS = (PermissionDenied, ConfirmationMismatch, StaleVersion, InvalidInput, NotFound, NotSignedIn)
+MAX_ID = 2**63 - 1  # the largest id either database stores
+
+Kind = Literal["read", "view", "write", "open"]
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound="Controller")
 
 
 def audit(
@@ -42,7 +68,6 @@ def audit(
 ) -> None:
     session.add(
         AuditEvent(
-            # The command line's read-only view has no user row behind it (id 0).
             actor_id=actor.user_id if actor and actor.user_id > 0 else None,
             actor_username=actor.username if actor else None,
             action=action,
@@ -54,25 +79,32 @@ def audit(
     )
 
 
+def refusal_text(actor: Actor, action: Action) -> str:
+    if actor.scope(action) is Scope.ASSIGNED:
+        return (f"As {actor.profile.value.lower()}, {actor.display_name} may {action.value} "
+                "only for clients assigned to them.")
+    return f"The {actor.profile.value} role may not {action.value}."
+
+
 def require(actor: Actor, action: Action, *, clinician_id: int | None = None,
             any_client: bool = False) -> None:
     """Raise ``PermissionDenied`` unless ``actor`` may do ``action`` here."""
-    if actor.can(action, clinician_id, any_client=any_client):
-        return
-    if actor.scope(action).name == "ASSIGNED":
-        raise PermissionDenied(
-            f"As {actor.profile.value.lower()}, {actor.display_name} may {action.value} "
-            "only for clients assigned to them."
-        )
-    raise PermissionDenied(f"The {actor.profile.value} role may not {action.value}.")
+    if not actor.can(action, clinician_id, any_client=any_client):
+        raise PermissionDenied(refusal_text(actor, action))
+
+
+def check_id(value: Any, what: str) -> int:
+    """A record id as typed anywhere: a whole number from 1 to 2⁶³−1, else ``InvalidInput``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise InvalidInput(f"{value!r} is not a {what} id.")
+    return value
 
 
 def check_version(record: Client | Contact, expected_version: int | None) -> None:
     """Refuse if the record was saved since the caller loaded ``expected_version``."""
     if expected_version is not None and record.version != expected_version:
         raise StaleVersion(
-            "Someone else saved this profile after you opened it (your copy is version "
-            f"{expected_version}, the saved one is version {record.version}). "
+            "Someone else saved this profile after you opened it. "
             "Reload to see their changes; nothing of yours was saved.",
             current_version=record.version,
         )
@@ -88,14 +120,91 @@ def flush_versioned(s: Session) -> None:
             "nothing of yours was saved.") from None
 
 
+def _declare(kind: Kind, action: str, permission: Action | None, target: str | None
+             ) -> Callable[[Callable[Concatenate[C, Session, Actor, P], R]], Callable[Concatenate[C, Actor, P], R]]:
+    target_kind, _, target_arg = (target or "").partition(":")
+
+    def decorate(body: Callable[Concatenate[C, Session, Actor, P], R]) -> Callable[Concatenate[C, Actor, P], R]:
+        signature = inspect.signature(body)
+        params = list(signature.parameters.values())
+        public = signature.replace(parameters=[params[0], *params[2:]])  # without the session
+
+        @functools.wraps(body)
+        def gate(self: C, actor: Actor, *args: P.args, **kwargs: P.kwargs) -> R:
+            target_id = None
+            if target_arg:
+                value = public.bind_partial(self, actor, *args, **kwargs).arguments.get(target_arg)
+                target_id = value if isinstance(value, int) and 0 < value <= MAX_ID else None
+            return self._run(kind, actor, action, permission, target_kind or None, target_id,
+                             lambda s: body(self, s, actor, *args, **kwargs))
+
+        gate.__signature__ = public  # type: ignore[attr-defined]
+        gate.operation = (kind, action, permission)  # type: ignore[attr-defined]
+        return gate
+
+    return decorate
+
+
+def reads(action: str, permission: Action, *, target: str | None = None):  # type: ignore[no-untyped-def]
+    """A read: read-only session; refusals audited. ``target``: "kind:argument_name"."""
+    return _declare("read", action, permission, target)
+
+
+def views(action: str, permission: Action, *, target: str):  # type: ignore[no-untyped-def]
+    """A look at one record: audited as ALLOWED with the target, refusals as DENIED."""
+    return _declare("view", action, permission, target)
+
+
+def writes(action: str, permission: Action, *, target: str | None = None):  # type: ignore[no-untyped-def]
+    """A change: one transaction; the body audits what changed; refusals audited."""
+    return _declare("write", action, permission, target)
+
+
+def before_sign_in(action: str) -> Callable[[Callable[Concatenate[C, Session, P], R]], Callable[Concatenate[C, P], R]]:
+    """An operation with nobody signed in yet (signing in, the first Account Owner)."""
+
+    def decorate(body: Callable[Concatenate[C, Session, P], R]) -> Callable[Concatenate[C, P], R]:
+        signature = inspect.signature(body)
+        params = list(signature.parameters.values())
+
+        @functools.wraps(body)
+        def gate(self: C, *args: P.args, **kwargs: P.kwargs) -> R:
+            return self._run("open", None, action, None, None, None, lambda s: body(self, s, *args, **kwargs))
+
+        gate.__signature__ = signature.replace(parameters=[params[0], *params[2:]])  # type: ignore[attr-defined]
+        gate.operation = ("open", action, None)  # type: ignore[attr-defined]
+        return gate
+
+    return decorate
+
+
 class Controller:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def load_client(self, s: Session, client_id: int, *, for_update: bool = False) -> Client:
+    def _run(self, kind: Kind, actor: Actor | None, action: str, permission: Action | None,
+             target_kind: str | None, target_id: int | None, body: Callable[[Session], R]) -> R:
+        try:
+            if permission is not None:
+                if not isinstance(actor, Actor):
+                    raise PermissionDenied("Sign in first.")
+                require(actor, permission, any_client=True)
+            unit = self.db.reading() if kind == "read" else self.db.transaction()
+            with unit as session:
+                result = body(session)
+                if kind == "view":
+                    audit(session, actor, action, target_kind, target_id)
+                return result
+        except AUDITED_REFUSALS as refusal:
+            details = {"refusal": type(refusal).__name__, **getattr(refusal, "audit_details", {})}
+            with self.db.transaction() as session:
+                audit(session, actor if isinstance(actor, Actor) else None, action, target_kind,
+                      getattr(refusal, "audit_target_id", target_id), Outcome.DENIED, details)
+            raise
+
+    def _load_client(self, s: Session, client_id: int, *, for_update: bool = False) -> Client:
         """The client, row-locked on PostgreSQL when about to change; ``NotFound`` if gone."""
-        if not isinstance(client_id, int) or isinstance(client_id, bool):
-            raise InvalidInput(f"{client_id!r} is not a client id.")
+        check_id(client_id, "client")
         stmt = select(Client).where(Client.id == client_id)
         if for_update and not self.db.is_sqlite:
             stmt = stmt.with_for_update()
@@ -104,15 +213,8 @@ class Controller:
             raise NotFound(f"There is no client with id {client_id}; it may have been deleted.")
         return client
 
-    @contextlib.contextmanager
-    def operation(self, actor: Actor | None, action: str, target_kind: str | None = None,
-                  target_id: int | None = None, *, read_only: bool = False) -> Iterator[Session]:
-        try:
-            unit = self.db.reading() if read_only else self.db.transaction()
-            with unit as session:
-                yield session
-        except _AUDITED_REFUSALS as refusal:
-            with self.db.transaction() as session:
-                audit(session, actor, action, target_kind, target_id, Outcome.DENIED,
-                      {"refusal": type(refusal).__name__})
-            raise
+
+def operations(controller: type) -> dict[str, tuple[Kind, str, Action | None]]:
+    """Every declared operation of a controller class, by method name (for tests and docs)."""
+    return {name: member.operation for name, member in inspect.getmembers(controller)
+            if callable(member) and hasattr(member, "operation")}

@@ -1,6 +1,6 @@
 """The billing run: superbills and statements for attended appointments.
 
-The rule (SPEC §2 "Billing"): a run skips every client who is inactive when it
+The rule (docs/rules.md, "Billing"): a run skips every client who is inactive when it
 runs, and never bills automatically an appointment that took place while the
 client was inactive; such an appointment is marked ``manual_billing_only`` and
 stays available for ``generate_document``. Appointments from periods when the
@@ -19,8 +19,8 @@ from decimal import Decimal
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from desktop.controllers.base import Controller, audit, require
-from desktop.controllers.errors import InvalidInput, NotFound
+from desktop.controllers.base import Controller, audit, writes
+from desktop.controllers.errors import InvalidInput
 from desktop.controllers.permissions import Action, Actor
 from desktop.domain.models import (
     Appointment,
@@ -79,57 +79,56 @@ def _wall_clock(stamp: dt.datetime) -> dt.datetime:
 
 
 class BillingController(Controller):
-    def run_billing(self, actor: Actor, through: dt.date | str | None = None) -> BillingRunReport:
+    @writes("billing.run", Action.RUN_BILLING)
+    def run_billing(self, s: Session, actor: Actor, through: dt.date | str | None = None) -> BillingRunReport:
         """Create the documents the automatic run owes, up to the end of ``through``."""
         end = _parse_through(through)
-        with self.operation(actor, "billing.run", "practice") as s:
-            require(actor, Action.RUN_BILLING, any_client=True)
-            report = BillingRunReport()
-            statuses = dict(s.execute(select(Client.id, Client.status)).all())
-            timelines = self._timelines(s, statuses)
-            per_client: dict[int, dict[DocumentKind, list[Appointment]]] = defaultdict(lambda: defaultdict(list))
-            held: list[int] = []
-            skipped: set[int] = set()
-            for kind in DocumentKind:
-                owed = s.scalars(
-                    select(Appointment).where(
-                        Appointment.attended.is_(True),
-                        Appointment.start <= end,
-                        ~exists().where(BillingItem.appointment_id == Appointment.id,
-                                        BillingItem.kind == kind),
-                    ).order_by(Appointment.client_id, Appointment.start)
-                )
-                for appt in owed:
-                    if statuses.get(appt.client_id) is not ClientStatus.ACTIVE:
-                        skipped.add(appt.client_id)
-                        continue
-                    if appt.manual_billing_only:
-                        continue
-                    timeline = timelines.get(appt.client_id)
-                    if timeline and timeline.status_at(appt.start) is ClientStatus.INACTIVE:
-                        held.append(appt.id)
-                        continue
-                    per_client[appt.client_id][kind].append(appt)
-            if held:
-                s.execute(update(Appointment).where(Appointment.id.in_(set(held)))
-                          .values(manual_billing_only=True))
-            billed: set[int] = set()
-            for client_id, kinds in per_client.items():
-                for kind, appts in kinds.items():
-                    self._create_document(s, client_id, kind, appts, automatic=True)
-                    report.documents_created += 1
-                    report.by_kind[kind.value] = report.by_kind.get(kind.value, 0) + 1
-                    billed.update(a.id for a in appts)
-            report.appointments_billed = len(billed)
-            report.clients_billed = len(per_client)
-            report.inactive_clients_skipped = len(skipped)
-            report.held_for_manual_billing = len(set(held))
-            audit(s, actor, "billing.run", "practice", None, details={
-                "through": end.date().isoformat(), "documents": report.documents_created,
-                "appointments": report.appointments_billed,
-                "inactive_clients_skipped": report.inactive_clients_skipped,
-                "held_for_manual_billing": report.held_for_manual_billing})
-            return report
+        report = BillingRunReport()
+        statuses = dict(s.execute(select(Client.id, Client.status)).all())
+        timelines = self._timelines(s, statuses)
+        per_client: dict[int, dict[DocumentKind, list[Appointment]]] = defaultdict(lambda: defaultdict(list))
+        held: list[int] = []
+        skipped: set[int] = set()
+        for kind in DocumentKind:
+            owed = s.scalars(
+                select(Appointment).where(
+                    Appointment.attended.is_(True),
+                    Appointment.start <= end,
+                    ~exists().where(BillingItem.appointment_id == Appointment.id,
+                                    BillingItem.kind == kind),
+                ).order_by(Appointment.client_id, Appointment.start)
+            )
+            for appt in owed:
+                if statuses.get(appt.client_id) is not ClientStatus.ACTIVE:
+                    skipped.add(appt.client_id)
+                    continue
+                if appt.manual_billing_only:
+                    continue
+                timeline = timelines.get(appt.client_id)
+                if timeline and timeline.status_at(appt.start) is ClientStatus.INACTIVE:
+                    held.append(appt.id)
+                    continue
+                per_client[appt.client_id][kind].append(appt)
+        if held:
+            s.execute(update(Appointment).where(Appointment.id.in_(set(held)))
+                      .values(manual_billing_only=True))
+        billed: set[int] = set()
+        for client_id, kinds in per_client.items():
+            for kind, appts in kinds.items():
+                self._create_document(s, client_id, kind, appts, automatic=True)
+                report.documents_created += 1
+                report.by_kind[kind.value] = report.by_kind.get(kind.value, 0) + 1
+                billed.update(a.id for a in appts)
+        report.appointments_billed = len(billed)
+        report.clients_billed = len(per_client)
+        report.inactive_clients_skipped = len(skipped)
+        report.held_for_manual_billing = len(set(held))
+        audit(s, actor, "billing.run", "practice", None, details={
+            "through": end.date().isoformat(), "documents": report.documents_created,
+            "appointments": report.appointments_billed,
+            "inactive_clients_skipped": report.inactive_clients_skipped,
+            "held_for_manual_billing": report.held_for_manual_billing})
+        return report
 
     @staticmethod
     def _timelines(s: Session, statuses: dict[int, ClientStatus]) -> dict[int, StatusTimeline]:
@@ -156,26 +155,24 @@ class BillingController(Controller):
                   for a in appts)
         return doc
 
-    def generate_document(self, actor: Actor, client_id: int, appointment_ids: Sequence[int],
+    @writes("billing.generate", Action.GENERATE_DOCUMENTS, target="client:client_id")
+    def generate_document(self, s: Session, actor: Actor, client_id: int, appointment_ids: Sequence[int],
                           kind: DocumentKind | str) -> int:
         """By hand: bill chosen appointments, including those held while inactive."""
-        with self.operation(actor, "billing.generate", "client", client_id) as s:
-            require(actor, Action.GENERATE_DOCUMENTS, any_client=True)
-            try:
-                kind = DocumentKind(kind)
-            except ValueError:
-                raise InvalidInput(f"{kind!r} is not a document kind.", field="kind") from None
-            if s.get(Client, client_id) is None:
-                raise NotFound(f"There is no client with id {client_id}.")
-            appts = list(s.scalars(select(Appointment).where(
-                Appointment.id.in_(list(appointment_ids)), Appointment.client_id == client_id)))
-            if not appts or len(appts) != len(set(appointment_ids)):
-                raise InvalidInput("Choose one or more of this client's appointments.")
-            already = s.scalars(select(BillingItem.appointment_id).where(
-                BillingItem.appointment_id.in_([a.id for a in appts]), BillingItem.kind == kind)).all()
-            if already:
-                raise InvalidInput(f"{len(already)} of these appointments already have a {kind.value}.")
-            doc = self._create_document(s, client_id, kind, appts, automatic=False)
-            audit(s, actor, "billing.generate", "client", client_id,
-                  details={"document_id": doc.id, "kind": kind.value, "appointments": len(appts)})
-            return doc.id
+        try:
+            kind = DocumentKind(kind)
+        except ValueError:
+            raise InvalidInput(f"{kind!r} is not a document kind.", field="kind") from None
+        self._load_client(s, client_id)
+        appts = list(s.scalars(select(Appointment).where(
+            Appointment.id.in_(list(appointment_ids)), Appointment.client_id == client_id)))
+        if not appts or len(appts) != len(set(appointment_ids)):
+            raise InvalidInput("Choose one or more of this client's appointments.")
+        already = s.scalars(select(BillingItem.appointment_id).where(
+            BillingItem.appointment_id.in_([a.id for a in appts]), BillingItem.kind == kind)).all()
+        if already:
+            raise InvalidInput(f"{len(already)} of these appointments already have a {kind.value}.")
+        doc = self._create_document(s, client_id, kind, appts, automatic=False)
+        audit(s, actor, "billing.generate", "client", client_id,
+              details={"document_id": doc.id, "kind": kind.value, "appointments": len(appts)})
+        return doc.id

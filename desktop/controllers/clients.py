@@ -14,14 +14,23 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, false, func, or_, select, update
+from sqlalchemy import Select, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from desktop.controllers import validation
-from desktop.controllers.base import Controller, audit, check_version, flush_versioned, require
+from desktop.controllers.base import (
+    Controller,
+    audit,
+    check_id,
+    check_version,
+    flush_versioned,
+    reads,
+    require,
+    views,
+    writes,
+)
 from desktop.controllers.errors import (
     ConfirmationMismatch,
-    DatabaseUnavailable,
     InvalidInput,
     PermissionDenied,
 )
@@ -40,8 +49,9 @@ from desktop.domain.models import (
     PracticeUser,
     StatusChange,
 )
-from desktop.domain.search import like_pattern, query_tokens
+from desktop.domain.search import like_pattern, name_sort_key, query_tokens
 from desktop.storage.changes import next_change
+from desktop.storage.queries import EVERYONE, visible_client_ids, visible_clients
 
 EDITABLE_FIELDS = (
     "first_name", "last_name", "preferred_name", "date_of_birth", "email", "phone",
@@ -149,14 +159,6 @@ def _client_columns(table: Table) -> list:
 class ClientsController(Controller):
     # ------------------------------------------------------------------ reading
 
-    def _visible(self, actor: Actor, stmt: Select) -> Select:
-        scope = actor.scope(Action.SEE_CLIENTS)
-        if scope is Scope.NONE:
-            return stmt.where(false())
-        if scope is Scope.ASSIGNED:
-            return stmt.where(Client.clinician_id == actor.user_id)
-        return stmt
-
     def _row_select(self) -> Select:
         clinician = aliased(PracticeUser)
         return select(
@@ -165,7 +167,8 @@ class ClientsController(Controller):
             Client.clinician_id, clinician.display_name, Client.version,
         ).outerjoin(clinician, clinician.id == Client.clinician_id)
 
-    def list_clients(self, actor: Actor, status: StatusFilter | str = StatusFilter.ACTIVE,
+    @reads("client.list", Action.SEE_CLIENTS)
+    def list_clients(self, s: Session, actor: Actor, status: StatusFilter | str = StatusFilter.ACTIVE,
                      search: str = "", *, limit: int | None = None) -> list[ClientRow]:
         """Clients the actor may see, filtered by status and by what was typed."""
         try:
@@ -175,16 +178,15 @@ class ClientsController(Controller):
                                "or all.", field="status") from None
         if not isinstance(search, str):
             raise InvalidInput("Search must be text.", field="search")
-        stmt = self._visible(actor, self._row_select())
+        stmt = visible_clients(self._row_select(), actor.visibility())
         if status is not StatusFilter.ALL:
             stmt = stmt.where(Client.status == ClientStatus(status.value))
         for token in query_tokens(search):
             stmt = stmt.where(Client.search_key.like(like_pattern(token), escape="\\"))
-        stmt = stmt.order_by(Client.last_name, Client.first_name, Client.id)
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        with self.db.reading() as s:
-            return [ClientRow(*r) for r in s.execute(stmt)]
+        rows = [ClientRow(*r) for r in s.execute(stmt)]
+        # The window's order (docs/rules.md, "Lists"), not the database's collation.
+        rows.sort(key=lambda r: (name_sort_key(r.last_name, r.first_name), r.id))
+        return rows[:limit] if limit is not None else rows
 
     def _check_sees(self, actor: Actor, client: Client) -> None:
         if not actor.can(Action.SEE_CLIENTS, client.clinician_id):
@@ -192,67 +194,78 @@ class ClientsController(Controller):
             # explicit refusal is what a clinician can act on (ask the manager).
             raise PermissionDenied("This client is not assigned to you.")
 
-    def get_client(self, actor: Actor, client_id: int) -> ClientDetail:
-        with self.operation(actor, "client.view", "client", client_id, read_only=True) as s:
-            client = self.load_client(s, client_id)
-            self._check_sees(actor, client)
-            row = ClientRow(*s.execute(self._row_select().where(Client.id == client_id)).one())
-            portal = s.get(PortalAccess, client_id)
-            users = dict(s.execute(select(PracticeUser.id, PracticeUser.username)).all())
-            history = [
-                {
-                    "from": c.from_status.value, "to": c.to_status.value,
-                    "reason": c.reason.value if c.reason else None, "note": c.note,
-                    "actor": users.get(c.actor_id) if c.actor_id else None,
-                    "at": c.changed_at.isoformat(timespec="seconds"),
-                }
-                for c in s.scalars(select(StatusChange).where(StatusChange.client_id == client_id)
-                                   .order_by(StatusChange.changed_at, StatusChange.id))
-            ]
-            contacts = [
-                {"contact_id": contact.id, "first_name": contact.first_name,
-                 "last_name": contact.last_name, "relationship": link.relationship,
-                 "email": contact.email, "phone": contact.phone}
-                for link, contact in s.execute(
-                    select(ClientContactLink, Contact)
-                    .join(Contact, Contact.id == ClientContactLink.contact_id)
-                    .where(ClientContactLink.client_id == client_id)
-                    .order_by(Contact.last_name, Contact.first_name))
-            ]
-            appointments = [
-                {"id": a.id, "start": a.start.isoformat(timespec="minutes"),
-                 "duration_minutes": a.duration_minutes, "service_code": a.service_code,
-                 "fee": str(a.fee), "attended": a.attended,
-                 "clinician": users.get(a.clinician_id) if a.clinician_id else None,
-                 "manual_billing_only": a.manual_billing_only}
-                for a in s.scalars(select(Appointment).where(Appointment.client_id == client_id)
-                                   .order_by(Appointment.start))
-            ]
-            documents = [
-                {"id": d.id, "kind": d.kind.value, "period_start": d.period_start.isoformat(),
-                 "period_end": d.period_end.isoformat(), "amount": str(d.amount),
-                 "automatic": d.automatic, "created_at": d.created_at.isoformat(timespec="seconds")}
-                for d in s.scalars(select(BillingDocument).where(BillingDocument.client_id == client_id)
-                                   .order_by(BillingDocument.period_start, BillingDocument.id))
-            ]
-            duplicates = list(s.scalars(select(Client.id).where(Client.duplicate_of_id == client_id)
-                                        .order_by(Client.id)))
-            return ClientDetail(
-                row=row, address=client.address, inactive_reason=client.inactive_reason,
-                inactive_note=client.inactive_note, duplicate_of_id=client.duplicate_of_id,
-                duplicates=duplicates, created_at=client.created_at, updated_at=client.updated_at,
-                portal={"portal_enabled": bool(portal and portal.portal_enabled),
-                        "messaging_enabled": bool(portal and portal.messaging_enabled)},
-                status_history=history, contacts=contacts, appointments=appointments,
-                billing_documents=documents,
-            )
+    @views("client.view", Action.SEE_CLIENTS, target="client:client_id")
+    def get_client(self, s: Session, actor: Actor, client_id: int) -> ClientDetail:
+        """One client's whole record, as the profile shows it (audited as a look at it)."""
+        return self._detail(s, actor, client_id)
 
-    def export_client(self, actor: Actor, client_id: int) -> dict[str, Any]:
+    @reads("client.portal_read", Action.SEE_CLIENTS, target="client:client_id")
+    def portal_access(self, s: Session, actor: Actor, client_id: int) -> dict[str, bool]:
+        """Whether the client's portal and messaging access is on (no other part of the record)."""
+        client = self._load_client(s, client_id)
+        self._check_sees(actor, client)
+        portal = s.get(PortalAccess, client_id)
+        return {"portal_enabled": bool(portal and portal.portal_enabled),
+                "messaging_enabled": bool(portal and portal.messaging_enabled)}
+
+    def _detail(self, s: Session, actor: Actor, client_id: int) -> ClientDetail:
+        client = self._load_client(s, client_id)
+        self._check_sees(actor, client)
+        row = ClientRow(*s.execute(self._row_select().where(Client.id == client_id)).one())
+        portal = s.get(PortalAccess, client_id)
+        users = dict(s.execute(select(PracticeUser.id, PracticeUser.username)).all())
+        history = [
+            {
+                "from": c.from_status.value, "to": c.to_status.value,
+                "reason": c.reason.value if c.reason else None, "note": c.note,
+                "actor": users.get(c.actor_id) if c.actor_id else None,
+                "at": c.changed_at.isoformat(timespec="seconds"),
+            }
+            for c in s.scalars(select(StatusChange).where(StatusChange.client_id == client_id)
+                               .order_by(StatusChange.changed_at, StatusChange.id))
+        ]
+        contacts = [
+            {"contact_id": contact.id, "first_name": contact.first_name,
+             "last_name": contact.last_name, "relationship": link.relationship,
+             "email": contact.email, "phone": contact.phone}
+            for link, contact in s.execute(
+                select(ClientContactLink, Contact)
+                .join(Contact, Contact.id == ClientContactLink.contact_id)
+                .where(ClientContactLink.client_id == client_id)
+                .order_by(Contact.last_name, Contact.first_name))
+        ]
+        appointments = [
+            {"id": a.id, "start": a.start.isoformat(timespec="minutes"),
+             "duration_minutes": a.duration_minutes, "service_code": a.service_code,
+             "fee": str(a.fee), "attended": a.attended,
+             "clinician": users.get(a.clinician_id) if a.clinician_id else None,
+             "manual_billing_only": a.manual_billing_only}
+            for a in s.scalars(select(Appointment).where(Appointment.client_id == client_id)
+                               .order_by(Appointment.start))
+        ]
+        documents = [
+            {"id": d.id, "kind": d.kind.value, "period_start": d.period_start.isoformat(),
+             "period_end": d.period_end.isoformat(), "amount": str(d.amount),
+             "automatic": d.automatic, "created_at": d.created_at.isoformat(timespec="seconds")}
+            for d in s.scalars(select(BillingDocument).where(BillingDocument.client_id == client_id)
+                               .order_by(BillingDocument.period_start, BillingDocument.id))
+        ]
+        duplicates = list(s.scalars(select(Client.id).where(Client.duplicate_of_id == client_id)
+                                    .order_by(Client.id)))
+        return ClientDetail(
+            row=row, address=client.address, inactive_reason=client.inactive_reason,
+            inactive_note=client.inactive_note, duplicate_of_id=client.duplicate_of_id,
+            duplicates=duplicates, created_at=client.created_at, updated_at=client.updated_at,
+            portal={"portal_enabled": bool(portal and portal.portal_enabled),
+                    "messaging_enabled": bool(portal and portal.messaging_enabled)},
+            status_history=history, contacts=contacts, appointments=appointments,
+            billing_documents=documents,
+        )
+
+    @views("client.export", Action.SEE_CLIENTS, target="client:client_id")
+    def export_client(self, s: Session, actor: Actor, client_id: int) -> dict[str, Any]:
         """The full record as JSON-ready data, audited as an export."""
-        detail = self.get_client(actor, client_id)
-        with self.db.transaction() as s:
-            audit(s, actor, "client.export", "client", client_id)
-        data = detail.as_json()
+        data = self._detail(s, actor, client_id).as_json()
         data["exported_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         return data
 
@@ -293,39 +306,41 @@ class ClientsController(Controller):
                                field="clinician_id")
         return user.id
 
-    def add_client(self, actor: Actor, **values: Any) -> int:
+    @writes("client.add", Action.EDIT_CLIENT)
+    def add_client(self, s: Session, actor: Actor, **values: Any) -> int:
         """Create an Active client; returns the new id."""
-        with self.operation(actor, "client.add", "client") as s:
-            require(actor, Action.EDIT_CLIENT, any_client=True)
-            cleaned = self._clean(s, values)
-            for required in ("first_name", "last_name"):
-                if required not in cleaned:
-                    raise InvalidInput(f"{validation.LABELS[required]} is required.", field=required)
-            if actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED:
-                # An own-clients clinician can only create clients they can see.
-                if cleaned.get("clinician_id", actor.user_id) != actor.user_id:
-                    raise PermissionDenied("You may add clients only for yourself as clinician.")
-                cleaned["clinician_id"] = actor.user_id
-            client = Client(status=ClientStatus.ACTIVE, **cleaned)
-            client.refresh_search_key()
-            s.add(client)
-            s.flush()
-            audit(s, actor, "client.add", "client", client.id)
-            return client.id
+        require(actor, Action.EDIT_CLIENT, any_client=True)
+        cleaned = self._clean(s, values)
+        for required in ("first_name", "last_name"):
+            if required not in cleaned:
+                raise InvalidInput(f"{validation.LABELS[required]} is required.", field=required)
+        if actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED:
+            # An own-clients clinician can only create clients they can see.
+            if cleaned.get("clinician_id", actor.user_id) != actor.user_id:
+                raise PermissionDenied("You may add clients only for yourself as clinician.")
+            cleaned["clinician_id"] = actor.user_id
+        client = Client(status=ClientStatus.ACTIVE, **cleaned)
+        client.refresh_search_key()
+        s.add(client)
+        s.flush()
+        audit(s, actor, "client.add", "client", client.id)
+        return client.id
 
-    def edit_client(self, actor: Actor, client_id: int, expected_version: int,
+    @writes("client.edit", Action.EDIT_CLIENT, target="client:client_id")
+    def edit_client(self, s: Session, actor: Actor, client_id: int, expected_version: int,
                     **values: Any) -> int:
         """Save changed fields if nobody saved since ``expected_version``; returns the new version."""
-        with self.operation(actor, "client.edit", "client", client_id) as s:
-            client = self.load_client(s, client_id, for_update=True)
-            require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
-            check_version(client, expected_version)
-            self._apply_fields(s, actor, client, values)
-            flush_versioned(s)
-            return client.version
+        client = self._load_client(s, client_id, for_update=True)
+        require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
+        check_version(client, expected_version)
+        self._apply_fields(s, actor, client, values)
+        flush_versioned(s)
+        return client.version
 
+    @writes("client.edit", Action.EDIT_CLIENT, target="client:client_id")
     def save_profile(
         self,
+        s: Session,
         actor: Actor,
         client_id: int,
         expected_version: int,
@@ -337,32 +352,31 @@ class ClientsController(Controller):
         disable_portal: bool = False,
     ) -> int:
         """The edit dialog's Save Client: fields, status and portal in one transaction."""
-        with self.operation(actor, "client.edit", "client", client_id) as s:
-            client = self.load_client(s, client_id, for_update=True)
-            require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
-            check_version(client, expected_version)
-            self._apply_fields(s, actor, client, fields)
-            new = self._status(status)
-            reason_value = self._reason(reason) if new is ClientStatus.INACTIVE else None
-            note_value = validation.free_text(note, "inactive_note") if new is ClientStatus.INACTIVE else None
-            if reason_value is InactiveReason.DUPLICATE and client.inactive_reason is not InactiveReason.DUPLICATE:
-                raise InvalidInput(
-                    "To mark a duplicate, choose the profile to keep (Mark duplicate), so the "
-                    "link between the two is recorded.", field="reason")
-            if new is not client.status:
-                require(actor, Action.CHANGE_STATUS, clinician_id=client.clinician_id)
-                self._apply_status(s, actor, client, new, reason_value, note_value)
-            elif new is ClientStatus.INACTIVE and (client.inactive_reason, client.inactive_note) != (
-                    reason_value, note_value):
-                if reason_value is not InactiveReason.DUPLICATE:
-                    client.duplicate_of_id = None  # no longer a duplicate: no stale link
-                client.inactive_reason, client.inactive_note = reason_value, note_value
-                audit(s, actor, "client.edit", "client", client.id,
-                      details={"fields": ["inactive_note", "inactive_reason"]})
-            if disable_portal:
-                self._set_portal(s, actor, client.id, portal=False, messaging=False)
-            flush_versioned(s)
-            return client.version
+        client = self._load_client(s, client_id, for_update=True)
+        require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
+        check_version(client, expected_version)
+        self._apply_fields(s, actor, client, fields)
+        new = self._status(status)
+        reason_value = self._reason(reason) if new is ClientStatus.INACTIVE else None
+        note_value = validation.free_text(note, "inactive_note") if new is ClientStatus.INACTIVE else None
+        if reason_value is InactiveReason.DUPLICATE and client.inactive_reason is not InactiveReason.DUPLICATE:
+            raise InvalidInput(
+                "To mark a duplicate, choose the profile to keep (Mark duplicate), so the "
+                "link between the two is recorded.", field="reason")
+        if new is not client.status:
+            require(actor, Action.CHANGE_STATUS, clinician_id=client.clinician_id)
+            self._apply_status(s, actor, client, new, reason_value, note_value)
+        elif new is ClientStatus.INACTIVE and (client.inactive_reason, client.inactive_note) != (
+                reason_value, note_value):
+            if reason_value is not InactiveReason.DUPLICATE:
+                client.duplicate_of_id = None  # no longer a duplicate: no stale link
+            client.inactive_reason, client.inactive_note = reason_value, note_value
+            audit(s, actor, "client.edit", "client", client.id,
+                  details={"fields": ["inactive_note", "inactive_reason"]})
+        if disable_portal:
+            self._set_portal(s, actor, client.id, portal=False, messaging=False)
+        flush_versioned(s)
+        return client.version
 
     def _apply_fields(self, s: Session, actor: Actor, client: Client, values: Mapping[str, Any]) -> None:
         cleaned = self._clean(s, values)
@@ -376,37 +390,38 @@ class ClientsController(Controller):
             client.refresh_search_key()
             audit(s, actor, "client.edit", "client", client.id, details={"fields": changed})
 
+    @writes("client.set_status", Action.CHANGE_STATUS, target="client:client_id")
     def set_status(
         self,
+        s: Session,
         actor: Actor,
         client_id: int,
         status: ClientStatus | str,
         *,
         reason: InactiveReason | str | None = None,
         note: str | None = None,
-        duplicate_of: int | None = None,
         expected_version: int | None = None,
         disable_portal: bool = False,
     ) -> int:
         """Mark a client Active or Inactive, with history and audit; returns the new version."""
-        with self.operation(actor, "client.set_status", "client", client_id) as s:
-            client = self.load_client(s, client_id, for_update=True)
-            require(actor, Action.CHANGE_STATUS, clinician_id=client.clinician_id)
-            check_version(client, expected_version)
-            new = self._status(status)
-            reason_value = self._reason(reason) if new is ClientStatus.INACTIVE else None
-            if reason_value is InactiveReason.DUPLICATE or duplicate_of is not None:
-                raise InvalidInput(
-                    "To mark a duplicate, choose the profile to keep (Mark duplicate), so the "
-                    "link between the two is recorded.", field="reason")
-            self._apply_status(s, actor, client, new, reason_value,
-                               validation.free_text(note, "inactive_note"))
-            if disable_portal:
-                self._set_portal(s, actor, client.id, portal=False, messaging=False)
-            flush_versioned(s)
-            return client.version
+        client = self._load_client(s, client_id, for_update=True)
+        require(actor, Action.CHANGE_STATUS, clinician_id=client.clinician_id)
+        check_version(client, expected_version)
+        new = self._status(status)
+        reason_value = self._reason(reason) if new is ClientStatus.INACTIVE else None
+        if reason_value is InactiveReason.DUPLICATE:
+            raise InvalidInput(
+                "To mark a duplicate, choose the profile to keep (Mark duplicate), so the "
+                "link between the two is recorded.", field="reason")
+        self._apply_status(s, actor, client, new, reason_value,
+                           validation.free_text(note, "inactive_note"))
+        if disable_portal:
+            self._set_portal(s, actor, client.id, portal=False, messaging=False)
+        flush_versioned(s)
+        return client.version
 
-    def mark_duplicate(self, actor: Actor, duplicate_id: int, keep_id: int, *,
+    @writes("client.mark_duplicate", Action.MARK_DUPLICATE, target="client:duplicate_id")
+    def mark_duplicate(self, s: Session, actor: Actor, duplicate_id: int, keep_id: int, *,
                        note: str | None = None,
                        expected_versions: tuple[int, int] | None = None) -> None:
         """Keep one profile; mark the other Inactive as its duplicate, linked to it.
@@ -414,28 +429,27 @@ class ClientsController(Controller):
         ``expected_versions`` (duplicate's, kept one's) are the versions the person
         compared; if either profile was saved since, nothing happens.
         """
-        with self.operation(actor, "client.mark_duplicate", "client", duplicate_id) as s:
-            if duplicate_id == keep_id:
-                raise InvalidInput("A client cannot be a duplicate of itself.")
-            duplicate = self.load_client(s, duplicate_id, for_update=True)
-            kept = self.load_client(s, keep_id)
-            require(actor, Action.MARK_DUPLICATE, clinician_id=duplicate.clinician_id)
-            require(actor, Action.MARK_DUPLICATE, clinician_id=kept.clinician_id)
-            if expected_versions is not None:
-                check_version(duplicate, expected_versions[0])
-                check_version(kept, expected_versions[1])
-            if kept.duplicate_of_id is not None:
-                raise InvalidInput(
-                    f"Client {keep_id} is itself marked as a duplicate of {kept.duplicate_of_id}; "
-                    "keep that profile instead.")
-            # Profiles that pointed at the one now marked duplicate follow it to the kept one.
-            self._repoint_duplicates(s, duplicate.id, kept.id)
-            duplicate.duplicate_of_id = kept.id
-            self._apply_status(s, actor, duplicate, ClientStatus.INACTIVE, InactiveReason.DUPLICATE,
-                               validation.free_text(note, "inactive_note"), force=True)
-            audit(s, actor, "client.mark_duplicate", "client", duplicate.id,
-                  details={"kept_client_id": kept.id})
-            flush_versioned(s)
+        if duplicate_id == keep_id:
+            raise InvalidInput("A client cannot be a duplicate of itself.")
+        duplicate = self._load_client(s, duplicate_id, for_update=True)
+        kept = self._load_client(s, keep_id)
+        require(actor, Action.MARK_DUPLICATE, clinician_id=duplicate.clinician_id)
+        require(actor, Action.MARK_DUPLICATE, clinician_id=kept.clinician_id)
+        if expected_versions is not None:
+            check_version(duplicate, expected_versions[0])
+            check_version(kept, expected_versions[1])
+        if kept.duplicate_of_id is not None:
+            raise InvalidInput(
+                f"Client {keep_id} is itself marked as a duplicate of {kept.duplicate_of_id}; "
+                "keep that profile instead.")
+        # Profiles that pointed at the one now marked duplicate follow it to the kept one.
+        self._repoint_duplicates(s, duplicate.id, kept.id)
+        duplicate.duplicate_of_id = kept.id
+        self._apply_status(s, actor, duplicate, ClientStatus.INACTIVE, InactiveReason.DUPLICATE,
+                           validation.free_text(note, "inactive_note"), force=True)
+        audit(s, actor, "client.mark_duplicate", "client", duplicate.id,
+              details={"kept_client_id": kept.id})
+        flush_versioned(s)
 
     @staticmethod
     def _repoint_duplicates(s: Session, old_id: int, new_id: int | None) -> None:
@@ -483,12 +497,12 @@ class ClientsController(Controller):
               details={"from": old.value, "to": new.value,
                        "reason": reason.value if reason else None})
 
-    def set_portal_access(self, actor: Actor, client_id: int, *, portal: bool | None = None,
+    @writes("client.portal", Action.EDIT_CLIENT, target="client:client_id")
+    def set_portal_access(self, s: Session, actor: Actor, client_id: int, *, portal: bool | None = None,
                           messaging: bool | None = None) -> dict[str, bool]:
-        with self.operation(actor, "client.portal", "client", client_id) as s:
-            client = self.load_client(s, client_id)
-            require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
-            return self._set_portal(s, actor, client_id, portal=portal, messaging=messaging)
+        client = self._load_client(s, client_id)
+        require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
+        return self._set_portal(s, actor, client_id, portal=portal, messaging=messaging)
 
     def _set_portal(self, s: Session, actor: Actor, client_id: int, *, portal: bool | None,
                     messaging: bool | None) -> dict[str, bool]:
@@ -508,13 +522,12 @@ class ClientsController(Controller):
 
     # ----------------------------------------------------------------- deleting
 
-    def deletion_impact(self, actor: Actor, client_id: int) -> DeletionImpact:
+    @reads("client.delete_preview", Action.DELETE_CLIENT, target="client:client_id")
+    def deletion_impact(self, s: Session, actor: Actor, client_id: int) -> DeletionImpact:
         """Counts of what ``delete_client`` would remove, for the dialog to state."""
-        with self.operation(actor, "client.delete_preview", "client", client_id,
-                            read_only=True) as s:
-            client = self.load_client(s, client_id)
-            require(actor, Action.DELETE_CLIENT, clinician_id=client.clinician_id)
-            return DeletionImpact(client.id, client.full_name, self._count_owned(s, client.id))
+        client = self._load_client(s, client_id)
+        require(actor, Action.DELETE_CLIENT, clinician_id=client.clinician_id)
+        return DeletionImpact(client.id, client.full_name, self._count_owned(s, client.id))
 
     @staticmethod
     def _count_owned(s: Session, client_id: int) -> dict[str, int]:
@@ -524,7 +537,8 @@ class ClientsController(Controller):
             counts[table.name] = s.execute(select(func.count()).select_from(table).where(cond)).scalar_one()
         return counts
 
-    def delete_client(self, actor: Actor, client_id: int, typed_name: str, *,
+    @writes("client.delete", Action.DELETE_CLIENT, target="client:client_id")
+    def delete_client(self, s: Session, actor: Actor, client_id: int, typed_name: str, *,
                       understood: bool = True) -> DeletionImpact:
         """Remove the client and every row that belongs to them, all or nothing.
 
@@ -533,31 +547,27 @@ class ClientsController(Controller):
         name is not left in the database file; the audit log keeps only who,
         when, the id and the counts.
         """
-        with self.operation(actor, "client.delete", "client", client_id) as s:
-            client = self.load_client(s, client_id, for_update=True)
-            require(actor, Action.DELETE_CLIENT, clinician_id=client.clinician_id)
-            if not isinstance(typed_name, str) or \
-                    unicodedata.normalize("NFC", typed_name) != client.full_name:
-                raise ConfirmationMismatch(
-                    "The name typed does not match the client's first and last name exactly "
-                    "(it is case-sensitive). Nothing was deleted.")
-            if not understood:
-                raise ConfirmationMismatch(
-                    "Confirm that you understand the deletion is permanent. Nothing was deleted.")
-            counts = self._count_owned(s, client.id)
-            impact = DeletionImpact(client.id, client.full_name, counts)
-            for table in client_owned_tables():
-                self._delete_owned(s, table, client.id)
-            # Profiles marked as duplicates of this one lose the link, not their data.
-            self._repoint_duplicates(s, client.id, None)
-            s.execute(delete(Client).where(Client.id == client.id))
-            s.expunge(client)
-            audit(s, actor, "client.delete", "client", client_id, details={"removed": counts})
-        try:
-            self.db.erase_freed_space()
-        except DatabaseUnavailable:
-            # The deletion is committed; the erase is retried at the next write and at close.
-            self.db.erase_pending = True
+        client = self._load_client(s, client_id, for_update=True)
+        require(actor, Action.DELETE_CLIENT, clinician_id=client.clinician_id)
+        if not isinstance(typed_name, str) or \
+                unicodedata.normalize("NFC", typed_name) != client.full_name:
+            raise ConfirmationMismatch(
+                "The name typed does not match the client's first and last name exactly "
+                "(it is case-sensitive). Nothing was deleted.")
+        if not understood:
+            raise ConfirmationMismatch(
+                "Confirm that you understand the deletion is permanent. Nothing was deleted.")
+        counts = self._count_owned(s, client.id)
+        impact = DeletionImpact(client.id, client.full_name, counts)
+        for table in client_owned_tables():
+            self._delete_owned(s, table, client.id)
+        # Profiles marked as duplicates of this one lose the link, not their data.
+        self._repoint_duplicates(s, client.id, None)
+        s.execute(delete(Client).where(Client.id == client.id))
+        s.expunge(client)
+        audit(s, actor, "client.delete", "client", client_id, details={"removed": counts})
+        # Once committed, the freed pages and the WAL are erased (Database.transaction).
+        s.info["erase_after_commit"] = True
         return impact
 
     @staticmethod
@@ -566,16 +576,24 @@ class ClientsController(Controller):
 
     # ---------------------------------------------------------------- bulk help
 
-    def audit_events(self, actor: Actor, client_id: int | None = None,
+    @reads("audit.read", Action.SEE_CLIENTS, target="client:client_id")
+    def audit_events(self, s: Session, actor: Actor, client_id: int | None = None,
                      limit: int = 1000) -> list[dict[str, Any]]:
-        require(actor, Action.SEE_CLIENTS, any_client=True)
+        """The newest audit rows, of one client or of every client the actor may see."""
         stmt = select(AuditEvent).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
         if client_id is not None:
+            check_id(client_id, "client")
+            if actor.visibility() != EVERYONE:
+                # Whose client it was cannot be told once it is deleted: then only those who
+                # see every client read its trail.
+                self._check_sees(actor, self._load_client(s, client_id))
             stmt = stmt.where(AuditEvent.target_kind == "client", AuditEvent.target_id == client_id)
-        with self.db.reading() as s:
-            return [
-                {"id": e.id, "at": e.occurred_at.isoformat(timespec="seconds"),
-                 "actor": e.actor_username, "action": e.action, "target_kind": e.target_kind,
-                 "target_id": e.target_id, "outcome": e.outcome.value, "details": e.details}
-                for e in s.scalars(stmt.limit(limit))
-            ]
+        elif actor.visibility() != EVERYONE:
+            stmt = stmt.where(AuditEvent.target_kind == "client",
+                              AuditEvent.target_id.in_(visible_client_ids(actor.visibility())))
+        return [
+            {"id": e.id, "at": e.occurred_at.isoformat(timespec="seconds"),
+             "actor": e.actor_username, "action": e.action, "target_kind": e.target_kind,
+             "target_id": e.target_id, "outcome": e.outcome.value, "details": e.details}
+            for e in s.scalars(stmt.limit(limit))
+        ]

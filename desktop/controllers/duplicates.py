@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from desktop.controllers.base import Controller, audit, require
-from desktop.controllers.errors import InvalidInput, NotFound
-from desktop.controllers.permissions import Action, Actor, Scope
-from desktop.domain.models import Client, Contact, DuplicateDismissal
+from desktop.controllers.base import Controller, audit, check_id, reads, require, writes
+from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied
+from desktop.controllers.permissions import Action, Actor
+from desktop.domain.models import Client, Contact, ContactDismissal, DuplicateDismissal
 from desktop.domain.search import fold, phone_digits
-from desktop.storage import queries
+from desktop.storage.queries import visible_clients, visible_contacts
 
 NICKNAMES = {
     "bob": "robert", "rob": "robert", "bobby": "robert", "bill": "william", "will": "william",
@@ -150,42 +151,56 @@ def find_pairs(people: list[Person], dismissed: set[tuple[int, int]] = frozenset
 
 
 class DuplicatesController(Controller):
-    def find_client_duplicates(self, actor: Actor,
+    @reads("client.find_duplicates", Action.MARK_DUPLICATE)
+    def find_client_duplicates(self, s: Session, actor: Actor,
                                progress: Callable[[int, int], bool] | None = None) -> list[DuplicatePair]:
         """Client profiles not already linked as duplicates that look like the same person."""
-        require(actor, Action.MARK_DUPLICATE, any_client=True)
         stmt = select(Client.id, Client.first_name, Client.last_name, Client.date_of_birth,
                       Client.email, Client.phone).where(Client.duplicate_of_id.is_(None))
-        if actor.scope(Action.MARK_DUPLICATE) is Scope.ASSIGNED:
-            stmt = stmt.where(Client.clinician_id == actor.user_id)
-        with self.db.reading() as s:
-            people = [Person(*row) for row in s.execute(stmt)]
-            dismissed = {(a, b) for a, b in s.execute(select(DuplicateDismissal.client_id,
-                                                              DuplicateDismissal.other_client_id))}
+        people = [Person(*row) for row in s.execute(visible_clients(stmt, actor.visibility(Action.MARK_DUPLICATE)))]
+        dismissed = {(a, b) for a, b in s.execute(select(DuplicateDismissal.client_id,
+                                                          DuplicateDismissal.other_client_id))}
         return find_pairs(people, dismissed, progress)
 
-    def find_contact_duplicates(self, actor: Actor) -> list[DuplicatePair]:
-        require(actor, Action.MERGE_CONTACTS, any_client=True)
+    @reads("contact.find_duplicates", Action.MERGE_CONTACTS)
+    def find_contact_duplicates(self, s: Session, actor: Actor) -> list[DuplicatePair]:
+        """Contact profiles that look like the same person, less the pairs someone dismissed."""
         stmt = select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.phone)
-        if actor.scope(Action.MERGE_CONTACTS) is Scope.ASSIGNED:
-            stmt = queries.contact_scope(stmt, actor.user_id)
-        with self.db.reading() as s:
-            people = [Person(cid, f, last, None, e, ph) for cid, f, last, e, ph in s.execute(stmt)]
-        return find_pairs(people)
+        stmt = visible_contacts(stmt, actor.visibility(Action.MERGE_CONTACTS))
+        people = [Person(cid, f, last, None, e, ph) for cid, f, last, e, ph in s.execute(stmt)]
+        dismissed = {(a, b) for a, b in s.execute(select(ContactDismissal.contact_id,
+                                                          ContactDismissal.other_contact_id))}
+        return find_pairs(people, dismissed)
 
-    def dismiss(self, actor: Actor, client_id: int, other_client_id: int) -> None:
+    @writes("client.not_duplicate", Action.MARK_DUPLICATE, target="client:client_id")
+    def dismiss(self, s: Session, actor: Actor, client_id: int, other_client_id: int) -> None:
         """Remember that two client profiles are *not* the same person; they are not offered again."""
         low, high = sorted((client_id, other_client_id))
-        with self.operation(actor, "client.not_duplicate", "client", low) as s:
-            if low == high:
-                raise InvalidInput("A client cannot be compared with itself.")
-            for cid in (low, high):
-                client = s.get(Client, cid)
-                if client is None:
-                    raise NotFound(f"There is no client with id {cid}; it may have been deleted.")
-                require(actor, Action.MARK_DUPLICATE, clinician_id=client.clinician_id)
-            exists = s.scalars(select(DuplicateDismissal.id).where(
-                DuplicateDismissal.client_id == low, DuplicateDismissal.other_client_id == high)).first()
-            if exists is None:
-                s.add(DuplicateDismissal(client_id=low, other_client_id=high, actor_id=actor.user_id))
-            audit(s, actor, "client.not_duplicate", "client", low, details={"other_client_id": high})
+        if low == high:
+            raise InvalidInput("A client cannot be compared with itself.")
+        for cid in (low, high):
+            client = self._load_client(s, cid)
+            require(actor, Action.MARK_DUPLICATE, clinician_id=client.clinician_id)
+        exists = s.scalars(select(DuplicateDismissal.id).where(
+            DuplicateDismissal.client_id == low, DuplicateDismissal.other_client_id == high)).first()
+        if exists is None:
+            s.add(DuplicateDismissal(client_id=low, other_client_id=high, actor_id=actor.user_id))
+        audit(s, actor, "client.not_duplicate", "client", low, details={"other_client_id": high})
+
+    @writes("contact.not_duplicate", Action.MERGE_CONTACTS, target="contact:contact_id")
+    def dismiss_contacts(self, s: Session, actor: Actor, contact_id: int, other_contact_id: int) -> None:
+        """Remember that two contact profiles are *not* the same person; they are not offered again."""
+        low, high = sorted((contact_id, other_contact_id))
+        if low == high:
+            raise InvalidInput("A contact cannot be compared with itself.")
+        who = actor.visibility(Action.MERGE_CONTACTS)
+        for kid in (low, high):
+            if s.get(Contact, check_id(kid, "contact")) is None:
+                raise NotFound(f"There is no contact with id {kid}; it may have been merged or deleted.")
+            if s.scalars(visible_contacts(select(Contact.id).where(Contact.id == kid), who)).first() is None:
+                raise PermissionDenied("This contact is not linked to any of your clients.")
+        exists = s.scalars(select(ContactDismissal.id).where(
+            ContactDismissal.contact_id == low, ContactDismissal.other_contact_id == high)).first()
+        if exists is None:
+            s.add(ContactDismissal(contact_id=low, other_contact_id=high, actor_id=actor.user_id))
+        audit(s, actor, "contact.not_duplicate", "contact", low, details={"other_contact_id": high})

@@ -4,12 +4,22 @@ A controller raises one of these having changed nothing. The GUI shows the
 message, the command line prints it on one line of stderr and exits non-zero.
 """
 
-from desktop.storage.errors import CaseloadError, DatabaseUnavailable, SchemaTooNew
+from desktop.storage.errors import (
+    CaseloadError,
+    DatabaseDamaged,
+    DatabaseRefused,
+    DatabaseUnavailable,
+    InvalidDatabaseUrl,
+    SchemaTooNew,
+)
 
 __all__ = [
     "CaseloadError",
     "ConfirmationMismatch",
+    "DatabaseDamaged",
+    "DatabaseRefused",
     "DatabaseUnavailable",
+    "InvalidDatabaseUrl",
     "InvalidInput",
     "NotFound",
     "NotSignedIn",
@@ -30,11 +40,9 @@ class ConfirmationMismatch(CaseloadError):
 class StaleVersion(CaseloadError):
     """Someone else saved this record since it was loaded."""
 
-    def __init__(self, message: str, *, current_version: int | None = None,
-                 changed_fields: tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, *, current_version: int | None = None) -> None:
         super().__init__(message)
         self.current_version = current_version
-        self.changed_fields = changed_fields
 
 
 class NotFound(CaseloadError):
@@ -51,3 +59,9 @@ class InvalidInput(CaseloadError):
 
 class NotSignedIn(CaseloadError):
     """Wrong username or password; deliberately does not say which."""
+
+    def __init__(self, message: str, *, user_id: int | None = None, username_known: bool = False) -> None:
+        super().__init__(message)
+        # What the gate's DENIED row records: never the name typed (it may be a password).
+        self.audit_target_id = user_id
+        self.audit_details = {"username_known": username_known}

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass
 
 from desktop.domain.models import Role
+from desktop.storage.queries import EVERYONE, Visibility
 
 
 class Action(enum.StrEnum):
@@ -98,6 +99,15 @@ class Actor:
         if scope is Scope.ASSIGNED:
             return any_client or clinician_id == self.user_id
         return False
+
+    def visibility(self, action: Action = Action.SEE_CLIENTS) -> Visibility:
+        """Which clients this user's queries for ``action`` may return."""
+        scope = self.scope(action)
+        if scope is Scope.ALL:
+            return EVERYONE
+        if scope is Scope.ASSIGNED:
+            return Visibility(clinician_id=self.user_id)
+        return Visibility(nobody=True)
 
     def can_delete(self) -> bool:
         return self.can(Action.DELETE_CLIENT, any_client=True)

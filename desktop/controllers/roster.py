@@ -29,13 +29,14 @@ import bisect
 import enum
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from desktop.controllers.clients import StatusFilter
-from desktop.controllers.permissions import Action, Actor, Scope
+from desktop.controllers.permissions import Actor
 from desktop.domain.models import ClientStatus
-from desktop.domain.search import query_tokens
+from desktop.domain.search import fold, name_sort_key, query_tokens
 from desktop.storage import queries
 from desktop.storage.changes import last_change
 from desktop.storage.database import Database
@@ -55,16 +56,35 @@ class Column(enum.IntEnum):
         return ("Name", "Type", "Status", "Date of birth", "Phone", "Email", "Clinician")[self]
 
 
-# Per-slot state codes, kept in a byte array.
-ACTIVE, INACTIVE, CONTACT, GONE = 0, 1, 2, 3
-_STATE_OF = {ClientStatus.ACTIVE.value: ACTIVE, ClientStatus.INACTIVE.value: INACTIVE}
-CLIENT, CONTACT_KIND = 0, 1
-# Which states each status filter shows (indexed by state code); contacts have
-# no status and show with Active and All.
+class Kind(enum.IntEnum):
+    """What a slot holds (kept in a byte array)."""
+
+    CLIENT = 0
+    CONTACT = 1
+
+
+class State(enum.IntEnum):
+    """A slot's state (kept in a byte array): a client's status, a contact, or removed."""
+
+    ACTIVE = 0
+    INACTIVE = 1
+    CONTACT = 2
+    GONE = 3
+
+
+class Change(enum.Enum):
+    """What storing a row changed, for deciding which cached orders still hold."""
+
+    NONE = "unchanged"
+    STATUS = "status only"
+    SORT_KEYS = "sort keys"
+
+
+_STATE_OF = {ClientStatus.ACTIVE.value: State.ACTIVE, ClientStatus.INACTIVE.value: State.INACTIVE}
+# Which states each status filter shows (indexed by state); contacts have no
+# status and show with Active and All.
 _SHOWN = {StatusFilter.ACTIVE: b"\x01\x00\x01\x00", StatusFilter.INACTIVE: b"\x00\x01\x00\x00",
           StatusFilter.ALL: b"\x01\x01\x01\x00"}
-# What a stored row changed, for deciding which cached orders still hold.
-_UNCHANGED, _RESTATED, _SORTED = "unchanged", "status only", "sort keys"
 # Remembered search answers hold at most this many times the roster's rows in all
 # (a few screens of typing and Backspace), and never less than the floor.
 MATCH_CACHE_ROSTERS = 3
@@ -72,8 +92,33 @@ MATCH_CACHE_FLOOR = 200_000
 # Below this share of all rows, matches are sorted directly instead of masked.
 FEW_MATCHES = 0.05
 
-CLIENT_FIELDS = 11  # id, first, last, preferred, dob, email, phone, status, clinician, key, version
-CONTACT_FIELDS = 7  # id, first, last, email, phone, key, version
+
+class ClientColumns(NamedTuple):
+    """Client rows as read by ``queries.client_tuples``, column by column."""
+
+    ids: list[int]
+    first: list[str]
+    last: list[str]
+    preferred: list[str]
+    dob: list[str]
+    email: list[str]
+    phone: list[str]
+    status: list[str]
+    clinician_ids: list[int | None]
+    keys: list[str]
+    versions: list[int]
+
+
+class ContactColumns(NamedTuple):
+    """Contact rows as read by ``queries.contact_tuples``, column by column."""
+
+    ids: list[int]
+    first: list[str]
+    last: list[str]
+    email: list[str]
+    phone: list[str]
+    keys: list[str]
+    versions: list[int]
 
 
 @dataclass
@@ -81,8 +126,8 @@ class RosterData:
     """Columns read by ``Roster.fetch`` (on any thread), ready for ``install`` on the GUI thread."""
 
     clinicians: dict[int, str]
-    clients: list[list]
-    contacts: list[list]
+    clients: ClientColumns
+    contacts: ContactColumns
     watermark: int
     name_order: array = field(default_factory=lambda: array("i"))
 
@@ -104,18 +149,13 @@ def _share(values: list, pool: dict) -> list:
     return [get(v, v) for v in values]
 
 
-def _name_key(last: str, first: str) -> str:
-    return f"{last}\x00{first}".casefold()
-
-
 class Roster:
     """Every client and contact the actor may see, searchable in memory."""
 
     def __init__(self, db: Database, actor: Actor) -> None:
         self.db = db
         self.actor = actor
-        self._clinician_scope = (actor.user_id if actor.scope(Action.SEE_CLIENTS) is Scope.ASSIGNED
-                                 else None)
+        self._who = actor.visibility()
         self._clear()
 
     # ------------------------------------------------------------------ storage
@@ -160,40 +200,40 @@ class Roster:
 
     def fetch(self) -> RosterData:
         """Read everything the actor may see. Safe to call off the GUI thread."""
-        scope = self._clinician_scope
+        who = self._who
         with self.db.reading() as s:
             # The watermark is read first: a change committed while the rows are
             # read is then picked up again by the next refresh, never missed.
             watermark = last_change(s)
             clinicians = queries.clinician_names(s)
-            clients = _columns(queries.client_tuples(s, clinician_id=scope), CLIENT_FIELDS)
-            contacts = _columns(queries.contact_tuples(s, clinician_id=scope), CONTACT_FIELDS)
+            c = ClientColumns(*_columns(queries.client_tuples(s, who), len(ClientColumns._fields)))
+            k = ContactColumns(*_columns(queries.contact_tuples(s, who), len(ContactColumns._fields)))
         pool: dict = {}
-        for columns, shared in ((clients, (1, 2, 3, 4)), (contacts, (1, 2))):
-            for i in shared:
-                columns[i] = _share(columns[i], pool)
-        names = [_name_key(last, first) for last, first in zip(clients[2] + contacts[2], clients[1] + contacts[1])]
+        c = c._replace(first=_share(c.first, pool), last=_share(c.last, pool),
+                       preferred=_share(c.preferred, pool), dob=_share(c.dob, pool))
+        k = k._replace(first=_share(k.first, pool), last=_share(k.last, pool))
+        names = list(map(name_sort_key, c.last + k.last, c.first + k.first))
         order = array("i", sorted(range(len(names)), key=names.__getitem__))
-        return RosterData(clinicians, clients, contacts, watermark, order)
+        return RosterData(clinicians, c, k, watermark, order)
 
     def install(self, data: RosterData) -> None:
         """Replace what is held with ``data`` (column by column, no per-row calls)."""
         self._clear()
         c, k = data.clients, data.contacts
-        n_clients, n_contacts = len(c[0]), len(k[0])
+        n_clients, n_contacts = len(c.ids), len(k.ids)
         self._clinicians = data.clinicians
-        self.kind = bytearray(n_clients) + bytearray(b"\x01" * n_contacts)
-        self.state = bytearray(_STATE_OF[v] for v in c[7]) + bytearray(b"\x02" * n_contacts)
-        self.ids = array("q", c[0] + k[0])
-        self.versions = array("q", c[10] + k[6])
-        self.first = c[1] + k[1]
-        self.last = c[2] + k[2]
-        self.preferred = c[3] + [""] * n_contacts
-        self.dob = c[4] + [""] * n_contacts
-        self.email = c[5] + k[3]
-        self.phone = c[6] + k[4]
-        self.clinician_ids = c[8] + [None] * n_contacts
-        self.keys = c[9] + k[5]
+        self.kind = bytearray([Kind.CLIENT]) * n_clients + bytearray([Kind.CONTACT]) * n_contacts
+        self.state = bytearray(_STATE_OF[v] for v in c.status) + bytearray([State.CONTACT]) * n_contacts
+        self.ids = array("q", c.ids + k.ids)
+        self.versions = array("q", c.versions + k.versions)
+        self.first = c.first + k.first
+        self.last = c.last + k.last
+        self.preferred = c.preferred + [""] * n_contacts
+        self.dob = c.dob + [""] * n_contacts
+        self.email = c.email + k.email
+        self.phone = c.phone + k.phone
+        self.clinician_ids = c.clinician_ids + [None] * n_contacts
+        self.keys = c.keys + k.keys
         self._n_clients, self._n_loaded = n_clients, n_clients + n_contacts
         self._watermark = data.watermark
         if len(data.name_order) == len(self.ids):
@@ -208,45 +248,45 @@ class Roster:
             self.load()
             return True
         since = self._watermark
-        changes: set[str] = set()
-        scope = self._clinician_scope
+        changes: set[Change] = set()
+        who = self._who
         with self.db.reading() as s:
             # Read first: a change committed while the rows are read is seen again next time.
             self._watermark = last_change(s)
             self._clinicians = queries.clinician_names(s)
-            for row in queries.client_tuples(s, clinician_id=scope, changed_after=since):
+            for row in queries.client_tuples(s, who, changed_after=since):
                 changes.add(self._put_client(row))
-            for row in queries.contact_tuples(s, clinician_id=scope, changed_after=since):
+            for row in queries.contact_tuples(s, who, changed_after=since):
                 changes.add(self._put_contact(row))
             # Every insert and update was just seen through its change number, so if the
             # database holds fewer rows than are listed, something was deleted (or
             # left this user's scope): only then is the full id list worth reading.
-            live_clients = self.state.count(ACTIVE) + self.state.count(INACTIVE)
+            live_clients = self.state.count(State.ACTIVE) + self.state.count(State.INACTIVE)
             present: dict[int, set[int]] = {}
-            if queries.client_count(s, clinician_id=scope) != live_clients:
-                present[CLIENT] = queries.client_ids(s, clinician_id=scope)
-            if queries.contact_count(s, clinician_id=scope) != self.state.count(CONTACT):
-                present[CONTACT_KIND] = queries.contact_ids(s, clinician_id=scope)
+            if queries.client_count(s, who) != live_clients:
+                present[Kind.CLIENT] = queries.client_ids(s, who)
+            if queries.contact_count(s, who) != self.state.count(State.CONTACT):
+                present[Kind.CONTACT] = queries.contact_ids(s, who)
         if present:
             for slot in range(len(self.ids)):
                 kind = self.kind[slot]
-                if kind in present and self.state[slot] != GONE and self.ids[slot] not in present[kind]:
+                if kind in present and self.state[slot] != State.GONE and self.ids[slot] not in present[kind]:
                     self._mark_gone(slot)
-                    changes.add(_SORTED)
-        changes.discard(_UNCHANGED)
+                    changes.add(Change.SORT_KEYS)
+        changes.discard(Change.NONE)
         if changes:
-            self._forget_answers(orders=_SORTED in changes)
-            if _SORTED not in changes:
+            self._forget_answers(orders=Change.SORT_KEYS in changes)
+            if Change.SORT_KEYS not in changes:
                 self._orders.pop(Column.STATUS, None)
                 self.generation += 1
         return bool(changes)
 
     def _mark_gone(self, slot: int) -> None:
-        self.state[slot] = GONE
+        self.state[slot] = State.GONE
         self.keys[slot] = ""  # matches no search word again
 
     def slot_of(self, kind: int, record_id: int) -> int | None:
-        low, high = (0, self._n_clients) if kind == CLIENT else (self._n_clients, self._n_loaded)
+        low, high = (0, self._n_clients) if kind == Kind.CLIENT else (self._n_clients, self._n_loaded)
         i = bisect.bisect_left(self.ids, record_id, low, high)
         if i < high and self.ids[i] == record_id:
             return i
@@ -259,7 +299,7 @@ class Roster:
         slot = len(self.ids)
         self._extra[(kind, record_id)] = slot
         self.kind.append(kind)
-        self.state.append(GONE)
+        self.state.append(State.GONE)
         self.ids.append(record_id)
         self.versions.append(0)
         for column in (self.first, self.last, self.preferred, self.dob, self.phone, self.email, self.keys):
@@ -267,13 +307,13 @@ class Roster:
         self.clinician_ids.append(None)
         return slot, True
 
-    def _put_client(self, row: Sequence) -> str:
+    def _put_client(self, row: Sequence) -> Change:
         """Store one client row; says whether nothing, only the status, or sort keys changed."""
         cid, first, last, preferred, dob, email, phone, status, clinician_id, key, version = row
-        slot, new = self._slot(CLIENT, cid)
-        if not new and self.versions[slot] == version and self.state[slot] != GONE:
-            return _UNCHANGED
-        resorts = new or self.state[slot] == GONE or (
+        slot, new = self._slot(Kind.CLIENT, cid)
+        if not new and self.versions[slot] == version and self.state[slot] != State.GONE:
+            return Change.NONE
+        resorts = new or self.state[slot] == State.GONE or (
             self.first[slot], self.last[slot], self.dob[slot], self.email[slot], self.phone[slot],
             self.clinician_ids[slot]) != (first, last, dob, email, phone, clinician_id)
         self.state[slot] = _STATE_OF[status]
@@ -283,23 +323,23 @@ class Roster:
         self.email[slot], self.phone[slot] = email, phone
         self.clinician_ids[slot] = clinician_id
         self.keys[slot] = key
-        return _SORTED if resorts else _RESTATED
+        return Change.SORT_KEYS if resorts else Change.STATUS
 
-    def _put_contact(self, row: Sequence) -> str:
+    def _put_contact(self, row: Sequence) -> Change:
         kid, first, last, email, phone, key, version = row
-        slot, new = self._slot(CONTACT_KIND, kid)
-        if not new and self.versions[slot] == version and self.state[slot] != GONE:
-            return _UNCHANGED
-        self.state[slot] = CONTACT
+        slot, new = self._slot(Kind.CONTACT, kid)
+        if not new and self.versions[slot] == version and self.state[slot] != State.GONE:
+            return Change.NONE
+        self.state[slot] = State.CONTACT
         self.versions[slot] = version
         self.first[slot], self.last[slot] = first, last
         self.email[slot], self.phone[slot] = email, phone
         self.keys[slot] = key
-        return _SORTED
+        return Change.SORT_KEYS
 
     def set_client_status(self, client_id: int, status: ClientStatus, version: int) -> None:
         """Record a status change this window made, without waiting for a refresh."""
-        slot = self.slot_of(CLIENT, client_id)
+        slot = self.slot_of(Kind.CLIENT, client_id)
         if slot is None:
             return
         self.state[slot] = _STATE_OF[status.value]
@@ -311,11 +351,12 @@ class Roster:
     # ------------------------------------------------------------------ reading
 
     def is_client(self, slot: int) -> bool:
-        return self.kind[slot] == CLIENT
+        return self.kind[slot] == Kind.CLIENT
 
     def status(self, slot: int) -> ClientStatus | None:
         state = self.state[slot]
-        return ClientStatus.ACTIVE if state == ACTIVE else ClientStatus.INACTIVE if state == INACTIVE else None
+        return (ClientStatus.ACTIVE if state == State.ACTIVE
+                else ClientStatus.INACTIVE if state == State.INACTIVE else None)
 
     def name(self, slot: int) -> str:
         preferred = self.preferred[slot]
@@ -330,7 +371,7 @@ class Roster:
         if column is Column.NAME:
             return self.name(slot)
         if column is Column.TYPE:
-            return "Client" if self.kind[slot] == CLIENT else "Contact"
+            return "Client" if self.kind[slot] == Kind.CLIENT else "Contact"
         if column is Column.STATUS:
             status = self.status(slot)
             return status.value.title() if status else ""
@@ -344,40 +385,31 @@ class Roster:
 
     def counts(self) -> tuple[int, int, int]:
         """Active clients, inactive clients, contacts."""
-        return self.state.count(ACTIVE), self.state.count(INACTIVE), self.state.count(CONTACT)
+        return self.state.count(State.ACTIVE), self.state.count(State.INACTIVE), self.state.count(State.CONTACT)
 
     # -------------------------------------------------------- filter and order
 
-    def _key_of(self, column: Column) -> Callable[[int], str]:
-        """The sort key of one slot for ``column`` (empty values sort last)."""
-        first, last = self.first, self.last
-        if column is Column.NAME:
-            return lambda i: _name_key(last[i], first[i])
-        if column is Column.TYPE:
-            return lambda i: f"{self.kind[i]}{_name_key(last[i], first[i])}"
-        if column is Column.STATUS:
-            return lambda i: f"{self.state[i]}{_name_key(last[i], first[i])}"
-        if column is Column.CLINICIAN:
-            names = {cid: n.casefold() for cid, n in self._clinicians.items()}
-            return lambda i: names.get(self.clinician_ids[i], "\uffff")  # type: ignore[arg-type]
-        values = {Column.DATE_OF_BIRTH: self.dob, Column.PHONE: self.phone,
-                  Column.EMAIL: self.email}[column]
-        return lambda i: values[i].casefold() if values[i] else "\uffff"
+    def _sort_keys(self, column: Column, slots: Sequence[int] | None = None) -> list[str]:
+        """The sort keys of ``slots`` (all slots if None) for ``column``; empty values sort last.
 
-    def _all_keys(self, column: Column) -> list[str]:
-        """``_key_of`` for every slot at once, written as list comprehensions (3× faster)."""
-        names = [f"{last}\x00{first}".casefold() for last, first in zip(self.last, self.first)]
-        if column is Column.NAME:
-            return names
-        if column is Column.TYPE:
-            return [f"{k}{n}" for k, n in zip(self.kind, names)]
-        if column is Column.STATUS:
-            return [f"{st}{n}" for st, n in zip(self.state, names)]
+        Names sort by ``name_sort_key`` (docs/rules.md, "Lists"), the command line's order too.
+        """
+        def pick(values: Sequence) -> Sequence:  # type: ignore[type-arg]
+            return values if slots is None else [values[i] for i in slots]
+
+        if column in (Column.NAME, Column.TYPE, Column.STATUS):
+            names = list(map(name_sort_key, pick(self.last), pick(self.first)))
+            if column is Column.NAME:
+                return names
+            prefixes = pick(self.kind if column is Column.TYPE else self.state)
+            return [f"{p}{n}" for p, n in zip(prefixes, names)]
         if column is Column.CLINICIAN:
-            return list(map(self._key_of(column), range(len(self.ids))))
+            clinicians = {cid: fold(n) for cid, n in self._clinicians.items()}
+            return [clinicians.get(c, "\uffff") if c is not None else "\uffff"
+                    for c in pick(self.clinician_ids)]
         values = {Column.DATE_OF_BIRTH: self.dob, Column.PHONE: self.phone,
                   Column.EMAIL: self.email}[column]
-        return [v.casefold() if v else "\uffff" for v in values]
+        return [v.casefold() if v else "\uffff" for v in pick(values)]
 
     def compute_orders(self) -> tuple[int, dict[Column, array]]:
         """Every column's order not yet cached, for a pool thread to prepare ahead of a click."""
@@ -385,7 +417,7 @@ class Roster:
         orders = {}
         for column in Column:
             if column not in self._orders:
-                keys = self._all_keys(column)
+                keys = self._sort_keys(column)
                 orders[column] = array("i", sorted(range(len(keys)), key=keys.__getitem__))
         return generation, orders
 
@@ -401,7 +433,7 @@ class Roster:
         """All slots sorted by ``column`` ascending (cached until the data changes)."""
         cached = self._orders.get(column)
         if cached is None or len(cached) != len(self.ids):
-            keys = self._all_keys(column)
+            keys = self._sort_keys(column)
             cached = array("i", sorted(range(len(keys)), key=keys.__getitem__))
             self._orders[column] = cached
         return cached
@@ -416,7 +448,7 @@ class Roster:
         if descending:
             order = order[::-1]
         shown, state = _SHOWN[status], self.state
-        if status is StatusFilter.ALL and GONE not in state:
+        if status is StatusFilter.ALL and State.GONE not in state:
             base = order
         else:
             base = array("i", [i for i in order if shown[state[i]]])
@@ -465,8 +497,9 @@ class Roster:
         shown, state = _SHOWN[status], self.state
         if len(matched) <= FEW_MATCHES * len(self.ids):
             rows = [i for i in matched if shown[state[i]]]
-            rows.sort(key=self._key_of(column), reverse=descending)
-            return array("i", rows)
+            keys = self._sort_keys(column, rows)
+            ranked = sorted(range(len(rows)), key=keys.__getitem__, reverse=descending)
+            return array("i", [rows[r] for r in ranked])
         mask = bytearray(len(self.ids))
         for i in matched:
             mask[i] = 1

@@ -9,12 +9,13 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from desktop.controllers import validation
-from desktop.controllers.base import Controller, audit, require
+from desktop.controllers.base import Controller, audit, before_sign_in, reads, require, writes
 from desktop.controllers.errors import InvalidInput, NotSignedIn, PermissionDenied
 from desktop.controllers.permissions import Action, Actor
-from desktop.domain.models import Outcome, PracticeUser, Role
+from desktop.domain.models import PracticeUser, Role
 
 _hasher = PasswordHasher()
 PASSWORD_MIN = 4
@@ -54,74 +55,75 @@ def _role(value: Role | str) -> Role:
 
 
 class UsersController(Controller):
-    def has_users(self) -> bool:
-        with self.db.reading() as s:
-            return s.execute(select(func.count()).select_from(PracticeUser)).scalar_one() > 0
+    @before_sign_in("practice.has_users")
+    def has_users(self, s: Session) -> bool:
+        """Whether the practice has been set up (the first run creates its Account Owner)."""
+        return s.execute(select(func.count()).select_from(PracticeUser)).scalar_one() > 0
 
-    def create_account_owner(self, username: str, display_name: str, password: str) -> Actor:
+    @before_sign_in("user.create_owner")
+    def create_account_owner(self, s: Session, username: str, display_name: str, password: str) -> Actor:
         """First run only: the practice's first user, who owns the account."""
-        with self.db.transaction() as s:
-            if s.execute(select(func.count()).select_from(PracticeUser)).scalar_one():
-                raise PermissionDenied("This practice already has an Account Owner; sign in instead.")
-            user = PracticeUser(
-                username=_username(username),
-                display_name=validation.name(display_name or username, "display_name") or username,
-                role=Role.ACCOUNT_OWNER, entire_practice_access=True,
-                password_hash=hash_password(_password(password)), active=True,
-            )
-            s.add(user)
-            s.flush()
-            actor = actor_for(user)
-            audit(s, actor, "user.create_owner", "user", user.id)
-            return actor
+        if s.execute(select(func.count()).select_from(PracticeUser)).scalar_one():
+            raise PermissionDenied("This practice already has an Account Owner; sign in instead.")
+        user = PracticeUser(
+            username=_username(username),
+            display_name=validation.name(display_name or username, "display_name") or username,
+            role=Role.ACCOUNT_OWNER, entire_practice_access=True,
+            password_hash=hash_password(_password(password)), active=True,
+        )
+        s.add(user)
+        s.flush()
+        actor = actor_for(user)
+        audit(s, actor, "user.create_owner", "user", user.id)
+        return actor
 
-    def sign_in(self, username: str, password: str) -> Actor:
-        with self.db.transaction() as s:
-            user = s.scalars(select(PracticeUser).where(PracticeUser.username == (username or "").strip())
-                             ).one_or_none()
-            ok = False
-            if user is not None and user.active:
-                try:
-                    ok = _hasher.verify(user.password_hash, password or "")
-                except (VerificationError, InvalidHashError):
-                    ok = False
-            if not ok:
-                # Attempts on unknown usernames are recorded without the name typed:
-                # people sometimes type their password into the username field.
-                audit(s, None, "user.sign_in", "user", user.id if user else None, Outcome.DENIED,
-                      {"username_known": user is not None})
-            else:
-                assert user is not None
-                audit(s, actor_for(user), "user.sign_in", "user", user.id)
-                return actor_for(user)
-        raise NotSignedIn("Wrong username or password.")
+    @before_sign_in("user.sign_in")
+    def sign_in(self, s: Session, username: str, password: str) -> Actor:
+        """The user behind a username and password; ``NotSignedIn`` (audited) otherwise."""
+        user = s.scalars(select(PracticeUser).where(PracticeUser.username == (username or "").strip())
+                         ).one_or_none()
+        ok = False
+        if user is not None and user.active:
+            try:
+                ok = _hasher.verify(user.password_hash, password or "")
+            except (VerificationError, InvalidHashError):
+                ok = False
+        if not ok:
+            # Attempts on unknown usernames are recorded without the name typed:
+            # people sometimes type their password into the username field.
+            raise NotSignedIn("Wrong username or password.", user_id=user.id if user else None,
+                              username_known=user is not None)
+        assert user is not None
+        audit(s, actor_for(user), "user.sign_in", "user", user.id)
+        return actor_for(user)
 
-    def add_user(self, actor: Actor, username: str, role: Role | str, password: str, *,
+    @writes("user.add", Action.MANAGE_USERS)
+    def add_user(self, s: Session, actor: Actor, username: str, role: Role | str, password: str, *,
                  display_name: str | None = None, entire_practice: bool = False) -> int:
-        with self.operation(actor, "user.add", "user") as s:
-            require(actor, Action.MANAGE_USERS, any_client=True)
-            name = _username(username)
-            if s.scalars(select(PracticeUser.id).where(PracticeUser.username == name)).first():
-                raise InvalidInput(f"There is already a user called {name!r}.", field="username")
-            role_value = _role(role)
-            user = PracticeUser(
-                username=name,
-                display_name=validation.name(display_name or name, "display_name") or name,
-                role=role_value,
-                entire_practice_access=bool(entire_practice) or role_value in (
-                    Role.ACCOUNT_OWNER, Role.PRACTICE_MANAGER),
-                password_hash=hash_password(_password(password)), active=True,
-            )
-            s.add(user)
-            s.flush()
-            audit(s, actor, "user.add", "user", user.id, details={"role": role_value.value})
-            return user.id
+        require(actor, Action.MANAGE_USERS, any_client=True)
+        name = _username(username)
+        if s.scalars(select(PracticeUser.id).where(PracticeUser.username == name)).first():
+            raise InvalidInput(f"There is already a user called {name!r}.", field="username")
+        role_value = _role(role)
+        user = PracticeUser(
+            username=name,
+            display_name=validation.name(display_name or name, "display_name") or name,
+            role=role_value,
+            entire_practice_access=bool(entire_practice) or role_value in (
+                Role.ACCOUNT_OWNER, Role.PRACTICE_MANAGER),
+            password_hash=hash_password(_password(password)), active=True,
+        )
+        s.add(user)
+        s.flush()
+        audit(s, actor, "user.add", "user", user.id, details={"role": role_value.value})
+        return user.id
 
-    def list_users(self) -> list[dict[str, object]]:
-        with self.db.reading() as s:
-            return [
-                {"id": u.id, "username": u.username, "display_name": u.display_name,
-                 "role": u.role.value, "entire_practice_access": u.entire_practice_access,
-                 "active": u.active}
-                for u in s.scalars(select(PracticeUser).order_by(PracticeUser.username))
-            ]
+    @reads("user.list", Action.SEE_CLIENTS)
+    def list_users(self, s: Session, actor: Actor) -> list[dict[str, object]]:
+        """The practice's users (names and roles, for choosing a clinician), by username."""
+        return [
+            {"id": u.id, "username": u.username, "display_name": u.display_name,
+             "role": u.role.value, "entire_practice_access": u.entire_practice_access,
+             "active": u.active}
+            for u in s.scalars(select(PracticeUser).order_by(PracticeUser.username))
+        ]

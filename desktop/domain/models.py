@@ -311,6 +311,22 @@ class DuplicateDismissal(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class ContactDismissal(Base):
+    """A pair of contact profiles someone said are *not* the same person."""
+
+    __tablename__ = "contact_dismissals"
+    __table_args__ = (
+        UniqueConstraint("contact_id", "other_contact_id", name="contact_pair"),
+        CheckConstraint("contact_id < other_contact_id", name="ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    other_contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("practice_users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class AuditEvent(Base):
     """Who did what to which record, and whether they were allowed.
 

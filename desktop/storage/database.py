@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,17 @@ from typing import TYPE_CHECKING
 import platformdirs
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from desktop.storage.changes import stamp_changes
-from desktop.storage.errors import DatabaseUnavailable, SchemaTooNew
+from desktop.storage.errors import (
+    DatabaseDamaged,
+    DatabaseRefused,
+    DatabaseUnavailable,
+    InvalidDatabaseUrl,
+    SchemaTooNew,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -122,6 +129,7 @@ class Database:
                     session.flush()
                 if self.is_postgresql:
                     session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANGE_CHANNEL})
+                erase = session.info.pop("erase_after_commit", False)
                 session.commit()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -129,7 +137,13 @@ class Database:
             raise
         finally:
             session.close()
-        if self.erase_pending:
+        if erase:
+            try:
+                self.erase_freed_space()
+            except DatabaseUnavailable:
+                # The change is committed; the erase is retried at the next write and at close.
+                self.erase_pending = True
+        elif self.erase_pending:
             with contextlib.suppress(DatabaseUnavailable):
                 self.erase_freed_space(wait=False)
 
@@ -190,16 +204,36 @@ def _unavailable_as_error() -> Iterator[None]:
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise DatabaseUnavailable(_describe(exc)) from exc
-        raise
+        first = _first_line(exc)
+        if isinstance(exc.orig, sqlite3.DatabaseError) and any(
+                sign in first for sign in ("not a database", "malformed", "disk image")):
+            raise DatabaseDamaged(
+                f"The practice file is damaged or is not a Caseload file ({first}). "
+                "Restore it from a backup.") from exc
+        raise DatabaseRefused(f"The database refused this ({first}).") from exc
+
+
+def _first_line(exc: DBAPIError) -> str:
+    text = str(exc.orig if exc.orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _describe(exc: DBAPIError) -> str:
-    first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    first = _first_line(exc)
     return f"The database could not be reached or is busy ({first}). Nothing was changed."
 
 
+UNSUPPORTED_URL = ("That is not a database location Caseload can use; use sqlite:///FILE "
+                   "or postgresql+psycopg://USER@HOST/DATABASE.")
+
+
 def create_database_engine(url: str) -> Engine:
-    sa_url = make_url(url)
+    try:
+        sa_url = make_url(url)
+    except (ArgumentError, ValueError):
+        raise InvalidDatabaseUrl(UNSUPPORTED_URL) from None
+    if sa_url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"):
+        raise InvalidDatabaseUrl(UNSUPPORTED_URL)
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
             Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +246,7 @@ def create_database_engine(url: str) -> Engine:
         return create_engine(
             sa_url, pool_pre_ping=True, connect_args={"connect_timeout": 5, "application_name": "caseload"}
         )
-    raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///FILE or postgresql+psycopg://…")
+    raise InvalidDatabaseUrl(UNSUPPORTED_URL)
 
 
 def migrate(engine: Engine) -> None:

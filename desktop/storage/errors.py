@@ -11,3 +11,15 @@ class DatabaseUnavailable(CaseloadError):
 
 class SchemaTooNew(CaseloadError):
     """The database was written by a newer Caseload than this one."""
+
+
+class DatabaseDamaged(CaseloadError):
+    """The file is not a database, or its pages are damaged."""
+
+
+class DatabaseRefused(CaseloadError):
+    """The database refused a statement (a constraint, a value it cannot store)."""
+
+
+class InvalidDatabaseUrl(CaseloadError):
+    """The database location given is not a URL Caseload can use."""

@@ -11,8 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
-from desktop.controllers.users import UsersController
-from desktop.storage.database import Database, open_database
+from desktop.controllers.practice import Practice, open_practice
 
 
 def resources_dir() -> Path:
@@ -53,22 +52,20 @@ def style_sheet() -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-def sign_in(db: Database) -> Actor | None:
+def sign_in(practice: Practice) -> Actor | None:
     """First run (create the owner, maybe load the demo) or the sign-in dialog."""
     from desktop.ui.dialogs.first_run import FirstRunDialog
     from desktop.ui.dialogs.sign_in import SignInDialog
 
-    users = UsersController(db)
+    users = practice.users
     if not users.has_users():
         first = FirstRunDialog(users)
         if not first.exec() or first.actor is None:
             return None
         if first.demo.isChecked():
-            from desktop.controllers.demo import build_demo_practice
-
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
-                report = build_demo_practice(db, clients=1000, password="demo", actor=first.actor)
+                report = practice.load_demo(clients=1000, password="demo", actor=first.actor)
             finally:
                 QApplication.restoreOverrideCursor()
             QMessageBox.information(
@@ -77,7 +74,7 @@ def sign_in(db: Database) -> Actor | None:
                 f"{', '.join(report.users_created)} sign in with the password “demo”; you "
                 "remain the only Account Owner.")
         return first.actor
-    dialog = SignInDialog(users, db.url)
+    dialog = SignInDialog(users, practice.location)
     if not dialog.exec():
         return None
     return dialog.actor
@@ -119,21 +116,21 @@ def run(database_url: str | None = None) -> int:
     app = make_application()
     install_crash_handler()
     try:
-        db = open_database(database_url)
+        practice = open_practice(database_url)
     except CaseloadError as exc:
         QMessageBox.critical(None, "Caseload cannot open the database", str(exc))
         return 1
     try:
-        actor = sign_in(db)
+        actor = sign_in(practice)
     except CaseloadError as exc:
         QMessageBox.critical(None, "Caseload", str(exc))
         return 1
     if actor is None:
         return 0
-    window = MainWindow(db, actor, QSettings())
+    window = MainWindow(practice, actor, QSettings())
     window.show()
     window.load()
     try:
         return app.exec()
     finally:
-        db.dispose()  # also finishes erasing a deletion a reader had held up
+        practice.close()  # also finishes erasing a deletion a reader had held up

@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 from desktop.controllers.clients import ClientsController, StatusFilter
 from desktop.controllers.errors import CaseloadError, StaleVersion
 from desktop.controllers.permissions import Action, Actor
-from desktop.controllers.roster import CLIENT, Column, Roster
+from desktop.controllers.roster import Column, Kind, Roster
 from desktop.domain.models import ClientStatus
 from desktop.ui.roster_model import IdRole, KindRole, RosterModel
 from desktop.ui.widgets import ask_portal_switch_off
@@ -279,11 +279,6 @@ class ClientsPage(QWidget):
         self.model.set_filter(status=self.status_filter.currentData())
         self._shown_changed()
 
-    def set_status_filter(self, value: StatusFilter) -> None:
-        """Choose a filter as if picked and applied (restoring the last session's)."""
-        self.status_filter.setCurrentIndex(max(0, self.status_filter.findData(StatusFilter(value))))
-        self.apply_status_filter()
-
     def _clicked(self, index: QModelIndex) -> None:
         if index.column() == Column.STATUS and index.flags() & Qt.ItemFlag.ItemIsEditable:
             self.table.edit(index)
@@ -302,7 +297,7 @@ class ClientsPage(QWidget):
         QTimer.singleShot(0, self, lambda: self._change_chosen(client_id, ClientStatus(value)))
 
     def _change_chosen(self, client_id: int, new: ClientStatus) -> None:
-        slot = self.roster.slot_of(CLIENT, client_id)
+        slot = self.roster.slot_of(Kind.CLIENT, client_id)
         if slot is None:
             return
         old = self.roster.status(slot)
@@ -317,7 +312,7 @@ class ClientsPage(QWidget):
                     return  # Cancel: nothing was changed
                 if answer:
                     portal_before = portal
-        if self.roster.slot_of(CLIENT, client_id) is None:
+        if self.roster.slot_of(Kind.CLIENT, client_id) is None:
             return  # deleted elsewhere while the question was open
         name = f"{self.roster.first[slot]} {self.roster.last[slot]}"
         self.undo_stack.push(StatusChangeCommand(self, client_id, name, old, new,
@@ -332,7 +327,7 @@ class ClientsPage(QWidget):
     def change_status(self, client_id: int, status: ClientStatus, *, disable_portal: bool = False,
                       restore_portal: dict[str, bool] | None = None) -> bool:
         """Ask the controller; on success update the list, on refusal say why. True if changed."""
-        slot = self.roster.slot_of(CLIENT, client_id)
+        slot = self.roster.slot_of(Kind.CLIENT, client_id)
         known = self.roster.versions[slot] if slot is not None else None
         try:
             version = self.clients.set_status(self.actor, client_id, status, expected_version=known,

@@ -17,11 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.clients import ClientsController
-from desktop.controllers.contacts import ContactsController
 from desktop.controllers.errors import CaseloadError, NotFound
 from desktop.controllers.permissions import Action, Actor
-from desktop.storage.database import Database
+from desktop.controllers.practice import Practice
 from desktop.ui.dialogs.contact_dialogs import EditContactDialog, PickDialog
 from desktop.ui.widgets import heading_label
 
@@ -30,12 +28,12 @@ class ContactProfileWindow(QWidget):
     changed = Signal(int)
     openClient = Signal(int)
 
-    def __init__(self, db: Database, actor: Actor, contact_id: int) -> None:
+    def __init__(self, practice: Practice, actor: Actor, contact_id: int) -> None:
         super().__init__(None, Qt.WindowType.Window)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setObjectName("contactProfileWindow")
-        self.contacts = ContactsController(db)
-        self.clients = ClientsController(db)
+        self.contacts = practice.contacts
+        self.clients = practice.clients
         self.actor, self.contact_id = actor, contact_id
         self.contact = self.contacts.get_contact(actor, contact_id)
 

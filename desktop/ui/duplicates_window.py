@@ -28,11 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.clients import ClientsController
 from desktop.controllers.duplicates import DuplicatePair, DuplicatesController
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
-from desktop.storage.database import Database
+from desktop.controllers.practice import Practice
 
 DIFFERENT = QBrush(QColor(255, 236, 179))
 NO_MERGE_REASON = (
@@ -91,13 +90,13 @@ class DuplicatesWindow(QWidget):
 
     changed = Signal()
 
-    def __init__(self, db: Database, actor: Actor, parent: QWidget | None = None) -> None:
+    def __init__(self, practice: Practice, actor: Actor, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setObjectName("duplicatesWindow")
         self.setWindowTitle("Likely duplicates — Caseload")
-        self.db, self.actor = db, actor
-        self.finder = DuplicatesController(db)
-        self.clients = ClientsController(db)
+        self.practice, self.actor = practice, actor
+        self.finder = practice.duplicates
+        self.clients = practice.clients
         self.client_pairs: list[DuplicatePair] = []
         self.compared_versions: dict[int, int] = {}
         self.contact_pairs: list[DuplicatePair] = []
@@ -348,7 +347,7 @@ class DuplicatesWindow(QWidget):
 
         pair = current[2]
         try:
-            dialog = MergeContactsDialog(self.db, self.actor, pair.left.id, pair.right.id, self)
+            dialog = MergeContactsDialog(self.practice, self.actor, pair.left.id, pair.right.id, self)
         except CaseloadError as exc:  # e.g. one of them was merged through another pair
             QMessageBox.warning(self, "Cannot merge", str(exc))
             self._drop_current()

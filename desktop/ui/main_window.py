@@ -20,12 +20,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.clients import ClientsController, StatusFilter
+from desktop.controllers.clients import StatusFilter
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Action, Actor
-from desktop.controllers.roster import Column, Roster
-from desktop.storage.database import Database
-from desktop.storage.watch import ChangeWatcher
+from desktop.controllers.practice import Practice
+from desktop.controllers.roster import Column
 from desktop.ui.app import icon, style_sheet
 from desktop.ui.clients_page import ClientsPage
 
@@ -33,16 +32,16 @@ WATCH_INTERVAL_MS = 500
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, db: Database, actor: Actor, settings: QSettings | None = None,
+    def __init__(self, practice: Practice, actor: Actor, settings: QSettings | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.db = db
+        self.practice = practice
         self.actor = actor
         self.settings = settings or QSettings()
         self.setObjectName("mainWindow")
         self.setWindowTitle(f"Caseload — {actor.display_name} ({actor.profile.value})")
-        self.clients = ClientsController(db)
-        self.roster = Roster(db, actor)
+        self.clients = practice.clients
+        self.roster = practice.roster(actor)
         self.profiles: dict[tuple[str, int], QWidget] = {}
 
         self.nav = QListWidget()
@@ -67,7 +66,7 @@ class MainWindow(QMainWindow):
         self.shown = QLabel()
         self.shown.setObjectName("shownSummary")
         self.statusBar().addWidget(self.shown, 1)
-        self.statusBar().addPermanentWidget(QLabel(db.url if db.is_postgresql else "Local database"))
+        self.statusBar().addPermanentWidget(QLabel(practice.location if practice.on_server else "Local database"))
         self.clients_page.countsChanged.connect(self.shown.setText)
         self.clients_page.openRequested.connect(self.open_profile)
 
@@ -98,7 +97,7 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(f"  Signed in as {actor.display_name}"))
 
-        self.watcher = ChangeWatcher(db)
+        self.watcher = practice.watcher()
         self.watch_timer = QTimer(self)
         self.watch_timer.setInterval(WATCH_INTERVAL_MS)
         self.watch_timer.timeout.connect(self._poll_changes)
@@ -163,7 +162,7 @@ class MainWindow(QMainWindow):
 
         window = getattr(self, "duplicates_window", None)
         if window is None:
-            window = DuplicatesWindow(self.db, self.actor)
+            window = DuplicatesWindow(self.practice, self.actor)
             window.changed.connect(self.clients_page.refresh_from_database)
             self.duplicates_window = window
             window.show()
@@ -185,9 +184,9 @@ class MainWindow(QMainWindow):
         if window is None:
             try:
                 if kind == "contact":
-                    window = ContactProfileWindow(self.db, self.actor, record_id)
+                    window = ContactProfileWindow(self.practice, self.actor, record_id)
                 else:
-                    window = ProfileWindow(self.db, self.actor, record_id)
+                    window = ProfileWindow(self.practice, self.actor, record_id)
                     window.deleted.connect(self._client_deleted)
                     window.openContact.connect(lambda other: self.open_profile("contact", other))
             except CaseloadError as exc:

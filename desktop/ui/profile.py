@@ -24,12 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.clients import ClientDetail, ClientsController
-from desktop.controllers.contacts import ContactsController
+from desktop.controllers.clients import ClientDetail
 from desktop.controllers.errors import CaseloadError, NotFound
 from desktop.controllers.permissions import Action, Actor
+from desktop.controllers.practice import Practice
 from desktop.domain.models import ClientStatus
-from desktop.storage.database import Database
 from desktop.ui.widgets import heading_label
 
 BADGE = {
@@ -63,12 +62,12 @@ class ProfileWindow(QWidget):
     openClient = Signal(int)
     openContact = Signal(int)
 
-    def __init__(self, db: Database, actor: Actor, record_id: int) -> None:
+    def __init__(self, practice: Practice, actor: Actor, record_id: int) -> None:
         super().__init__(None, Qt.WindowType.Window)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setObjectName("profileWindow")
-        self.clients = ClientsController(db)
-        self.contacts = ContactsController(db)
+        self.clients = practice.clients
+        self.contacts = practice.contacts
         self.actor = actor
         self.record_id = record_id
         self.detail: ClientDetail = self.clients.get_client(actor, record_id)

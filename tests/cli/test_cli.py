@@ -200,7 +200,8 @@ def test_demo_fills_an_empty_database_and_every_demo_user_shares_the_password(sq
                              "--password", "open sesame", password=None))
     assert "30 clients" in out
     assert count(sqlite_db, Client) == 30
-    users = {u["username"]: u for u in UsersController(sqlite_db).list_users()}
+    users = {u["username"]: u for u in UsersController(sqlite_db).list_users(
+        UsersController(sqlite_db).sign_in("owner", "open sesame"))}
     expected = {"owner": ("account_owner", True), "manager": ("practice_manager", True),
                 "clinician-all": ("clinician", True), "clinician": ("clinician", False),
                 "biller": ("biller", False), "scheduler": ("scheduler", False)}

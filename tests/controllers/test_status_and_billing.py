@@ -236,9 +236,9 @@ def test_marking_inactive_can_switch_portal_access_off_when_asked(
 
     clients.set_status(owner, client_id, "inactive", reason="discharged", disable_portal=True)
 
+    assert sorted(e.action for e in audit_rows(db, mark)) == ["client.portal", "client.set_status"]
     assert clients.get_client(owner, client_id).portal == {
         "portal_enabled": False, "messaging_enabled": False}
-    assert sorted(e.action for e in audit_rows(db, mark)) == ["client.portal", "client.set_status"]
     clients.set_status(owner, client_id, "active")
     # Coming back does not switch the portal on again by itself.
     assert clients.get_client(owner, client_id).portal["portal_enabled"] is False

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QComboBox
 
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
+from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
 from desktop.domain.models import AuditEvent, Client, ClientStatus, StatusChange
 from desktop.ui.main_window import MainWindow
@@ -48,7 +49,7 @@ def open_window(qtbot, db, tmp_path: Path):  # type: ignore[no-untyped-def]
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
     def opener(actor):  # type: ignore[no-untyped-def]
-        window = MainWindow(db, actor, settings)
+        window = MainWindow(Practice(db), actor, settings)
         qtbot.addWidget(window)
         window.resize(1280, 800)
         window.show()
@@ -213,7 +214,7 @@ def test_ctrl_f_focuses_the_search_box(qtbot, open_window, practice, people):  #
 
 def test_last_status_filter_and_columns_persist_between_sessions(qtbot, db, tmp_path, practice, people):  # type: ignore[no-untyped-def]
     settings = QSettings(str(tmp_path / "persist.ini"), QSettings.Format.IniFormat)
-    first = MainWindow(db, practice["owner"], settings)
+    first = MainWindow(Practice(db), practice["owner"], settings)
     qtbot.addWidget(first)
     first.load(background=False)
     page = first.clients_page
@@ -222,7 +223,7 @@ def test_last_status_filter_and_columns_persist_between_sessions(qtbot, db, tmp_
     page.table.horizontalHeader().resizeSection(Column.EMAIL, 333)
     first.close()
 
-    second = MainWindow(db, practice["owner"], settings)
+    second = MainWindow(Practice(db), practice["owner"], settings)
     qtbot.addWidget(second)
     second.load(background=False)
     assert second.clients_page.status_filter.currentText() == "Inactive"

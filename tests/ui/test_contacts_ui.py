@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
+from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
 from desktop.domain.models import ClientContactLink, Contact
 from desktop.ui.contact_profile import ContactProfileWindow
@@ -33,7 +34,7 @@ def family(db, practice):  # type: ignore[no-untyped-def]
 
 
 def test_enter_on_a_contact_row_opens_its_profile(qtbot, db, practice, family, tmp_path: Path):  # type: ignore[no-untyped-def]
-    window = MainWindow(db, practice["owner"], QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(Practice(db), practice["owner"], QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     window.show()
     window.load(background=False)
@@ -49,7 +50,7 @@ def test_enter_on_a_contact_row_opens_its_profile(qtbot, db, practice, family, t
 
 
 def test_adding_a_contact_from_the_clients_profile_links_it(qtbot, db, practice, family):  # type: ignore[no-untyped-def]
-    profile = ProfileWindow(db, practice["owner"], family["ann"])
+    profile = ProfileWindow(Practice(db), practice["owner"], family["ann"])
     qtbot.addWidget(profile)
     profile.show()
 
@@ -82,7 +83,7 @@ def test_bad_contact_details_are_refused_and_nothing_is_added(qtbot, db, practic
 
 
 def test_linking_a_contact_to_another_client_from_the_contact_profile(qtbot, db, practice, family):  # type: ignore[no-untyped-def]
-    profile = ContactProfileWindow(db, practice["owner"], family["byron"])
+    profile = ContactProfileWindow(Practice(db), practice["owner"], family["byron"])
     qtbot.addWidget(profile)
     profile.show()
 
@@ -122,7 +123,7 @@ def test_editing_a_contact_saves_and_a_stale_save_is_refused(qtbot, db, practice
 
 
 def test_unlink_removes_the_relationship_but_keeps_the_contact(qtbot, db, practice, family):  # type: ignore[no-untyped-def]
-    profile = ProfileWindow(db, practice["owner"], family["ada"])
+    profile = ProfileWindow(Practice(db), practice["owner"], family["ada"])
     qtbot.addWidget(profile)
     profile.show()
     profile.tabs.setCurrentIndex(2)

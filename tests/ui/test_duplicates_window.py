@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QPushButton
 
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
+from desktop.controllers.practice import Practice
 from desktop.domain.models import (
     AuditEvent,
     Client,
@@ -38,7 +39,7 @@ def twins(db, practice):  # type: ignore[no-untyped-def]
 
 
 def scanned(qtbot, db, actor) -> DuplicatesWindow:  # type: ignore[no-untyped-def]
-    window = DuplicatesWindow(db, actor)
+    window = DuplicatesWindow(Practice(db), actor)
     qtbot.addWidget(window)
     window.show()
     window.scan()
@@ -79,7 +80,7 @@ def test_scheduler_keep_left_is_refused_and_changes_nothing(qtbot, db, practice,
     said: list[str] = []
     monkeypatch.setattr("desktop.ui.duplicates_window.QMessageBox.warning",
                         lambda _p, _t, text: said.append(text))
-    window = DuplicatesWindow(db, practice["scheduler"])
+    window = DuplicatesWindow(Practice(db), practice["scheduler"])
     qtbot.addWidget(window)
     window.scan()
     qtbot.waitUntil(lambda: window.rescan.isEnabled() and bool(said), timeout=10_000)
@@ -106,7 +107,7 @@ def test_cancelling_the_scan_leaves_everything_as_it_was(qtbot, db, practice, tw
         return real(people, dismissed, progress)
 
     monkeypatch.setattr(duplicates, "find_pairs", long_scan)
-    window = DuplicatesWindow(db, practice["owner"])
+    window = DuplicatesWindow(Practice(db), practice["owner"])
     qtbot.addWidget(window)
     window.show()
     window.scan()
@@ -129,7 +130,7 @@ def test_merge_dialog_takes_the_chosen_values_and_moves_links(qtbot, db, practic
                              phone="5551002000")
     contacts.link(owner, twins["robert"], a, "Guardian")
     contacts.link(owner, twins["maria"], b, "Emergency contact")
-    dialog = MergeContactsDialog(db, owner, a, b)
+    dialog = MergeContactsDialog(Practice(db), owner, a, b)
     qtbot.addWidget(dialog)
     dialog.show()
     assert set(dialog.choices) == {"first_name", "email", "phone"}

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton, QWidget
 
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
+from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
 from desktop.domain.models import Client, ClientStatus, PortalAccess, StatusChange
 from desktop.ui.dialogs.delete_client import DeleteClientDialog
@@ -95,7 +96,7 @@ def open_edit(qtbot, db, actor, client_id: int) -> EditClientDialog:  # type: ig
 
 def test_edit_make_inactive_save_then_active_again_moves_the_client_between_filters(
         qtbot, db, practice, ada, tmp_path: Path):  # type: ignore[no-untyped-def]
-    window = MainWindow(db, practice["owner"], QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(Practice(db), practice["owner"], QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     window.show()
     window.load(background=False)
@@ -163,7 +164,7 @@ def test_cancelling_the_portal_question_saves_nothing(qtbot, db, practice, ada):
 
 
 def test_client_portal_tab_switches_access(qtbot, db, practice, ada):  # type: ignore[no-untyped-def]
-    profile = ProfileWindow(db, practice["owner"], ada)
+    profile = ProfileWindow(Practice(db), practice["owner"], ada)
     qtbot.addWidget(profile)
     profile.show()
     profile.tabs.setCurrentIndex(1)
@@ -218,7 +219,7 @@ def test_stale_edit_from_a_second_session_is_refused_and_offers_reload(qtbot, db
 def test_delete_this_client_is_shown_only_to_roles_that_may_delete(qtbot, db, practice, ada, username, visible):  # type: ignore[no-untyped-def]
     dialog = open_edit(qtbot, db, practice[username], ada)
     assert dialog.delete_button.isVisible() is visible
-    profile = ProfileWindow(db, practice[username], ada)
+    profile = ProfileWindow(Practice(db), practice[username], ada)
     qtbot.addWidget(profile)
     profile.show()
     assert profile.edit_button.isVisible() is (username not in ("biller", "scheduler"))
@@ -332,7 +333,7 @@ def test_export_record_first_can_write_a_printable_pdf(qtbot, db, practice, ada,
 
 
 def test_the_whole_flow_from_profile_returns_to_the_list_without_the_client(qtbot, db, practice, ada, tmp_path):  # type: ignore[no-untyped-def]
-    window = MainWindow(db, practice["clinician-all"],
+    window = MainWindow(Practice(db), practice["clinician-all"],
                         QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     window.show()

@@ -68,7 +68,6 @@ class EditClientDialog(QDialog):
         self.actor = actor
         self.client_id = client_id
         self.deleted = False
-        self.made_inactive = False
         self.setObjectName("editClientDialog")
         self.setMinimumWidth(560)
 
@@ -295,6 +294,5 @@ class EditClientDialog(QDialog):
             self.deleted = True
             self.accept()
         elif dialog.made_inactive:
-            self.made_inactive = True
             self.accept()
 

@@ -14,10 +14,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.contacts import MERGE_FIELDS, ContactsController, Side
+from desktop.controllers.contacts import MERGE_FIELDS, Side
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
-from desktop.storage.database import Database
+from desktop.controllers.practice import Practice
 from desktop.ui.widgets import problem_label
 
 LABELS = {"first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
@@ -25,13 +25,13 @@ LABELS = {"first_name": "First name", "last_name": "Last name", "email": "Email"
 
 
 class MergeContactsDialog(QDialog):
-    def __init__(self, db: Database, actor: Actor, left_id: int, right_id: int,
+    def __init__(self, practice: Practice, actor: Actor, left_id: int, right_id: int,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mergeContactsDialog")
         self.setWindowTitle("Merge contacts")
         self.setMinimumWidth(620)
-        self.contacts = ContactsController(db)
+        self.contacts = practice.contacts
         self.actor = actor
         self.left = self.contacts.get_contact(actor, left_id)
         self.right = self.contacts.get_contact(actor, right_id)

@@ -1,4 +1,4 @@
-"""change numbers for the open lists
+"""change numbers for the open lists; remembered contact dismissals
 
 Revision ID: 0002
 Revises: 0001
@@ -8,6 +8,9 @@ last wrote them, and ``change_counter`` holds the last number given out. Open
 lists used to follow ``updated_at``; the demo of earlier versions stamped rows
 in the local time zone, hours in the future of the UTC stamps real changes get,
 which hid those changes. Such stamps are brought back to now.
+
+``contact_dismissals`` remembers contact pairs someone said are not the same
+person, as ``duplicate_dismissals`` does for clients.
 """
 
 from collections.abc import Sequence
@@ -38,8 +41,31 @@ def upgrade() -> None:
             batch_op.create_index(batch_op.f(f"ix_{table}_change_seq"), ["change_seq"], unique=False)
         op.execute(f"UPDATE {table} SET updated_at = {now} WHERE updated_at > {now}")
 
+    op.create_table(
+        "contact_dismissals",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.Column("other_contact_id", sa.Integer(), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.CheckConstraint("contact_id < other_contact_id", name=op.f("ck_contact_dismissals_ordered")),
+        sa.ForeignKeyConstraint(["actor_id"], ["practice_users.id"],
+                                name=op.f("fk_contact_dismissals_actor_id_practice_users"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"],
+                                name=op.f("fk_contact_dismissals_contact_id_contacts"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["other_contact_id"], ["contacts.id"],
+                                name=op.f("fk_contact_dismissals_other_contact_id_contacts"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_dismissals")),
+        sa.UniqueConstraint("contact_id", "other_contact_id", name="contact_pair"),
+    )
+    with op.batch_alter_table("contact_dismissals") as batch_op:
+        batch_op.create_index(batch_op.f("ix_contact_dismissals_contact_id"), ["contact_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_contact_dismissals_other_contact_id"), ["other_contact_id"],
+                              unique=False)
+
 
 def downgrade() -> None:
+    op.drop_table("contact_dismissals")
     for table in ("contacts", "clients"):
         with op.batch_alter_table(table) as batch_op:
             batch_op.drop_index(batch_op.f(f"ix_{table}_change_seq"))

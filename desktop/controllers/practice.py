@@ -1,0 +1,77 @@
+"""One open practice: the handle the window and the command line hold.
+
+``open_practice(url)`` opens (and migrates) the database and returns a
+``Practice`` with the controllers, a roster for any signed-in user, a change
+watcher and the text that says where the data lives. Neither the window nor
+the command line sees the database, the storage layer or SQLAlchemy: every
+rule they rely on is behind this handle, as calibre's GUI, server and
+``calibredb`` all call one library object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop.controllers.billing import BillingController
+from desktop.controllers.clients import ClientsController
+from desktop.controllers.contacts import ContactsController
+from desktop.controllers.demo import DemoReport, build_demo_practice
+from desktop.controllers.duplicates import DuplicatesController
+from desktop.controllers.permissions import Actor
+from desktop.controllers.roster import Roster
+from desktop.controllers.users import UsersController
+from desktop.storage.database import Database, open_database
+from desktop.storage.watch import ChangeWatcher
+
+
+@dataclass
+class Practice:
+    """The controllers of one database, and what the window needs around them."""
+
+    db: Database = field(repr=False)
+
+    def __post_init__(self) -> None:
+        self.clients = ClientsController(self.db)
+        self.contacts = ContactsController(self.db)
+        self.billing = BillingController(self.db)
+        self.users = UsersController(self.db)
+        self.duplicates = DuplicatesController(self.db)
+
+    @property
+    def on_server(self) -> bool:
+        """Whether the practice lives on a shared PostgreSQL server (else in a local file)."""
+        return self.db.is_postgresql
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for a person: the file's path, or the server URL without password."""
+        if self.db.is_sqlite and self.db.engine.url.database:
+            return str(Path(self.db.engine.url.database).resolve())
+        return self.db.url
+
+    def roster(self, actor: Actor) -> Roster:
+        """The Clients and contacts list of ``actor``, held in memory (not loaded yet)."""
+        return Roster(self.db, actor)
+
+    def watcher(self) -> ChangeWatcher:
+        """Something to ``poll()`` a few times a second: True when another process changed the data."""
+        return ChangeWatcher(self.db)
+
+    def load_demo(self, *, clients: int, password: str, actor: Actor | None = None,
+                  seed: int = 1) -> DemoReport:
+        """Fill an empty practice with demo data (see ``build_demo_practice``)."""
+        return build_demo_practice(self.db, clients=clients, password=password, actor=actor, seed=seed)
+
+    def close(self) -> None:
+        """Finish any pending erasure and let go of the database."""
+        self.db.dispose()
+
+
+def open_practice(url: str | None = None) -> Practice:
+    """Open the practice at ``url`` (else the environment's, else the local file).
+
+    Raises ``InvalidDatabaseUrl``, ``DatabaseUnavailable``, ``SchemaTooNew`` and the
+    other ``CaseloadError``s with a sentence for a person; nothing else.
+    """
+    return Practice(open_database(url))
