@@ -8,20 +8,14 @@ from functools import lru_cache
 
 from sqlalchemy import func, select
 
+from desktop.controllers.demo import DEMO_USERS
 from desktop.controllers.permissions import Actor
 from desktop.controllers.users import actor_for, hash_password
-from desktop.domain.models import Appointment, PracticeUser, Role
+from desktop.domain.models import Appointment, PracticeUser
 from desktop.storage.database import Database
 
 PASSWORD = "correct horse"
-USERS = (
-    ("owner", "Olivia Owens", Role.ACCOUNT_OWNER, True),
-    ("manager", "Marcus Mendel", Role.PRACTICE_MANAGER, True),
-    ("clinician-all", "Dr. Alma Reyes", Role.CLINICIAN, True),
-    ("clinician", "Dr. Colin Park", Role.CLINICIAN, False),
-    ("biller", "Bea Lindqvist", Role.BILLER, False),
-    ("scheduler", "Sam Okoro", Role.SCHEDULER, False),
-)
+USERS = DEMO_USERS  # the six roles, as the demo practice has them
 
 
 @lru_cache(maxsize=1)

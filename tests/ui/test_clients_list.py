@@ -395,3 +395,34 @@ def test_a_change_saved_by_another_process_reaches_the_open_list_with_rows_stamp
     result = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     qtbot.waitUntil(lambda: "Hopper, Amazing" in names(window), timeout=2000)
+
+
+def test_the_command_line_lists_clients_in_the_windows_order(qtbot, db, open_window, practice):  # type: ignore[no-untyped-def]
+    import json
+
+    from desktop.ui.roster_model import KindRole
+
+    clients = ClientsController(db)
+    owner = practice["owner"]
+    for first, last in (("Vincent", "van Gogh"), ("Anders", "Ångström"), ("Siobhan", "O'Brien"),
+                        ("Juana", "de la Cruz"), ("Serena", "Williams"), ("Wei", "Zhang"),
+                        ("Ayşe", "Çelik"), ("Ole", "Øster"), ("Łukasz", "Nowak"), ("Lukas", "nowak"),
+                        ("ada", "Abbott"), ("Zoe", "ABBOTT"), ("Émile", "Zola"), ("Emile", "Zola")):
+        clients.add_client(owner, first_name=first, last_name=last)
+    window = open_window(owner)
+    model = window.clients_page.model
+    in_window = [model.index(r, 0).data(IdRole) for r in range(model.rowCount())
+                 if model.index(r, 0).data(KindRole) == "client"]
+    env = dict(os.environ, CASELOAD_PASSWORD=PASSWORD)
+    url = db.engine.url.render_as_string(hide_password=False)
+    result = subprocess.run([sys.executable, "-m", "desktop", "clients", "list", "--format", "json",
+                             "--as", "owner", "--database", url],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    on_command_line = [row["id"] for row in json.loads(result.stdout)]
+    assert on_command_line == in_window
+    shown = [n for n in names(window)]
+    # Accents, case and particles keep a name with its letter.
+    assert shown.index("Çelik, Ayşe") < shown.index("de la Cruz, Juana") < shown.index("O'Brien, Siobhan")
+    assert shown.index("Øster, Ole") < shown.index("van Gogh, Vincent") < shown.index("Williams, Serena")
+    assert shown.index("Abbott, ada") < shown.index("ABBOTT, Zoe") < shown.index("Ångström, Anders")

@@ -1,0 +1,123 @@
+"""One way for the window to run a controller call and show how it went (cf. Anki's ``CollectionOp``).
+
+``attempt`` runs a call on the GUI thread; ``in_background`` runs a slow one on
+a pool thread and calls back on the GUI thread. Either way a refusal is shown
+in one place, the same way everywhere:
+
+* in the dialog's own problem label when one is given (``report``), else in a
+  message box titled for what was attempted;
+* a stale version ("someone else saved this") offers **Reload** when the
+  caller can reload (``reload``);
+* anything that is not a ``CaseloadError`` is a bug: it is logged by the crash
+  handler and the person is told, and a progress dialog or a waiting state
+  never stays up because of it (``in_background`` always calls back).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from desktop.controllers.errors import CaseloadError, StaleVersion
+
+T = TypeVar("T")
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """How a call went: ``ok`` with its ``value``, or the ``error`` already shown."""
+
+    ok: bool
+    value: T | None = None
+    error: CaseloadError | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def show_refusal(parent: QWidget | None, title: str, error: CaseloadError, *,
+                 report: Callable[[str], Any] | None = None,
+                 reload: Callable[[], Any] | None = None) -> None:
+    """Say why something was not done, in the one way every window uses."""
+    if isinstance(error, StaleVersion) and reload is not None:
+        box = QMessageBox(parent)
+        box.setObjectName("staleQuestion")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(title)
+        box.setText(str(error))
+        reload_button = box.addButton("Reload", QMessageBox.ButtonRole.AcceptRole)
+        reload_button.setObjectName("reload")
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(reload_button)
+        box.exec()
+        if box.clickedButton() is reload_button:
+            reload()
+        return
+    if report is not None:
+        report(str(error))
+    else:
+        QMessageBox.warning(parent, title, str(error))
+
+
+def attempt(parent: QWidget | None, title: str, call: Callable[[], T], *,
+            report: Callable[[str], Any] | None = None,
+            reload: Callable[[], Any] | None = None) -> Outcome[T]:
+    """Run ``call`` now; on a refusal show it (``show_refusal``) and return a failed ``Outcome``."""
+    try:
+        return Outcome(True, call())
+    except CaseloadError as error:
+        show_refusal(parent, title, error, report=report, reload=reload)
+        return Outcome(False, error=error)
+
+
+class _Signals(QObject):
+    finished = Signal(object)
+
+
+class _Job(QRunnable):
+    def __init__(self, call: Callable[[], Any]) -> None:
+        super().__init__()
+        self.call = call
+        self.signals = _Signals()
+
+    def run(self) -> None:
+        try:
+            outcome: Any = Outcome(True, self.call())
+        except CaseloadError as error:
+            outcome = Outcome(False, error=error)
+        except BaseException:  # noqa: BLE001 - a pool thread has no crash handler: hand it over
+            outcome = sys.exc_info()
+        self.signals.finished.emit(outcome)
+
+
+def in_background(parent: QWidget, title: str, call: Callable[[], T],
+                  done: Callable[[Outcome[T]], Any], *,
+                  report: Callable[[str], Any] | None = None) -> None:
+    """Run ``call`` on a pool thread; ``done`` always runs on the GUI thread afterwards.
+
+    ``call`` must use only thread-safe things (controllers are: each call has its
+    own session). A refusal is shown before ``done`` gets the failed ``Outcome``;
+    an unexpected exception goes to the crash handler after ``done`` has had
+    its chance to close any progress dialog.
+    """
+    job = _Job(call)
+    jobs: list[_Job] = parent.__dict__.setdefault("_caseload_jobs", [])
+    jobs.append(job)  # keep the job and its signals alive until it reports
+
+    def finished(outcome: Any) -> None:
+        jobs.remove(job)
+        if isinstance(outcome, Outcome):
+            if not outcome.ok and outcome.error is not None:
+                show_refusal(parent, title, outcome.error, report=report)
+            done(outcome)
+            return
+        done(Outcome(False))
+        sys.excepthook(*outcome)
+
+    job.signals.finished.connect(finished)
+    QThreadPool.globalInstance().start(job)

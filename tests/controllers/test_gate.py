@@ -1,0 +1,124 @@
+"""The one gate: every controller operation is declared, audited and scoped the same way."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+from desktop.controllers.base import operations
+from desktop.controllers.billing import BillingController
+from desktop.controllers.clients import ClientsController
+from desktop.controllers.contacts import ContactsController
+from desktop.controllers.duplicates import DuplicatesController
+from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied
+from desktop.controllers.users import UsersController
+from desktop.domain.models import AuditEvent, Outcome
+from tests.controllers.support import audit_rows, last_audit_id, refused_and_unchanged
+from tests.helpers import count
+
+CONTROLLERS = (ClientsController, ContactsController, BillingController, UsersController,
+               DuplicatesController)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("controller", CONTROLLERS, ids=lambda c: c.__name__)
+def test_every_public_controller_method_is_declared_as_an_operation(controller: type) -> None:
+    public = {name for name, member in inspect.getmembers(controller, callable) if not name.startswith("_")}
+    declared = set(operations(controller))
+    assert public, "no public methods found"
+    assert public - declared == set(), "declare these with @reads, @views, @writes or @before_sign_in"
+
+
+def test_the_window_and_the_command_line_never_reach_storage_or_sqlalchemy() -> None:
+    offenders = []
+    for folder in ("desktop/ui", "desktop/cli"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
+                              if n.startswith(("desktop.storage", "sqlalchemy"))]
+    assert offenders == []
+
+
+@pytest.fixture
+def world(db, practice):  # type: ignore[no-untyped-def]
+    owner = practice["owner"]
+    clients, contacts = ClientsController(db), ContactsController(db)
+    mine = clients.add_client(owner, first_name="Ada", last_name="Lovelace",
+                              clinician_id=practice["clinician"].user_id)
+    theirs = clients.add_client(owner, first_name="Mei", last_name="Tanaka",
+                                clinician_id=practice["clinician-all"].user_id)
+    stranger = contacts.add_contact(owner, first_name="Grace", last_name="Tanaka", client_id=theirs,
+                                    relationship="Parent")
+    clients.set_status(owner, theirs, "inactive", reason="moved")
+    clients.set_status(owner, mine, "inactive", reason="moved")
+    return {"mine": mine, "theirs": theirs, "stranger": stranger}
+
+
+@pytest.mark.parametrize("read, action, error", [
+    (lambda c, w, a: ClientsController(c).get_client(a, w["theirs"]), "client.view", PermissionDenied),
+    (lambda c, w, a: ClientsController(c).audit_events(a, w["theirs"]), "audit.read", PermissionDenied),
+    (lambda c, w, a: ContactsController(c).get_contact(a, w["stranger"]), "contact.view", PermissionDenied),
+    (lambda c, w, a: ClientsController(c).list_clients(a, "everyone"), "client.list", InvalidInput),
+    (lambda c, w, a: ClientsController(c).portal_access(a, 2**63), "client.portal_read", InvalidInput),
+    (lambda c, w, a: ClientsController(c).get_client(a, 10**9), "client.view", NotFound),
+], ids=["profile", "audit trail", "contact", "bad filter", "huge id", "missing client"])
+def test_a_refused_read_is_audited_as_denied_and_changes_nothing(db, practice, world, read, action,
+                                                               error):  # type: ignore[no-untyped-def]
+    with refused_and_unchanged(db, "clinician", error, action):
+        read(db, world, practice["clinician"])
+
+
+def test_a_refused_scan_is_audited(db, practice, world):  # type: ignore[no-untyped-def]
+    with refused_and_unchanged(db, "scheduler", PermissionDenied, "client.find_duplicates"):
+        DuplicatesController(db).find_client_duplicates(practice["scheduler"])
+    with refused_and_unchanged(db, "biller", PermissionDenied, "contact.find_duplicates"):
+        DuplicatesController(db).find_contact_duplicates(practice["biller"])
+
+
+def test_looking_at_a_record_is_audited_with_who_and_which(db, practice, world):  # type: ignore[no-untyped-def]
+    mark = last_audit_id(db)
+    ClientsController(db).get_client(practice["clinician"], world["mine"])
+    ClientsController(db).export_client(practice["owner"], world["theirs"])
+    ContactsController(db).get_contact(practice["biller"], world["stranger"])
+    seen = [(e.actor_username, e.action, e.target_kind, e.target_id, e.outcome) for e in audit_rows(db, mark)]
+    assert seen == [("clinician", "client.view", "client", world["mine"], Outcome.ALLOWED),
+                    ("owner", "client.export", "client", world["theirs"], Outcome.ALLOWED),
+                    ("biller", "contact.view", "contact", world["stranger"], Outcome.ALLOWED)]
+
+
+def test_an_own_clients_clinician_reads_only_their_clients_audit_trail(db, practice, world):  # type: ignore[no-untyped-def]
+    events = ClientsController(db).audit_events(practice["clinician"])
+    assert events, "their own client's trail is readable"
+    assert {(e["target_kind"], e["target_id"]) for e in events} == {("client", world["mine"])}
+    everything = ClientsController(db).audit_events(practice["owner"])
+    assert any(e["target_id"] == world["theirs"] for e in everything)
+
+
+def test_a_trail_of_a_deleted_client_stays_readable_for_those_who_see_every_client(db, practice, world):  # type: ignore[no-untyped-def]
+    clients = ClientsController(db)
+    clients.delete_client(practice["owner"], world["theirs"], "Mei Tanaka")
+    actions = [e["action"] for e in clients.audit_events(practice["manager"], world["theirs"])]
+    assert "client.delete" in actions
+    with pytest.raises(NotFound):
+        clients.audit_events(practice["clinician"], world["theirs"])
+
+
+def test_contacts_not_a_duplicate_is_remembered(db, practice):  # type: ignore[no-untyped-def]
+    contacts = ContactsController(db)
+    owner = practice["owner"]
+    a = contacts.add_contact(owner, first_name="Robert", last_name="Jones", phone="555 010 4477")
+    b = contacts.add_contact(owner, first_name="Bob", last_name="Jones", phone="(555) 010-4477")
+    finder = DuplicatesController(db)
+    assert len(finder.find_contact_duplicates(owner)) == 1
+    finder.dismiss_contacts(owner, b, a)
+    finder.dismiss_contacts(owner, a, b)
+    assert finder.find_contact_duplicates(owner) == []
+    assert count(db, AuditEvent, action="contact.not_duplicate", outcome=Outcome.ALLOWED) == 2
