@@ -51,7 +51,7 @@ from desktop.domain.models import (
 )
 from desktop.domain.search import like_pattern, name_sort_key, query_tokens
 from desktop.storage.changes import next_change
-from desktop.storage.queries import EVERYONE, visible_client_ids, visible_clients
+from desktop.storage.queries import EVERYONE, visible_clients
 
 EDITABLE_FIELDS = (
     "first_name", "last_name", "preferred_name", "date_of_birth", "email", "phone",
@@ -275,23 +275,8 @@ class ClientsController(Controller):
         unknown = set(values) - set(EDITABLE_FIELDS)
         if unknown:
             raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.")
-        cleaned: dict[str, Any] = {}
-        for key, value in values.items():
-            if key in ("first_name", "last_name"):
-                cleaned[key] = validation.name(value, key)
-            elif key == "preferred_name":
-                cleaned[key] = validation.name(value, key, required=False)
-            elif key == "date_of_birth":
-                cleaned[key] = validation.date_of_birth(value)
-            elif key == "email":
-                cleaned[key] = validation.email(value)
-            elif key == "phone":
-                cleaned[key] = validation.phone(value)
-            elif key == "address":
-                cleaned[key] = validation.free_text(value, key)
-            elif key == "clinician_id":
-                cleaned[key] = self._clinician(s, value)
-        return cleaned
+        return {key: self._clinician(s, value) if key == "clinician_id" else validation.field(key, value)
+                for key, value in values.items()}
 
     def _clinician(self, s: Session, value: Any) -> int | None:
         if value is None:
@@ -357,12 +342,7 @@ class ClientsController(Controller):
         check_version(client, expected_version)
         self._apply_fields(s, actor, client, fields)
         new = self._status(status)
-        reason_value = self._reason(reason) if new is ClientStatus.INACTIVE else None
-        note_value = validation.free_text(note, "inactive_note") if new is ClientStatus.INACTIVE else None
-        if reason_value is InactiveReason.DUPLICATE and client.inactive_reason is not InactiveReason.DUPLICATE:
-            raise InvalidInput(
-                "To mark a duplicate, choose the profile to keep (Mark duplicate), so the "
-                "link between the two is recorded.", field="reason")
+        reason_value, note_value = self._inactive_reason(client, new, reason, note)
         if new is not client.status:
             require(actor, Action.CHANGE_STATUS, clinician_id=client.clinician_id)
             self._apply_status(s, actor, client, new, reason_value, note_value)
@@ -408,13 +388,8 @@ class ClientsController(Controller):
         require(actor, Action.CHANGE_STATUS, clinician_id=client.clinician_id)
         check_version(client, expected_version)
         new = self._status(status)
-        reason_value = self._reason(reason) if new is ClientStatus.INACTIVE else None
-        if reason_value is InactiveReason.DUPLICATE:
-            raise InvalidInput(
-                "To mark a duplicate, choose the profile to keep (Mark duplicate), so the "
-                "link between the two is recorded.", field="reason")
-        self._apply_status(s, actor, client, new, reason_value,
-                           validation.free_text(note, "inactive_note"))
+        reason_value, note_value = self._inactive_reason(client, new, reason, note)
+        self._apply_status(s, actor, client, new, reason_value, note_value)
         if disable_portal:
             self._set_portal(s, actor, client.id, portal=False, messaging=False)
         flush_versioned(s)
@@ -458,6 +433,23 @@ class ClientsController(Controller):
         if s.execute(select(func.count()).select_from(Client).where(pointing)).scalar_one():
             s.execute(update(Client).where(pointing).values(
                 duplicate_of_id=new_id, version=Client.version + 1, change_seq=next_change(s)))
+
+    def _inactive_reason(self, client: Client, new: ClientStatus, reason: InactiveReason | str | None,
+                         note: str | None) -> tuple[InactiveReason | None, str | None]:
+        """The reason and note an inactive client keeps (none for an active one).
+
+        *Duplicate* is set only by Mark duplicate, which records the profile kept;
+        an already linked duplicate may keep it while its note is edited.
+        """
+        if new is not ClientStatus.INACTIVE:
+            return None, None
+        reason_value = self._reason(reason)
+        if reason_value is InactiveReason.DUPLICATE and (
+                client.status is not ClientStatus.INACTIVE or client.inactive_reason is not InactiveReason.DUPLICATE):
+            raise InvalidInput(
+                "To mark a duplicate, choose the profile to keep (Mark duplicate), so the "
+                "link between the two is recorded.", field="reason")
+        return reason_value, validation.free_text(note, "inactive_note")
 
     @staticmethod
     def _status(value: ClientStatus | str) -> ClientStatus:
@@ -576,21 +568,21 @@ class ClientsController(Controller):
 
     # ---------------------------------------------------------------- bulk help
 
-    @reads("audit.read", Action.SEE_CLIENTS, target="client:client_id")
+    @reads("audit.read", Action.SEE_HISTORY, target="client:client_id")
     def audit_events(self, s: Session, actor: Actor, client_id: int | None = None,
                      limit: int = 1000) -> list[dict[str, Any]]:
-        """The newest audit rows, of one client or of every client the actor may see."""
+        """The newest audit rows: one client's trail, or (without ``client_id``) the practice's log."""
         stmt = select(AuditEvent).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
-        if client_id is not None:
+        if client_id is None:
+            require(actor, Action.READ_AUDIT_LOG, any_client=True)
+        else:
             check_id(client_id, "client")
-            if actor.visibility() != EVERYONE:
+            if actor.visibility(Action.SEE_HISTORY) != EVERYONE:
                 # Whose client it was cannot be told once it is deleted: then only those who
-                # see every client read its trail.
-                self._check_sees(actor, self._load_client(s, client_id))
+                # see every client's history read its trail.
+                client = self._load_client(s, client_id)
+                require(actor, Action.SEE_HISTORY, clinician_id=client.clinician_id)
             stmt = stmt.where(AuditEvent.target_kind == "client", AuditEvent.target_id == client_id)
-        elif actor.visibility() != EVERYONE:
-            stmt = stmt.where(AuditEvent.target_kind == "client",
-                              AuditEvent.target_id.in_(visible_client_ids(actor.visibility())))
         return [
             {"id": e.id, "at": e.occurred_at.isoformat(timespec="seconds"),
              "actor": e.actor_username, "action": e.action, "target_kind": e.target_kind,

@@ -94,16 +94,7 @@ class ContactsController(Controller):
         contact = self._load(s, contact_id)
         self._require_for_contact(s, actor, Action.EDIT_CLIENT, contact_id)
         check_version(contact, expected_version)
-        cleaned: dict[str, Any] = {}
-        for key, value in values.items():
-            if key in ("first_name", "last_name"):
-                cleaned[key] = validation.name(value, key)
-            elif key == "email":
-                cleaned[key] = validation.email(value)
-            elif key == "phone":
-                cleaned[key] = validation.phone(value)
-            else:
-                cleaned[key] = validation.free_text(value, key)
+        cleaned = {key: validation.field(key, value) for key, value in values.items()}
         changed = sorted(k for k, v in cleaned.items() if getattr(contact, k) != v)
         for key in changed:
             setattr(contact, key, cleaned[key])

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, insert, select, text
 
+from desktop.controllers.duplicates import NICKNAMES as DUPLICATE_NICKNAMES
 from desktop.controllers.errors import InvalidInput, PermissionDenied
 from desktop.controllers.permissions import Actor
 from desktop.controllers.users import hash_password
@@ -70,10 +71,8 @@ LAST_NAMES = (
     "St. James Lefèvre Gauthier Rossi Bianchi Esposito Papadopoulos Ivanova Petrov Sørensen"
 ).split()
 
-NICKNAMES = {"Robert": "Bob", "William": "Bill", "Richard": "Dick", "Elizabeth": "Liz",
-             "Katherine": "Kate", "Margaret": "Peggy", "Jennifer": "Jenny", "Patricia": "Patty",
-             "Susan": "Sue", "Christopher": "Chris", "Michael": "Mike", "Joseph": "Joe",
-             "Alexander": "Alex", "Benjamin": "Ben", "Daniel": "Dan", "Matthew": "Matt"}
+# A full name's everyday form, from the duplicate finder's map (one map for both).
+NICKNAMES = {full.title(): nick.title() for nick, full in reversed(DUPLICATE_NICKNAMES.items())}
 
 STREETS = ("Maple Ave", "Oak St", "Pine Rd", "Cedar Ln", "Elm St", "Birch Way", "Willow Dr",
            "Lakeview Blvd", "Hillcrest Rd", "River St")

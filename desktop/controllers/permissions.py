@@ -1,4 +1,4 @@
-"""Who may do what: SPEC §3 as one table, consulted by every controller method.
+"""Who may do what: docs/rules.md's permission table as one table, consulted by every operation.
 
 A role's reach for an action is a ``Scope``: everything, only the clients
 assigned to the user, or nothing. A clinician's row depends on their
@@ -22,6 +22,8 @@ class Action(enum.StrEnum):
     MARK_DUPLICATE = "mark duplicates"
     RUN_BILLING = "run billing"
     GENERATE_DOCUMENTS = "generate billing documents"
+    SEE_HISTORY = "see a client's history"
+    READ_AUDIT_LOG = "read the practice audit log"
     DELETE_CLIENT = "delete clients"
     MANAGE_USERS = "manage users"
 
@@ -53,15 +55,17 @@ A, O, N = Scope.ALL, Scope.ASSIGNED, Scope.NONE  # noqa: E741 - one letter keeps
 # Columns in the order of AccessProfile: owner, manager, clinician (entire),
 # clinician (own), biller, scheduler.
 _TABLE: dict[Action, tuple[Scope, Scope, Scope, Scope, Scope, Scope]] = {
-    Action.SEE_CLIENTS:        (A, A, A, O, A, A),
-    Action.EDIT_CLIENT:        (A, A, A, O, N, N),
-    Action.CHANGE_STATUS:      (A, A, A, O, N, N),
-    Action.MERGE_CONTACTS:     (A, A, A, O, N, N),
-    Action.MARK_DUPLICATE:     (A, A, A, O, N, N),
-    Action.RUN_BILLING:        (A, A, N, N, A, N),
-    Action.GENERATE_DOCUMENTS: (A, A, N, N, A, N),
-    Action.DELETE_CLIENT:      (A, A, A, N, N, N),
-    Action.MANAGE_USERS:       (A, N, N, N, N, N),
+    Action.SEE_CLIENTS:         (A, A, A, O, A, A),
+    Action.EDIT_CLIENT:         (A, A, A, O, N, N),
+    Action.CHANGE_STATUS:       (A, A, A, O, N, N),
+    Action.MERGE_CONTACTS:      (A, A, A, O, N, N),
+    Action.MARK_DUPLICATE:      (A, A, A, O, N, N),
+    Action.RUN_BILLING:         (A, A, N, N, A, N),
+    Action.GENERATE_DOCUMENTS:  (A, A, N, N, A, N),
+    Action.SEE_HISTORY:         (A, A, A, O, N, N),
+    Action.READ_AUDIT_LOG:      (A, A, N, N, N, N),
+    Action.DELETE_CLIENT:       (A, A, A, N, N, N),
+    Action.MANAGE_USERS:        (A, N, N, N, N, N),
 }
 
 PERMISSIONS: dict[AccessProfile, dict[Action, Scope]] = {

@@ -124,3 +124,19 @@ def free_text(value: Any, field: str) -> str | None:
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t\r" for ch in cleaned):
         raise InvalidInput(f"{LABELS.get(field, field)} contains a control character.", field=field)
     return cleaned or None
+
+
+def field(key: str, value: Any) -> Any:
+    """The cleaned value of one profile field, by its name; the one dispatch every form and
+    controller uses (first and last names are required, a preferred name is not)."""
+    if key in ("first_name", "last_name", "relationship", "display_name"):
+        return name(value, key)
+    if key == "preferred_name":
+        return name(value, key, required=False)
+    if key == "date_of_birth":
+        return date_of_birth(value)
+    if key == "email":
+        return email(value)
+    if key == "phone":
+        return phone(value)
+    return free_text(value, key)

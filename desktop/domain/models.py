@@ -1,4 +1,4 @@
-"""The practice's data: every entity of SPEC §1 as a typed SQLAlchemy mapping.
+"""The practice's data: every entity as a typed SQLAlchemy mapping (rules in docs/rules.md).
 
 Nothing here opens a database or knows a rule; the controllers decide what may
 change and when. Every table that holds a client's data references

@@ -1,4 +1,4 @@
-"""Merging contacts (SPEC §2 "Duplicates"): chosen values win, links move, the other goes.
+"""Merging contacts (docs/rules.md, "Duplicates"): chosen values win, links move, the other goes.
 
 Two contact profiles can be merged into one, or a contact into a client
 profile; either is one transaction with one audit row, and a refusal changes

@@ -1,4 +1,4 @@
-"""Deleting a client for good (SPEC §2 "Deletion"): exact name, all or nothing, no trace.
+"""Deleting a client for good (docs/rules.md, "Deletion"): exact name, all or nothing, no trace.
 
 The rows a client owns are found here by walking the foreign keys of
 ``Base.metadata`` from ``clients`` — directly or through tables such as
@@ -106,7 +106,7 @@ class Practice:
 
 def build_practice(db: Database, actors: dict[str, Actor], first: str = "Zephyrine",
                    last: str = "Quillfeather") -> Practice:
-    """Three clients with every kind of record SPEC §1 lists."""
+    """Three clients with every kind of record a client can have."""
     owner = actors["owner"]
     clients, contacts, billing = ClientsController(db), ContactsController(db), BillingController(db)
     email, phone = "zq.private@example.org", "555 017 3344"

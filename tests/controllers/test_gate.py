@@ -94,12 +94,21 @@ def test_looking_at_a_record_is_audited_with_who_and_which(db, practice, world):
                     ("biller", "contact.view", "contact", world["stranger"], Outcome.ALLOWED)]
 
 
-def test_an_own_clients_clinician_reads_only_their_clients_audit_trail(db, practice, world):  # type: ignore[no-untyped-def]
-    events = ClientsController(db).audit_events(practice["clinician"])
-    assert events, "their own client's trail is readable"
-    assert {(e["target_kind"], e["target_id"]) for e in events} == {("client", world["mine"])}
-    everything = ClientsController(db).audit_events(practice["owner"])
-    assert any(e["target_id"] == world["theirs"] for e in everything)
+def test_a_clients_trail_is_read_by_those_who_see_their_history(db, practice, world):  # type: ignore[no-untyped-def]
+    clients = ClientsController(db)
+    mine = clients.audit_events(practice["clinician"], world["mine"])
+    assert mine and {(e["target_kind"], e["target_id"]) for e in mine} == {("client", world["mine"])}
+    for username in ("biller", "scheduler"):
+        with refused_and_unchanged(db, username, PermissionDenied, "audit.read"):
+            clients.audit_events(practice[username], world["mine"])
+
+
+@pytest.mark.parametrize("username", ["clinician-all", "clinician", "biller", "scheduler"])
+def test_only_the_owner_and_managers_read_the_practice_audit_log(db, practice, world, username):  # type: ignore[no-untyped-def]
+    with refused_and_unchanged(db, username, PermissionDenied, "audit.read"):
+        ClientsController(db).audit_events(practice[username])
+    everything = ClientsController(db).audit_events(practice["manager"])
+    assert {world["mine"], world["theirs"]} <= {e["target_id"] for e in everything}
 
 
 def test_a_trail_of_a_deleted_client_stays_readable_for_those_who_see_every_client(db, practice, world):  # type: ignore[no-untyped-def]
@@ -107,7 +116,7 @@ def test_a_trail_of_a_deleted_client_stays_readable_for_those_who_see_every_clie
     clients.delete_client(practice["owner"], world["theirs"], "Mei Tanaka")
     actions = [e["action"] for e in clients.audit_events(practice["manager"], world["theirs"])]
     assert "client.delete" in actions
-    with pytest.raises(NotFound):
+    with refused_and_unchanged(db, "clinician", NotFound, "audit.read"):
         clients.audit_events(practice["clinician"], world["theirs"])
 
 

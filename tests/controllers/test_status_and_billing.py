@@ -1,8 +1,8 @@
 """Client status and the billing run, as the front desk and the biller live them.
 
-Status (SPEC §2 "Status", "Portal"): a new client is Active; every change writes
+Status (docs/rules.md, "Status"): a new client is Active; every change writes
 one status-history row and one audit row in the same transaction; inactivation
-leaves portal access alone unless asked. Billing (SPEC §2 "Billing"): the run
+leaves portal access alone unless asked. Billing (docs/rules.md, "Billing"): the run
 skips clients who are inactive now, never bills automatically an appointment
 that took place while the client was inactive (it is kept for billing by hand),
 and resumes for a reactivated client.
