@@ -47,7 +47,7 @@ def ensure_demo_database(path: Path, clients: int, seed: int = 1) -> str:
     from desktop.controllers.demo import build_demo_practice
 
     url = f"sqlite:///{path.resolve()}"
-    db = open_database(url)
+    db = open_database(url, create=True)
     try:
         with db.reading() as s:
             have = s.execute(select(func.count()).select_from(Client)).scalar_one()

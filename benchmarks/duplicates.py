@@ -42,7 +42,7 @@ def main() -> int:
 
     path = args.db or Path(tempfile.gettempdir()) / f"caseload-dups-{args.clients}-{args.seed}.db"
     fresh = not path.exists()
-    db = open_database(f"sqlite:///{path}")
+    db = open_database(f"sqlite:///{path}", create=True)
     if fresh:
         started = time.perf_counter()
         report = build_demo_practice(db, clients=args.clients, seed=args.seed, password="demo")
@@ -50,7 +50,7 @@ def main() -> int:
     else:
         # Rebuild the planted list the same way, deterministically, in a scratch database.
         scratch = Path(tempfile.mkdtemp()) / "replant.db"
-        report = build_demo_practice(open_database(f"sqlite:///{scratch}"), clients=args.clients,
+        report = build_demo_practice(open_database(f"sqlite:///{scratch}", create=True), clients=args.clients,
                                      seed=args.seed, password="demo")
         os.remove(scratch)
     owner = UsersController(db).sign_in("owner", "demo")

@@ -214,7 +214,7 @@ class OursResult:
 def open_window(url: str, settings_path: Path) -> tuple[QApplication, MainWindow]:
     common.quiet_offscreen_plugin()
     app = make_application([sys.argv[0]])
-    db = open_database(url)
+    db = open_database(url, create=True)
     actor = UsersController(db).sign_in("owner", "demo")
     settings = QSettings(str(settings_path), QSettings.Format.IniFormat)
     window = MainWindow(db, actor, settings)

@@ -79,7 +79,7 @@ def child(mode: str, url: str, settings_path: str) -> None:
     common.quiet_offscreen_plugin()
     app = make_application([sys.argv[0]])
     mark("application")
-    db = open_database(url)
+    db = open_database(url, create=True)
     mark("database_open")
     actor = UsersController(db).sign_in("owner", "demo")
     mark("signed_in")

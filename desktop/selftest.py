@@ -51,7 +51,7 @@ def _steps(tmp: Path, state: dict) -> list[Callable[[], str]]:
     def database() -> str:
         from desktop.storage.database import head_revision, open_database
 
-        state["db"] = open_database(f"sqlite:///{tmp / 'selftest.db'}")
+        state["db"] = open_database(f"sqlite:///{tmp / 'selftest.db'}", create=True)
         return f"SQLite database created and migrated to revision {head_revision()}"
 
     def client_lifecycle() -> str:

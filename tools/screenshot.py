@@ -44,7 +44,7 @@ def main() -> int:
 
     app = make_application()
     with tempfile.TemporaryDirectory(prefix="caseload-screenshot-") as tmp:
-        db = open_database(f"sqlite:///{Path(tmp) / 'demo.db'}")
+        db = open_database(f"sqlite:///{Path(tmp) / 'demo.db'}", create=True)
         started = time.perf_counter()
         build_demo_practice(db, clients=args.clients, seed=args.seed)
         print(f"demo practice of {args.clients:,} clients built in {time.perf_counter() - started:.1f} s")

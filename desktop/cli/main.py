@@ -23,6 +23,7 @@ from desktop.controllers.permissions import Action, Actor
 if TYPE_CHECKING:
     from desktop.controllers.practice import Practice
 
+DEMO_PASSWORD = "demo"  # published: the demo practice is fictional
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 LIST_COLUMNS = ("id", "first_name", "last_name", "date_of_birth", "email", "phone", "status",
@@ -74,10 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = command(sub, "demo", cmd_demo, "fill an empty database with a realistic demo practice")
+    p = command(sub, "init", cmd_init, "create a new, empty practice and its Account Owner")
+    p.add_argument("--owner", required=True, metavar="USERNAME", help="the Account Owner's username")
+    p.add_argument("--display-name", help="the Account Owner's name as shown (default: the username)")
+    p = command(sub, "demo", cmd_demo,
+                "fill an empty database with a realistic demo practice (created if missing); the demo "
+                "users' password is $CASELOAD_NEW_PASSWORD, else the published 'demo'")
     p.add_argument("--clients", type=_positive_int, default=1000)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--password", default="demo", help="password of every demo user (default: demo)")
 
     clients = sub.add_parser("clients", help="list, add, show, change, export and delete clients")
     csub = clients.add_subparsers(dest="clients_command", metavar="ACTION", required=True)
@@ -144,7 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=("account_owner", "practice_manager", "clinician", "biller", "scheduler"))
     p.add_argument("--entire-practice", action="store_true")
     p.add_argument("--display-name")
-    p.add_argument("--new-password", help="the new user's password (default: $CASELOAD_NEW_PASSWORD or a prompt)")
 
     p = command(sub, "audit", cmd_audit, "show the audit log")
     p.add_argument("--client", type=int)
@@ -159,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 _opened: list[Practice] = []
 
 
-def _open(args: argparse.Namespace) -> Practice:
+def _open(args: argparse.Namespace, *, create: bool = False) -> Practice:
     """The practice named by --database (else the environment's, else the local file).
 
     Closed when the command ends (``main``), which also finishes an erasure a
@@ -167,7 +171,7 @@ def _open(args: argparse.Namespace) -> Practice:
     """
     from desktop.controllers.practice import open_practice
 
-    practice = open_practice(getattr(args, "database", None))
+    practice = open_practice(getattr(args, "database", None), create=create)
     _opened.append(practice)
     return practice
 
@@ -221,16 +225,28 @@ def _dump_json(data: Any) -> None:
 
 # --------------------------------------------------------------------- commands
 
+def cmd_init(args: argparse.Namespace) -> int:
+    practice = _open(args, create=True)
+    if practice.users.has_users():
+        raise CliError(f"There is already a practice at {practice.location}; nothing was changed.")
+    password = _password(f"Password for {args.owner}: ", "CASELOAD_NEW_PASSWORD")
+    owner = practice.users.create_account_owner(args.owner, args.display_name or args.owner, password)
+    print(f"New practice at {practice.location}; its Account Owner is {owner.username}.")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
-    practice = _open(args)
+    practice = _open(args, create=True)
+    password = os.environ.get("CASELOAD_NEW_PASSWORD") or DEMO_PASSWORD
     started = time.perf_counter()
-    report = practice.load_demo(clients=args.clients, seed=args.seed, password=args.password)
+    report = practice.load_demo(clients=args.clients, seed=args.seed, password=password)
+    told = "“demo”" if password == DEMO_PASSWORD else "the one in $CASELOAD_NEW_PASSWORD"
     print(f"Demo practice ready in {time.perf_counter() - started:.1f} s: {report.clients:,} clients, "
           f"{report.contacts:,} contacts, {report.appointments:,} appointments, "
           f"{report.billing_documents:,} billing documents. Users: "
-          f"{', '.join(report.users_created) or '(already there)'}; password: {args.password}")
+          f"{', '.join(report.users_created) or '(already there)'}; password: {told}.")
     return 0
 
 
@@ -297,8 +313,17 @@ def cmd_clients_mark_duplicate(args: argparse.Namespace) -> int:
 def cmd_clients_delete(args: argparse.Namespace) -> int:
     practice = _open(args)
     actor = _actor(practice, args.as_user)
+    practice.when_erasure_waits(lambda: print(
+        "Deleted; waiting a few seconds for another program reading the practice file "
+        "(a Caseload window?) to let go, to erase the data from the file…", file=sys.stderr))
     impact = practice.clients.delete_client(actor, args.id, args.confirm_name)
     removed = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in impact.counts.items() if n)
+    if not impact.erased:
+        print(f"Client {args.id} was deleted" + (f" with {removed}." if removed else ".")
+              + " Some of the data stays in the practice file until the other program reading it "
+              "(a Caseload window, or a backup or sqlite3 session) closes; the next Caseload to "
+              "open the file then erases it.")
+        return 0
     print(f"Client {args.id} was deleted permanently" + (f" with {removed}." if removed else "."))
     return 0
 
@@ -355,9 +380,8 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     actor = _actor(practice, args.as_user)
     # Someone who may not add users is refused (and audited) by the controller
     # without first being asked to invent a password for the new user.
-    password = args.new_password or (
-        _password(f"Password for {args.username}: ", "CASELOAD_NEW_PASSWORD")
-        if actor.can(Action.MANAGE_USERS, any_client=True) else "")
+    password = (_password(f"Password for {args.username}: ", "CASELOAD_NEW_PASSWORD")
+                if actor.can(Action.MANAGE_USERS, any_client=True) else "")
     user_id = practice.users.add_user(actor, args.username, args.role, password,
                                            display_name=args.display_name,
                                            entire_practice=args.entire_practice)

@@ -92,13 +92,18 @@ class ClientRow:
         return data
 
 
-@dataclass(frozen=True)
+@dataclass
 class DeletionImpact:
-    """What a deletion would remove, counted, for the dialog to show."""
+    """What a deletion would remove, counted, for the dialog to show.
+
+    After a deletion, ``erased`` says whether its data is also gone from the
+    database file; False while another program's open read holds it there.
+    """
 
     client_id: int
     full_name: str
     counts: dict[str, int]
+    erased: bool = True
 
     @property
     def total(self) -> int:
@@ -558,8 +563,11 @@ class ClientsController(Controller):
         s.execute(delete(Client).where(Client.id == client.id))
         s.expunge(client)
         audit(s, actor, "client.delete", "client", client_id, details={"removed": counts})
-        # Once committed, the freed pages and the WAL are erased (Database.transaction).
+        # Once committed, the freed pages and the WAL are erased (Database.transaction); the
+        # mark says so to every process until that is done, a crash in between included.
+        self.db.mark_erasure_pending(s)
         s.info["erase_after_commit"] = True
+        s.info.setdefault("after_erase", []).append(lambda erased: setattr(impact, "erased", erased))
         return impact
 
     @staticmethod

@@ -10,6 +10,8 @@ from desktop.storage.errors import (
     DatabaseRefused,
     DatabaseUnavailable,
     InvalidDatabaseUrl,
+    NotAPracticeFile,
+    PracticeMissing,
     SchemaTooNew,
 )
 
@@ -21,6 +23,8 @@ __all__ = [
     "DatabaseUnavailable",
     "InvalidDatabaseUrl",
     "InvalidInput",
+    "NotAPracticeFile",
+    "PracticeMissing",
     "NotFound",
     "NotSignedIn",
     "PermissionDenied",

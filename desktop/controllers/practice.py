@@ -10,6 +10,7 @@ rule they rely on is behind this handle, as calibre's GUI, server and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,15 +64,26 @@ class Practice:
         """Fill an empty practice with demo data (see ``build_demo_practice``)."""
         return build_demo_practice(self.db, clients=clients, password=password, actor=actor, seed=seed)
 
+    def when_erasure_waits(self, say: Callable[[], None] | None) -> None:
+        """Have a deletion call ``say`` if erasing it must wait for another program's read."""
+        self.db.while_erasure_waits = say
+
+    def finish_pending_erasure(self) -> bool:
+        """Finish, without waiting, a deletion's erasing that a reader held up; True if none is left."""
+        return self.db.finish_pending_erasure()
+
     def close(self) -> None:
         """Finish any pending erasure and let go of the database."""
         self.db.dispose()
 
 
-def open_practice(url: str | None = None) -> Practice:
+def open_practice(url: str | None = None, *, create: bool = False) -> Practice:
     """Open the practice at ``url`` (else the environment's, else the local file).
+
+    ``create``: make a new practice there if there is none (the first run, ``demo``,
+    ``init``); otherwise a missing practice is refused, never silently made anew.
 
     Raises ``InvalidDatabaseUrl``, ``DatabaseUnavailable``, ``SchemaTooNew`` and the
     other ``CaseloadError``s with a sentence for a person; nothing else.
     """
-    return Practice(open_database(url))
+    return Practice(open_database(url, create=create))

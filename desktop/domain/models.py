@@ -164,6 +164,19 @@ class ChangeCounter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class PendingErasure(Base):
+    """Present while a deletion's data may still sit in the SQLite file's pages or WAL.
+
+    Written in the deletion's own transaction, so a process killed before it
+    could erase leaves the mark for the next one; holds no data of anyone.
+    """
+
+    __tablename__ = "pending_erasure"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    since: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Client(ListedRecord, Base):
     __tablename__ = "clients"
     # Ids are never reused after a deletion (SQLite would otherwise hand the

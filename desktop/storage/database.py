@@ -13,23 +13,28 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import platformdirs
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, delete, event, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from desktop.domain.models import PendingErasure
+from desktop.storage import practice_file
 from desktop.storage.changes import stamp_changes
 from desktop.storage.errors import (
     DatabaseDamaged,
     DatabaseRefused,
     DatabaseUnavailable,
     InvalidDatabaseUrl,
+    NotAPracticeFile,
+    PracticeMissing,
     SchemaTooNew,
 )
 
@@ -37,6 +42,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_MS = 5000
+ERASE_WAIT_SECONDS = 5.0
 CHANGE_CHANNEL = "caseload_changes"
 ENV_URL = "CASELOAD_DATABASE_URL"
 
@@ -51,9 +58,7 @@ def resolve_url(url: str | None = None) -> str:
         return url
     if os.environ.get(ENV_URL):
         return os.environ[ENV_URL]
-    path = default_database_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    return f"sqlite:///{default_database_path()}"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -64,7 +69,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     # does not linger in free pages of the file.
     cur.execute("PRAGMA secure_delete=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
 
 
@@ -72,6 +77,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 # up-to-date database open without importing Alembic at all (a fifth of a
 # second and 12 MB at every start); a test keeps it equal to Alembic's head.
 SCHEMA_HEAD = "0002"
+# Tables every Caseload schema has; a database with other tables and not these is not ours.
+CASELOAD_TABLES = {"clients", "practice_users", "audit_events"}
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -101,6 +108,8 @@ class Database:
     # A deletion whose WAL could not be erased yet (a reader held it); retried
     # after the next write and before closing.
     erase_pending: bool = field(default=False, init=False, repr=False)
+    # Called once when a deletion's erasing has to wait for a reader (to say so).
+    while_erasure_waits: Callable[[], None] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -130,6 +139,7 @@ class Database:
                 if self.is_postgresql:
                     session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANGE_CHANNEL})
                 erase = session.info.pop("erase_after_commit", False)
+                after_erase = session.info.pop("after_erase", [])
                 session.commit()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -138,14 +148,12 @@ class Database:
         finally:
             session.close()
         if erase:
-            try:
-                self.erase_freed_space()
-            except DatabaseUnavailable:
-                # The change is committed; the erase is retried at the next write and at close.
-                self.erase_pending = True
+            erased = self.erase_after_delete(waited=self.while_erasure_waits)
+            for done in after_erase:
+                done(erased)
         elif self.erase_pending:
             with contextlib.suppress(DatabaseUnavailable):
-                self.erase_freed_space(wait=False)
+                self.finish_pending_erasure()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
@@ -159,38 +167,85 @@ class Database:
                 session.rollback()
             session.close()
 
-    def erase_freed_space(self, *, wait: bool = True) -> bool:
-        """Make deleted data unrecoverable from the files on disk.
+    def mark_erasure_pending(self, session: Session) -> None:
+        """Record, in the deleting transaction, that its data must still be erased from the file."""
+        if self.is_sqlite and session.get(PendingErasure, 1) is None:
+            session.add(PendingErasure(id=1))
 
-        ``secure_delete`` already zeroes freed pages in the main file; the WAL
-        still holds page images written before the delete, so checkpoint it and
-        truncate it to nothing.
+    def erase_after_delete(self, *, waited: Callable[[], None] | None = None) -> bool:
+        """Erase a committed deletion's data from the file, waiting for readers a bounded time.
 
-        Returns whether that finished. A reader still inside a transaction
-        keeps the old page images needed; SQLite then reports the checkpoint
-        busy instead of failing, so the erase stays pending and is retried
-        after the next write and before closing, never silently dropped.
-        Those retries do not ``wait`` for readers: a long read (the list loading
-        a million rows) must not make every save stall for the busy timeout.
+        ``secure_delete`` zeroes the freed pages in the WAL; the old page images
+        leave the main file only when a checkpoint copies the new ones over it,
+        and a reader inside a transaction holds that up. So: try at once; if a
+        reader is there, call ``waited`` (to say why this takes a moment) and
+        retry for ``ERASE_WAIT_SECONDS``. True if the data is gone from the
+        file; False leaves the erasure pending (marked in the database), to be
+        finished by whichever Caseload process next opens the file or polls it.
         """
         if not self.is_sqlite:
             return True
+        deadline = time.monotonic() + ERASE_WAIT_SECONDS
+        told = False
+        while True:
+            try:
+                if self._checkpoint():
+                    self._clear_erasure_mark()
+                    return True
+            except DatabaseUnavailable:
+                pass
+            if time.monotonic() >= deadline:
+                self.erase_pending = True
+                return False
+            if not told and waited is not None:
+                waited()
+            told = True
+            time.sleep(0.1)
+
+    def finish_pending_erasure(self) -> bool:
+        """Without waiting: finish an erasure a reader held up, here or in another process.
+
+        Called when the database opens, after every write, and on every change poll.
+        True if nothing is pending any more.
+        """
+        if not self.is_sqlite:
+            return True
+        if not self.erase_pending:
+            with self.engine.connect() as conn:
+                self.erase_pending = conn.execute(select(PendingErasure.id)).first() is not None
+        if not self.erase_pending:
+            return True
+        if self._checkpoint():
+            self._clear_erasure_mark()
+        return not self.erase_pending
+
+    def _checkpoint(self) -> bool:
+        """One ``wal_checkpoint(TRUNCATE)`` that never waits for readers; True if it finished."""
         with _unavailable_as_error(), self.engine.connect() as conn:
-            if not wait:
-                conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
             try:
                 busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
                 conn.commit()
             finally:
-                if not wait:
-                    conn.exec_driver_sql("PRAGMA busy_timeout=5000")
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self.erase_pending = bool(busy)
-        return not self.erase_pending
+        return not busy
+
+    def _clear_erasure_mark(self) -> None:
+        with _unavailable_as_error(), self.engine.begin() as conn:
+            gone = conn.execute(delete(PendingErasure)).rowcount
+        if gone:
+            self._checkpoint()  # the mark's own removal leaves the WAL empty again, if it can
+        self.erase_pending = False
+
+    def erase_freed_space(self) -> bool:
+        """Erase now if no reader is in the way (a fresh practice file, tests); True if done."""
+        return self.finish_pending_erasure() if self.erase_pending else self._checkpoint()
 
     def dispose(self) -> None:
         if self.erase_pending:
             with contextlib.suppress(DatabaseUnavailable):
-                self.erase_freed_space()
+                self.erase_after_delete()
         self.engine.dispose()
 
 
@@ -227,7 +282,11 @@ UNSUPPORTED_URL = ("That is not a database location Caseload can use; use sqlite
                    "or postgresql+psycopg://USER@HOST/DATABASE.")
 
 
-def create_database_engine(url: str) -> Engine:
+def create_database_engine(url: str, *, create: bool = False) -> Engine:
+    """An engine for ``url``; a SQLite file is checked to be a practice first (``practice_file``).
+
+    ``create``: a missing or empty file may become a new practice (first run, demo, init).
+    """
     try:
         sa_url = make_url(url)
     except (ArgumentError, ValueError):
@@ -235,8 +294,15 @@ def create_database_engine(url: str) -> Engine:
     if sa_url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"):
         raise InvalidDatabaseUrl(UNSUPPORTED_URL)
     if sa_url.get_backend_name() == "sqlite":
-        if sa_url.database and sa_url.database != ":memory:":
-            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        if not sa_url.database or sa_url.database == ":memory:" or sa_url.database.startswith("file:"):
+            raise InvalidDatabaseUrl(UNSUPPORTED_URL)
+        path = Path(sa_url.database)
+        if "\x00" in sa_url.database:
+            raise InvalidDatabaseUrl("The database file name contains a NUL character.")
+        if path.resolve() == default_database_path().resolve() and path.parent.exists():
+            with contextlib.suppress(OSError):
+                path.parent.chmod(0o700)  # Caseload's own folder: its owner's only
+        practice_file.check_before_open(path, create=create)
         engine = create_engine(sa_url, connect_args={"timeout": 5})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -249,12 +315,22 @@ def create_database_engine(url: str) -> Engine:
     raise InvalidDatabaseUrl(UNSUPPORTED_URL)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to this version's head, or refuse a newer database."""
+def migrate(engine: Engine, *, create: bool = False) -> None:
+    """Bring the schema to this version's head, or refuse a newer or a foreign database."""
     with _unavailable_as_error(), engine.connect() as conn:
         current = None
-        if inspect(conn).has_table("alembic_version"):
+        tables = set(inspect(conn).get_table_names())
+        if "alembic_version" in tables:
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if engine.dialect.name == "postgresql":
+        where = engine.url.render_as_string(hide_password=True)
+        if tables and not CASELOAD_TABLES <= tables:
+            raise NotAPracticeFile(
+                f"The database {where} belongs to another program, not Caseload; nothing was changed.")
+        if not tables and not create:
+            raise PracticeMissing(
+                f"The database {where} holds no Caseload practice yet. Create one there with "
+                "`caseload init --database URL`.")
     if current == SCHEMA_HEAD:
         return
     from alembic import command
@@ -275,14 +351,32 @@ def migrate(engine: Engine) -> None:
         command.upgrade(alembic_config(engine), "head")
 
 
-def open_database(url: str | None = None, *, upgrade: bool = True) -> Database:
-    engine = create_database_engine(resolve_url(url))
+def _mark_sqlite(engine: Engine) -> None:
+    with _unavailable_as_error(), engine.connect() as conn:
+        marked = conn.exec_driver_sql("PRAGMA application_id").scalar() == practice_file.APPLICATION_ID
+        line = conn.exec_driver_sql("PRAGMA user_version").scalar()
+        if not marked or line != int(SCHEMA_HEAD):
+            conn.exec_driver_sql(f"PRAGMA application_id = {practice_file.APPLICATION_ID}")
+            conn.exec_driver_sql(f"PRAGMA user_version = {int(SCHEMA_HEAD)}")
+            conn.commit()
+
+
+def open_database(url: str | None = None, *, upgrade: bool = True, create: bool = False) -> Database:
+    """Open (and migrate) the practice at ``url``; ``create`` lets a new one be made there."""
+    engine = create_database_engine(resolve_url(url), create=create)
     try:
         if upgrade:
-            migrate(engine)
+            migrate(engine, create=create)
+            if engine.dialect.name == "sqlite":
+                _mark_sqlite(engine)
     except BaseException:
         engine.dispose()
         raise
     sessions = sessionmaker(engine, expire_on_commit=False)
     stamp_changes(sessions)
-    return Database(engine=engine, sessions=sessions)
+    db = Database(engine=engine, sessions=sessions)
+    if upgrade:
+        # A deletion whose erasing was held up (or cut short by a crash) is finished now.
+        with contextlib.suppress(DatabaseUnavailable):
+            db.finish_pending_erasure()
+    return db

@@ -23,3 +23,11 @@ class DatabaseRefused(CaseloadError):
 
 class InvalidDatabaseUrl(CaseloadError):
     """The database location given is not a URL Caseload can use."""
+
+
+class NotAPracticeFile(CaseloadError):
+    """The file is not a Caseload practice (another program's, empty, unreadable)."""
+
+
+class PracticeMissing(CaseloadError):
+    """There is no practice at the location given, and none is being created."""

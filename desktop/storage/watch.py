@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from desktop.storage.database import CHANGE_CHANNEL, Database
+from desktop.storage.errors import CaseloadError
 
 
 class ChangeWatcher:
@@ -66,6 +67,11 @@ class ChangeWatcher:
                 version = self._sqlite_version()
                 changed = version != self._last_version
                 self._last_version = version
+                if changed or self.db.erase_pending:
+                    # A deletion here or in another process may be waiting for a reader
+                    # to let go of the file: finish its erasing as soon as one has.
+                    with contextlib.suppress(CaseloadError):
+                        self.db.finish_pending_erasure()
                 return changed
             return bool(list(self._conn.notifies(timeout=0)))  # type: ignore[union-attr]
         except (sqlite3.Error, DBAPIError) + _psycopg_errors():

@@ -196,8 +196,9 @@ def test_an_unusable_database_url_is_refused_in_one_line(url: str):
 # --------------------------------------------------------------------- demo
 
 def test_demo_fills_an_empty_database_and_every_demo_user_shares_the_password(sqlite_db: Database):
-    out = succeeded(caseload(sqlite_db, "demo", "--clients", "30", "--seed", "7",
-                             "--password", "open sesame", password=None))
+    out = succeeded(caseload(sqlite_db, "demo", "--clients", "30", "--seed", "7", password=None,
+                             env={"CASELOAD_NEW_PASSWORD": "open sesame"}))
+    assert "open sesame" not in out  # a password is never echoed
     assert "30 clients" in out
     assert count(sqlite_db, Client) == 30
     users = {u["username"]: u for u in UsersController(sqlite_db).list_users(

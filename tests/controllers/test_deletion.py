@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Table, event, func, or_, select
+from sqlalchemy import Column, Table, func, or_, select, text
 
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController, client_owned_tables
@@ -26,7 +26,7 @@ from desktop.controllers.permissions import Actor
 from desktop.domain.models import AuditEvent, Base, Client, DuplicateDismissal, Outcome
 from desktop.storage.database import Database, open_database
 from tests.controllers.support import audit_rows, last_audit_id, refused_and_unchanged, snapshot
-from tests.helpers import add_appointment, seed_users
+from tests.helpers import PASSWORD, add_appointment, seed_users
 
 CLIENTS = Client.__table__
 
@@ -405,36 +405,129 @@ def test_on_sqlite_the_deleted_name_is_gone_from_the_database_file_and_its_wal(
         other.dispose()
 
 
-def test_on_sqlite_a_reader_left_open_during_the_delete_only_postpones_erasing_the_name(
-        sqlite_db: Database) -> None:
+def _reader_holds(db_path: Path) -> sqlite3.Connection:
+    """A list still streaming rows in another program: a read transaction left open."""
+    reader = sqlite3.connect(db_path, check_same_thread=False)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM clients").fetchone()[0] > 0
+    return reader
+
+
+def _assert_erased(db_path: Path, world: Practice) -> None:
+    for name, content in _file_bytes(db_path).items():
+        for secret in _secrets(world):
+            assert secret not in content, f"{secret!r} still in {name}"
+
+
+def test_on_sqlite_a_reader_held_open_during_the_delete_is_waited_for_then_reported(
+        sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop.storage import database
+
+    monkeypatch.setattr(database, "ERASE_WAIT_SECONDS", 0.3)
     db = sqlite_db
     db_path = Path(db.engine.url.database or "")
     world = build_practice(db, seed_users(db))
-
-    def impatient(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        # Give up on the busy reader at once rather than after the usual seconds.
-        dbapi_connection.cursor().execute("PRAGMA busy_timeout=20")
-
-    event.listen(db.engine, "connect", impatient)
-    db.engine.dispose()
-    # A list still streaming rows in another window holds a read transaction.
-    reader = sqlite3.connect(db_path)
+    told: list[str] = []
+    db.while_erasure_waits = lambda: told.append("waiting")
+    reader = _reader_holds(db_path)
     try:
-        reader.execute("BEGIN")
-        assert reader.execute("SELECT count(*) FROM clients").fetchone() == (3,)
-        ClientsController(db).delete_client(world.actors["owner"], world.doomed,
-                                            "Zephyrine Quillfeather")
+        impact = ClientsController(db).delete_client(world.actors["owner"], world.doomed,
+                                                     "Zephyrine Quillfeather")
+        assert told == ["waiting"]
+        assert not impact.erased  # never "deleted permanently" while the data is on disk
         assert db.erase_pending
-        reader.rollback()  # the list has finished; the window stays open
+        reader.rollback()  # the list has finished; the program stays open
         # The next change anyone saves finishes the erasing.
         ClientsController(db).set_status(world.actors["owner"], world.bystander, "inactive",
                                          reason="discharged")
         assert not db.erase_pending
-        for name, content in _file_bytes(db_path).items():
-            for secret in _secrets(world):
-                assert secret not in content, f"{secret!r} still in {name}"
+        _assert_erased(db_path, world)
     finally:
         reader.close()
+
+
+def test_on_sqlite_a_reader_that_lets_go_within_the_wait_lets_the_deletion_finish_erasing(
+        sqlite_db: Database) -> None:
+    import threading
+
+    db = sqlite_db
+    db_path = Path(db.engine.url.database or "")
+    world = build_practice(db, seed_users(db))
+    reader = _reader_holds(db_path)
+    db.while_erasure_waits = lambda: threading.Timer(0.5, reader.rollback).start()
+    try:
+        impact = ClientsController(db).delete_client(world.actors["owner"], world.doomed,
+                                                     "Zephyrine Quillfeather")
+        assert impact.erased and not db.erase_pending
+        _assert_erased(db_path, world)
+    finally:
+        reader.close()
+
+
+def test_on_sqlite_the_change_poll_of_another_process_finishes_a_held_up_erasure(
+        sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deleting command has exited; an open window's next poll erases once the reader ends."""
+    from desktop.storage import database
+    from desktop.storage.watch import ChangeWatcher
+
+    monkeypatch.setattr(database, "ERASE_WAIT_SECONDS", 0.2)
+    db = sqlite_db
+    db_path = Path(db.engine.url.database or "")
+    world = build_practice(db, seed_users(db))
+    window = database.open_database(str(db.engine.url))
+    watcher = ChangeWatcher(window)
+    watcher.changed()
+    reader = _reader_holds(db_path)
+    try:
+        impact = ClientsController(db).delete_client(world.actors["owner"], world.doomed,
+                                                     "Zephyrine Quillfeather")
+        assert not impact.erased
+        db.engine.dispose()  # the command line exits; its last try at closing is held up too
+        assert watcher.changed()  # the window sees the deletion...
+        assert window.erase_pending  # ...and the mark it left
+        reader.rollback()
+        reader.close()
+        watcher.changed()  # one poll after the reader ended
+        assert not window.erase_pending
+        _assert_erased(db_path, world)
+    finally:
+        watcher.close()
+        window.dispose()
+        reader.close()
+
+
+def test_on_sqlite_a_kill_between_commit_and_erasing_is_finished_by_the_next_open(
+        sqlite_db: Database) -> None:
+    import subprocess
+    import sys
+
+    db = sqlite_db
+    db_path = Path(db.engine.url.database or "")
+    world = build_practice(db, seed_users(db))
+    db.dispose()
+    # Another process deletes and dies right after the commit, before any checkpoint.
+    script = (
+        "import os, sys\n"
+        "from desktop.controllers.clients import ClientsController\n"
+        "from desktop.controllers.users import UsersController\n"
+        "from desktop.storage import database\n"
+        "database.Database.erase_after_delete = lambda self, waited=None: os._exit(9)\n"
+        "db = database.open_database(sys.argv[1])\n"
+        "owner = UsersController(db).sign_in('owner', sys.argv[2])\n"
+        "ClientsController(db).delete_client(owner, int(sys.argv[3]), 'Zephyrine Quillfeather')\n")
+    killed = subprocess.run([sys.executable, "-c", script, str(db.engine.url), PASSWORD, str(world.doomed)],
+                            capture_output=True, text=True, timeout=60)
+    assert killed.returncode == 9, killed.stderr
+    assert any(any(secret in c for secret in _secrets(world)) for c in _file_bytes(db_path).values())
+    reopened = open_database(str(db.engine.url))
+    try:
+        assert not reopened.erase_pending
+        _assert_erased(db_path, world)
+        with reopened.reading() as s:
+            assert s.execute(text("SELECT count(*) FROM pending_erasure")).scalar_one() == 0
+            assert s.get(Client, world.doomed) is None
+    finally:
+        reopened.dispose()
 
 
 def test_a_deleted_clients_id_is_never_given_to_the_next_client(db, practice):  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ database itself.
 from __future__ import annotations
 
 import hashlib
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_sqlite_refuses_a_row_that_points_at_a_missing_client(sqlite_db: Databas
 
 
 def test_first_start_creates_the_database_and_migrates_it_to_head(fresh_url: str) -> None:
-    db = open_database(fresh_url)
+    db = open_database(fresh_url, create=True)
     try:
         assert _revision(db) == head_revision()
         with db.engine.connect() as conn:
@@ -124,7 +125,7 @@ def test_first_start_creates_the_database_and_migrates_it_to_head(fresh_url: str
 
 def test_a_database_from_a_newer_caseload_is_refused_clearly_and_left_unchanged(
         fresh_url: str) -> None:
-    db = open_database(fresh_url)
+    db = open_database(fresh_url, create=True)
     seed_users(db)
     with db.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": FUTURE_REVISION})
@@ -143,7 +144,7 @@ def test_a_database_from_a_newer_caseload_is_refused_clearly_and_left_unchanged(
 
 def test_reopening_an_up_to_date_database_changes_nothing(
         fresh_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = open_database(fresh_url)
+    db = open_database(fresh_url, create=True)
     seed_users(db)
     db.dispose()
     before = _state(fresh_url)
@@ -199,17 +200,19 @@ def test_without_url_or_environment_the_database_is_a_file_in_the_user_data_dire
         user_data_dir: Path) -> None:
     assert not user_data_dir.exists()
     assert resolve_url() == f"sqlite:///{user_data_dir / 'caseload.db'}"
-    assert user_data_dir.is_dir()
+    assert not user_data_dir.exists()  # naming the place creates nothing; creating a practice does
 
 
 def test_first_start_without_any_setting_creates_the_default_file(user_data_dir: Path) -> None:
-    db = open_database()
+    db = open_database(create=True)
     try:
         assert db.is_sqlite
         assert _revision(db) == head_revision()
     finally:
         db.dispose()
     assert (user_data_dir / "caseload.db").is_file()
+    assert stat.S_IMODE(user_data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((user_data_dir / "caseload.db").stat().st_mode) == 0o600
 
 
 def test_the_known_schema_head_is_alembics_head():  # type: ignore[no-untyped-def]

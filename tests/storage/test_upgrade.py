@@ -27,7 +27,7 @@ PREVIOUS_RELEASE = "0001"
 
 
 def make_previous_release(url: str) -> None:
-    engine = create_database_engine(url)
+    engine = create_database_engine(url, create=True)
     try:
         command.upgrade(alembic_config(engine), PREVIOUS_RELEASE)
         future = (dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=14)).isoformat(" ")

@@ -9,7 +9,8 @@ lists used to follow ``updated_at``; the demo of earlier versions stamped rows
 in the local time zone, hours in the future of the UTC stamps real changes get,
 which hid those changes. Such stamps are brought back to now.
 
-``contact_dismissals`` remembers contact pairs someone said are not the same
+``pending_erasure`` marks a deletion whose data may still be in the SQLite
+file until a checkpoint can run. ``contact_dismissals`` remembers contact pairs someone said are not the same
 person, as ``duplicate_dismissals`` does for clients.
 """
 
@@ -42,6 +43,12 @@ def upgrade() -> None:
         op.execute(f"UPDATE {table} SET updated_at = {now} WHERE updated_at > {now}")
 
     op.create_table(
+        "pending_erasure",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("since", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pending_erasure")),
+    )
+    op.create_table(
         "contact_dismissals",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("contact_id", sa.Integer(), nullable=False),
@@ -65,6 +72,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("pending_erasure")
     op.drop_table("contact_dismissals")
     for table in ("contacts", "clients"):
         with op.batch_alter_table(table) as batch_op:
