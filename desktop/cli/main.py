@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from desktop import __version__
 from desktop.controllers.errors import CaseloadError, InvalidDatabaseUrl, InvalidInput, NotSignedIn
 from desktop.controllers.permissions import Action, Actor
+from desktop.controllers.validation import has_undecodable, printable
 
 if TYPE_CHECKING:
     from desktop.controllers.practice import Practice
 
+LARGEST_COUNT = 10_000_000
+EXIT_BUG = 70  # EX_SOFTWARE
 DEMO_PASSWORD = "demo"  # published: the demo practice is fictional
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -38,16 +41,32 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr like every other refusal."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"caseload: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"caseload: {printable(message)} (see {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{printable(text)!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
+    if value > LARGEST_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {LARGEST_COUNT:,}")
+    return value
+
+
+MAX_ID = 2**63 - 1
+
+
+def _record_id(text: str) -> int:
+    """An id as typed: a whole number from 1 to 2⁶³−1 (what either database can hold)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{printable(text)!r} is not an id (a whole number)") from None
+    if not 1 <= value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"{value} is not an id (ids run from 1 to {MAX_ID})")
     return value
 
 
@@ -82,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "fill an empty database with a realistic demo practice (created if missing); the demo "
                 "users' password is $CASELOAD_NEW_PASSWORD, else the published 'demo'")
     p.add_argument("--clients", type=_positive_int, default=1000)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=_positive_int, default=1)
 
     clients = sub.add_parser("clients", help="list, add, show, change, export and delete clients")
     csub = clients.add_subparsers(dest="clients_command", metavar="ACTION", required=True)
@@ -90,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=("active", "inactive", "all"), default="active")
     p.add_argument("--search", default="")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.add_argument("--as", dest="as_user", metavar="USERNAME",
-                   help="list as this user (an own-clients clinician sees only theirs); default: the Account Owner's view")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is looking (an own-clients clinician sees only theirs); password as for changes")
     p = command(csub, "add", cmd_clients_add, "add a client; prints the new id", changes=True)
     p.add_argument("--first", required=True)
     p.add_argument("--last", required=True)
@@ -102,37 +121,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address")
     p.add_argument("--clinician", metavar="USERNAME")
     p = command(csub, "show", cmd_clients_show, "show one client's full record")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=_record_id)
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--as", dest="as_user", metavar="USERNAME")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is looking; every look at a record is audited under their name")
     p = command(csub, "set-status", cmd_clients_set_status, "mark a client active or inactive",
                 changes=True)
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=_record_id)
     p.add_argument("status", choices=("active", "inactive"))
     p.add_argument("--reason", choices=("discharged", "moved", "other"))
     p.add_argument("--note")
     p = command(csub, "delete", cmd_clients_delete,
                 "permanently delete a client and every record of theirs", changes=True)
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=_record_id)
     p.add_argument("--confirm-name", required=True, metavar='"First Last"',
                    help="the client's first and last name exactly as shown (case-sensitive)")
     p = command(csub, "export", cmd_clients_export, "write a client's full record as JSON")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=_record_id)
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--as", dest="as_user", metavar="USERNAME")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is looking; every look at a record is audited under their name")
     p = command(csub, "mark-duplicate", cmd_clients_mark_duplicate,
                 "mark a client inactive as a duplicate of the profile to keep", changes=True)
-    p.add_argument("id", type=int, help="the duplicate profile")
-    p.add_argument("--keep", type=int, required=True, help="the profile to keep")
+    p.add_argument("id", type=_record_id, help="the duplicate profile")
+    p.add_argument("--keep", type=_record_id, required=True, help="the profile to keep")
     p = command(csub, "duplicates", cmd_clients_duplicates, "list likely duplicate clients")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--as", dest="as_user", metavar="USERNAME")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is looking; every look at a record is audited under their name")
 
     contacts = sub.add_parser("contacts", help="merge contacts")
     ksub = contacts.add_subparsers(dest="contacts_command", metavar="ACTION", required=True)
     p = command(ksub, "merge", cmd_contacts_merge, "merge contact OTHER_ID into KEEP_ID", changes=True)
-    p.add_argument("keep_id", type=int)
-    p.add_argument("other_id", type=int)
+    p.add_argument("keep_id", type=_record_id)
+    p.add_argument("other_id", type=_record_id)
     p.add_argument("--take", action="append", default=[], metavar="FIELD",
                    help="take this field's value from OTHER_ID (repeatable)")
 
@@ -151,10 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--display-name")
 
     p = command(sub, "audit", cmd_audit, "show the audit log")
-    p.add_argument("--client", type=int)
+    p.add_argument("--client", type=_record_id)
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--limit", type=_positive_int, default=200)
-    p.add_argument("--as", dest="as_user", metavar="USERNAME")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is looking; every look at a record is audited under their name")
     return parser
 
 
@@ -188,22 +211,6 @@ def _actor(practice: Practice, username: str | None) -> Actor:
     if not username:
         raise CliError("Say who you are with --as USERNAME.")
     return practice.users.sign_in(username, _password(f"Password for {username}: ", "CASELOAD_PASSWORD"))
-
-
-def _reader(practice: Practice, username: str | None) -> Actor:
-    """Who reads: the user named with --as, else a view with the Account Owner's reach.
-
-    Reading needs no password on the practice's own machine (the file is theirs);
-    naming a user narrows the view to what that user may see. On a shared
-    PostgreSQL server a reader must sign in, so every look at a record has a name.
-    """
-    if username:
-        return _actor(practice, username)
-    if practice.on_server:
-        raise CliError("On a shared PostgreSQL server, say who you are with --as USERNAME.")
-    from desktop.domain.models import Role
-
-    return Actor(0, "command-line", "Command line", Role.ACCOUNT_OWNER, True)
 
 
 def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
@@ -253,7 +260,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_clients_list(args: argparse.Namespace) -> int:
     practice = _open(args)
     rows = [r.as_json() for r in practice.clients.list_clients(
-        _reader(practice, args.as_user), args.status, args.search)]
+        _actor(practice, args.as_user), args.status, args.search)]
     rows = [{k: r[k] for k in LIST_COLUMNS} for r in rows]
     if args.format == "json":
         _dump_json(rows)
@@ -279,7 +286,7 @@ def cmd_clients_add(args: argparse.Namespace) -> int:
 
 def cmd_clients_show(args: argparse.Namespace) -> int:
     practice = _open(args)
-    data = practice.clients.get_client(_reader(practice, args.as_user), args.id).as_json()
+    data = practice.clients.get_client(_actor(practice, args.as_user), args.id).as_json()
     if args.format == "json":
         _dump_json(data)
         return 0
@@ -329,24 +336,20 @@ def cmd_clients_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_clients_export(args: argparse.Namespace) -> int:
+    from desktop.controllers.files import write_private
+
     practice = _open(args)
-    data = practice.clients.export_client(_reader(practice, args.as_user), args.id)
-    try:
-        # The record is health data: readable by its owner only, never by other local accounts.
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            if hasattr(os, "fchmod"):
-                os.fchmod(out.fileno(), 0o600)  # a file that was already there keeps its mode otherwise
-            out.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-    except OSError as exc:
-        raise CliError(f"Could not write {args.out}: {exc.strerror}.") from None
+    practice.clients.export_client(
+        _actor(practice, args.as_user), args.id,
+        deliver=lambda data: write_private(args.out, json.dumps(
+            data, ensure_ascii=False, indent=2, default=str).encode("utf-8")))
     print(f"Wrote client {args.id}'s record to {args.out}.")
     return 0
 
 
 def cmd_clients_duplicates(args: argparse.Namespace) -> int:
     practice = _open(args)
-    pairs = practice.duplicates.find_client_duplicates(_reader(practice, args.as_user))
+    pairs = practice.duplicates.find_client_duplicates(_actor(practice, args.as_user))
     rows = [p.as_json() for p in pairs]
     if args.format == "json":
         _dump_json(rows)
@@ -391,7 +394,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     practice = _open(args)
-    events = practice.clients.audit_events(_reader(practice, args.as_user), args.client, limit=args.limit)
+    events = practice.clients.audit_events(_actor(practice, args.as_user), args.client, limit=args.limit)
     if args.format == "json":
         _dump_json(events)
     else:
@@ -420,20 +423,32 @@ def _run_and_close(func: Callable[[argparse.Namespace], int], args: argparse.Nam
             _opened.pop().close()
 
 
+NOT_UTF8 = "caseload: the command line holds bytes that are not UTF-8 text; nothing was changed."
+
+
+def _refuse(message: str, code: int) -> int:
+    print(f"caseload: {printable(message)}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    settings = [os.environ.get(name, "") for name in
+                ("CASELOAD_PASSWORD", "CASELOAD_NEW_PASSWORD", "CASELOAD_DATABASE_URL")]
+    if any(has_undecodable(word) for word in words + settings):
+        print(NOT_UTF8, file=sys.stderr)
+        return EXIT_USAGE
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     func = getattr(args, "func", None)
     if func is None:
         func = run_self_test if args.self_test else run_gui
     try:
         return _run_and_close(func, args)
     except (NotSignedIn, InvalidInput, InvalidDatabaseUrl, CliError) as exc:
-        print(f"caseload: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, (CliError, InvalidDatabaseUrl)) else EXIT_REFUSED
+        return _refuse(str(exc), EXIT_USAGE if isinstance(exc, (CliError, InvalidDatabaseUrl)) else EXIT_REFUSED)
     except CaseloadError as exc:
-        print(f"caseload: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        return _refuse(str(exc), EXIT_REFUSED)
     except BrokenPipeError:
         # The reader (`| head`) has gone; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -441,3 +456,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("caseload: interrupted; nothing more was changed.", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: logged whole, told in one line, never a traceback
+        where = _log_unexpected()
+        return _refuse(f"unexpected error ({type(exc).__name__}); what was done is unknown: check "
+                       f"before trying again. Details are in {where}.", EXIT_BUG)
+
+
+def _log_unexpected() -> str:
+    import logging
+
+    import platformdirs
+
+    folder = Path(platformdirs.user_log_dir("Caseload", "Caseload"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        logging.basicConfig(filename=str(folder / "caseload.log"), level=logging.WARNING,
+                            format="%(asctime)s %(levelname)s %(message)s")
+        logging.exception("Unexpected error on the command line")
+    except OSError:
+        return "no log (the log folder could not be written)"
+    return str(folder / "caseload.log")

@@ -37,7 +37,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from desktop.controllers.errors import (
+    CaseloadError,
     ConfirmationMismatch,
+    FileNotWritten,
     InvalidInput,
     NotFound,
     NotSignedIn,
@@ -48,7 +50,9 @@ from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.domain.models import AuditEvent, Client, Contact, Outcome
 from desktop.storage.database import Database
 
-AUDITED_REFUSALS = (PermissionDenied, ConfirmationMismatch, StaleVersion, InvalidInput, NotFound, NotSignedIn)
+AUDITED_REFUSALS: tuple[type[CaseloadError], ...] = (
+    PermissionDenied, ConfirmationMismatch, StaleVersion, InvalidInput, NotFound, NotSignedIn,
+    FileNotWritten)
 MAX_ID = 2**63 - 1  # the largest id either database stores
 
 Kind = Literal["read", "view", "write", "open"]

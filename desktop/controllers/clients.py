@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -268,10 +268,18 @@ class ClientsController(Controller):
         )
 
     @views("client.export", Action.SEE_CLIENTS, target="client:client_id")
-    def export_client(self, s: Session, actor: Actor, client_id: int) -> dict[str, Any]:
-        """The full record as JSON-ready data, audited as an export."""
+    def export_client(self, s: Session, actor: Actor, client_id: int,
+                      deliver: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
+        """The full record as JSON-ready data, audited as an export.
+
+        ``deliver`` (writing the file) runs inside the operation, so the export is
+        audited only once it has been delivered; a delivery that fails is audited
+        as refused and raises its ``CaseloadError``.
+        """
         data = self._detail(s, actor, client_id).as_json()
         data["exported_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        if deliver is not None:
+            deliver(data)
         return data
 
     # ----------------------------------------------------------------- changing

@@ -21,6 +21,7 @@ __all__ = [
     "DatabaseDamaged",
     "DatabaseRefused",
     "DatabaseUnavailable",
+    "FileNotWritten",
     "InvalidDatabaseUrl",
     "InvalidInput",
     "NotAPracticeFile",
@@ -69,3 +70,7 @@ class NotSignedIn(CaseloadError):
         # What the gate's DENIED row records: never the name typed (it may be a password).
         self.audit_target_id = user_id
         self.audit_details = {"username_known": username_known}
+
+
+class FileNotWritten(CaseloadError):
+    """A file the person asked for could not be written; nothing was left behind."""

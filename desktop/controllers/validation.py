@@ -140,3 +140,25 @@ def field(key: str, value: Any) -> Any:
     if key == "phone":
         return phone(value)
     return free_text(value, key)
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on one line: control, format and separator characters escaped.
+
+    Every message that may carry what someone typed goes through this before a
+    terminal shows it, so escape sequences, bidi overrides, NULs, lone
+    surrogates (bytes that were not UTF-8) and line breaks are seen, not obeyed.
+    """
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") and ch not in "\u200c\u200d":
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def has_undecodable(text: str) -> bool:
+    """Whether ``text`` holds bytes that were not UTF-8 (Python keeps them as lone surrogates)."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)

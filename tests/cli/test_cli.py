@@ -42,6 +42,7 @@ from desktop.domain.models import (
     StatusChange,
 )
 from desktop.storage.database import Database
+from tests.controllers.support import audit_rows, last_audit_id
 from tests.helpers import PASSWORD, add_appointment, count, seed_users
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -239,20 +240,19 @@ def test_list_json_shows_active_clients_with_the_documented_keys(any_clinic: Cli
                    "clinician": "Dr. Colin Park"}
 
 
-def test_reading_a_shared_postgresql_practice_needs_a_signed_in_user(db: Database):
+def test_every_read_names_who_is_reading_on_either_database(db: Database):
+    """Every look at a record names a person in the audit log, on the laptop's file too."""
     seed_users(db)
-    ran = caseload(db, "clients", "list", "--format", "json", password=None)
-    if db.is_postgresql:
-        assert "--as USERNAME" in refused(ran, code=2)
-    else:  # the laptop's own file: reading needs no sign-in
-        assert as_json(ran) == []
+    for words in (("clients", "list"), ("clients", "show", "1"), ("clients", "duplicates"), ("audit",)):
+        assert "--as" in refused(caseload(db, *words, password=None), code=2)
+    assert as_json(caseload(db, "clients", "list", "--format", "json", "--as", "scheduler")) == []
 
 
 def test_list_filters_by_status_and_search_like_the_window(clinic: Clinic):
-    inactive = as_json(caseload(clinic.db, "clients", "list", "--status", "inactive",
+    inactive = as_json(caseload(clinic.db, "clients", "list", "--as", "owner", "--status", "inactive",
                                 "--format", "json"))
     assert [(r["id"], r["status"]) for r in inactive] == [(clinic.alan, "inactive")]
-    csv_out = succeeded(caseload(clinic.db, "clients", "list", "--status", "all",
+    csv_out = succeeded(caseload(clinic.db, "clients", "list", "--as", "owner", "--status", "all",
                                  "--search", "1985-12-10", "--format", "csv"))
     assert csv_out.splitlines() == [
         "id,first_name,last_name,date_of_birth,email,phone,status,clinician",
@@ -272,7 +272,7 @@ def test_listing_as_someone_with_the_wrong_password_shows_nothing(clinic: Clinic
 
 
 def test_listing_with_an_unknown_status_is_a_one_line_usage_error(clinic: Clinic):
-    refused(caseload(clinic.db, "clients", "list", "--status", "archived"), code=2)
+    refused(caseload(clinic.db, "clients", "list", "--as", "owner", "--status", "archived"), code=2)
 
 
 # -------------------------------------------------------------- clients add
@@ -339,7 +339,7 @@ def test_adding_without_a_last_name_is_a_one_line_usage_error(clinic: Clinic):
 # ------------------------------------------------------------- clients show
 
 def test_show_json_has_the_full_record(clinic: Clinic):
-    ada = as_json(caseload(clinic.db, "clients", "show", str(clinic.ada), "--format", "json"))
+    ada = as_json(caseload(clinic.db, "clients", "show", "--as", "owner", str(clinic.ada), "--format", "json"))
     assert SHOW_KEYS <= set(ada)
     assert (ada["first_name"], ada["last_name"], ada["clinician"]) == ("Ada", "Lovelace", "Dr. Colin Park")
     assert [a["start"] for a in ada["appointments"]] == ["2024-03-04T10:00", "2024-03-11T10:00"]
@@ -349,14 +349,14 @@ def test_show_json_has_the_full_record(clinic: Clinic):
 
 
 def test_show_includes_the_status_history_of_an_inactive_client(clinic: Clinic):
-    alan = as_json(caseload(clinic.db, "clients", "show", str(clinic.alan), "--format", "json"))
+    alan = as_json(caseload(clinic.db, "clients", "show", "--as", "owner", str(clinic.alan), "--format", "json"))
     assert alan["status"] == "inactive"
     assert [(h["from"], h["to"], h["reason"], h["actor"]) for h in alan["status_history"]] == [
         ("active", "inactive", "moved", "owner")]
 
 
 def test_showing_a_client_who_does_not_exist_is_refused(clinic: Clinic):
-    assert "no client with id 9999" in refused(caseload(clinic.db, "clients", "show", "9999"))
+    assert "no client with id 9999" in refused(caseload(clinic.db, "clients", "show", "--as", "owner", "9999"))
 
 
 def test_own_clients_clinician_cannot_see_a_colleagues_client(clinic: Clinic):
@@ -484,7 +484,7 @@ def test_export_writes_the_full_record_readable_only_by_its_owner(clinic: Clinic
     out_file = tmp_path / "ada.json"
     out_file.write_text("an older export")
     out_file.chmod(0o644)
-    out = succeeded(caseload(clinic.db, "clients", "export", str(clinic.ada), "--out", str(out_file)))
+    out = succeeded(caseload(clinic.db, "clients", "export", "--as", "owner", str(clinic.ada), "--out", str(out_file)))
     assert str(out_file) in out
     record = json.loads(out_file.read_text(encoding="utf-8"))
     assert SHOW_KEYS <= set(record)
@@ -496,7 +496,7 @@ def test_export_writes_the_full_record_readable_only_by_its_owner(clinic: Clinic
 
 def test_export_of_a_client_who_does_not_exist_writes_no_file(clinic: Clinic, tmp_path: Path):
     out_file = tmp_path / "nobody.json"
-    refused(caseload(clinic.db, "clients", "export", "9999", "--out", str(out_file)))
+    refused(caseload(clinic.db, "clients", "export", "--as", "owner", "9999", "--out", str(out_file)))
     assert not out_file.exists()
 
 
@@ -509,9 +509,42 @@ def test_own_clients_clinician_cannot_export_a_colleagues_client(clinic: Clinic,
 
 def test_export_to_a_folder_that_does_not_exist_is_a_one_line_error(clinic: Clinic, tmp_path: Path):
     out_file = tmp_path / "missing" / "ada.json"
-    assert "Could not write" in refused(caseload(clinic.db, "clients", "export", str(clinic.ada),
-                                                 "--out", str(out_file)), code=2)
+    mark = last_audit_id(clinic.db)
+    assert "Could not write" in refused(caseload(clinic.db, "clients", "export", "--as", "owner",
+                                                 str(clinic.ada), "--out", str(out_file)))
     assert not out_file.parent.exists()
+    # The failed export is on record as not done, not as an export.
+    assert [(e.action, e.outcome.value) for e in audit_rows(clinic.db, mark)
+            if e.action != "user.sign_in"] == [("client.export", "denied")]
+
+
+def test_export_never_follows_a_symbolic_link(clinic: Clinic, tmp_path: Path):
+    tmp_path = tmp_path / "exports"
+    tmp_path.mkdir()
+    precious = tmp_path / "precious.txt"
+    precious.write_text("someone else's file")
+    precious.chmod(0o644)
+    link = tmp_path / "ada.json"
+    link.symlink_to(precious)
+    assert "symbolic link" in refused(caseload(clinic.db, "clients", "export", "--as", "owner",
+                                               str(clinic.ada), "--out", str(link)))
+    assert precious.read_text() == "someone else's file"
+    assert stat.S_IMODE(precious.stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ada.json", "precious.txt"]  # no leftovers
+
+
+def test_export_with_a_nul_in_the_file_name_is_one_line(clinic: Clinic, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]):
+    from desktop.cli.main import main
+
+    monkeypatch.setenv("CASELOAD_PASSWORD", PASSWORD)
+    code = main(["--database", url_of(clinic.db), "clients", "export", str(clinic.ada), "--as", "owner",
+                 "--out", str(tmp_path / "a\x00b.json")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "NUL" in err
+    assert not [p for p in tmp_path.iterdir() if "json" in p.name]
 
 
 # ------------------------------------------------------- clients duplicates
@@ -519,14 +552,14 @@ def test_export_to_a_folder_that_does_not_exist_is_a_one_line_error(clinic: Clin
 def test_duplicates_offers_a_profile_entered_twice_with_reasons(clinic: Clinic):
     again = ClientsController(clinic.db).add_client(clinic.owner, first_name="Grace", last_name="Hoper",
                                                     date_of_birth="1976-12-09")
-    pairs = as_json(caseload(clinic.db, "clients", "duplicates", "--format", "json"))
+    pairs = as_json(caseload(clinic.db, "clients", "duplicates", "--as", "owner", "--format", "json"))
     assert [(p["left_id"], p["right_id"]) for p in pairs] == [(clinic.grace, again)]
     assert "same date of birth" in pairs[0]["reasons"]
     assert pairs[0]["right_name"] == "Grace Hoper"
 
 
 def test_duplicates_in_an_unknown_format_is_a_one_line_usage_error(clinic: Clinic):
-    refused(caseload(clinic.db, "clients", "duplicates", "--format", "csv"), code=2)
+    refused(caseload(clinic.db, "clients", "duplicates", "--as", "owner", "--format", "csv"), code=2)
 
 
 # ----------------------------------------------------------- contacts merge
@@ -635,7 +668,7 @@ def test_audit_shows_a_refused_and_a_done_deletion_without_the_clients_name(clin
     with pytest.raises(PermissionDenied):
         clients.delete_client(clinic.users["biller"], clinic.ada, "Ada Lovelace")
     clients.delete_client(clinic.users["clinician-all"], clinic.ada, "Ada Lovelace")
-    ran = caseload(clinic.db, "audit", "--client", str(clinic.ada), "--format", "json")
+    ran = caseload(clinic.db, "audit", "--as", "owner", "--client", str(clinic.ada), "--format", "json")
     events = as_json(ran)
     deletions = [(e["actor"], e["outcome"]) for e in events if e["action"] == "client.delete"]
     assert deletions == [("clinician-all", "allowed"), ("biller", "denied")]  # newest first
@@ -644,4 +677,4 @@ def test_audit_shows_a_refused_and_a_done_deletion_without_the_clients_name(clin
 
 
 def test_audit_for_a_client_id_that_is_not_a_number_is_a_one_line_usage_error(clinic: Clinic):
-    refused(caseload(clinic.db, "audit", "--client", "Ada"), code=2)
+    refused(caseload(clinic.db, "audit", "--as", "owner", "--client", "Ada"), code=2)
