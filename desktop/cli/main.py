@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import getpass
 import json
 import os
@@ -45,10 +46,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{printable(text)!r} is not a whole number") from None
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 30:
+        raise argparse.ArgumentTypeError(f"{printable(text)!r} is not a whole number")
+    value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     if value > LARGEST_COUNT:
@@ -61,13 +62,18 @@ MAX_ID = 2**63 - 1
 
 def _record_id(text: str) -> int:
     """An id as typed: a whole number from 1 to 2⁶³−1 (what either database can hold)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{printable(text)!r} is not an id (a whole number)") from None
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{printable(text)!r} is not an id (a whole number)")
+    value = int(text)
     if not 1 <= value <= MAX_ID:
         raise argparse.ArgumentTypeError(f"{value} is not an id (ids run from 1 to {MAX_ID})")
     return value
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The parser, built once per process (a script calling ``main`` often pays once)."""
+    return build_parser()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,9 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         if changes:
             p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
                            help="who is doing this; password from $CASELOAD_PASSWORD or a prompt")
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, changes=changes)
         return p
 
+    command(sub, "check", cmd_check, "check the whole practice file for damage (SQLite's integrity check)")
     p = command(sub, "init", cmd_init, "create a new, empty practice and its Account Owner")
     p.add_argument("--owner", required=True, metavar="USERNAME", help="the Account Owner's username")
     p.add_argument("--display-name", help="the Account Owner's name as shown (default: the username)")
@@ -196,6 +203,8 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Practice:
 
     practice = open_practice(getattr(args, "database", None), create=create)
     _opened.append(practice)
+    if getattr(args, "changes", False):
+        practice.check()  # damage found makes the change refuse, saying to restore a backup
     return practice
 
 
@@ -231,6 +240,19 @@ def _dump_json(data: Any) -> None:
 
 
 # --------------------------------------------------------------------- commands
+
+def cmd_check(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    problems = practice.check(full=True)
+    if not problems:
+        print(f"The practice at {practice.location} is sound.")
+        return 0
+    print(f"The practice at {practice.location} is damaged; restore it from a backup. "
+          f"{len(problems)} problem(s) found:")
+    for line in problems[:50]:
+        print(f"  {printable(line)}")
+    return EXIT_REFUSED
+
 
 def cmd_init(args: argparse.Namespace) -> int:
     practice = _open(args, create=True)
@@ -438,8 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(has_undecodable(word) for word in words + settings):
         print(NOT_UTF8, file=sys.stderr)
         return EXIT_USAGE
-    parser = build_parser()
-    args = parser.parse_args(words)
+    args = _parser().parse_args(words)
     func = getattr(args, "func", None)
     if func is None:
         func = run_self_test if args.self_test else run_gui

@@ -554,6 +554,10 @@ class ClientsController(Controller):
         """
         client = self._load_client(s, client_id, for_update=True)
         require(actor, Action.DELETE_CLIENT, clinician_id=client.clinician_id)
+        if isinstance(typed_name, str) and validation.invisible(typed_name):
+            raise ConfirmationMismatch(
+                f"The name typed contains an invisible character ({validation.invisible(typed_name)}); "
+                "type the name as shown. Nothing was deleted.")
         if not isinstance(typed_name, str) or \
                 unicodedata.normalize("NFC", typed_name) != client.full_name:
             raise ConfirmationMismatch(

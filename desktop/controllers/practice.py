@@ -72,6 +72,14 @@ class Practice:
         """Finish, without waiting, a deletion's erasing that a reader held up; True if none is left."""
         return self.db.finish_pending_erasure()
 
+    def check(self, *, full: bool = False) -> list[str]:
+        """Check the practice file (quick, or ``full``); what is wrong, or nothing.
+
+        After damage is found, every change is refused with a sentence that says
+        to restore from a backup; reading goes on, so records can be looked up.
+        """
+        return self.db.check_integrity(full=full)
+
     def close(self) -> None:
         """Finish any pending erasure and let go of the database."""
         self.db.dispose()

@@ -40,6 +40,28 @@ def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cs", "Co") for ch in text)
 
 
+_JOINERS = "\u200c\u200d"  # ZWNJ and ZWJ: Persian and Indic spellings need them between letters
+
+
+def _in_word(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LM"  # a letter, or a mark on one (a virama)
+
+
+def invisible(text: str) -> str | None:
+    """The first character of ``text`` a reader cannot see and should not have to type, named.
+
+    Format characters (bidi controls, zero-width spaces, word joiners, BOM) are
+    refused; ZWNJ and ZWJ only where they do not sit between two letters.
+    """
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) != "Cf":
+            continue
+        if ch in _JOINERS and 0 < i < len(text) - 1 and _in_word(text[i - 1]) and _in_word(text[i + 1]):
+            continue
+        return f"U+{ord(ch):04X} {unicodedata.name(ch, 'format character').lower()}"
+    return None
+
+
 def name(value: Any, field: str, *, required: bool = True) -> str | None:
     label = LABELS.get(field, field)
     if value is None:
@@ -58,6 +80,10 @@ def name(value: Any, field: str, *, required: bool = True) -> str | None:
                            field=field)
     if _has_control(cleaned):
         raise InvalidInput(f"{label} contains a control character.", field=field)
+    hidden = invisible(cleaned)
+    if hidden:
+        raise InvalidInput(f"{label} contains an invisible character ({hidden}); type the name "
+                           "without it.", field=field)
     return cleaned
 
 

@@ -110,6 +110,8 @@ class Database:
     erase_pending: bool = field(default=False, init=False, repr=False)
     # Called once when a deletion's erasing has to wait for a reader (to say so).
     while_erasure_waits: Callable[[], None] | None = field(default=None, init=False, repr=False)
+    # What an integrity check found wrong with the file; while set, every write is refused.
+    damaged: str | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -130,6 +132,10 @@ class Database:
         On PostgreSQL a NOTIFY rides in the same transaction, so other
         workstations hear about the change exactly when it becomes visible.
         """
+        if self.damaged is not None:
+            raise DatabaseDamaged(
+                f"The practice file is damaged ({self.damaged[:120]}), so Caseload saves nothing to it. "
+                "Restore it from a backup.")
         session = self.sessions()
         try:
             with _unavailable_as_error():
@@ -166,6 +172,25 @@ class Database:
             with contextlib.suppress(Exception):
                 session.rollback()
             session.close()
+
+    def check_integrity(self, *, full: bool = False) -> list[str]:
+        """SQLite's own check of the file (``quick_check``, or ``integrity_check`` if ``full``).
+
+        Returns what it found wrong (empty: sound). Damage found here makes every
+        later write refuse, so nothing is built on a damaged file.
+        """
+        if not self.is_sqlite:
+            return []
+        pragma = "integrity_check" if full else "quick_check"
+        try:
+            with _unavailable_as_error(), self.engine.connect() as conn:
+                found = [str(row[0]) for row in conn.exec_driver_sql(f"PRAGMA {pragma}")]
+        except DatabaseDamaged as exc:
+            found = [str(exc)]
+        problems = [] if found == ["ok"] else found
+        if problems:
+            self.damaged = problems[0]
+        return problems
 
     def mark_erasure_pending(self, session: Session) -> None:
         """Record, in the deleting transaction, that its data must still be erased from the file."""

@@ -135,3 +135,33 @@ def test_a_postgresql_database_that_is_not_a_practice_is_refused_and_left_alone(
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def damaged_practice(tmp_path: Path) -> Path:
+    path = tmp_path / "caseload.db"
+    succeeded(caseload(None, "--database", f"sqlite:///{path}", "demo", "--clients", "400"))
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for number in range(20, 32):  # twelve pages in the middle of the client table
+        data[number * page:(number + 1) * page] = bytes(page)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_check_reports_a_damaged_file_and_changes_are_refused(tmp_path: Path) -> None:
+    path = damaged_practice(tmp_path)
+    url = f"sqlite:///{path}"
+    ran = caseload(None, "--database", url, "check")
+    said = ran.out + ran.err
+    assert ran.code == 1 and "damaged" in said and "backup" in said and "Traceback" not in said, ran
+    before = digest(path)
+    line = refused(caseload(None, "--database", url, "clients", "set-status", "3", "inactive",
+                            "--as", "owner", password="demo"))
+    assert "damaged" in line and "backup" in line
+    assert digest(path) == before
+
+
+def test_check_says_a_sound_file_is_sound(tmp_path: Path) -> None:
+    path = tmp_path / "caseload.db"
+    succeeded(caseload(None, "--database", f"sqlite:///{path}", "demo", "--clients", "40"))
+    assert "is sound" in succeeded(caseload(None, "--database", f"sqlite:///{path}", "check"))

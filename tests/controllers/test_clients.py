@@ -562,3 +562,32 @@ def test_changing_a_duplicates_reason_in_the_edit_dialog_drops_its_link(db, prac
         client = s.get(Client, twin)
         assert client.inactive_reason is InactiveReason.MOVED and client.duplicate_of_id is None
     assert clients.get_client(owner, kept).duplicates == []
+
+
+@pytest.mark.parametrize("hidden", ["\u200b", "\u202e", "\u2066", "\ufeff", "\u2060", "\u200d"])
+def test_invisible_characters_are_refused_in_names_by_the_field(
+        db: Database, practice: dict[str, Actor], clients: ClientsController, hidden: str) -> None:
+    from desktop.controllers.errors import InvalidInput
+
+    with refused_and_unchanged(db, "owner", InvalidInput, "client.add") as refusal:
+        clients.add_client(practice["owner"], first_name=f"Ann{hidden}", last_name="Lee")
+    assert refusal.value.field == "first_name" and "invisible" in str(refusal.value)
+
+
+def test_joiners_between_letters_are_kept_as_persian_and_indic_names_need_them(
+        clients: ClientsController, practice: dict[str, Actor]) -> None:
+    persian = "\u0645\u06cc\u200c\u0631\u0632\u0627"  # میرزا written with a ZWNJ
+    indic = "\u0915\u094d\u200d\u0937"  # क्‍ष with a ZWJ
+    cid = clients.add_client(practice["owner"], first_name=persian, last_name=indic)
+    detail = clients.get_client(practice["owner"], cid)
+    assert (detail.row.first_name, detail.row.last_name) == (persian, indic)
+
+
+def test_a_confirmation_with_an_invisible_character_says_so_and_deletes_nothing(
+        db: Database, practice: dict[str, Actor], clients: ClientsController) -> None:
+    from desktop.controllers.errors import ConfirmationMismatch
+
+    cid = clients.add_client(practice["owner"], first_name="Ann", last_name="Lee")
+    with refused_and_unchanged(db, "owner", ConfirmationMismatch, "client.delete") as refusal:
+        clients.delete_client(practice["owner"], cid, "Ann\u200b Lee")
+    assert "invisible" in str(refusal.value)
