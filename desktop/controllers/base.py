@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import uuid
 from collections.abc import Callable
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
@@ -38,11 +39,14 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from desktop.controllers.errors import (
     CaseloadError,
+    CommitLost,
     ConfirmationMismatch,
+    DatabaseUnavailable,
     FileNotWritten,
     InvalidInput,
     NotFound,
     NotSignedIn,
+    OutcomeUnknown,
     PermissionDenied,
     StaleVersion,
 )
@@ -72,6 +76,7 @@ def audit(
 ) -> None:
     session.add(
         AuditEvent(
+            operation_id=session.info.get("operation_id"),
             actor_id=actor.user_id if actor and actor.user_id > 0 else None,
             actor_username=actor.username if actor else None,
             action=action,
@@ -193,12 +198,27 @@ class Controller:
                 if not isinstance(actor, Actor):
                     raise PermissionDenied("Sign in first.")
                 require(actor, permission, any_client=True)
+            operation_id = uuid.uuid4().hex
             unit = self.db.reading() if kind == "read" else self.db.transaction()
             with unit as session:
+                session.info["operation_id"] = operation_id
                 result = body(session)
                 if kind == "view":
                     audit(session, actor, action, target_kind, target_id)
+            return result
+        except CommitLost as lost:
+            # The connection died during the commit: ask the server whether it happened.
+            saved = self.db.operation_saved(operation_id)
+            if saved:
                 return result
+            if saved is False:
+                raise DatabaseUnavailable(
+                    f"The connection to the database was lost before the change was saved ({lost}). "
+                    "Nothing was changed; try again.") from lost
+            raise OutcomeUnknown(
+                f"The connection to the database was lost while saving ({lost}), and the server "
+                "cannot be reached to find out whether the change was saved. Check before trying "
+                "again.") from lost
         except AUDITED_REFUSALS as refusal:
             details = {"refusal": type(refusal).__name__, **getattr(refusal, "audit_details", {})}
             with self.db.transaction() as session:

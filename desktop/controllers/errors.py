@@ -6,17 +6,20 @@ message, the command line prints it on one line of stderr and exits non-zero.
 
 from desktop.storage.errors import (
     CaseloadError,
+    CommitLost,
     DatabaseDamaged,
     DatabaseRefused,
     DatabaseUnavailable,
     InvalidDatabaseUrl,
     NotAPracticeFile,
+    OutcomeUnknown,
     PracticeMissing,
     SchemaTooNew,
 )
 
 __all__ = [
     "CaseloadError",
+    "CommitLost",
     "ConfirmationMismatch",
     "DatabaseDamaged",
     "DatabaseRefused",
@@ -28,6 +31,7 @@ __all__ = [
     "PracticeMissing",
     "NotFound",
     "NotSignedIn",
+    "OutcomeUnknown",
     "PermissionDenied",
     "SchemaTooNew",
     "StaleVersion",

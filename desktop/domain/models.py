@@ -359,3 +359,6 @@ class AuditEvent(Base):
     outcome: Mapped[Outcome] = mapped_column(_enum(Outcome, "outcome"))
     details: Mapped[dict | None] = mapped_column(JSON)
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # The operation that wrote the row: after a connection lost during a commit, looking it
+    # up tells whether the change was saved.
+    operation_id: Mapped[str | None] = mapped_column(String(32), index=True)

@@ -25,10 +25,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from desktop.domain.models import PendingErasure
+from desktop.domain.models import AuditEvent, PendingErasure
 from desktop.storage import practice_file
 from desktop.storage.changes import stamp_changes
 from desktop.storage.errors import (
+    CommitLost,
     DatabaseDamaged,
     DatabaseRefused,
     DatabaseUnavailable,
@@ -146,7 +147,13 @@ class Database:
                     session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANGE_CHANNEL})
                 erase = session.info.pop("erase_after_commit", False)
                 after_erase = session.info.pop("after_erase", [])
-                session.commit()
+                try:
+                    session.commit()
+                except DBAPIError as exc:
+                    if self.is_postgresql and (exc.connection_invalidated or isinstance(exc, OperationalError)):
+                        # The server may have committed before the connection died.
+                        raise CommitLost(_first_line(exc)) from exc
+                    raise
         except BaseException:
             with contextlib.suppress(Exception):
                 session.rollback()
@@ -172,6 +179,18 @@ class Database:
             with contextlib.suppress(Exception):
                 session.rollback()
             session.close()
+
+    def operation_saved(self, operation_id: str, *, attempts: int = 3) -> bool | None:
+        """After a lost commit: was the operation saved? None if the server stays unreachable."""
+        for attempt in range(attempts):
+            try:
+                with self.engine.connect() as conn:
+                    found = conn.execute(select(AuditEvent.id).where(
+                        AuditEvent.operation_id == operation_id).limit(1)).first()
+                return found is not None
+            except DBAPIError:
+                time.sleep(0.5 * (attempt + 1))
+        return None
 
     def check_integrity(self, *, full: bool = False) -> list[str]:
         """SQLite's own check of the file (``quick_check``, or ``integrity_check`` if ``full``).

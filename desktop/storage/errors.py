@@ -31,3 +31,11 @@ class NotAPracticeFile(CaseloadError):
 
 class PracticeMissing(CaseloadError):
     """There is no practice at the location given, and none is being created."""
+
+
+class CommitLost(CaseloadError):
+    """The connection died while a commit was under way: whether it was saved is not known yet."""
+
+
+class OutcomeUnknown(CaseloadError):
+    """Whether a change was saved cannot be found out (the server stays unreachable)."""

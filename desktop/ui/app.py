@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice, open_practice
+from desktop.ui.operation import attempt
 
 
 def resources_dir() -> Path:
@@ -83,8 +84,9 @@ def sign_in(practice: Practice) -> Actor | None:
 def install_crash_handler() -> None:
     """One place for errors nobody expected: log them and tell the person, never a silent blank.
 
-    Errors a user can act on are ``CaseloadError`` and are handled where they
-    happen; anything reaching here is a bug, written to a log beside the data.
+    Errors a user can act on are ``CaseloadError`` and are shown where they
+    happen, through ``desktop.ui.operation``; anything reaching here is a bug,
+    written to a log beside the data.
     """
     import logging
     import traceback
@@ -113,18 +115,21 @@ def install_crash_handler() -> None:
 def run(database_url: str | None = None) -> int:
     from desktop.ui.main_window import MainWindow
 
+    def critical(title: str) -> Callable[[str], object]:
+        """Before any window: a refusal ends the start, so it is said as critical."""
+        return lambda message: QMessageBox.critical(None, title, message)
+
     app = make_application()
     install_crash_handler()
-    try:
-        practice = open_practice(database_url)
-    except CaseloadError as exc:
-        QMessageBox.critical(None, "Caseload cannot open the database", str(exc))
+    title = "Caseload cannot open the database"
+    opened = attempt(None, title, lambda: open_practice(database_url), report=critical(title))
+    if not opened or opened.value is None:
         return 1
-    try:
-        actor = sign_in(practice)
-    except CaseloadError as exc:
-        QMessageBox.critical(None, "Caseload", str(exc))
+    practice = opened.value
+    signed_in = attempt(None, "Caseload", lambda: sign_in(practice), report=critical("Caseload"))
+    if not signed_in:
         return 1
+    actor = signed_in.value
     if actor is None:
         return 0
     window = MainWindow(practice, actor, QSettings())

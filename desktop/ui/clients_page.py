@@ -43,10 +43,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.clients import ClientsController, StatusFilter
-from desktop.controllers.errors import CaseloadError, StaleVersion
 from desktop.controllers.permissions import Action, Actor
-from desktop.controllers.roster import Column, Kind, Roster
+from desktop.controllers.roster import Column, Kind, Roster, RosterData
 from desktop.domain.models import ClientStatus
+from desktop.ui.operation import Outcome, attempt, in_background
 from desktop.ui.roster_model import IdRole, KindRole, RosterModel
 from desktop.ui.widgets import ask_portal_switch_off
 
@@ -138,31 +138,6 @@ class StatusChangeCommand(QUndoCommand):
     def undo(self) -> None:
         if not self.page.change_status(self.client_id, self.old, restore_portal=self.portal_before):
             self.setObsolete(True)
-
-
-class _FetchSignals(QObject):
-    done = Signal(object)
-    failed = Signal(str)
-
-
-class _FetchRoster(QRunnable):
-    """Reads the roster on a pool thread, with its own database session."""
-
-    def __init__(self, roster: Roster) -> None:
-        super().__init__()
-        self.roster = roster
-        self.signals = _FetchSignals()
-
-    def run(self) -> None:
-        try:
-            data = self.roster.fetch()
-        except CaseloadError as exc:
-            self.signals.failed.emit(str(exc))
-            return
-        except Exception as exc:  # a pool thread has no crash handler: report, never hang "Loading"
-            self.signals.failed.emit(f"The list could not be loaded ({type(exc).__name__}: {exc}).")
-            raise
-        self.signals.done.emit(data)
 
 
 class _OrderSignals(QObject):
@@ -319,37 +294,31 @@ class ClientsPage(QWidget):
                                                  portal_before=portal_before))
 
     def _portal(self, client_id: int) -> dict[str, bool] | None:
-        try:
-            return self.clients.get_client(self.actor, client_id).portal
-        except CaseloadError:
-            return None  # the status change itself will say what is wrong
+        read = attempt(self, "Portal access not read",
+                       lambda: self.clients.portal_access(self.actor, client_id),
+                       report=lambda _message: None)  # the status change itself will say what is wrong
+        return read.value if read else None
 
     def change_status(self, client_id: int, status: ClientStatus, *, disable_portal: bool = False,
                       restore_portal: dict[str, bool] | None = None) -> bool:
         """Ask the controller; on success update the list, on refusal say why. True if changed."""
         slot = self.roster.slot_of(Kind.CLIENT, client_id)
         known = self.roster.versions[slot] if slot is not None else None
-        try:
-            version = self.clients.set_status(self.actor, client_id, status, expected_version=known,
-                                              disable_portal=disable_portal)
-        except StaleVersion as exc:
-            QMessageBox.warning(self, "Status not changed", str(exc))
-            self.refresh_from_database()  # show what the other person saved
+        changed = attempt(self, "Status not changed", lambda: self.clients.set_status(
+            self.actor, client_id, status, expected_version=known, disable_portal=disable_portal),
+            reload=self.refresh_from_database)  # Reload shows what the other person saved
+        if not changed or changed.value is None:
             return False
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Status not changed", str(exc))
-            return False
-        self.roster.set_client_status(client_id, status, version)
+        self.roster.set_client_status(client_id, status, changed.value)
         self.model.apply()
         self._shown_changed()
         if restore_portal is not None:
-            try:
-                self.clients.set_portal_access(self.actor, client_id,
-                                               portal=restore_portal["portal_enabled"],
-                                               messaging=restore_portal["messaging_enabled"])
-            except CaseloadError as exc:
-                QMessageBox.warning(self, "Portal access not restored",
-                                    f"The status was changed back, but portal access was not: {exc}")
+            title = "Portal access not restored"
+            attempt(self, title, lambda: self.clients.set_portal_access(
+                self.actor, client_id, portal=restore_portal["portal_enabled"],
+                messaging=restore_portal["messaging_enabled"]),
+                report=lambda message: QMessageBox.warning(
+                    self, title, f"The status was changed back, but portal access was not: {message}"))
         return True
 
     # -------------------------------------------------------------- state
@@ -363,24 +332,23 @@ class ClientsPage(QWidget):
         """Read the roster off the GUI thread; the window stays responsive meanwhile."""
         self.countsChanged.emit("Loading clients…")
         self._loading = True
-        self._fetch = _FetchRoster(self.roster)
-        self._fetch.signals.done.connect(self._fetched)
-        self._fetch.signals.failed.connect(self._fetch_failed)
-        QThreadPool.globalInstance().start(self._fetch)
+        # On a pool thread, with its own database session; a refusal is said where the counts go.
+        in_background(self, "The list could not be loaded", self.roster.fetch, self._fetched,
+                      report=self.countsChanged.emit)
 
-    def _fetched(self, data) -> None:  # type: ignore[no-untyped-def]
+    def _fetched(self, outcome: Outcome[RosterData]) -> None:
         self._loading = False
-        self.roster.install(data)
-        del data  # the fetched rows: only the roster's columns are kept
+        if not outcome or outcome.value is None:
+            if outcome.error is None:  # a bug, reported by the crash handler: never hang "Loading"
+                self.countsChanged.emit("The list could not be loaded.")
+            return
+        self.roster.install(outcome.value)
+        outcome.value = None  # the fetched rows: only the roster's columns are kept
         release_free_memory()
         self._installed()
         if self._refresh_after_load:
             self._refresh_after_load = False
             self.refresh_from_database()
-
-    def _fetch_failed(self, message: str) -> None:
-        self._loading = False
-        self.countsChanged.emit(message)
 
     def _installed(self) -> None:
         self.model.apply()
@@ -404,11 +372,9 @@ class ClientsPage(QWidget):
             self._refresh_after_load = True  # the load's snapshot may predate this change
             return False
         scroll = self.table.verticalScrollBar().value()
-        try:
-            changed = self.roster.refresh()
-        except CaseloadError as exc:
-            self.countsChanged.emit(str(exc))
-            return False
+        refreshed = attempt(self, "The list could not be refreshed", self.roster.refresh,
+                            report=self.countsChanged.emit)
+        changed = bool(refreshed.value)
         if changed:
             self.model.apply()
             self.table.verticalScrollBar().setValue(scroll)

@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -17,10 +16,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.errors import CaseloadError, NotFound
+from desktop.controllers.errors import NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
 from desktop.ui.dialogs.contact_dialogs import EditContactDialog, PickDialog
+from desktop.ui.operation import attempt
 from desktop.ui.widgets import heading_label
 
 
@@ -103,14 +103,13 @@ class ContactProfileWindow(QWidget):
             self.linked.setItem(r, 1, QTableWidgetItem(link["relationship"]))
 
     def reload(self) -> None:
-        try:
-            self.contact = self.contacts.get_contact(self.actor, self.contact_id)
-        except NotFound:
-            self.close()
+        read = attempt(self, "Cannot show this contact",
+                       lambda: self.contacts.get_contact(self.actor, self.contact_id))
+        if not read or read.value is None:
+            if isinstance(read.error, NotFound):
+                self.close()  # merged or deleted meanwhile
             return
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Cannot show this contact", str(exc))
-            return
+        self.contact = read.value
         self._fill()
 
     def _open_client(self, row: int, _column: int) -> None:
@@ -119,12 +118,11 @@ class ContactProfileWindow(QWidget):
             self.openClient.emit(int(item.data(Qt.ItemDataRole.UserRole)))
 
     def edit(self) -> None:
-        try:
-            dialog = EditContactDialog(self.contacts, self.actor, self.contact_id, self)
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Cannot edit", str(exc))
+        opened = attempt(self, "Cannot edit", lambda: EditContactDialog(self.contacts, self.actor,
+                                                                        self.contact_id, self))
+        if not opened or opened.value is None:
             return
-        if dialog.exec():
+        if opened.value.exec():
             self.changed.emit(self.contact_id)
             self.reload()
 
@@ -139,10 +137,9 @@ class ContactProfileWindow(QWidget):
                             search, self)
         if not picker.exec() or picker.chosen is None:
             return
-        try:
-            self.contacts.link(self.actor, picker.chosen, self.contact_id, picker.relationship.currentText())
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Not linked", str(exc))
+        client_id, relationship = picker.chosen, picker.relationship.currentText()
+        if not attempt(self, "Not linked", lambda: self.contacts.link(self.actor, client_id, self.contact_id,
+                                                                       relationship)):
             return
         self.changed.emit(self.contact_id)
         self.reload()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,10 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.duplicates import DuplicatePair, DuplicatesController
-from desktop.controllers.errors import CaseloadError
+from desktop.controllers.clients import ClientDetail
+from desktop.controllers.duplicates import DuplicatePair
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice
+from desktop.ui.operation import Outcome, attempt, in_background
 
 DIFFERENT = QBrush(QColor(255, 236, 179))
 NO_MERGE_REASON = (
@@ -40,34 +41,10 @@ NO_MERGE_REASON = (
     "the duplicate stays inactive with a link to the one kept.")
 
 
-class _ScanSignals(QObject):
-    progress = Signal(int, int)
-    done = Signal(object, object)  # client pairs, contact pairs (None when cancelled)
-    failed = Signal(str)
+class _ScanProgress(QObject):
+    """Carries the scan's progress from its pool thread to the progress dialog."""
 
-
-class ScanForDuplicates(QRunnable):
-    def __init__(self, finder: DuplicatesController, actor: Actor) -> None:
-        super().__init__()
-        self.finder, self.actor = finder, actor
-        self.signals = _ScanSignals()
-        self.cancelled = threading.Event()
-
-    def _progress(self, done: int, total: int) -> bool:
-        self.signals.progress.emit(done, total)
-        return not self.cancelled.is_set()
-
-    def run(self) -> None:
-        try:
-            clients = self.finder.find_client_duplicates(self.actor, self._progress)
-            contacts = [] if self.cancelled.is_set() else self.finder.find_contact_duplicates(self.actor)
-        except CaseloadError as exc:
-            self.signals.failed.emit(str(exc))
-            return
-        if self.cancelled.is_set():
-            self.signals.done.emit(None, None)
-        else:
-            self.signals.done.emit(clients, contacts)
+    progressed = Signal(int, int)
 
 
 def _pairs_table(name: str) -> QTableWidget:
@@ -99,6 +76,11 @@ class DuplicatesWindow(QWidget):
         self.clients = practice.clients
         self.client_pairs: list[DuplicatePair] = []
         self.compared_versions: dict[int, int] = {}
+        # The two client profiles of the selected pair, read once per selection (not per tab switch).
+        self.compared: tuple[ClientDetail, ClientDetail] | None = None
+        self.scan_cancelled = threading.Event()
+        self.scan_progress = _ScanProgress(self)
+        self.scan_progress.progressed.connect(self._progressed)
         self.contact_pairs: list[DuplicatePair] = []
 
         self.tabs = QTabWidget()
@@ -106,7 +88,7 @@ class DuplicatesWindow(QWidget):
         self.contact_table = _pairs_table("contactPairs")
         self.tabs.addTab(self.client_table, "Clients")
         self.tabs.addTab(self.contact_table, "Contacts")
-        self.client_table.itemSelectionChanged.connect(self._show_selected)
+        self.client_table.itemSelectionChanged.connect(self._client_selection_changed)
         self.contact_table.itemSelectionChanged.connect(self._show_selected)
         self.tabs.currentChanged.connect(lambda _i: self._show_selected())
 
@@ -177,31 +159,42 @@ class DuplicatesWindow(QWidget):
         self.progress.setWindowModality(Qt.WindowModality.WindowModal)
         self.progress.setMinimumDuration(300)
         self.progress.setValue(0)
-        self.job = ScanForDuplicates(self.finder, self.actor)
-        self.job.signals.progress.connect(self._progressed)
-        self.job.signals.done.connect(self._scanned)
-        self.job.signals.failed.connect(self._failed)
-        self.progress.canceled.connect(self.job.cancelled.set)
+        cancelled = self.scan_cancelled = threading.Event()
+        self.progress.canceled.connect(cancelled.set)
+        finder, actor, reporter = self.finder, self.actor, self.scan_progress
+
+        def progress(done: int, total: int) -> bool:  # on the pool thread
+            reporter.progressed.emit(done, total)
+            return not cancelled.is_set()
+
+        def find() -> tuple[list[DuplicatePair], list[DuplicatePair]] | None:  # on the pool thread
+            clients = finder.find_client_duplicates(actor, progress)
+            if cancelled.is_set():
+                return None
+            return clients, finder.find_contact_duplicates(actor)
+
         self.rescan.setEnabled(False)
-        QThreadPool.globalInstance().start(self.job)
+        in_background(self, "Could not look for duplicates", find, self._scanned, report=self._scan_refused)
 
     def _progressed(self, done: int, total: int) -> None:
-        if total and not self.job.cancelled.is_set():
+        if total and not self.scan_cancelled.is_set():
             self.progress.setValue(min(99, int(done * 100 / total)))
 
-    def _failed(self, message: str) -> None:
-        self.progress.reset()
-        self.rescan.setEnabled(True)
+    def _scan_refused(self, message: str) -> None:
+        self.progress.reset()  # before saying why, not behind the progress dialog
         QMessageBox.warning(self, "Could not look for duplicates", message)
 
-    def _scanned(self, client_pairs: list[DuplicatePair] | None,
-                 contact_pairs: list[DuplicatePair] | None) -> None:
+    def _scanned(self, outcome: Outcome[tuple[list[DuplicatePair], list[DuplicatePair]] | None]) -> None:
         self.progress.reset()
         self.rescan.setEnabled(True)
-        if client_pairs is None:
+        if not outcome:
+            self.summary.setText("The scan did not finish; nothing was changed.")
+            return
+        if outcome.value is None:
             self.summary.setText("Scan cancelled; nothing was changed.")
             return
-        self.client_pairs, self.contact_pairs = client_pairs, contact_pairs or []
+        self.client_pairs, self.contact_pairs = outcome.value
+        self.compared = None  # read the profiles again: the scan is newer
         self._fill(self.client_table, self.client_pairs)
         self._fill(self.contact_table, self.contact_pairs)
         self.tabs.setTabText(0, f"Clients ({len(self.client_pairs)})")
@@ -231,6 +224,10 @@ class DuplicatesWindow(QWidget):
             return None
         return kind, rows[0].row(), pairs[rows[0].row()]
 
+    def _client_selection_changed(self) -> None:
+        self.compared = None  # a new selection: read the two profiles again, once
+        self._show_selected()
+
     def _show_selected(self) -> None:
         current = self._current()
         is_client = self.tabs.currentIndex() == 0
@@ -258,11 +255,17 @@ class DuplicatesWindow(QWidget):
 
     def _fields(self, kind: str, pair: DuplicatePair) -> list[tuple[str, str, str]]:
         if kind == "client":
-            try:
-                a = self.clients.get_client(self.actor, pair.left.id)
-                b = self.clients.get_client(self.actor, pair.right.id)
-            except CaseloadError as exc:
-                return [("Problem", str(exc), "")]
+            if self.compared is None or (self.compared[0].row.id, self.compared[1].row.id) != (
+                    pair.left.id, pair.right.id):
+                self.compared = None
+                read = attempt(self, "Cannot compare", lambda: (
+                    self.clients.get_client(self.actor, pair.left.id),
+                    self.clients.get_client(self.actor, pair.right.id)),
+                    report=lambda _message: None)  # said in the comparison instead
+                if not read or read.value is None:
+                    return [("Problem", str(read.error), "")]
+                self.compared = read.value
+            a, b = self.compared
             # What the person is looking at: Keep refuses if either was saved since.
             self.compared_versions = {a.row.id: a.row.version, b.row.id: b.row.version}
 
@@ -292,6 +295,7 @@ class DuplicatesWindow(QWidget):
         if current is None:
             return
         kind, row, pair = current
+        self.compared = None
         if kind == "client":
             self.client_pairs = [p for p in self.client_pairs
                                  if {p.left.id, p.right.id} & {pair.left.id, pair.right.id} == set()]
@@ -314,13 +318,10 @@ class DuplicatesWindow(QWidget):
         _kind, _row, pair = current
         keep, duplicate = (pair.left, pair.right) if left else (pair.right, pair.left)
         seen = self.compared_versions
-        try:
-            self.clients.mark_duplicate(
+        if not attempt(self, "Not marked as duplicate", lambda: self.clients.mark_duplicate(
                 self.actor, duplicate.id, keep.id,
                 expected_versions=(seen[duplicate.id], seen[keep.id])
-                if duplicate.id in seen and keep.id in seen else None)
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Not marked as duplicate", str(exc))
+                if duplicate.id in seen and keep.id in seen else None)):
             return
         self.summary.setText(f"Client {duplicate.id} is now inactive as a duplicate of client {keep.id}.")
         self._drop_current()
@@ -331,12 +332,9 @@ class DuplicatesWindow(QWidget):
         if current is None:
             return
         kind, _row, pair = current
-        if kind == "client":
-            try:
-                self.finder.dismiss(self.actor, pair.left.id, pair.right.id)
-            except CaseloadError as exc:
-                QMessageBox.warning(self, "Not recorded", str(exc))
-                return
+        dismiss = self.finder.dismiss if kind == "client" else self.finder.dismiss_contacts
+        if not attempt(self, "Not recorded", lambda: dismiss(self.actor, pair.left.id, pair.right.id)):
+            return
         self._drop_current()
 
     def _merge(self) -> None:
@@ -346,12 +344,12 @@ class DuplicatesWindow(QWidget):
         from desktop.ui.dialogs.merge_contacts import MergeContactsDialog
 
         pair = current[2]
-        try:
-            dialog = MergeContactsDialog(self.practice, self.actor, pair.left.id, pair.right.id, self)
-        except CaseloadError as exc:  # e.g. one of them was merged through another pair
-            QMessageBox.warning(self, "Cannot merge", str(exc))
+        opened = attempt(self, "Cannot merge", lambda: MergeContactsDialog(
+            self.practice, self.actor, pair.left.id, pair.right.id, self))
+        if not opened or opened.value is None:  # e.g. one of them was merged through another pair
             self._drop_current()
             return
+        dialog = opened.value
         if dialog.exec():
             self._drop_current()
             self.changed.emit()

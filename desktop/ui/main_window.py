@@ -14,19 +14,18 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
-    QMessageBox,
     QStackedWidget,
     QToolBar,
     QWidget,
 )
 
 from desktop.controllers.clients import StatusFilter
-from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
 from desktop.ui.app import icon, style_sheet
 from desktop.ui.clients_page import ClientsPage
+from desktop.ui.operation import attempt
 
 WATCH_INTERVAL_MS = 500
 
@@ -117,10 +116,7 @@ class MainWindow(QMainWindow):
 
     def _poll_changes(self) -> None:
         if self.watcher.changed():
-            try:
-                self.clients_page.refresh_from_database()
-            except CaseloadError as exc:
-                self.statusBar().showMessage(str(exc), 5000)
+            self.clients_page.refresh_from_database()  # a refusal is said where the counts go
 
     def _restore(self) -> None:
         geometry = self.settings.value("main/geometry")
@@ -182,16 +178,18 @@ class MainWindow(QMainWindow):
         key = (kind, record_id)
         window = self.profiles.get(key)
         if window is None:
-            try:
+            def make() -> ContactProfileWindow | ProfileWindow:
                 if kind == "contact":
-                    window = ContactProfileWindow(self.practice, self.actor, record_id)
-                else:
-                    window = ProfileWindow(self.practice, self.actor, record_id)
-                    window.deleted.connect(self._client_deleted)
-                    window.openContact.connect(lambda other: self.open_profile("contact", other))
-            except CaseloadError as exc:
-                QMessageBox.warning(self, "Cannot open profile", str(exc))
+                    return ContactProfileWindow(self.practice, self.actor, record_id)
+                return ProfileWindow(self.practice, self.actor, record_id)
+
+            opened = attempt(self, "Cannot open profile", make)
+            if not opened or opened.value is None:
                 return
+            window = opened.value
+            if isinstance(window, ProfileWindow):
+                window.deleted.connect(self._client_deleted)
+                window.openContact.connect(lambda other: self.open_profile("contact", other))
             window.destroyed.connect(lambda *_a, k=key: self.profiles.pop(k, None))
             window.changed.connect(lambda _id: self.clients_page.refresh_from_database())
             window.openClient.connect(lambda other: self.open_profile("client", other))

@@ -7,7 +7,9 @@ in one place, the same way everywhere:
 * in the dialog's own problem label when one is given (``report``), else in a
   message box titled for what was attempted;
 * a stale version ("someone else saved this") offers **Reload** when the
-  caller can reload (``reload``);
+  caller can reload (``reload``), saying more under the question when the
+  caller can (``explain``, e.g. what the other person changed); a dialog's
+  problem label still says why nothing was saved;
 * anything that is not a ``CaseloadError`` is a bug: it is logged by the crash
   handler and the person is told, and a progress dialog or a waiting state
   never stays up because of it (``in_background`` always calls back).
@@ -42,7 +44,8 @@ class Outcome(Generic[T]):
 
 def show_refusal(parent: QWidget | None, title: str, error: CaseloadError, *,
                  report: Callable[[str], Any] | None = None,
-                 reload: Callable[[], Any] | None = None) -> None:
+                 reload: Callable[[], Any] | None = None,
+                 explain: Callable[[CaseloadError], str] | None = None) -> None:
     """Say why something was not done, in the one way every window uses."""
     if isinstance(error, StaleVersion) and reload is not None:
         box = QMessageBox(parent)
@@ -50,11 +53,15 @@ def show_refusal(parent: QWidget | None, title: str, error: CaseloadError, *,
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle(title)
         box.setText(str(error))
+        if explain is not None:
+            box.setInformativeText(explain(error))
         reload_button = box.addButton("Reload", QMessageBox.ButtonRole.AcceptRole)
         reload_button.setObjectName("reload")
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(reload_button)
         box.exec()
+        if report is not None:
+            report(str(error))  # said before reloading, so the reload may clear or add to it
         if box.clickedButton() is reload_button:
             reload()
         return
@@ -66,12 +73,13 @@ def show_refusal(parent: QWidget | None, title: str, error: CaseloadError, *,
 
 def attempt(parent: QWidget | None, title: str, call: Callable[[], T], *,
             report: Callable[[str], Any] | None = None,
-            reload: Callable[[], Any] | None = None) -> Outcome[T]:
+            reload: Callable[[], Any] | None = None,
+            explain: Callable[[CaseloadError], str] | None = None) -> Outcome[T]:
     """Run ``call`` now; on a refusal show it (``show_refusal``) and return a failed ``Outcome``."""
     try:
         return Outcome(True, call())
     except CaseloadError as error:
-        show_refusal(parent, title, error, report=report, reload=reload)
+        show_refusal(parent, title, error, report=report, reload=reload, explain=explain)
         return Outcome(False, error=error)
 
 
@@ -80,19 +88,24 @@ class _Signals(QObject):
 
 
 class _Job(QRunnable):
-    def __init__(self, call: Callable[[], Any]) -> None:
+    def __init__(self, call: Callable[[], Any], signals: _Signals) -> None:
         super().__init__()
         self.call = call
-        self.signals = _Signals()
+        self.signals = signals
 
     def run(self) -> None:
+        call = self.call
+        del self.call  # PySide sometimes keeps a finished job's wrapper: it must not keep the call's world
         try:
-            outcome: Any = Outcome(True, self.call())
+            outcome: Any = Outcome(True, call())
         except CaseloadError as error:
             outcome = Outcome(False, error=error)
         except BaseException:  # noqa: BLE001 - a pool thread has no crash handler: hand it over
             outcome = sys.exc_info()
-        self.signals.finished.emit(outcome)
+        try:
+            self.signals.finished.emit(outcome)
+        except RuntimeError:  # its window was closed meanwhile, and the signals went with it
+            pass
 
 
 def in_background(parent: QWidget, title: str, call: Callable[[], T],
@@ -105,12 +118,17 @@ def in_background(parent: QWidget, title: str, call: Callable[[], T],
     an unexpected exception goes to the crash handler after ``done`` has had
     its chance to close any progress dialog.
     """
-    job = _Job(call)
+    # The signals belong to ``parent`` (so to the GUI thread): the pool thread's last
+    # reference never destroys them, and deleting them once delivered also lets go of
+    # ``finished`` and all it holds (the connection keeps it alive, out of the collector's sight).
+    signals = _Signals(parent)
+    job = _Job(call, signals)
     jobs: list[_Job] = parent.__dict__.setdefault("_caseload_jobs", [])
-    jobs.append(job)  # keep the job and its signals alive until it reports
+    jobs.append(job)  # keep the job alive until it reports
 
     def finished(outcome: Any) -> None:
         jobs.remove(job)
+        signals.deleteLater()
         if isinstance(outcome, Outcome):
             if not outcome.ok and outcome.error is not None:
                 show_refusal(parent, title, outcome.error, report=report)
@@ -119,5 +137,5 @@ def in_background(parent: QWidget, title: str, call: Callable[[], T],
         done(Outcome(False))
         sys.excepthook(*outcome)
 
-    job.signals.finished.connect(finished)
+    signals.finished.connect(finished)
     QThreadPool.globalInstance().start(job)

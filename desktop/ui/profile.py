@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -25,10 +24,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.clients import ClientDetail
-from desktop.controllers.errors import CaseloadError, NotFound
+from desktop.controllers.errors import NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
 from desktop.domain.models import ClientStatus
+from desktop.ui.operation import attempt
 from desktop.ui.widgets import heading_label
 
 BADGE = {
@@ -229,10 +229,9 @@ class ProfileWindow(QWidget):
         picker = PickDialog(f"Link a contact to {self.detail.row.full_name}", search, self)
         if not picker.exec() or picker.chosen is None:
             return
-        try:
-            self.contacts.link(self.actor, self.record_id, picker.chosen, picker.relationship.currentText())
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Not linked", str(exc))
+        contact_id, relationship = picker.chosen, picker.relationship.currentText()
+        attempt(self, "Not linked",
+                lambda: self.contacts.link(self.actor, self.record_id, contact_id, relationship))
         self.changed.emit(self.record_id)
         self.reload()
 
@@ -240,10 +239,7 @@ class ProfileWindow(QWidget):
         contact_id = self._selected_contact()
         if contact_id is None:
             return
-        try:
-            self.contacts.unlink(self.actor, self.record_id, contact_id)
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Not unlinked", str(exc))
+        attempt(self, "Not unlinked", lambda: self.contacts.unlink(self.actor, self.record_id, contact_id))
         self.changed.emit(self.record_id)
         self.reload()
 
@@ -277,12 +273,9 @@ class ProfileWindow(QWidget):
         return page
 
     def _portal_toggled(self) -> None:
-        try:
-            self.clients.set_portal_access(self.actor, self.record_id,
-                                           portal=self.portal_box.isChecked(),
-                                           messaging=self.messaging_box.isChecked())
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Portal access not changed", str(exc))
+        portal, messaging = self.portal_box.isChecked(), self.messaging_box.isChecked()
+        attempt(self, "Portal access not changed", lambda: self.clients.set_portal_access(
+            self.actor, self.record_id, portal=portal, messaging=messaging))
         self.reload()
 
     def _history(self) -> QWidget:
@@ -293,10 +286,10 @@ class ProfileWindow(QWidget):
         layout = QVBoxLayout(page)
         layout.addWidget(QLabel("Status changes"))
         layout.addWidget(_table("statusHistory", ["When", "Change", "Reason", "Note", "By"], list(reversed(rows))))
-        try:
-            events = self.clients.audit_events(self.actor, self.record_id, limit=200)
-        except CaseloadError:
-            events = []
+        # A role that may not read the trail sees it empty, not a refusal each time the profile fills.
+        read = attempt(self, "Audit trail not read", lambda: self.clients.audit_events(
+            self.actor, self.record_id, limit=200), report=lambda _message: None)
+        events = read.value if read and read.value is not None else []
         layout.addWidget(QLabel("Audit trail"))
         layout.addWidget(_table("auditTrail", ["When", "Who", "Action", "Outcome"], [
             [e["at"].replace("T", " "), e["actor"] or "", e["action"], e["outcome"]] for e in events]))
@@ -305,24 +298,24 @@ class ProfileWindow(QWidget):
     # -------------------------------------------------------------- actions
 
     def reload(self) -> None:
-        try:
-            self.detail = self.clients.get_client(self.actor, self.record_id)
-        except NotFound:
-            self.close()
+        # Refused when reassigned away, or the server is unreachable; NotFound: deleted meanwhile.
+        read = attempt(self, "Cannot show this client",
+                       lambda: self.clients.get_client(self.actor, self.record_id))
+        if not read or read.value is None:
+            if isinstance(read.error, NotFound):
+                self.close()
             return
-        except CaseloadError as exc:  # reassigned away, or the server is unreachable
-            QMessageBox.warning(self, "Cannot show this client", str(exc))
-            return
+        self.detail = read.value
         self._fill()
 
     def edit(self) -> None:
         from desktop.ui.dialogs.edit_client import EditClientDialog
 
-        try:
-            dialog = EditClientDialog(self.clients, self.actor, self.record_id, self)
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Cannot edit", str(exc))
+        opened = attempt(self, "Cannot edit",
+                         lambda: EditClientDialog(self.clients, self.actor, self.record_id, self))
+        if not opened or opened.value is None:
             return
+        dialog = opened.value
         dialog.exec()
         if dialog.deleted:
             self.deleted.emit(self.record_id, self.detail.row.full_name)

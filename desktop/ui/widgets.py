@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
+from desktop.ui.operation import attempt
+
 DANGER = "#b00020"  # refusals, problems and the destructive buttons
 
 
@@ -36,8 +38,8 @@ def ask_portal_switch_off(parent, portal: dict[str, bool], *, before_save: bool)
     """Say that portal access stays on for an inactive client; ask whether to switch it off.
 
     True: switch it off; False: keep it on; None: go back (offered only
-    ``before_save``, when nothing is saved yet). SPEC §2: inactivation never
-    switches access off by itself, and the flow says so.
+    ``before_save``, when nothing is saved yet). docs/rules.md, "Status":
+    inactivation never switches access off by itself, and the flow says so.
     """
     from PySide6.QtWidgets import QMessageBox
 
@@ -68,18 +70,12 @@ def ask_portal_switch_off(parent, portal: dict[str, bool], *, before_save: bool)
 
 def offer_portal_switch_off(parent, clients, actor, client_id: int) -> None:  # type: ignore[no-untyped-def]
     """After a client was made inactive elsewhere than the edit dialog: the same question, then act."""
-    from PySide6.QtWidgets import QMessageBox
-
-    from desktop.controllers.errors import CaseloadError
-
-    try:
-        portal = clients.get_client(actor, client_id).portal
-    except CaseloadError:
-        return
-    if not (portal["portal_enabled"] or portal["messaging_enabled"]):
+    # Only the two switches are read; if even that is refused there is nothing to ask.
+    read = attempt(parent, "Portal access not read", lambda: clients.portal_access(actor, client_id),
+                   report=lambda _message: None)
+    portal = read.value
+    if not read or portal is None or not (portal["portal_enabled"] or portal["messaging_enabled"]):
         return
     if ask_portal_switch_off(parent, portal, before_save=False):
-        try:
-            clients.set_portal_access(actor, client_id, portal=False, messaging=False)
-        except CaseloadError as exc:
-            QMessageBox.warning(parent, "Portal access not changed", str(exc))
+        attempt(parent, "Portal access not changed",
+                lambda: clients.set_portal_access(actor, client_id, portal=False, messaging=False))

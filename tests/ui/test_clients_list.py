@@ -257,20 +257,32 @@ def test_making_a_portal_user_inactive_in_the_list_says_access_stays_on(qtbot, d
         assert s.get(Client, people["alan"]).status is ClientStatus.INACTIVE
 
 
-def test_a_status_change_on_a_row_someone_else_just_changed_is_refused(qtbot, db, open_window, practice,
-                                                                      people, monkeypatch):  # type: ignore[no-untyped-def]
-    shown: list[str] = []
-    monkeypatch.setattr("desktop.ui.clients_page.QMessageBox.warning",
-                        lambda _parent, _title, text: shown.append(text))
+def test_a_status_change_on_a_row_someone_else_just_changed_is_refused_and_offers_reload(
+        qtbot, db, open_window, practice, people):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QMessageBox
+
+    from tests.ui.test_profile_and_deletion import click_button, when_modal
+
     window = open_window(practice["owner"])
     window.watch_timer.stop()  # the other edit must not reach the list first
     ClientsController(db).edit_client(practice["manager"], people["alan"], 1, email="alan@example.org")
+    shown: list[str] = []
+
+    def reload(box: QMessageBox) -> None:
+        shown.append(box.text())
+        click_button(box, "reload")
+
+    when_modal(QMessageBox, reload)
     choose_status(qtbot, window, "Turing, Alan", "Inactive")
     qtbot.waitUntil(lambda: bool(shown))
     assert "Someone else saved" in shown[0]
     with db.reading() as s:
         alan = s.get(Client, people["alan"])
         assert alan.status is ClientStatus.ACTIVE and alan.email == "alan@example.org"
+    model = window.clients_page.model
+    qtbot.waitUntil(lambda: model.index(row_of(window, "Turing, Alan"), Column.EMAIL).data()
+                    == "alan@example.org")  # reloaded: the other person's save is shown
+    assert model.index(row_of(window, "Turing, Alan"), Column.STATUS).data() == "Active"
 
 
 @pytest.mark.parametrize("answer", ["switchOffAccess", "keepAccessOn"])

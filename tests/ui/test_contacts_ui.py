@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QMessageBox
 
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
@@ -17,7 +18,7 @@ from desktop.ui.dialogs.contact_dialogs import AddContactDialog, EditContactDial
 from desktop.ui.main_window import MainWindow
 from desktop.ui.profile import ProfileWindow
 from tests.helpers import count
-from tests.ui.test_profile_and_deletion import when_modal
+from tests.ui.test_profile_and_deletion import click_button, when_modal
 
 LEFT = Qt.MouseButton.LeftButton
 
@@ -108,8 +109,17 @@ def test_editing_a_contact_saves_and_a_stale_save_is_refused(qtbot, db, practice
     contacts.edit_contact(practice["manager"], family["byron"], 1, notes="Prefers email")
     dialog.form.edits["phone"].clear()
     qtbot.keyClicks(dialog.form.edits["phone"], "555 999 0000")
+    asked: list[str] = []
+
+    def reload(box: QMessageBox) -> None:
+        asked.append(box.text())
+        click_button(box, "reload")
+
+    when_modal(QMessageBox, reload)
     qtbot.mouseClick(dialog.save_button, LEFT)
+    assert asked and "Someone else saved" in asked[0]
     assert dialog.isVisible() and "Someone else saved" in dialog.problem.text()
+    assert "now shows the saved version" in dialog.problem.text()
     with db.reading() as s:
         assert s.get(Contact, family["byron"]).phone == "555 010 1788"
     assert dialog.form.notes.toPlainText() == "Prefers email"  # reloaded

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
+from desktop.controllers.duplicates import DuplicatesController
 from desktop.controllers.practice import Practice
 from desktop.domain.models import (
     AuditEvent,
@@ -15,6 +19,7 @@ from desktop.domain.models import (
     ClientContactLink,
     ClientStatus,
     Contact,
+    ContactDismissal,
     DuplicateDismissal,
     InactiveReason,
 )
@@ -156,3 +161,79 @@ def test_keep_left_is_refused_if_a_profile_was_saved_after_it_was_compared(qtbot
     qtbot.mouseClick(window.keep_left, LEFT)
     assert said and "Someone else saved" in said[0]
     assert count(db, Client, status=ClientStatus.INACTIVE) == 0
+
+
+def test_an_unexpected_error_in_the_scan_closes_the_progress_dialog(qtbot, db, practice, twins,
+                                                                   monkeypatch):  # type: ignore[no-untyped-def]
+    """Regression: the scan's worker caught only CaseloadError, so a bug left "Finding duplicates" up forever."""
+    caught: list[BaseException] = []
+    monkeypatch.setattr(sys, "excepthook", lambda _kind, value, _tb: caught.append(value))
+    shown = threading.Event()
+    real = DuplicatesController.find_client_duplicates
+    calls: list[int] = []
+
+    def broken_once(self, actor, progress=None):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            shown.wait(10)  # fail while the progress dialog is up, as a slow scan would
+            raise RuntimeError("the scan broke")
+        return real(self, actor, progress)
+
+    monkeypatch.setattr(DuplicatesController, "find_client_duplicates", broken_once)
+    window = DuplicatesWindow(Practice(db), practice["owner"])
+    qtbot.addWidget(window)
+    window.show()
+    window.scan()
+    qtbot.waitUntil(lambda: window.progress.isVisible(), timeout=5_000)
+    shown.set()
+    qtbot.waitUntil(lambda: window.rescan.isEnabled(), timeout=10_000)
+    assert not window.progress.isVisible()
+    assert QApplication.activeModalWidget() is None
+    assert len(caught) == 1 and isinstance(caught[0], RuntimeError)  # handed to the crash handler
+    assert "did not finish" in window.summary.text()
+    # Still usable: Scan again works.
+    qtbot.mouseClick(window.rescan, LEFT)
+    qtbot.waitUntil(lambda: window.rescan.isEnabled(), timeout=10_000)
+    assert not window.progress.isVisible()
+    assert window.client_table.rowCount() == 1
+    assert len(caught) == 1
+
+
+def test_comparing_a_pair_reads_each_profile_once(qtbot, db, practice, twins, monkeypatch):  # type: ignore[no-untyped-def]
+    read: list[int] = []
+    real = ClientsController.get_client
+
+    def counting(self, actor, client_id):  # type: ignore[no-untyped-def]
+        read.append(client_id)
+        return real(self, actor, client_id)
+
+    monkeypatch.setattr(ClientsController, "get_client", counting)
+    window = scanned(qtbot, db, practice["owner"])  # selects the first pair
+    pair = window.client_pairs[0]
+    assert sorted(read) == sorted([pair.left.id, pair.right.id])
+    window.tabs.setCurrentIndex(1)
+    window.tabs.setCurrentIndex(0)
+    assert window.compare.rowCount() > 0 and sorted(read) == sorted([pair.left.id, pair.right.id])
+
+
+def test_not_a_duplicate_for_contacts_is_remembered_and_not_offered_again(qtbot, db, practice):  # type: ignore[no-untyped-def]
+    owner = practice["owner"]
+    contacts = ContactsController(db)
+    a = contacts.add_contact(owner, first_name="Helen", last_name="Park", email="helen@example.org",
+                             phone="555 100 2000")
+    b = contacts.add_contact(owner, first_name="HELEN", last_name="Park", phone="5551002000")
+    window = scanned(qtbot, db, owner)
+    assert window.contact_table.rowCount() == 1
+    window.tabs.setCurrentIndex(1)
+    window.contact_table.selectRow(0)
+    assert window.not_duplicate.isEnabled()
+    qtbot.mouseClick(window.not_duplicate, LEFT)
+    assert window.contact_table.rowCount() == 0
+    assert count(db, ContactDismissal) == 1
+    assert count(db, Contact) == 2  # nothing merged or removed
+    qtbot.mouseClick(window.rescan, LEFT)
+    qtbot.waitUntil(lambda: window.rescan.isEnabled(), timeout=10_000)
+    assert window.contact_table.rowCount() == 0 and window.contact_pairs == []
+    again = scanned(qtbot, db, owner)
+    assert again.contact_table.rowCount() == 0
+    assert {a, b} == {c["id"] for c in contacts.search_contacts(owner, "park")}

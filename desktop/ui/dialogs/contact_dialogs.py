@@ -20,8 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.contacts import ContactsController
-from desktop.controllers.errors import CaseloadError, InvalidInput, StaleVersion
+from desktop.controllers.errors import InvalidInput
 from desktop.controllers.permissions import Actor
+from desktop.ui.operation import attempt
 from desktop.ui.widgets import problem_label
 
 RELATIONSHIPS = ("Guardian", "Parent", "Emergency contact", "Spouse", "Referring provider", "Other")
@@ -82,22 +83,32 @@ class EditContactDialog(QDialog):
         self.reload()
 
     def reload(self) -> None:
-        self.contact = self.contacts.get_contact(self.actor, self.contact_id)
+        """Fill the form from the database (on opening: a refusal is the opener's to show)."""
+        self._show(self.contacts.get_contact(self.actor, self.contact_id))
+
+    def _show(self, contact: dict[str, Any]) -> None:
+        self.contact = contact
         self.form.fill(self.contact)
         self.setWindowTitle(f"Edit {self.contact['first_name']} {self.contact['last_name']}")
 
+    def _reload_saved(self) -> None:
+        """After someone else saved: their version, the refusal still said above the buttons."""
+        refusal = self.problem.text()
+        read = attempt(self, "Cannot reload", lambda: self.contacts.get_contact(self.actor, self.contact_id),
+                       report=self.problem.setText)
+        if read and read.value is not None:
+            self._show(read.value)
+            self.problem.setText(f"{refusal} The form now shows the saved version.")
+
     def save(self) -> None:
-        try:
-            self.contacts.edit_contact(self.actor, self.contact_id, self.contact["version"],
-                                       **self.form.values())
-        except StaleVersion as exc:
-            self.problem.setText(f"{exc} The form now shows the saved version.")
-            self.reload()
-            return
-        except CaseloadError as exc:
-            self.problem.setText(str(exc))
-            if isinstance(exc, InvalidInput) and exc.field in self.form.edits:
-                self.form.edits[exc.field].setFocus()
+        version, values = self.contact["version"], self.form.values()
+        saved = attempt(self, "Contact not saved", lambda: self.contacts.edit_contact(
+            self.actor, self.contact_id, version, **values),
+            report=self.problem.setText, reload=self._reload_saved)
+        if not saved:
+            error = saved.error
+            if isinstance(error, InvalidInput) and error.field in self.form.edits:
+                self.form.edits[error.field].setFocus()
             return
         self.accept()
 
@@ -135,13 +146,13 @@ class AddContactDialog(QDialog):
         layout.addWidget(buttons)
 
     def add(self) -> None:
-        try:
-            self.contact_id = self.contacts.add_contact(
-                self.actor, client_id=self.client_id, relationship=self.relationship.currentText(),
-                **self.form.values())
-        except CaseloadError as exc:
-            self.problem.setText(str(exc))
+        relationship, values = self.relationship.currentText(), self.form.values()
+        added = attempt(self, "Contact not added", lambda: self.contacts.add_contact(
+            self.actor, client_id=self.client_id, relationship=relationship, **values),
+            report=self.problem.setText)
+        if not added:
             return
+        self.contact_id = added.value
         self.accept()
 
 
@@ -190,12 +201,8 @@ class PickDialog(QDialog):
 
     def _refresh(self, text: str) -> None:
         self.results.clear()
-        try:
-            found = self._search(text)
-        except CaseloadError as exc:
-            self.problem.setText(str(exc))
-            return
-        for record_id, label in found:
+        found = attempt(self, "Search refused", lambda: self._search(text), report=self.problem.setText)
+        for record_id, label in found.value or []:
             item = QListWidgetItem(label)
             item.setData(Qt.ItemDataRole.UserRole, record_id)
             self.results.addItem(item)

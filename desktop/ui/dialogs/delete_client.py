@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.clients import ClientsController
-from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
 from desktop.domain.models import ClientStatus
+from desktop.ui.operation import attempt
 from desktop.ui.widgets import DANGER, heading_label, offer_portal_switch_off, problem_label
 
 # In the order a clinician thinks of them: (singular, plural).
@@ -146,10 +146,8 @@ class DeleteClientDialog(QDialog):
         self.typed.setFocus()
 
     def _make_inactive(self) -> None:
-        try:
-            self.clients.set_status(self.actor, self.client_id, ClientStatus.INACTIVE, reason="other")
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Not made inactive", str(exc))
+        if not attempt(self, "Not made inactive", lambda: self.clients.set_status(
+                self.actor, self.client_id, ClientStatus.INACTIVE, reason="other")):
             return
         self.made_inactive = True
         offer_portal_switch_off(self, self.clients, self.actor, self.client_id)
@@ -161,15 +159,18 @@ class DeleteClientDialog(QDialog):
             "Client record (JSON) (*.json);;Printable record (PDF) (*.pdf)")
         if not path:
             return
+        exported = attempt(self, "Export failed",
+                           lambda: self.clients.export_client(self.actor, self.client_id))
+        if not exported or exported.value is None:
+            return
+        record, target = exported.value, Path(path)
         try:
-            record = self.clients.export_client(self.actor, self.client_id)
-            target = Path(path)
             if target.suffix.lower() == ".pdf" or "PDF" in chosen:
                 write_pdf(record, target.with_suffix(".pdf"))
             else:
                 target.write_text(json.dumps(record, ensure_ascii=False, indent=2, default=str),
                                   encoding="utf-8")
-        except (CaseloadError, OSError) as exc:
+        except OSError as exc:  # the file, not the controller: a full disk, a folder not writable
             QMessageBox.warning(self, "Export failed", str(exc))
             return
         self.export_button.setText("Exported ✓ — export again…")
@@ -232,11 +233,9 @@ class DeleteClientDialog(QDialog):
     def _delete(self) -> None:
         if not self.delete_button.isEnabled():
             return
-        try:
-            self.clients.delete_client(self.actor, self.client_id, self.typed.text(),
-                                       understood=self.understood.isChecked())
-        except CaseloadError as exc:
-            self.problem.setText(str(exc))
+        typed, understood = self.typed.text(), self.understood.isChecked()
+        if not attempt(self, "Not deleted", lambda: self.clients.delete_client(
+                self.actor, self.client_id, typed, understood=understood), report=self.problem.setText):
             return
         self.deleted = True
         self.accept()

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
@@ -30,9 +29,10 @@ from PySide6.QtWidgets import (
 
 from desktop.controllers import validation
 from desktop.controllers.clients import ClientDetail, ClientsController
-from desktop.controllers.errors import CaseloadError, InvalidInput, StaleVersion
+from desktop.controllers.errors import CaseloadError, InvalidInput
 from desktop.controllers.permissions import Actor
 from desktop.domain.models import ClientStatus, InactiveReason
+from desktop.ui.operation import attempt
 from desktop.ui.widgets import DANGER, ask_portal_switch_off, problem_label
 
 ERROR_STYLE = f"color: {DANGER};"
@@ -163,8 +163,18 @@ class EditClientDialog(QDialog):
     # ------------------------------------------------------------- loading
 
     def reload(self) -> None:
-        """Fill the form from the database (after opening, or after someone else saved)."""
-        self.detail = self.clients.get_client(self.actor, self.client_id)
+        """Fill the form from the database (on opening: a refusal is the opener's to show)."""
+        self._show(self.clients.get_client(self.actor, self.client_id))
+
+    def _reload_saved(self) -> None:
+        """After someone else saved: their version, or why it cannot be shown."""
+        read = attempt(self, "Cannot reload", lambda: self.clients.get_client(self.actor, self.client_id),
+                       report=self.problem.setText)
+        if read and read.value is not None:
+            self._show(read.value)
+
+    def _show(self, detail: ClientDetail) -> None:
+        self.detail = detail
         values = _detail_values(self.detail)
         for key, edit in self.edits.items():
             edit.setText(values[key])
@@ -196,16 +206,19 @@ class EditClientDialog(QDialog):
 
     def _check(self, key: str) -> bool:
         check = dict((k, c) for k, _l, c in FIELDS)[key]
-        try:
-            check(self.edits[key].text())
-        except InvalidInput as exc:
-            self.errors[key].setText(str(exc))
-            self.errors[key].setVisible(True)
-            self._update_save()
-            return False
-        self.errors[key].setVisible(False)
+        text = self.edits[key].text()
+        valid = bool(attempt(self, "Not valid", lambda: check(text), report=self._field_problem(key)))
+        if valid:
+            self.errors[key].setVisible(False)
         self._update_save()
-        return True
+        return valid
+
+    def _field_problem(self, key: str) -> Callable[[str], None]:
+        """A ``report`` that says a refusal under the field it concerns."""
+        def say(message: str) -> None:
+            self.errors[key].setText(message)
+            self.errors[key].setVisible(True)
+        return say
 
     def _update_save(self) -> None:
         self.save_button.setEnabled(not any(e.isVisibleTo(self) for e in self.errors.values()))
@@ -230,21 +243,16 @@ class EditClientDialog(QDialog):
             if choice is None:
                 return
             disable_portal = choice
-        try:
-            self.clients.save_profile(
-                self.actor, self.client_id, self.detail.row.version, self.values(), status=status,
-                reason=self.chosen_reason(), note=self.note.text(), disable_portal=disable_portal)
-        except StaleVersion as exc:
-            self._stale(exc)
-            return
-        except InvalidInput as exc:
-            if exc.field in self.errors:
-                self.errors[exc.field].setText(str(exc))
-                self.errors[exc.field].setVisible(True)
-            self.problem.setText(str(exc))
-            return
-        except CaseloadError as exc:
-            self.problem.setText(str(exc))
+        version, values = self.detail.row.version, self.values()
+        reason, note = self.chosen_reason(), self.note.text()
+        saved = attempt(self, "Client not saved", lambda: self.clients.save_profile(
+            self.actor, self.client_id, version, values, status=status, reason=reason, note=note,
+            disable_portal=disable_portal),
+            report=self.problem.setText, reload=self._reload_saved, explain=self._what_they_changed)
+        if not saved:
+            error = saved.error
+            if isinstance(error, InvalidInput) and error.field in self.errors:
+                self._field_problem(error.field)(str(error))
             return
         self.accept()
 
@@ -253,42 +261,28 @@ class EditClientDialog(QDialog):
         assert self.detail is not None
         return ask_portal_switch_off(self, self.detail.portal, before_save=True)
 
-    def _stale(self, exc: StaleVersion) -> None:
+    def _what_they_changed(self, _error: CaseloadError) -> str:
+        """Under the Reload question: which fields the other person changed."""
         assert self.detail is not None
         mine = _detail_values(self.detail)
-        try:
-            theirs = _detail_values(self.clients.get_client(self.actor, self.client_id))
-        except CaseloadError as err:
-            self.problem.setText(str(err))
-            return
-        changed = [validation.LABELS.get(k, k) for k in mine if mine[k] != theirs[k]]
-        box = QMessageBox(self)
-        box.setObjectName("staleQuestion")
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Someone else saved this client")
-        box.setText("This profile was saved by someone else after you opened it. Nothing of yours "
-                    "was saved.")
-        box.setInformativeText(
-            ("They changed: " + ", ".join(changed) + ". " if changed else "") +
-            "Reload to see their version, then make your changes again.")
-        reload_button = box.addButton("Reload", QMessageBox.ButtonRole.AcceptRole)
-        reload_button.setObjectName("reload")
-        box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
-        box.exec()
-        self.problem.setText(str(exc))
-        if box.clickedButton() is reload_button:
-            self.reload()
+        read = attempt(self, "Cannot compare", lambda: self.clients.get_client(self.actor, self.client_id),
+                       report=lambda _message: None)  # Reload will say why, if it still cannot read it
+        changed = []
+        if read and read.value is not None:
+            theirs = _detail_values(read.value)
+            changed = [validation.LABELS.get(k, k) for k in mine if mine[k] != theirs[k]]
+        return f"They changed: {', '.join(changed)}." if changed else ""
 
     # ------------------------------------------------------------ deleting
 
     def _delete(self) -> None:
         from desktop.ui.dialogs.delete_client import DeleteClientDialog
 
-        try:
-            dialog = DeleteClientDialog(self.clients, self.actor, self.client_id, self)
-        except CaseloadError as exc:
-            QMessageBox.warning(self, "Cannot delete", str(exc))
+        opened = attempt(self, "Cannot delete", lambda: DeleteClientDialog(self.clients, self.actor,
+                                                                           self.client_id, self))
+        if not opened or opened.value is None:
             return
+        dialog = opened.value
         dialog.exec()
         if dialog.deleted:
             self.deleted = True

@@ -14,9 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.errors import CaseloadError, InvalidInput
 from desktop.controllers.permissions import Actor
 from desktop.controllers.users import PASSWORD_MIN, UsersController
+from desktop.ui.operation import attempt
 from desktop.ui.widgets import problem_label
 
 
@@ -91,13 +91,11 @@ class FirstRunDialog(QDialog):
                                and bool(self.password.text()) and self.repeat.text() == self.password.text())
 
     def _create(self) -> None:
-        try:
-            self.actor = self.users.create_account_owner(
-                self.username.text(), self.display_name.text(), self.password.text())
-        except InvalidInput as exc:
-            self.problem.setText(str(exc))
+        username, display_name = self.username.text(), self.display_name.text()
+        password = self.password.text()
+        created = attempt(self, "Account Owner not created", lambda: self.users.create_account_owner(
+            username, display_name, password), report=self.problem.setText)
+        if not created:
             return
-        except CaseloadError as exc:
-            self.problem.setText(str(exc))
-            return
+        self.actor = created.value
         self.accept()

@@ -15,9 +15,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.contacts import MERGE_FIELDS, Side
-from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice
+from desktop.ui.operation import attempt
 from desktop.ui.widgets import problem_label
 
 LABELS = {"first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
@@ -104,10 +104,8 @@ class MergeContactsDialog(QDialog):
             chose_left = left_choice.isChecked()
             # "keep"/"other" are relative to the survivor, whichever side it is on.
             choices[field] = "keep" if chose_left == keep_left else "other"
-        try:
-            self.contacts.merge_contacts(self.actor, keep["id"], other["id"], choices,
-                                         expected_versions=(keep["version"], other["version"]))
-        except CaseloadError as exc:
-            self.problem.setText(str(exc))
+        if not attempt(self, "Not merged", lambda: self.contacts.merge_contacts(
+                self.actor, keep["id"], other["id"], choices,
+                expected_versions=(keep["version"], other["version"])), report=self.problem.setText):
             return
         self.accept()

@@ -12,9 +12,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.errors import CaseloadError, NotSignedIn
+from desktop.controllers.errors import NotSignedIn
 from desktop.controllers.permissions import Actor
 from desktop.controllers.users import UsersController
+from desktop.ui.operation import attempt
 from desktop.ui.widgets import problem_label
 
 
@@ -61,14 +62,13 @@ class SignInDialog(QDialog):
         (self.password if username else self.username).setFocus()
 
     def _sign_in(self) -> None:
-        try:
-            self.actor = self.users.sign_in(self.username.text(), self.password.text())
-        except NotSignedIn as exc:
-            self.problem.setText(str(exc))
-            self.password.clear()
-            self.password.setFocus()
+        username, password = self.username.text(), self.password.text()
+        signed_in = attempt(self, "Not signed in", lambda: self.users.sign_in(username, password),
+                            report=self.problem.setText)
+        if not signed_in:
+            if isinstance(signed_in.error, NotSignedIn):
+                self.password.clear()
+                self.password.setFocus()
             return
-        except CaseloadError as exc:
-            self.problem.setText(str(exc))
-            return
+        self.actor = signed_in.value
         self.accept()

@@ -10,7 +10,8 @@ in the local time zone, hours in the future of the UTC stamps real changes get,
 which hid those changes. Such stamps are brought back to now.
 
 ``pending_erasure`` marks a deletion whose data may still be in the SQLite
-file until a checkpoint can run. ``contact_dismissals`` remembers contact pairs someone said are not the same
+file until a checkpoint can run. ``audit_events.operation_id`` names the operation that wrote each row, so a
+commit whose connection died can be looked up. ``contact_dismissals`` remembers contact pairs someone said are not the same
 person, as ``duplicate_dismissals`` does for clients.
 """
 
@@ -42,6 +43,9 @@ def upgrade() -> None:
             batch_op.create_index(batch_op.f(f"ix_{table}_change_seq"), ["change_seq"], unique=False)
         op.execute(f"UPDATE {table} SET updated_at = {now} WHERE updated_at > {now}")
 
+    with op.batch_alter_table("audit_events") as batch_op:
+        batch_op.add_column(sa.Column("operation_id", sa.String(length=32), nullable=True))
+        batch_op.create_index(batch_op.f("ix_audit_events_operation_id"), ["operation_id"], unique=False)
     op.create_table(
         "pending_erasure",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -72,6 +76,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("audit_events") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_events_operation_id"))
+        batch_op.drop_column("operation_id")
     op.drop_table("pending_erasure")
     op.drop_table("contact_dismissals")
     for table in ("contacts", "clients"):
