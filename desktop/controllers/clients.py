@@ -121,10 +121,11 @@ class ClientDetail:
     created_at: dt.datetime
     updated_at: dt.datetime
     portal: dict[str, bool]
-    status_history: list[dict[str, Any]] = field(default_factory=list)
+    # None where the actor's role may not see them (docs/rules.md, "Who may do what").
+    status_history: list[dict[str, Any]] | None = field(default_factory=list)
     contacts: list[dict[str, Any]] = field(default_factory=list)
     appointments: list[dict[str, Any]] = field(default_factory=list)
-    billing_documents: list[dict[str, Any]] = field(default_factory=list)
+    billing_documents: list[dict[str, Any]] | None = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         data = self.row.as_json()
@@ -213,6 +214,23 @@ class ClientsController(Controller):
         return {"portal_enabled": bool(portal and portal.portal_enabled),
                 "messaging_enabled": bool(portal and portal.messaging_enabled)}
 
+    @reads("billing.documents", Action.SEE_BILLING, target="client:client_id")
+    def billing_documents(self, s: Session, actor: Actor, client_id: int) -> list[dict[str, Any]]:
+        """The client's superbills and statements, oldest period first."""
+        client = self._load_client(s, client_id)
+        require(actor, Action.SEE_BILLING, clinician_id=client.clinician_id)
+        return self._documents(s, client_id)
+
+    @staticmethod
+    def _documents(s: Session, client_id: int) -> list[dict[str, Any]]:
+        return [
+            {"id": d.id, "kind": d.kind.value, "period_start": d.period_start.isoformat(),
+             "period_end": d.period_end.isoformat(), "amount": str(d.amount),
+             "automatic": d.automatic, "created_at": d.created_at.isoformat(timespec="seconds")}
+            for d in s.scalars(select(BillingDocument).where(BillingDocument.client_id == client_id)
+                               .order_by(BillingDocument.period_start, BillingDocument.id))
+        ]
+
     def _detail(self, s: Session, actor: Actor, client_id: int) -> ClientDetail:
         client = self._load_client(s, client_id)
         self._check_sees(actor, client)
@@ -248,13 +266,7 @@ class ClientsController(Controller):
             for a in s.scalars(select(Appointment).where(Appointment.client_id == client_id)
                                .order_by(Appointment.start))
         ]
-        documents = [
-            {"id": d.id, "kind": d.kind.value, "period_start": d.period_start.isoformat(),
-             "period_end": d.period_end.isoformat(), "amount": str(d.amount),
-             "automatic": d.automatic, "created_at": d.created_at.isoformat(timespec="seconds")}
-            for d in s.scalars(select(BillingDocument).where(BillingDocument.client_id == client_id)
-                               .order_by(BillingDocument.period_start, BillingDocument.id))
-        ]
+        documents = self._documents(s, client_id)
         duplicates = list(s.scalars(select(Client.id).where(Client.duplicate_of_id == client_id)
                                     .order_by(Client.id)))
         return ClientDetail(
@@ -263,8 +275,9 @@ class ClientsController(Controller):
             duplicates=duplicates, created_at=client.created_at, updated_at=client.updated_at,
             portal={"portal_enabled": bool(portal and portal.portal_enabled),
                     "messaging_enabled": bool(portal and portal.messaging_enabled)},
-            status_history=history, contacts=contacts, appointments=appointments,
-            billing_documents=documents,
+            status_history=history if actor.can(Action.SEE_HISTORY, client.clinician_id) else None,
+            contacts=contacts, appointments=appointments,
+            billing_documents=documents if actor.can(Action.SEE_BILLING, client.clinician_id) else None,
         )
 
     @views("client.export", Action.SEE_CLIENTS, target="client:client_id")
@@ -411,11 +424,14 @@ class ClientsController(Controller):
     @writes("client.mark_duplicate", Action.MARK_DUPLICATE, target="client:duplicate_id")
     def mark_duplicate(self, s: Session, actor: Actor, duplicate_id: int, keep_id: int, *,
                        note: str | None = None,
-                       expected_versions: tuple[int, int] | None = None) -> None:
+                       expected_versions: tuple[int, int] | None = None,
+                       disable_portal: bool = False) -> None:
         """Keep one profile; mark the other Inactive as its duplicate, linked to it.
 
         ``expected_versions`` (duplicate's, kept one's) are the versions the person
         compared; if either profile was saved since, nothing happens.
+        ``disable_portal`` switches the duplicate's portal access off in the same
+        transaction (the portal question every inactivation asks).
         """
         if duplicate_id == keep_id:
             raise InvalidInput("A client cannot be a duplicate of itself.")
@@ -437,6 +453,8 @@ class ClientsController(Controller):
                            validation.free_text(note, "inactive_note"), force=True)
         audit(s, actor, "client.mark_duplicate", "client", duplicate.id,
               details={"kept_client_id": kept.id})
+        if disable_portal:
+            self._set_portal(s, actor, duplicate.id, portal=False, messaging=False)
         flush_versioned(s)
 
     @staticmethod

@@ -204,3 +204,30 @@ class DuplicatesController(Controller):
         if exists is None:
             s.add(ContactDismissal(contact_id=low, other_contact_id=high, actor_id=actor.user_id))
         audit(s, actor, "contact.not_duplicate", "contact", low, details={"other_contact_id": high})
+
+    @reads("contact.find_client_duplicates", Action.MERGE_CONTACTS)
+    def find_contact_client_duplicates(self, s: Session, actor: Actor) -> list[DuplicatePair]:
+        """Contacts who look like a client (same evidence rule), for merging into the client.
+
+        In each pair ``left`` is the client and ``right`` the contact; ids overlap
+        between the two kinds, so pairs are found across the kinds only.
+        """
+        who = actor.visibility(Action.MERGE_CONTACTS)
+        clients = [Person(*row) for row in s.execute(visible_clients(
+            select(Client.id, Client.first_name, Client.last_name, Client.date_of_birth, Client.email,
+                   Client.phone), who))]
+        contacts = [Person(cid, f, last, None, e, ph) for cid, f, last, e, ph in s.execute(visible_contacts(
+            select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.phone), who))]
+        # Contact ids are shifted past every client id, so one pass of the finder keeps the kinds
+        # apart, and only pairs that mix them are kept.
+        offset = max((c.id for c in clients), default=0) + 1
+        shifted = [Person(p.id + offset, p.first_name, p.last_name, p.date_of_birth, p.email, p.phone)
+                   for p in contacts]
+        by_shifted = {p.id: original for p, original in zip(shifted, contacts)}
+        pairs = []
+        for pair in find_pairs(clients + shifted):
+            if (pair.left.id < offset) == (pair.right.id < offset):
+                continue
+            client, contact = (pair.left, pair.right) if pair.left.id < offset else (pair.right, pair.left)
+            pairs.append(DuplicatePair(client, by_shifted[contact.id], pair.score, pair.reasons))
+        return pairs

@@ -22,6 +22,7 @@ class Action(enum.StrEnum):
     MARK_DUPLICATE = "mark duplicates"
     RUN_BILLING = "run billing"
     GENERATE_DOCUMENTS = "generate billing documents"
+    SEE_BILLING = "see billing documents"
     SEE_HISTORY = "see a client's history"
     READ_AUDIT_LOG = "read the practice audit log"
     DELETE_CLIENT = "delete clients"
@@ -62,6 +63,7 @@ _TABLE: dict[Action, tuple[Scope, Scope, Scope, Scope, Scope, Scope]] = {
     Action.MARK_DUPLICATE:      (A, A, A, O, N, N),
     Action.RUN_BILLING:         (A, A, N, N, A, N),
     Action.GENERATE_DOCUMENTS:  (A, A, N, N, A, N),
+    Action.SEE_BILLING:         (A, A, A, O, A, N),
     Action.SEE_HISTORY:         (A, A, A, O, N, N),
     Action.READ_AUDIT_LOG:      (A, A, N, N, N, N),
     Action.DELETE_CLIENT:       (A, A, A, N, N, N),

@@ -72,6 +72,10 @@ class Practice:
         """Finish, without waiting, a deletion's erasing that a reader held up; True if none is left."""
         return self.db.finish_pending_erasure()
 
+    def file_problem(self) -> str | None:
+        """Why the practice file can no longer be written (deleted, replaced, damaged), or None."""
+        return self.db.file_problem()
+
     def check(self, *, full: bool = False) -> list[str]:
         """Check the practice file (quick, or ``full``); what is wrong, or nothing.
 

@@ -39,6 +39,27 @@ def fold(text: str) -> str:
     return _unmarked(_unmarked(text.casefold()).casefold()).translate(_PLAIN_LETTERS)
 
 
+def _family_name_first(text: str) -> bool:
+    """Whether a name is written in a script whose names put the family name first (CJK)."""
+    for ch in text:
+        if ch.isalpha():
+            name = unicodedata.name(ch, "")
+            return name.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL"))
+    return False
+
+
+def display_name(first_name: str, last_name: str) -> str:
+    """A person's name as a reader of it expects: "Ada Lovelace", but "李小龍" for 李 (family) 小龍.
+
+    Names written in Chinese, Japanese or Korean script show the family name
+    first; Chinese and Japanese without a space, Korean with one.
+    """
+    if _family_name_first(last_name) and _family_name_first(first_name):
+        korean = unicodedata.name(next(ch for ch in last_name if ch.isalpha()), "").startswith("HANGUL")
+        return f"{last_name} {first_name}" if korean else f"{last_name}{first_name}"
+    return f"{first_name} {last_name}"
+
+
 def name_sort_key(last_name: str, first_name: str) -> str:
     """Where a person sorts in every list, the window's and the command line's alike.
 

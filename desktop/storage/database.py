@@ -113,6 +113,34 @@ class Database:
     while_erasure_waits: Callable[[], None] | None = field(default=None, init=False, repr=False)
     # What an integrity check found wrong with the file; while set, every write is refused.
     damaged: str | None = field(default=None, init=False, repr=False)
+    # The SQLite file's identity (device, inode) when opened: a file deleted or replaced while
+    # open would otherwise take writes that nobody will ever see again.
+    file_identity: tuple[int, int] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None on a server."""
+        return Path(self.engine.url.database) if self.is_sqlite and self.engine.url.database else None
+
+    def file_problem(self) -> str | None:
+        """Why this practice file must not be written any more, in a sentence; None if all is well."""
+        if self.damaged is not None:
+            return (f"The practice file is damaged ({self.damaged[:120]}), so Caseload saves nothing "
+                    "to it. Restore it from a backup.")
+        path = self.path
+        if path is None or self.file_identity is None:
+            return None
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return (f"The practice file at {path} was deleted while Caseload was open, so nothing more "
+                    "is saved. Restore it from a backup, or quit and open another file.")
+        except OSError as exc:
+            return f"The practice file at {path} cannot be reached ({exc.strerror or exc}); nothing was saved."
+        if (info.st_dev, info.st_ino) != self.file_identity:
+            return (f"The practice file at {path} was replaced by another file while Caseload was open, "
+                    "so nothing more is saved to it. Quit and open Caseload again to use the new file.")
+        return None
 
     @property
     def url(self) -> str:
@@ -133,10 +161,9 @@ class Database:
         On PostgreSQL a NOTIFY rides in the same transaction, so other
         workstations hear about the change exactly when it becomes visible.
         """
-        if self.damaged is not None:
-            raise DatabaseDamaged(
-                f"The practice file is damaged ({self.damaged[:120]}), so Caseload saves nothing to it. "
-                "Restore it from a backup.")
+        problem = self.file_problem()
+        if problem is not None:
+            raise (DatabaseDamaged if self.damaged else PracticeMissing)(problem)
         session = self.sessions()
         try:
             with _unavailable_as_error():
@@ -419,6 +446,10 @@ def open_database(url: str | None = None, *, upgrade: bool = True, create: bool 
     sessions = sessionmaker(engine, expire_on_commit=False)
     stamp_changes(sessions)
     db = Database(engine=engine, sessions=sessions)
+    if db.path is not None:
+        with contextlib.suppress(OSError):
+            info = db.path.stat()
+            db.file_identity = (info.st_dev, info.st_ino)
     if upgrade:
         # A deletion whose erasing was held up (or cut short by a crash) is finished now.
         with contextlib.suppress(DatabaseUnavailable):

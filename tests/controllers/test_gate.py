@@ -131,3 +131,13 @@ def test_contacts_not_a_duplicate_is_remembered(db, practice):  # type: ignore[n
     finder.dismiss_contacts(owner, a, b)
     assert finder.find_contact_duplicates(owner) == []
     assert count(db, AuditEvent, action="contact.not_duplicate", outcome=Outcome.ALLOWED) == 2
+
+
+@pytest.mark.parametrize("username, history, billing", [
+    ("owner", True, True), ("clinician", True, True), ("biller", False, True), ("scheduler", False, False)])
+def test_a_profile_holds_history_and_billing_only_for_roles_that_may_see_them(
+        db, practice, world, username, history, billing):  # type: ignore[no-untyped-def]
+    detail = ClientsController(db).get_client(practice[username], world["mine"])
+    assert (detail.status_history is not None, detail.billing_documents is not None) == (history, billing)
+    data = detail.as_json()
+    assert (data["status_history"] is not None, data["billing_documents"] is not None) == (history, billing)

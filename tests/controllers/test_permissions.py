@@ -41,6 +41,7 @@ SPEC_TABLE = """
 | edit profile, change status | yes | yes | yes | assigned only | no | no |
 | merge contacts, mark duplicate | yes | yes | yes | assigned only | no | no |
 | run billing, generate documents | yes | yes | no | no | yes | no |
+| see billing documents | yes | yes | yes | assigned only | yes | no |
 | see a client's history and audit trail | yes | yes | yes | assigned only | no | no |
 | read the practice audit log | yes | yes | no | no | no | no |
 | delete client | yes | yes | yes | no | no | no |
@@ -53,6 +54,7 @@ SPEC_ROWS = {
     "edit profile, change status": (Action.EDIT_CLIENT, Action.CHANGE_STATUS),
     "merge contacts, mark duplicate": (Action.MERGE_CONTACTS, Action.MARK_DUPLICATE),
     "run billing, generate documents": (Action.RUN_BILLING, Action.GENERATE_DOCUMENTS),
+    "see billing documents": (Action.SEE_BILLING,),
     "see a client's history and audit trail": (Action.SEE_HISTORY,),
     "read the practice audit log": (Action.READ_AUDIT_LOG,),
     "delete client": (Action.DELETE_CLIENT,),
@@ -184,6 +186,11 @@ def delete(db: Database, actor: Actor, t: Target) -> None:
     assert _scalar(db, select(Client.id).where(Client.id == t.client_id)) is None
 
 
+def see_billing(db: Database, actor: Actor, t: Target) -> None:
+    documents = ClientsController(db).billing_documents(actor, t.client_id)
+    assert documents == ClientsController(db).get_client(actor, t.client_id).billing_documents
+
+
 def see_history(db: Database, actor: Actor, t: Target) -> None:
     events = ClientsController(db).audit_events(actor, t.client_id)
     assert events and all(e["target_id"] == t.client_id for e in events)
@@ -214,6 +221,7 @@ OPERATIONS: dict[Action, Operation] = {
     Action.MARK_DUPLICATE: Operation(mark_duplicate, "client.mark_duplicate"),
     Action.RUN_BILLING: Operation(run_billing, "billing.run", per_client=False),
     Action.GENERATE_DOCUMENTS: Operation(generate_document, "billing.generate"),
+    Action.SEE_BILLING: Operation(see_billing, "billing.documents"),
     Action.SEE_HISTORY: Operation(see_history, "audit.read"),
     Action.READ_AUDIT_LOG: Operation(read_audit_log, "audit.read", per_client=False),
     Action.DELETE_CLIENT: Operation(delete, "client.delete"),
@@ -260,7 +268,7 @@ def test_role_may_do_what_the_spec_allows(db: Database, practice: dict[str, Acto
     mark = last_audit_id(db)
     operation.call(db, practice[username], targets[clinician] if clinician else None)
     assert not [e for e in audit_rows(db, mark) if e.outcome.value == "denied"]
-    if action not in (Action.SEE_HISTORY, Action.READ_AUDIT_LOG):  # every change and look is audited
+    if action not in (Action.SEE_HISTORY, Action.READ_AUDIT_LOG, Action.SEE_BILLING):  # reads; changes audit
         assert any(e.action == operation.audit_action and e.actor_username == username
                    for e in audit_rows(db, mark))
 
