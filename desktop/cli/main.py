@@ -157,13 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
                    help="who is looking; every look at a record is audited under their name")
 
-    contacts = sub.add_parser("contacts", help="merge contacts")
+    contacts = sub.add_parser("contacts", help="merge contacts, or a contact into a client")
     ksub = contacts.add_subparsers(dest="contacts_command", metavar="ACTION", required=True)
     p = command(ksub, "merge", cmd_contacts_merge, "merge contact OTHER_ID into KEEP_ID", changes=True)
     p.add_argument("keep_id", type=_record_id)
     p.add_argument("other_id", type=_record_id)
     p.add_argument("--take", action="append", default=[], metavar="FIELD",
                    help="take this field's value from OTHER_ID (repeatable)")
+
+    p = command(ksub, "merge-into-client", cmd_contacts_merge_into_client,
+                "merge contact CONTACT_ID into client CLIENT_ID (the contact turns out to be the client)",
+                changes=True)
+    p.add_argument("contact_id", type=_record_id)
+    p.add_argument("client_id", type=_record_id)
+    p.add_argument("--take", action="append", default=[], metavar="FIELD",
+                   help="take this field's value from the contact (first_name, last_name, email, phone)")
 
     billing = sub.add_parser("billing", help="the automatic billing run")
     bsub = billing.add_subparsers(dest="billing_command", metavar="ACTION", required=True)
@@ -390,6 +398,15 @@ def cmd_contacts_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contacts_merge_into_client(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
+    practice.contacts.merge_contact_into_client(actor, args.client_id, args.contact_id,
+                                                {f: "other" for f in args.take})
+    print(f"Contact {args.contact_id} was merged into client {args.client_id}.")
+    return 0
+
+
 def cmd_billing_run(args: argparse.Namespace) -> int:
     practice = _open(args)
     report = practice.billing.run_billing(_actor(practice, args.as_user), args.through)
@@ -426,6 +443,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def run_gui(args: argparse.Namespace) -> int:
+    from desktop.system_check import window_problem
+
+    problem = window_problem()
+    if problem:
+        raise CliError(problem)
     from desktop.ui.app import run
 
     return run(getattr(args, "database", None))

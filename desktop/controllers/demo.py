@@ -39,7 +39,7 @@ from desktop.domain.models import (
     StatusChange,
     utcnow,
 )
-from desktop.domain.search import make_search_key
+from desktop.domain.search import fold, make_search_key
 from desktop.storage.changes import next_change
 from desktop.storage.database import Database
 
@@ -117,7 +117,9 @@ def _phone(rng: random.Random) -> str:
 
 
 def _email(first: str, last: str, n: int) -> str:
-    local = "".join(ch for ch in f"{first}.{last}".lower() if ch.isascii() and (ch.isalnum() or ch == "."))
+    """A made-up address as people write theirs: accents transliterated (Björn → bjorn), not dropped."""
+    plain = fold(f"{first}.{last}")  # case and accents folded, ß → ss, ø → o, as search does
+    local = "".join(ch for ch in plain if ch.isascii() and (ch.isalnum() or ch == "."))
     return f"{local}{n}@example.org"
 
 

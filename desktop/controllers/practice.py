@@ -22,7 +22,7 @@ from desktop.controllers.duplicates import DuplicatesController
 from desktop.controllers.permissions import Actor
 from desktop.controllers.roster import Roster
 from desktop.controllers.users import UsersController
-from desktop.storage.database import Database, open_database
+from desktop.storage.database import Database, open_database, resolve_url
 from desktop.storage.watch import ChangeWatcher
 
 
@@ -87,6 +87,15 @@ class Practice:
     def close(self) -> None:
         """Finish any pending erasure and let go of the database."""
         self.db.dispose()
+
+
+def where(url: str | None = None) -> tuple[str, bool | None]:
+    """Where the practice at ``url`` lives, for a person, and whether its file exists (None: a server)."""
+    resolved = resolve_url(url)
+    if resolved.startswith("sqlite"):
+        path = resolved.split(":///", 1)[-1]
+        return str(Path(path).expanduser().resolve()) if path else resolved, Path(path).exists()
+    return resolved.split("@")[-1], None
 
 
 def open_practice(url: str | None = None, *, create: bool = False) -> Practice:

@@ -11,7 +11,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.controllers.permissions import Actor
-from desktop.controllers.practice import Practice, open_practice
+from desktop.controllers.practice import Practice, open_practice, where
 from desktop.ui.operation import attempt
 
 
@@ -106,10 +106,61 @@ def install_crash_handler() -> None:
         if QApplication.instance() is not None:
             QMessageBox.critical(
                 None, "Caseload hit an unexpected error",
-                f"{kind.__name__}: {value}\n\nNothing more was saved by this action. The details are "
-                f"in {log_dir / 'caseload.log'}; please send them to your administrator.")
+                f"{kind.__name__}: {value}\n\nWhat this action managed to do is not known; check before "
+                f"trying it again. The details are in {log_dir / 'caseload.log'}; please send them to "
+                "your administrator.")
 
     sys.excepthook = handle
+
+
+KNOWN_PRACTICES = "practice/known"
+
+
+def remember(settings: QSettings, location: str) -> None:
+    """Note that a practice lives at ``location``, so its disappearance is noticed later."""
+    known = [str(k) for k in (settings.value(KNOWN_PRACTICES) or []) if k]
+    if location not in known:
+        settings.setValue(KNOWN_PRACTICES, [*known, location])
+
+
+def open_for_window(database_url: str | None, settings: QSettings,
+                    report: Callable[[str], object]) -> Practice | None:
+    """Open the practice; a first run may create it, a vanished one is reported, never replaced.
+
+    A file that this computer's Caseload has opened before and that is gone now
+    was deleted or moved: starting a new, empty practice in its place would look
+    as if every record had been lost. Ask instead.
+    """
+    location, exists = where(database_url)
+    known = [str(k) for k in (settings.value(KNOWN_PRACTICES) or [])]
+    create = True
+    if exists is False and location in known:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Practice database missing",
+                          f"Your practice database at {location} is missing.")
+        box.setObjectName("practiceMissing")
+        box.setInformativeText("Restore it from a backup, or choose another file. Starting a new, "
+                               "empty practice there is possible, but only if you mean to.")
+        choose = box.addButton("Choose another file…", QMessageBox.ButtonRole.AcceptRole)
+        choose.setObjectName("chooseAnotherFile")
+        start_new = box.addButton("Start a new practice", QMessageBox.ButtonRole.DestructiveRole)
+        start_new.setObjectName("startNewPractice")
+        quit_button = box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+        quit_button.setObjectName("quit")
+        box.setDefaultButton(quit_button)
+        box.exec()
+        if box.clickedButton() is choose:
+            from PySide6.QtWidgets import QFileDialog
+
+            chosen, _ = QFileDialog.getOpenFileName(None, "Choose the practice file", str(Path(location).parent),
+                                                    "Caseload practice (*.db);;All files (*)")
+            if not chosen:
+                return None
+            database_url, create = f"sqlite:///{chosen}", False
+        elif box.clickedButton() is not start_new:
+            return None
+    opened = attempt(None, "Caseload cannot open the database",
+                     lambda: open_practice(database_url, create=create), report=report)
+    return opened.value if opened else None
 
 
 def run(database_url: str | None = None) -> int:
@@ -121,18 +172,18 @@ def run(database_url: str | None = None) -> int:
 
     app = make_application()
     install_crash_handler()
-    title = "Caseload cannot open the database"
-    opened = attempt(None, title, lambda: open_practice(database_url), report=critical(title))
-    if not opened or opened.value is None:
+    settings = QSettings()
+    practice = open_for_window(database_url, settings, report=critical("Caseload cannot open the database"))
+    if practice is None:
         return 1
-    practice = opened.value
     signed_in = attempt(None, "Caseload", lambda: sign_in(practice), report=critical("Caseload"))
     if not signed_in:
         return 1
     actor = signed_in.value
     if actor is None:
         return 0
-    window = MainWindow(practice, actor, QSettings())
+    remember(settings, practice.location)
+    window = MainWindow(practice, actor, settings)
     window.show()
     window.load()
     try:

@@ -678,3 +678,36 @@ def test_audit_shows_a_refused_and_a_done_deletion_without_the_clients_name(clin
 
 def test_audit_for_a_client_id_that_is_not_a_number_is_a_one_line_usage_error(clinic: Clinic):
     refused(caseload(clinic.db, "audit", "--as", "owner", "--client", "Ada"), code=2)
+
+
+def test_a_missing_window_library_is_named_with_the_package_to_install(tmp_path: Path) -> None:
+    """Without libxcb-cursor0 Qt aborts with exit 134; Caseload says what to install instead."""
+    shim = tmp_path / "sitecustomize.py"
+    shim.write_text(
+        "import ctypes\n"
+        "real = ctypes.CDLL.__init__\n"
+        "def fake(self, name, *a, **k):\n"
+        "    if name and 'xcb-cursor' in str(name):\n"
+        "        raise OSError(name + ': cannot open shared object file')\n"
+        "    real(self, name, *a, **k)\n"
+        "ctypes.CDLL.__init__ = fake\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASELOAD_")}
+    env.update(QT_QPA_PLATFORM="xcb", PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
+    ran = subprocess.run([sys.executable, "-m", "desktop"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2, ran
+    lines = ran.stderr.splitlines()
+    assert len(lines) == 1 and "sudo apt install libxcb-cursor0" in lines[0], ran.stderr
+
+
+def test_a_contact_is_merged_into_the_client_it_turns_out_to_be(clinic: Clinic):
+    contact = ContactsController(clinic.db).add_contact(clinic.owner, first_name="Ada", last_name="Lovelace",
+                                                        email="ada.new@example.org")
+    out = succeeded(caseload(clinic.db, "contacts", "merge-into-client", str(contact), str(clinic.ada),
+                             "--take", "email", "--as", "owner"))
+    assert f"merged into client {clinic.ada}" in out
+    assert count(clinic.db, Contact, id=contact) == 0
+    with clinic.db.reading() as s:
+        assert s.get(Client, clinic.ada).email == "ada.new@example.org"
+    refused(caseload(clinic.db, "contacts", "merge-into-client", str(contact), str(clinic.ada),
+                     "--as", "owner"))  # gone already: one line, non-zero

@@ -113,3 +113,22 @@ def test_demo_on_a_practice_with_an_owner_adds_no_second_owner(sqlite_db):  # ty
     with sqlite_db.reading() as s:
         owners = s.query(PracticeUser).filter_by(role=Role.ACCOUNT_OWNER).all()
         assert [o.username for o in owners] == ["dana"]
+
+
+def test_a_contact_who_is_a_client_is_offered_for_merging_into_the_client(db, practice):  # type: ignore[no-untyped-def]
+    from desktop.controllers.contacts import ContactsController
+
+    owner = practice["owner"]
+    ada = ClientsController(db).add_client(owner, first_name="Ada", last_name="Lovelace", phone="555 010 1815")
+    ContactsController(db).add_contact(owner, first_name="Ada", last_name="Lovelace", phone="(555) 010-1815")
+    ContactsController(db).add_contact(owner, first_name="Mary", last_name="Lovelace", phone="555 010 9999")
+    pairs = DuplicatesController(db).find_contact_client_duplicates(owner)
+    assert [(p.left.id, p.left.first_name, p.right.first_name) for p in pairs] == [(ada, "Ada", "Ada")]
+    assert "same phone" in pairs[0].reasons
+
+
+def test_demo_emails_keep_accented_names_readable():  # type: ignore[no-untyped-def]
+    from desktop.controllers.demo import _email
+
+    assert _email("Björn", "Flores", 638) == "bjorn.flores638@example.org"
+    assert _email("Łukasz", "Øster", 1) == "lukasz.oster1@example.org"
