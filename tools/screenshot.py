@@ -4,7 +4,7 @@ Builds a demo practice in a throw-away SQLite file, signs in as the demo
 Account Owner, opens ``MainWindow`` at 1280×800 with the app's own icon and
 style sheet, and saves what it draws::
 
-    python tools/screenshot.py [--clients 2000] [--out docs/screenshot-main.png]
+    python tools/screenshot.py [--clients 1000] [--out docs/screenshot-main.png]
 
 Settings go to a temporary file, so the window opens at its default size and
 layout, and nothing of the user's own Caseload settings is read or changed.
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=800)
