@@ -62,6 +62,7 @@ from PySide6.QtCore import QEventLoop, QPoint, QSettings, Qt, QTimer  # noqa: E4
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLineEdit, QTableView, QVBoxLayout, QWidget  # noqa: E402
 
+from desktop.controllers.practice import Practice  # noqa: E402
 from desktop.controllers.roster import Column  # noqa: E402
 from desktop.controllers.users import UsersController  # noqa: E402
 from desktop.storage.database import open_database  # noqa: E402
@@ -217,7 +218,7 @@ def open_window(url: str, settings_path: Path) -> tuple[QApplication, MainWindow
     db = open_database(url, create=True)
     actor = UsersController(db).sign_in("owner", "demo")
     settings = QSettings(str(settings_path), QSettings.Format.IniFormat)
-    window = MainWindow(db, actor, settings)
+    window = MainWindow(Practice(db), actor, settings)
     window.resize(*common.WINDOW_SIZE)
     window.show()
     settle(app)

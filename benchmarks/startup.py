@@ -87,9 +87,10 @@ def child(mode: str, url: str, settings_path: str) -> None:
     window: QMainWindow
     ours = None
     if mode == "ours":
+        from desktop.controllers.practice import Practice
         from desktop.ui.main_window import MainWindow
 
-        window = ours = MainWindow(db, actor, QSettings(settings_path, QSettings.Format.IniFormat))
+        window = ours = MainWindow(Practice(db), actor, QSettings(settings_path, QSettings.Format.IniFormat))
         table = ours.clients_page.table
         ours.clients_page.loaded.connect(lambda: mark("loaded"))
         mark("window_built")

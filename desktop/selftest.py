@@ -136,10 +136,11 @@ def _steps(tmp: Path, state: dict) -> list[Callable[[], str]]:
     def main_window() -> str:
         from PySide6.QtCore import QSettings
 
+        from desktop.controllers.practice import Practice
         from desktop.ui.main_window import MainWindow
 
         settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(state["db"], state["owner"], settings)
+        window = MainWindow(Practice(state["db"]), state["owner"], settings)
         try:
             window.load(background=False)
             image = window.grab()

@@ -37,6 +37,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from desktop.controllers.demo import build_demo_practice
+    from desktop.controllers.practice import Practice
     from desktop.controllers.users import UsersController
     from desktop.storage.database import open_database
     from desktop.ui.app import make_application
@@ -50,7 +51,7 @@ def main() -> int:
         print(f"demo practice of {args.clients:,} clients built in {time.perf_counter() - started:.1f} s")
         actor = UsersController(db).sign_in("owner", "demo")
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(db, actor, settings)
+        window = MainWindow(Practice(db), actor, settings)
         window.resize(args.width, args.height)
         window.show()
         window.load(background=False)

@@ -711,3 +711,11 @@ def test_a_contact_is_merged_into_the_client_it_turns_out_to_be(clinic: Clinic):
         assert s.get(Client, clinic.ada).email == "ada.new@example.org"
     refused(caseload(clinic.db, "contacts", "merge-into-client", str(contact), str(clinic.ada),
                      "--as", "owner"))  # gone already: one line, non-zero
+
+
+def test_the_self_test_passes_from_a_source_install() -> None:
+    ran = subprocess.run([sys.executable, "-m", "desktop", "--self-test"], cwd=ROOT,
+                         env=dict(os.environ, QT_QPA_PLATFORM="offscreen"), stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "self-test passed" in ran.stdout
