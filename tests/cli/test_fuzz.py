@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ from desktop.controllers.clients import ClientsController
 from desktop.domain.models import PracticeUser, Role
 from desktop.storage.database import open_database
 
-EXAMPLES = 1000
+EXAMPLES = int(os.environ.get("CASELOAD_FUZZ_EXAMPLES", "1000"))  # at least 1,000 in CI
 PASSWORD = "fuzz password"
 # Cheap to verify, so a thousand sign-ins take a second, not a minute.
 CHEAP_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
