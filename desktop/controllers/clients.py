@@ -50,7 +50,7 @@ from desktop.domain.models import (
     StatusChange,
 )
 from desktop.domain.search import like_pattern, name_sort_key, query_tokens
-from desktop.storage.changes import next_change
+from desktop.storage.changes import note_changed
 from desktop.storage.queries import EVERYONE, visible_clients
 
 EDITABLE_FIELDS = (
@@ -460,10 +460,11 @@ class ClientsController(Controller):
     @staticmethod
     def _repoint_duplicates(s: Session, old_id: int, new_id: int | None) -> None:
         """Profiles marked as duplicates of ``old_id`` point at ``new_id`` instead (None: at nothing)."""
-        pointing = Client.duplicate_of_id == old_id
-        if s.execute(select(func.count()).select_from(Client).where(pointing)).scalar_one():
-            s.execute(update(Client).where(pointing).values(
-                duplicate_of_id=new_id, version=Client.version + 1, change_seq=next_change(s)))
+        pointing = list(s.scalars(select(Client.id).where(Client.duplicate_of_id == old_id)))
+        if pointing:
+            s.execute(update(Client).where(Client.id.in_(pointing)).values(
+                duplicate_of_id=new_id, version=Client.version + 1))
+            note_changed(s, Client, pointing)
 
     def _inactive_reason(self, client: Client, new: ClientStatus, reason: InactiveReason | str | None,
                          note: str | None) -> tuple[InactiveReason | None, str | None]:

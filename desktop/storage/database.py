@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from desktop.domain.models import AuditEvent, PendingErasure
 from desktop.storage import practice_file
-from desktop.storage.changes import stamp_changes
+from desktop.storage.changes import number_changes, stamp_changes
 from desktop.storage.errors import (
     CommitLost,
     DatabaseDamaged,
@@ -170,6 +170,7 @@ class Database:
                 yield session
                 if session.new or session.dirty or session.deleted:
                     session.flush()
+                number_changes(session)
                 if self.is_postgresql:
                     session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANGE_CHANNEL})
                 erase = session.info.pop("erase_after_commit", False)
