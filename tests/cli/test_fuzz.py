@@ -132,7 +132,7 @@ COMMANDS = {
     "clients add": st.tuples(nasty_text, nasty_text, nasty_text, nasty_text).filter(lambda t: any(t))
     .map(lambda t: ["clients", "add", "--first", t[0] + "\x00", "--last", t[1], "--dob", t[2], "--email", t[3],
                     "--as", "owner"]),
-    "clients list": st.tuples(nasty_text, nasty_text)
+    "clients list": st.tuples(nasty_text, nasty_text).filter(lambda t: t[0] not in ("active", "inactive", "all"))
     .map(lambda t: ["clients", "list", "--status", t[0] or "none", "--search", t[1], "--as", "owner"]),
     "contacts merge": st.tuples(nasty_id, nasty_id, nasty_text)
     .map(lambda t: ["contacts", "merge", t[0], t[1], "--take", t[2], "--as", "owner"]),
