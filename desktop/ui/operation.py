@@ -87,17 +87,20 @@ class _Signals(QObject):
     finished = Signal(object)
 
 
+# Jobs started and not yet delivered (for ``wait_for_background_jobs``).
+_PENDING: set[int] = set()
+
+
 class _Job(QRunnable):
     def __init__(self, call: Callable[[], Any], signals: _Signals) -> None:
         super().__init__()
-        self.call = call
+        self.call: Callable[[], Any] | None = call
         self.signals = signals
 
     def run(self) -> None:
-        call = self.call
-        del self.call  # PySide sometimes keeps a finished job's wrapper: it must not keep the call's world
+        call, self.call = self.call, None  # PySide may keep a finished job's wrapper: not the call's world
         try:
-            outcome: Any = Outcome(True, call())
+            outcome: Any = Outcome(True, call()) if call is not None else Outcome(False)
         except CaseloadError as error:
             outcome = Outcome(False, error=error)
         except BaseException:  # noqa: BLE001 - a pool thread has no crash handler: hand it over
@@ -105,7 +108,7 @@ class _Job(QRunnable):
         try:
             self.signals.finished.emit(outcome)
         except RuntimeError:  # its window was closed meanwhile, and the signals went with it
-            pass
+            _PENDING.discard(id(self.signals))
 
 
 def in_background(parent: QWidget, title: str, call: Callable[[], T],
@@ -125,8 +128,10 @@ def in_background(parent: QWidget, title: str, call: Callable[[], T],
     job = _Job(call, signals)
     jobs: list[_Job] = parent.__dict__.setdefault("_caseload_jobs", [])
     jobs.append(job)  # keep the job alive until it reports
+    _PENDING.add(id(signals))
 
     def finished(outcome: Any) -> None:
+        _PENDING.discard(id(signals))
         jobs.remove(job)
         signals.deleteLater()
         if isinstance(outcome, Outcome):
@@ -139,3 +144,24 @@ def in_background(parent: QWidget, title: str, call: Callable[[], T],
 
     signals.finished.connect(finished)
     QThreadPool.globalInstance().start(job)
+
+
+def wait_for_background_jobs(timeout_ms: int = 10_000) -> bool:
+    """Let every job started here finish and deliver (tests, and closing the application).
+
+    Delivering may start another job (a load that prepares its sort orders next):
+    those are waited for too, within the same time.
+    """
+    import time
+
+    from PySide6.QtCore import QCoreApplication
+
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        left = max(0, int((deadline - time.monotonic()) * 1000))
+        QThreadPool.globalInstance().waitForDone(left)
+        QCoreApplication.processEvents()
+        if not _PENDING:
+            return True
+        if time.monotonic() >= deadline:
+            return False
