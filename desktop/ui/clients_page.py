@@ -3,18 +3,29 @@
 This page owns the gestures; the roster (controllers) owns the data and the
 rules; the model renders visible rows. A status change goes through an undo
 command that calls the controller, so Ctrl+Z can take it back and a refusal
-is shown and leaves the row as it was.
+is shown and leaves the row as it was. A client saved since by anyone (another
+workstation, or this window's own profile) takes that client's steps off the
+undo stack: undoing them would overwrite that save.
+
+The columns always fill the list's width (``ColumnFitter``); a search that
+finds nothing, or a practice with no clients yet, says so in the list's place
+(``EmptyList``) instead of showing an empty grid.
 """
 
 from __future__ import annotations
 
 import ctypes
 import sys
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPoint,
     QRect,
     QRunnable,
     Qt,
@@ -22,7 +33,15 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QKeySequence, QPainter, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtGui import (
+    QContextMenuEvent,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QShortcut,
+    QUndoCommand,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -31,8 +50,10 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QMessageBox,
     QPushButton,
+    QStackedWidget,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionComboBox,
@@ -43,14 +64,25 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.clients import ClientsController, StatusFilter
+from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.roster import Column, Kind, Roster, RosterData
 from desktop.domain.models import ClientStatus
+from desktop.domain.search import display_name
 from desktop.ui.operation import Outcome, attempt, in_background
 from desktop.ui.roster_model import IdRole, KindRole, RosterModel
 from desktop.ui.widgets import ask_portal_switch_off
 
 STATUS_CHOICES = ("Active", "Inactive")
+
+
+def isolate(text: str) -> str:
+    """User text set apart from the sentence around it (Unicode first-strong isolate … pop).
+
+    Without it an Arabic or Hebrew search term pulls the numbers and quotes
+    beside it into its own right-to-left order, and the sentence reads scrambled.
+    """
+    return f"\u2068{text}\u2069"
 
 
 def release_free_memory() -> None:
@@ -66,6 +98,199 @@ def release_free_memory() -> None:
             pass
 ROW_HEIGHT = 26
 PREPARE_ORDERS_AFTER_MS = 1000
+# How the columns share the list's width until the person resizes one, and how
+# narrow each may get when the window is made smaller (below the sum of these
+# the list scrolls sideways instead of cutting columns off).
+COLUMN_WEIGHTS: dict[int, int] = {
+    Column.NAME: 250, Column.TYPE: 75, Column.STATUS: 105, Column.DATE_OF_BIRTH: 100,
+    Column.PHONE: 140, Column.EMAIL: 250, Column.CLINICIAN: 170}
+COLUMN_MINIMUMS: dict[int, int] = {
+    Column.NAME: 150, Column.TYPE: 64, Column.STATUS: 96, Column.DATE_OF_BIRTH: 92,
+    Column.PHONE: 120, Column.EMAIL: 150, Column.CLINICIAN: 110}
+
+
+def apportion(amount: int, weights: Mapping[int, float]) -> dict[int, int]:
+    """``amount`` split in whole pixels in proportion to ``weights``; the parts add up exactly."""
+    total = sum(weights.values())
+    if not weights or total <= 0:
+        return dict.fromkeys(weights, 0)
+    sign, left = (1, amount) if amount >= 0 else (-1, -amount)
+    shares = {key: left * weight / total for key, weight in weights.items()}
+    parts = {key: int(share) for key, share in shares.items()}
+    remainder = left - sum(parts.values())
+    for key in sorted(shares, key=lambda k: shares[k] - parts[k], reverse=True)[:remainder]:
+        parts[key] += 1
+    return {key: sign * part for key, part in parts.items()}
+
+
+def fit_widths(weights: Mapping[int, int], minimums: Mapping[int, int], width: int) -> dict[int, int]:
+    """Column widths in proportion to ``weights`` that add up to ``width``, none below its minimum.
+
+    If ``width`` cannot hold every minimum, every column gets its minimum.
+    """
+    if sum(minimums[c] for c in weights) >= width:
+        return {c: minimums[c] for c in weights}
+    fixed: dict[int, int] = {}
+    free = {c: max(1, w) for c, w in weights.items()}
+    while True:  # a column whose share is below its minimum gets the minimum; the rest share what is left
+        room = width - sum(fixed.values())
+        total = sum(free.values())
+        low = [c for c, w in free.items() if room * w / total < minimums[c]]
+        if not low:
+            return {**fixed, **apportion(room, free)}
+        for c in low:
+            fixed[c] = minimums[c]
+            del free[c]
+
+
+class ColumnFitter(QObject):
+    """Keeps the list's columns exactly as wide as the list: no sideways scroll bar, nothing cut off.
+
+    A window resize scales every column in the person's proportions (never
+    below its minimum). A column the person drags wider or narrower takes its
+    room from, or gives it to, the columns to its right; what they set is what
+    the header saves (``MainWindow.closeEvent``) and ``restore`` brings back.
+    """
+
+    def __init__(self, table: QTableView) -> None:
+        super().__init__(table)
+        self.table = table
+        self.header = table.horizontalHeader()
+        self.weights: dict[int, int] = dict(COLUMN_WEIGHTS)
+        self._busy = False
+        self._settle()
+        self._resize(COLUMN_WEIGHTS)
+        table.viewport().installEventFilter(self)
+        self.header.sectionResized.connect(self._resized)
+
+    def _settle(self) -> None:
+        self.header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.header.setStretchLastSection(False)  # the fit fills the width, to the pixel
+        self.header.setMinimumSectionSize(40)
+
+    def _columns(self) -> list[int]:
+        """Shown columns, left to right."""
+        header = self.header
+        return [c for c in (header.logicalIndex(v) for v in range(header.count()))
+                if not header.isSectionHidden(c)]
+
+    def _resize(self, widths: Mapping[int, int]) -> None:
+        self._busy = True
+        try:
+            for column, width in widths.items():
+                if self.header.sectionSize(column) != width:
+                    self.header.resizeSection(column, width)
+        finally:
+            self._busy = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
+            self.fit()
+        return False
+
+    def fit(self) -> None:
+        """Share the list's width among the columns in the person's proportions."""
+        width = self.table.viewport().width()
+        if not self.table.isVisible() or width <= 0:
+            return  # a hidden list's size means nothing yet
+        columns = self._columns()
+        self._resize(fit_widths({c: self.weights.get(c, COLUMN_WEIGHTS[c]) for c in columns},
+                                COLUMN_MINIMUMS, width))
+
+    def _resized(self, column: int, old: int, new: int) -> None:
+        """The person dragged a column's edge: the columns to its right make room, down to their
+        minimums, or take what it gave up. It grows no further than they can give."""
+        if self._busy:
+            return
+        columns = self._columns()
+        right = columns[columns.index(column) + 1:] if column in columns else []
+        if not right:  # the last column's right edge is the list's: it stays where it is
+            self._resize({column: old})
+            return
+        sizes = {c: self.header.sectionSize(c) for c in right}
+        delta = new - old
+        if delta > 0:
+            spare = {c: max(0, size - COLUMN_MINIMUMS[c]) for c, size in sizes.items()}
+            if delta > sum(spare.values()):
+                delta = sum(spare.values())
+                self._resize({column: old + delta})
+            change = apportion(-delta, spare)
+        else:
+            change = apportion(-delta, sizes)
+        self._resize({c: sizes[c] + change[c] for c in right})
+        self.weights = {c: self.header.sectionSize(c) for c in columns}
+
+    def restore(self, state: QByteArray) -> bool:
+        """Bring back the widths, order and sort the header saved; then fit them to the list."""
+        self._busy = True
+        try:
+            restored = self.header.restoreState(state)
+        finally:
+            self._busy = False
+        self._settle()  # a state saved by an older Caseload stretched the last column
+        if restored:
+            sizes = {c: self.header.sectionSize(c) for c in self._columns()}
+            if all(size > 0 for size in sizes.values()):
+                self.weights = sizes
+        self.fit()
+        return restored
+
+
+class RosterTable(QTableView):
+    """The list's table; a right-click (or the Menu key) asks for the row's menu."""
+
+    menuRequested = Signal(QModelIndex, QPoint)  # the row's index, where to open (global)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        if event.reason() == QContextMenuEvent.Reason.Mouse:
+            index = self.indexAt(self.viewport().mapFromGlobal(event.globalPos()))
+            where = event.globalPos()
+        else:  # the keyboard: the current row, not wherever the mouse happens to be
+            index = self.currentIndex()
+            where = self.viewport().mapToGlobal(self.visualRect(index).center())
+        if index.isValid():
+            self.menuRequested.emit(index, where)
+            event.accept()
+
+
+class EmptyList(QWidget):
+    """What the list area says when it shows no rows: why, and what would show some."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("emptyList")
+        self.message = QLabel()
+        self.message.setObjectName("emptyMessage")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # it quotes what was typed
+        self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        font = self.message.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        self.message.setFont(font)
+        self.show_other = QPushButton()
+        self.show_other.setObjectName("showOtherStatus")
+        self.show_other.hide()
+        # The buttons under the sentence (a New client button will join this one).
+        self.buttons = QHBoxLayout()
+        self.buttons.addStretch(1)
+        self.buttons.addWidget(self.show_other)
+        self.buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(self.message)
+        layout.addSpacing(8)
+        layout.addLayout(self.buttons)
+        layout.addStretch(3)
+
+    def say(self, message: str, other: str | None = None) -> None:
+        self.message.setText(message)
+        self.setAccessibleName(message)
+        self.show_other.setText(other or "")
+        self.show_other.setVisible(bool(other))
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
 
 
 class StatusDelegate(QStyledItemDelegate):
@@ -116,28 +341,51 @@ class StatusDelegate(QStyledItemDelegate):
         editor.setGeometry(option.rect)  # type: ignore[attr-defined]
 
 
+class StatusStep(NamedTuple):
+    """What one status change on the undo stack is, enough to put it back on a rebuilt stack."""
+
+    client_id: int
+    name: str
+    old: ClientStatus
+    new: ClientStatus
+    portal_before: dict[str, bool] | None
+
+
 class StatusChangeCommand(QUndoCommand):
     """One status change, made through the controller, undoable with Ctrl+Z.
 
-    ``portal_off`` is the answer to the portal question asked before the change
-    (docs/rules.md, "Status"): the change switches access off with the status, in
-    one transaction, and undoing it restores the access that was on.
+    ``portal_before`` is the access that was on when the person answered the
+    portal question "switch it off" (docs/rules.md, "Status"): the change switches
+    access off with the status, in one transaction, and undoing it restores it.
     """
 
-    def __init__(self, page: ClientsPage, client_id: int, name: str, old: ClientStatus,
-                 new: ClientStatus, *, portal_before: dict[str, bool] | None = None) -> None:
-        super().__init__(f"mark {name} {new.value}")
-        self.page, self.client_id, self.old, self.new = page, client_id, old, new
-        self.portal_before = portal_before
+    def __init__(self, page: ClientsPage, step: StatusStep) -> None:
+        super().__init__(f"mark {isolate(step.name)} {step.new.value}")
+        self.page, self.step = page, step
+        self.pushed = False  # its first redo is the change itself, not a step taken again
+
+    @property
+    def client_id(self) -> int:
+        return self.step.client_id
 
     def redo(self) -> None:
-        if not self.page.change_status(self.client_id, self.new,
-                                       disable_portal=self.portal_before is not None):
-            self.setObsolete(True)
+        if self.page.rebuilding_undo:
+            return  # put back on a rebuilt stack: already done
+        step, again = self.step, self.pushed
+        self.pushed = True
+        with self.page.running_step():
+            if not self.page.change_status(step.client_id, step.new, step=self.text() if again else None,
+                                           disable_portal=step.portal_before is not None):
+                self.setObsolete(True)
 
     def undo(self) -> None:
-        if not self.page.change_status(self.client_id, self.old, restore_portal=self.portal_before):
-            self.setObsolete(True)
+        if self.page.rebuilding_undo:
+            return
+        step = self.step
+        with self.page.running_step():
+            if not self.page.change_status(step.client_id, step.old, step=self.text(),
+                                           restore_portal=step.portal_before):
+                self.setObsolete(True)
 
 
 class _OrderSignals(QObject):
@@ -163,6 +411,7 @@ class ClientsPage(QWidget):
     openRequested = Signal(str, int)  # kind ("client"/"contact"), id
     countsChanged = Signal(str)
     loaded = Signal()
+    loadSettled = Signal()  # a background load is over, loaded or not
 
     def __init__(self, clients: ClientsController, roster: Roster, actor: Actor,
                  parent: QWidget | None = None) -> None:
@@ -171,8 +420,12 @@ class ClientsPage(QWidget):
         self.roster = roster
         self.actor = actor
         self.undo_stack = QUndoStack(self)
+        self.rebuilding_undo = False
+        self._running_steps = 0
         self._loading = False
+        self._loaded = False
         self._refresh_after_load = False
+        self._other_status: StatusFilter | None = None
         self.model = RosterModel(roster, self)
         self.model.statusChangeRequested.connect(self._status_requested)
 
@@ -180,8 +433,11 @@ class ClientsPage(QWidget):
         self.search.setObjectName("search")
         self.search.setAccessibleName("Search clients and contacts")
         self.search.setPlaceholderText("Search by name, email, phone or date of birth  (Ctrl+F)")
+        self.search.setToolTip("Type any part of a name, email, phone or date of birth; Esc clears.\n"
+                               "In the list, double-click a name or press Enter to open the profile.")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._search_changed)
+        self.search.installEventFilter(self)
 
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("statusFilter")
@@ -189,16 +445,30 @@ class ClientsPage(QWidget):
         for label, value in (("Active", StatusFilter.ACTIVE), ("Inactive", StatusFilter.INACTIVE),
                              ("All", StatusFilter.ALL)):
             self.status_filter.addItem(label, value)
+        self.status_filter.currentIndexChanged.connect(self._filter_choice_changed)
+        self.status_filter.installEventFilter(self)  # Enter applies the choice
         self.apply_button = QPushButton("Apply")
         self.apply_button.setObjectName("applyFilter")
         self.apply_button.setAccessibleName("Apply client status filter")
         self.apply_button.clicked.connect(self.apply_status_filter)
+        self.not_applied = QLabel("Not applied")
+        self.not_applied.setObjectName("filterNotApplied")
+        self.not_applied.setToolTip("The list still shows the status it showed before: press Apply.")
+        italic = self.not_applied.font()
+        italic.setItalic(True)
+        self.not_applied.setFont(italic)
+        keep_room = self.not_applied.sizePolicy()
+        keep_room.setRetainSizeWhenHidden(True)  # appearing must not push the search box about
+        self.not_applied.setSizePolicy(keep_room)
+        self.not_applied.hide()
         status_label = QLabel("Client &status:")
         status_label.setBuddy(self.status_filter)
 
-        self.table = QTableView()
+        self.table = RosterTable()
         self.table.setObjectName("clientsTable")
         self.table.setAccessibleName("Clients and contacts")
+        self.table.setAccessibleDescription("Enter or double-click opens the profile; "
+                                            "the Menu key or a right-click shows more.")
         self.table.setModel(self.model)
         self.table.setItemDelegateForColumn(Column.STATUS, StatusDelegate(self.table))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -209,20 +479,25 @@ class ClientsPage(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)  # "…"; the tooltip has it all
         self.table.setTabKeyNavigation(False)
         vertical = self.table.verticalHeader()
         vertical.setVisible(False)
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vertical.setDefaultSectionSize(ROW_HEIGHT)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
-        for column, width in ((Column.NAME, 260), (Column.TYPE, 80), (Column.STATUS, 110),
-                              (Column.DATE_OF_BIRTH, 110), (Column.PHONE, 140), (Column.EMAIL, 280)):
-            header.resizeSection(column, width)
+        self.table.horizontalHeader().setHighlightSections(False)
+        self.columns = ColumnFitter(self.table)
         self.table.clicked.connect(self._clicked)
         self.table.activated.connect(self._activated)
+        self.table.menuRequested.connect(self._row_menu)
+        self.row_menu: QMenu | None = None
+
+        self.empty = EmptyList()
+        self.empty.show_other.clicked.connect(self._show_other_status)
+        self.list_area = QStackedWidget()
+        self.list_area.setObjectName("listArea")
+        self.list_area.addWidget(self.table)
+        self.list_area.addWidget(self.empty)
 
         bar = QHBoxLayout()
         bar.addWidget(self.search, 1)
@@ -230,15 +505,17 @@ class ClientsPage(QWidget):
         bar.addWidget(status_label)
         bar.addWidget(self.status_filter)
         bar.addWidget(self.apply_button)
+        bar.addWidget(self.not_applied)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.list_area, 1)
 
         QShortcut(QKeySequence.StandardKey.Find, self, self.focus_search)
         self.setTabOrder(self.search, self.status_filter)
         self.setTabOrder(self.status_filter, self.apply_button)
         self.setTabOrder(self.apply_button, self.table)
+        self.setTabOrder(self.table, self.empty.show_other)
 
     # ------------------------------------------------------------ gestures
 
@@ -246,23 +523,76 @@ class ClientsPage(QWidget):
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.selectAll()
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
+                and event.modifiers() in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier):
+            if watched is self.search and event.key() == Qt.Key.Key_Escape and self.search.text():
+                self.search.clear()
+                return True
+            if watched is self.status_filter and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.apply_status_filter()
+                return True
+        return super().eventFilter(watched, event)
+
     def _search_changed(self, text: str) -> None:
         self.model.set_filter(query=text)
         self._shown_changed()
 
     def apply_status_filter(self) -> None:
         self.model.set_filter(status=self.status_filter.currentData())
+        self._filter_choice_changed()
         self._shown_changed()
+
+    def show_status(self, status: StatusFilter) -> None:
+        """Choose ``status`` in the Client status filter and apply it."""
+        self.status_filter.setCurrentIndex(max(0, self.status_filter.findData(status)))
+        self.apply_status_filter()
+
+    def _filter_choice_changed(self) -> None:
+        """A choice not applied yet: say so, and make Apply the button Enter presses."""
+        pending = self.status_filter.currentData() != self.model.status_filter
+        self.not_applied.setVisible(pending)
+        self.apply_button.setDefault(pending)
+        font = self.apply_button.font()
+        font.setBold(pending)
+        self.apply_button.setFont(font)
+        self.apply_button.setAccessibleDescription(
+            "The chosen status is not applied yet." if pending else "")
+
+    def _show_other_status(self) -> None:
+        if self._other_status is not None:
+            self.show_status(self._other_status)
 
     def _clicked(self, index: QModelIndex) -> None:
         if index.column() == Column.STATUS and index.flags() & Qt.ItemFlag.ItemIsEditable:
             self.table.edit(index)
 
     def _activated(self, index: QModelIndex) -> None:
+        """Enter, or a double-click (the platform's activation), opens the row's profile."""
         if index.column() == Column.STATUS and index.flags() & Qt.ItemFlag.ItemIsEditable \
                 and QApplication.mouseButtons() != Qt.MouseButton.NoButton:
             return
-        self.openRequested.emit(index.data(KindRole), index.data(IdRole))
+        self.open_row(index)
+
+    def open_row(self, index: QModelIndex | QPersistentModelIndex) -> None:
+        if index.isValid():
+            self.openRequested.emit(index.data(KindRole), index.data(IdRole))
+
+    def _row_menu(self, index: QModelIndex, where: QPoint) -> None:
+        row = QPersistentModelIndex(index)
+        menu = QMenu(self.table)
+        menu.setObjectName("rowMenu")
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        open_profile = menu.addAction("&Open profile")
+        open_profile.setObjectName("openProfile")
+        open_profile.setShortcut(QKeySequence(Qt.Key.Key_Return))  # shown beside it, as a hint
+        open_profile.setShortcutVisibleInContextMenu(True)
+        open_profile.triggered.connect(lambda: self.open_row(row))
+        menu.setDefaultAction(open_profile)
+        self.row_menu = menu
+        menu.destroyed.connect(lambda *_a: setattr(self, "row_menu", None))
+        menu.popup(where)
+        menu.setActiveAction(open_profile)  # Enter opens, as on the row itself
 
     # ------------------------------------------------------------- status
 
@@ -289,9 +619,8 @@ class ClientsPage(QWidget):
                     portal_before = portal
         if self.roster.slot_of(Kind.CLIENT, client_id) is None:
             return  # deleted elsewhere while the question was open
-        name = f"{self.roster.first[slot]} {self.roster.last[slot]}"
-        self.undo_stack.push(StatusChangeCommand(self, client_id, name, old, new,
-                                                 portal_before=portal_before))
+        name = display_name(self.roster.first[slot], self.roster.last[slot])
+        self.undo_stack.push(StatusChangeCommand(self, StatusStep(client_id, name, old, new, portal_before)))
 
     def _portal(self, client_id: int) -> dict[str, bool] | None:
         read = attempt(self, "Portal access not read",
@@ -299,14 +628,24 @@ class ClientsPage(QWidget):
                        report=lambda _message: None)  # the status change itself will say what is wrong
         return read.value if read else None
 
-    def change_status(self, client_id: int, status: ClientStatus, *, disable_portal: bool = False,
-                      restore_portal: dict[str, bool] | None = None) -> bool:
-        """Ask the controller; on success update the list, on refusal say why. True if changed."""
+    def change_status(self, client_id: int, status: ClientStatus, *, step: str | None = None,
+                      disable_portal: bool = False, restore_portal: dict[str, bool] | None = None) -> bool:
+        """Ask the controller; on success update the list, on refusal say why. True if changed.
+
+        ``step``: the undo step being taken again, if it is one (a refusal then
+        says the step was dropped; the stack drops it).
+        """
         slot = self.roster.slot_of(Kind.CLIENT, client_id)
         known = self.roster.versions[slot] if slot is not None else None
+
+        def explain(_error: CaseloadError) -> str:
+            return (f"“{step}” was taken off the undo list, so it cannot overwrite that save."
+                    if step else "")
+
         changed = attempt(self, "Status not changed", lambda: self.clients.set_status(
             self.actor, client_id, status, expected_version=known, disable_portal=disable_portal),
-            reload=self.refresh_from_database)  # Reload shows what the other person saved
+            reload=self.refresh_from_database,  # Reload shows what the other person saved
+            explain=explain if step else None)
         if not changed or changed.value is None:
             return False
         self.roster.set_client_status(client_id, status, changed.value)
@@ -321,12 +660,84 @@ class ClientsPage(QWidget):
                     self, title, f"The status was changed back, but portal access was not: {message}"))
         return True
 
+    # ----------------------------------------------------------- undo stack
+
+    class _RunningStep:
+        def __init__(self, page: ClientsPage) -> None:
+            self.page = page
+
+        def __enter__(self) -> None:
+            self.page._running_steps += 1
+
+        def __exit__(self, *_exc: object) -> None:
+            self.page._running_steps -= 1
+
+    def running_step(self) -> ClientsPage._RunningStep:
+        """While an undo step runs (and any question it asks is open), the stack is not rebuilt."""
+        return ClientsPage._RunningStep(self)
+
+    def _steps(self) -> list[tuple[bool, StatusStep]]:
+        """Every step on the undo stack, oldest first, with whether it is done (else undone)."""
+        stack = self.undo_stack
+        steps = []
+        for i in range(stack.count()):
+            command = stack.command(i)
+            if isinstance(command, StatusChangeCommand):
+                steps.append((i < stack.index(), command.step))
+        return steps
+
+    def _known_states(self) -> dict[int, tuple[int, int] | None]:
+        """The version and state the list holds for each client with a step on the stack."""
+        known: dict[int, tuple[int, int] | None] = {}
+        for _done, step in self._steps():
+            slot = self.roster.slot_of(Kind.CLIENT, step.client_id)
+            known[step.client_id] = (None if slot is None
+                                     else (self.roster.versions[slot], self.roster.state[slot]))
+        return known
+
+    def _drop_stale_steps(self, known: dict[int, tuple[int, int] | None]) -> None:
+        """Take off the undo stack the steps of clients saved since by anyone but this stack.
+
+        This stack's own changes reach the list at once (``change_status``), so a
+        version that moved in a refresh was another save: the profile's edit
+        dialog, another workstation, the duplicates window. Undoing a step of
+        that client would overwrite it (or be refused as stale), so it goes.
+        """
+        now = self._known_states()
+        stale = {cid for cid, was in known.items() if was != now.get(cid)}
+        if stale:
+            self.drop_steps_of(stale)
+
+    def drop_steps_of(self, client_ids: Iterable[int]) -> None:
+        """Rebuild the undo stack without the steps of ``client_ids`` (nothing is changed by it)."""
+        ids = set(client_ids)
+        if self._running_steps:  # the stack is inside a step: rebuild it once the step is over
+            QTimer.singleShot(0, self, lambda: self.drop_steps_of(ids))
+            return
+        steps = self._steps()
+        kept = [(done, step) for done, step in steps if step.client_id not in ids]
+        if len(kept) == len(steps):
+            return
+        stack = self.undo_stack
+        self.rebuilding_undo = True
+        try:
+            stack.clear()
+            for _done, step in kept:
+                command = StatusChangeCommand(self, step)
+                command.pushed = True
+                stack.push(command)
+            stack.setIndex(sum(1 for done, _step in kept if done))
+        finally:
+            self.rebuilding_undo = False
+
     # -------------------------------------------------------------- state
 
     def reload(self) -> None:
         """Read the whole roster now, on this thread."""
+        known = self._known_states()
         self.roster.load()
         self._installed()
+        self._drop_stale_steps(known)
 
     def load_in_background(self) -> None:
         """Read the roster off the GUI thread; the window stays responsive meanwhile."""
@@ -336,21 +747,35 @@ class ClientsPage(QWidget):
         in_background(self, "The list could not be loaded", self.roster.fetch, self._fetched,
                       report=self.countsChanged.emit)
 
+    @property
+    def loading(self) -> bool:
+        """Whether a background load is under way."""
+        return self._loading
+
     def _fetched(self, outcome: Outcome[RosterData]) -> None:
         self._loading = False
+        try:
+            self._take(outcome)
+        finally:
+            self.loadSettled.emit()
+
+    def _take(self, outcome: Outcome[RosterData]) -> None:
         if not outcome or outcome.value is None:
             if outcome.error is None:  # a bug, reported by the crash handler: never hang "Loading"
                 self.countsChanged.emit("The list could not be loaded.")
             return
+        known = self._known_states()
         self.roster.install(outcome.value)
         outcome.value = None  # the fetched rows: only the roster's columns are kept
         release_free_memory()
         self._installed()
+        self._drop_stale_steps(known)
         if self._refresh_after_load:
             self._refresh_after_load = False
             self.refresh_from_database()
 
     def _installed(self) -> None:
+        self._loaded = True
         self.model.apply()
         self._shown_changed()
         self.loaded.emit()
@@ -372,6 +797,7 @@ class ClientsPage(QWidget):
             self._refresh_after_load = True  # the load's snapshot may predate this change
             return False
         scroll = self.table.verticalScrollBar().value()
+        known = self._known_states()
         refreshed = attempt(self, "The list could not be refreshed", self.roster.refresh,
                             report=self.countsChanged.emit)
         changed = bool(refreshed.value)
@@ -379,15 +805,65 @@ class ClientsPage(QWidget):
             self.model.apply()
             self.table.verticalScrollBar().setValue(scroll)
             self._shown_changed()
+            self._drop_stale_steps(known)
         return changed
 
     def summary(self) -> str:
         active, inactive, contacts = self.roster.counts()
         shown = self.model.rowCount()
-        parts = [f"{active:,} active clients", f"{inactive:,} inactive", f"{contacts:,} contacts"]
-        prefix = f"{shown:,} shown" + (f" for “{self.model.query}”" if self.model.query.strip() else "")
+        parts = [_count(active, "active client", "active clients"), f"{inactive:,} inactive",
+                 _count(contacts, "contact", "contacts")]
+        query = self.model.query.strip()
+        prefix = f"{shown:,} shown" + (f" for “{isolate(query)}”" if query else "")
         scope = "" if self.actor.can(Action.SEE_CLIENTS, None) else " · your clients only"
         return f"{prefix} · " + " · ".join(parts) + scope
 
     def _shown_changed(self) -> None:
         self.countsChanged.emit(self.summary())
+        self._update_list_area()
+
+    # ----------------------------------------------------------- empty list
+
+    def _update_list_area(self) -> None:
+        """The table when it has rows (or is still loading); otherwise a sentence saying why not."""
+        if self.model.rowCount() or not self._loaded:
+            self._other_status = None
+            self.list_area.setCurrentWidget(self.table)
+            return
+        active, inactive, contacts = self.roster.counts()
+        query = self.model.query.strip()
+        status = self.model.status_filter
+        other: str | None = None
+        self._other_status = None
+        if active + inactive + contacts == 0:
+            message = ("There are no clients in this practice yet."
+                       if self.actor.can(Action.SEE_CLIENTS, None)
+                       else "No clients are assigned to you yet.")
+        else:
+            if query:
+                message = f"No clients match “{isolate(query)}”."
+            else:
+                message = {StatusFilter.ACTIVE: "There are no active clients or contacts.",
+                           StatusFilter.INACTIVE: "There are no inactive clients."}.get(
+                               status, "There are no clients or contacts.")
+            other_status = {StatusFilter.ACTIVE: StatusFilter.INACTIVE,
+                            StatusFilter.INACTIVE: StatusFilter.ACTIVE}.get(status)
+            if other_status is not None:
+                other = self._other_status_offer(other_status, matching=bool(query))
+                if other:
+                    self._other_status = other_status
+        self.empty.say(message, other)
+        self.list_area.setCurrentWidget(self.empty)
+
+    def _other_status_offer(self, status: StatusFilter, *, matching: bool) -> str | None:
+        """"3 inactive clients match — show them", or None if ``status`` would show nothing either."""
+        clients, contacts = self.model.matches_with(status)
+        if not clients + contacts:
+            return None
+        adjective = "inactive" if status is StatusFilter.INACTIVE else "active"
+        things = [_count(clients, f"{adjective} client", f"{adjective} clients")] if clients else []
+        if contacts:
+            things.append(_count(contacts, "contact", "contacts"))
+        one = clients + contacts == 1
+        verb = (" matches" if one else " match") if matching else ""
+        return f"{' and '.join(things)}{verb} — show {'it' if one else 'them'}"

@@ -1,8 +1,14 @@
-"""A contact's profile: details, the clients it is linked to, Edit and Link to client."""
+"""A contact's profile: details, the clients it is linked to, Edit, Link to client and Merge into a client.
+
+Merging into a client (docs/rules.md, "Duplicates") removes the contact: the
+window then says so through ``changed``, asks for the client's profile through
+``openClient`` and closes. Esc and Ctrl+W close it.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
@@ -19,7 +25,9 @@ from PySide6.QtWidgets import (
 from desktop.controllers.errors import NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
+from desktop.domain.search import display_name
 from desktop.ui.dialogs.contact_dialogs import EditContactDialog, PickDialog
+from desktop.ui.dialogs.merge_into_client import MergeIntoClientDialog, value_label
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import heading_label
 
@@ -27,11 +35,13 @@ from desktop.ui.widgets import heading_label
 class ContactProfileWindow(QWidget):
     changed = Signal(int)
     openClient = Signal(int)
+    merged = Signal(int, int, str)  # contact id (now removed), client id kept, the client's name
 
     def __init__(self, practice: Practice, actor: Actor, contact_id: int) -> None:
         super().__init__(None, Qt.WindowType.Window)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setObjectName("contactProfileWindow")
+        self.practice = practice
         self.contacts = practice.contacts
         self.clients = practice.clients
         self.actor, self.contact_id = actor, contact_id
@@ -41,26 +51,31 @@ class ContactProfileWindow(QWidget):
         kind = QLabel(" Contact ")
         kind.setStyleSheet("QLabel { background: #e8eef8; color: #24466e; border: 1px solid #b8c8e0; "
                            "border-radius: 8px; padding: 1px 8px; }")
-        self.edit_button = QPushButton("Edit")
+        self.edit_button = QPushButton("&Edit")
         self.edit_button.setObjectName("editContact")
         self.edit_button.clicked.connect(self.edit)
-        self.link_button = QPushButton("Link to client…")
+        self.link_button = QPushButton("&Link to client…")
         self.link_button.setObjectName("linkToClient")
         self.link_button.clicked.connect(self.link_to_client)
+        self.merge_button = QPushButton("Merge into a &client…")
+        self.merge_button.setObjectName("mergeIntoClient")
+        self.merge_button.setToolTip("This contact is one of your clients: merge the contact into "
+                                     "the client's profile, choosing which value wins per field")
+        self.merge_button.clicked.connect(self.merge_into_client)
         editable = actor.can(Action.EDIT_CLIENT, any_client=True)
         self.edit_button.setVisible(editable)
         self.link_button.setVisible(editable)
+        self.merge_button.setVisible(actor.can(Action.MERGE_CONTACTS, any_client=True))
 
         self.details = QFormLayout()
         self.fields: dict[str, QLabel] = {}
-        for key, label in (("email", "Email"), ("phone", "Phone"), ("notes", "Notes")):
-            value = QLabel()
-            value.setObjectName(key)
-            value.setTextFormat(Qt.TextFormat.PlainText)
-            value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for key, label in (("email", "E&mail"), ("phone", "P&hone"), ("notes", "N&otes")):
+            value = value_label("", key)
+            value.setAccessibleName(label.replace("&", ""))
             self.fields[key] = value
-            self.details.addRow(f"{label}:", value)
+            caption = QLabel(f"{label}:")
+            caption.setBuddy(value)
+            self.details.addRow(caption, value)
         self.linked = QTableWidget(0, 2)
         self.linked.setObjectName("linkedClients")
         self.linked.setAccessibleName("Linked clients")
@@ -78,26 +93,33 @@ class ContactProfileWindow(QWidget):
         actions = QHBoxLayout()
         actions.addWidget(self.edit_button)
         actions.addWidget(self.link_button)
+        actions.addWidget(self.merge_button)
         actions.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(title)
         layout.addLayout(actions)
         layout.addLayout(self.details)
-        layout.addWidget(QLabel("Linked clients (double-click to open):"))
+        linked = QLabel("Linked clie&nts (double-click to open):")
+        linked.setBuddy(self.linked)
+        layout.addWidget(linked)
         layout.addWidget(self.linked, 1)
         self.resize(640, 480)
+        for keys in (QKeySequence(Qt.Key.Key_Escape), QKeySequence("Ctrl+W")):
+            QShortcut(keys, self, self.close)
         self._fill()
 
     def _fill(self) -> None:
         c = self.contact
-        full = f"{c['first_name']} {c['last_name']}"
-        self.setWindowTitle(f"{full} — Caseload")
+        full = display_name(c["first_name"], c["last_name"])
+        self.setWindowTitle(full)  # Qt adds the application's name where the platform shows it
         self.name.setText(full)
         for key, label in self.fields.items():
             label.setText(c.get(key) or "")
         self.linked.setRowCount(len(c["clients"]))
         for r, link in enumerate(c["clients"]):
-            item = QTableWidgetItem(f"{link['first_name']} {link['last_name']}")
+            item = QTableWidgetItem(display_name(link["first_name"], link["last_name"]))
+            if link.get("date_of_birth"):
+                item.setToolTip(f"Born {link['date_of_birth'].isoformat()}")
             item.setData(Qt.ItemDataRole.UserRole, link["client_id"])
             self.linked.setItem(r, 0, item)
             self.linked.setItem(r, 1, QTableWidgetItem(link["relationship"]))
@@ -133,8 +155,10 @@ class ContactProfileWindow(QWidget):
                      + (f"  · born {r.date_of_birth.isoformat()}" if r.date_of_birth else ""))
                     for r in rows]
 
+        linked = {c["client_id"]: (f"{c['first_name']} {c['last_name']}", c["relationship"])
+                  for c in self.contact["clients"]}
         picker = PickDialog(f"Link {self.contact['first_name']} {self.contact['last_name']} to a client",
-                            search, self)
+                            search, self, linked=linked)
         if not picker.exec() or picker.chosen is None:
             return
         client_id, relationship = picker.chosen, picker.relationship.currentText()
@@ -143,3 +167,19 @@ class ContactProfileWindow(QWidget):
             return
         self.changed.emit(self.contact_id)
         self.reload()
+
+    def merge_into_client(self) -> None:
+        """Find the client this contact really is, choose the values that win, merge; then show the client."""
+        opened = attempt(self, "Cannot merge", lambda: MergeIntoClientDialog(
+            self.practice, self.actor, self.contact_id, parent=self))
+        if not opened or opened.value is None:
+            if isinstance(opened.error, NotFound):
+                self.close()  # merged or deleted meanwhile
+            return
+        dialog = opened.value
+        if not dialog.exec() or dialog.client_id is None:
+            return
+        self.merged.emit(self.contact_id, dialog.client_id, dialog.kept_name)
+        self.changed.emit(self.contact_id)  # the lists drop the contact
+        self.openClient.emit(dialog.client_id)  # and show the client it was merged into
+        self.close()

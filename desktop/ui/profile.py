@@ -1,13 +1,18 @@
-"""A client's profile: header with name, status and clinician; Edit; and six tabs.
+"""A client's profile: header with name, status and clinician; Edit; and up to six tabs.
 
 Everything shown comes from one ``ClientsController.get_client`` call; changes
 go through the edit dialog or the Client Portal switches, each one controller
 operation. ``changed`` and ``deleted`` tell the main window to refresh its list.
+The Billing documents and History tabs are there only when the controller
+returned those parts (docs/rules.md, "Who may do what"). Esc or Ctrl+W closes it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -28,13 +33,27 @@ from desktop.controllers.errors import NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
 from desktop.domain.models import ClientStatus
+from desktop.domain.search import display_name
 from desktop.ui.operation import attempt
-from desktop.ui.widgets import heading_label
+from desktop.ui.widgets import (
+    OUTCOME_WORDS,
+    action_words,
+    form_row,
+    heading_label,
+    leading_alignment,
+    local_time,
+)
 
 BADGE = {
     ClientStatus.ACTIVE: "background: #e3f4e8; color: #1b6e35; border: 1px solid #9fd3b0;",
     ClientStatus.INACTIVE: "background: #eeeeee; color: #555555; border: 1px solid #c4c4c4;",
 }
+
+
+def _caption(text: str, buddy: QWidget) -> QLabel:
+    label = QLabel(text)
+    label.setBuddy(buddy)
+    return label
 
 
 def _table(name: str, headers: list[str], rows: list[list[str]]) -> QTableWidget:
@@ -68,8 +87,10 @@ class ProfileWindow(QWidget):
         self.setObjectName("profileWindow")
         self.clients = practice.clients
         self.contacts = practice.contacts
+        self.users = practice.users
         self.actor = actor
         self.record_id = record_id
+        self.erased: bool | None = None  # after a deletion from here: whether its data left the file
         self.detail: ClientDetail = self.clients.get_client(actor, record_id)
 
         self.name = heading_label(name="profileName")
@@ -100,6 +121,14 @@ class ProfileWindow(QWidget):
         layout.addLayout(title_row)
         layout.addLayout(under)
         layout.addWidget(self.tabs, 1)
+        close = QAction("Close", self)
+        close.setObjectName("closeProfile")
+        keys = [QKeySequence(Qt.Key.Key_Escape), QKeySequence("Ctrl+W"),
+                *QKeySequence.keyBindings(QKeySequence.StandardKey.Close)]
+        close.setShortcuts(list(dict.fromkeys(keys)))  # one action: no ambiguous duplicates
+        close.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        close.triggered.connect(self.close)
+        self.addAction(close)
         self.resize(900, 620)
         self._fill()
 
@@ -108,8 +137,9 @@ class ProfileWindow(QWidget):
     def _fill(self) -> None:
         d = self.detail
         row = d.row
-        self.setWindowTitle(f"{row.full_name} — Caseload")
-        self.name.setText(row.full_name)
+        shown = display_name(row.first_name, row.last_name)
+        self.setWindowTitle(shown)  # Qt adds the application's name where the platform shows it
+        self.name.setText(shown)
         self.badge.setText(f" {row.status.value.title()} ")
         self.badge.setStyleSheet(f"QLabel {{ {BADGE[row.status]} border-radius: 8px; padding: 1px 8px; }}")
         self.badge.setAccessibleName(f"Status: {row.status.value}")
@@ -130,12 +160,16 @@ class ProfileWindow(QWidget):
              "yes" if a["attended"] else "no-show", a["clinician"] or "",
              "manual only (while inactive)" if a["manual_billing_only"] else ""]
             for a in reversed(d.appointments)]), f"Appointments ({len(d.appointments)})")
-        self.tabs.addTab(_table("billingTable", ["Kind", "Period", "Amount", "Made"], [
-            [b["kind"].title(), f"{b['period_start']} – {b['period_end']}", b["amount"],
-             "automatically" if b["automatic"] else "by hand"]
-            for b in reversed(d.billing_documents)]), f"Billing documents ({len(d.billing_documents)})")
-        self.tabs.addTab(self._history(), "History")
-        if current >= 0:
+        # Left out of the record for roles that may not see them: no tab at all, not an empty one.
+        documents = d.billing_documents
+        if documents is not None:
+            self.tabs.addTab(_table("billingTable", ["Kind", "Period", "Amount", "Made"], [
+                [b["kind"].title(), f"{b['period_start']} – {b['period_end']}", b["amount"],
+                 "automatically" if b["automatic"] else "by hand"]
+                for b in reversed(documents)]), f"Billing documents ({len(documents)})")
+        if d.status_history is not None:
+            self.tabs.addTab(self._history(d.status_history), "History")
+        if 0 <= current < self.tabs.count():
             self.tabs.setCurrentIndex(current)
 
     def _overview(self) -> QWidget:
@@ -159,9 +193,13 @@ class ProfileWindow(QWidget):
             shown.setTextFormat(Qt.TextFormat.PlainText)
             shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             shown.setObjectName(label.lower().replace(" ", "_"))
-            form.addRow(f"{label}:", shown)
+            shown.setWordWrap(True)
+            # Next to its label whatever the script: Arabic is not pushed to the far edge.
+            shown.setAlignment(leading_alignment(self))
+            caption = form_row(form, f"{label}:", shown)
+            caption.setAlignment(Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignTop)
         if d.duplicate_of_id is not None:
-            form.addRow("Duplicate of:", self._client_link(d.duplicate_of_id, "duplicateOf"))
+            form_row(form, "Duplicate of:", self._client_link(d.duplicate_of_id, "duplicateOf"))
         if d.duplicates:
             links = QWidget()
             box = QHBoxLayout(links)
@@ -169,7 +207,7 @@ class ProfileWindow(QWidget):
             for other in d.duplicates:
                 box.addWidget(self._client_link(other, f"duplicate{other}"))
             box.addStretch(1)
-            form.addRow("Duplicates:", links)
+            form_row(form, "Duplicates:", links)
         return page
 
     def _contacts_tab(self) -> QWidget:
@@ -177,7 +215,8 @@ class ProfileWindow(QWidget):
         page = QWidget()
         page.setObjectName("contactsTab")
         self.contacts_table = _table("contactsTable", ["Name", "Relationship", "Phone", "Email"], [
-            [f"{c['first_name']} {c['last_name']}", c["relationship"], c["phone"] or "", c["email"] or ""]
+            [display_name(c["first_name"], c["last_name"]), c["relationship"], c["phone"] or "",
+             c["email"] or ""]
             for c in d.contacts])
         self._contact_ids = [c["contact_id"] for c in d.contacts]  # by table row
         self.contacts_table.cellDoubleClicked.connect(self._open_contact)
@@ -213,7 +252,7 @@ class ProfileWindow(QWidget):
     def add_contact(self) -> None:
         from desktop.ui.dialogs.contact_dialogs import AddContactDialog
 
-        dialog = AddContactDialog(self.contacts, self.actor, self.record_id, self.detail.row.full_name, self)
+        dialog = AddContactDialog(self.contacts, self.actor, self.record_id, self._shown_name(), self)
         if dialog.exec():
             self.changed.emit(self.record_id)
             self.reload()
@@ -222,11 +261,14 @@ class ProfileWindow(QWidget):
         from desktop.ui.dialogs.contact_dialogs import PickDialog
 
         def search(text: str) -> list[tuple[int, str]]:
-            return [(c["id"], f"{c['last_name']}, {c['first_name']}"
-                     + (f"  · {c['phone']}" if c["phone"] else "")) for c in
-                    self.contacts.search_contacts(self.actor, text)]
+            # The email (and phone) tell apart two people with one name.
+            return [(c["id"], "  · ".join(part for part in (
+                f"{c['last_name']}, {c['first_name']}", c["email"], c["phone"]) if part))
+                for c in self.contacts.search_contacts(self.actor, text)]
 
-        picker = PickDialog(f"Link a contact to {self.detail.row.full_name}", search, self)
+        linked = {c["contact_id"]: (display_name(c["first_name"], c["last_name"]), c["relationship"])
+                  for c in self.detail.contacts}
+        picker = PickDialog(f"Link a contact to {self._shown_name()}", search, self, linked=linked)
         if not picker.exec() or picker.chosen is None:
             return
         contact_id, relationship = picker.chosen, picker.relationship.currentText()
@@ -234,6 +276,9 @@ class ProfileWindow(QWidget):
                 lambda: self.contacts.link(self.actor, self.record_id, contact_id, relationship))
         self.changed.emit(self.record_id)
         self.reload()
+
+    def _shown_name(self) -> str:
+        return display_name(self.detail.row.first_name, self.detail.row.last_name)
 
     def unlink_contact(self) -> None:
         contact_id = self._selected_contact()
@@ -278,22 +323,36 @@ class ProfileWindow(QWidget):
             self.actor, self.record_id, portal=portal, messaging=messaging))
         self.reload()
 
-    def _history(self) -> QWidget:
-        d = self.detail
-        rows = [[h["at"].replace("T", " "), f"{h['from'].title()} → {h['to'].title()}",
-                 (h["reason"] or "").title(), h["note"] or "", h["actor"] or ""] for h in d.status_history]
+    def _history(self, history: list[dict[str, Any]]) -> QWidget:
+        people = self._people()
+
+        def who(username: str | None) -> str:
+            return people.get(username, username) if username else ""
+
+        rows = [[local_time(h["at"]), f"{h['from'].title()} → {h['to'].title()}",
+                 (h["reason"] or "").title(), h["note"] or "", who(h["actor"])] for h in history]
         page = QWidget()
+        page.setObjectName("historyTab")
         layout = QVBoxLayout(page)
-        layout.addWidget(QLabel("Status changes"))
-        layout.addWidget(_table("statusHistory", ["When", "Change", "Reason", "Note", "By"], list(reversed(rows))))
-        # A role that may not read the trail sees it empty, not a refusal each time the profile fills.
+        status_table = _table("statusHistory", ["When", "Change", "Reason", "Note", "By"], list(reversed(rows)))
+        layout.addWidget(_caption("Status &changes", status_table))
+        layout.addWidget(status_table)
+        # Shown only with the history, to the same roles; if reading it fails, the trail stays empty.
         read = attempt(self, "Audit trail not read", lambda: self.clients.audit_events(
             self.actor, self.record_id, limit=200), report=lambda _message: None)
         events = read.value if read and read.value is not None else []
-        layout.addWidget(QLabel("Audit trail"))
-        layout.addWidget(_table("auditTrail", ["When", "Who", "Action", "Outcome"], [
-            [e["at"].replace("T", " "), e["actor"] or "", e["action"], e["outcome"]] for e in events]))
+        trail = _table("auditTrail", ["When", "Who", "What", "Outcome"], [
+            [local_time(e["at"]), who(e["actor"]), action_words(e["action"]),
+             OUTCOME_WORDS.get(e["outcome"], e["outcome"].title())] for e in events])
+        layout.addWidget(_caption("&Audit trail", trail))
+        layout.addWidget(trail)
         return page
+
+    def _people(self) -> dict[str, str]:
+        """Usernames to the names people know each other by ("Dr. Hana Sato", not ``clinician-1``)."""
+        read = attempt(self, "Users not read", lambda: self.users.list_users(self.actor),
+                       report=lambda _message: None)  # then usernames are shown: still true
+        return {str(u["username"]): str(u["display_name"]) for u in read.value or []}
 
     # -------------------------------------------------------------- actions
 
@@ -318,7 +377,9 @@ class ProfileWindow(QWidget):
         dialog = opened.value
         dialog.exec()
         if dialog.deleted:
-            self.deleted.emit(self.record_id, self.detail.row.full_name)
+            # Read by whoever shows the deletion: never "deleted permanently" while not erased.
+            self.erased = dialog.erased
+            self.deleted.emit(self.record_id, self._shown_name())
             self.close()
             return
         if dialog.result() == dialog.DialogCode.Accepted:

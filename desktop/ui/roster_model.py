@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from desktop.controllers.clients import StatusFilter
+from desktop.controllers.permissions import Action
 from desktop.controllers.roster import Column, Roster
 from desktop.domain.models import ClientStatus
 
@@ -29,7 +30,10 @@ KindRole = Qt.ItemDataRole.UserRole + 1
 IdRole = Qt.ItemDataRole.UserRole + 2
 
 _DISPLAY = Qt.ItemDataRole.DisplayRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
 _INACTIVE_FG = QBrush(QColor(110, 110, 110))
+OPEN_HINT = "Double-click or press Enter to open the profile."
+CHANGE_HINT = "Click to change the status."
 
 
 class RosterModel(QAbstractTableModel):
@@ -68,6 +72,15 @@ class RosterModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return self.roster.text(self._slots[index.row()], Column(index.column()))
+        if role == _TOOLTIP:
+            # A narrow column elides its text: the tooltip always has all of it.
+            slot, column = self._slots[index.row()], Column(index.column())
+            text = self.roster.text(slot, column)
+            if column is Column.NAME:
+                return f"{text}\n{OPEN_HINT}"
+            if column is Column.STATUS and self.may_change_status(slot):
+                return f"{text}\n{CHANGE_HINT}"
+            return text or None
         if role == IdRole:
             return self.roster.ids[self._slots[index.row()]]
         if role == KindRole:
@@ -81,9 +94,18 @@ class RosterModel(QAbstractTableModel):
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if index.column() == Column.STATUS and self.roster.is_client(self._slots[index.row()]):
+        if index.column() == Column.STATUS and self.may_change_status(self._slots[index.row()]):
             flags |= Qt.ItemFlag.ItemIsEditable
         return flags
+
+    def may_change_status(self, slot: int) -> bool:
+        """Whether this user may change this row's status (a client of theirs, for "assigned only").
+
+        Only then is the Status cell a drop-down: a drop-down that is then refused
+        promises what the role does not allow (docs/rules.md, "Who may do what").
+        """
+        return self.roster.is_client(slot) and self.roster.actor.can(
+            Action.CHANGE_STATUS, self.roster.clinician_ids[slot])
 
     def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any,
                 role: int = Qt.ItemDataRole.EditRole) -> bool:
@@ -109,6 +131,12 @@ class RosterModel(QAbstractTableModel):
             return self._slots.index(slot)
         except ValueError:
             return None
+
+    def matches_with(self, status: StatusFilter) -> tuple[int, int]:
+        """How many clients and contacts the current search would show under ``status``."""
+        slots = self.roster.filter(status, self.query, Column.NAME)
+        clients = sum(1 for slot in slots if self.roster.is_client(slot))
+        return clients, len(slots) - clients
 
     def set_filter(self, status: StatusFilter | None = None, query: str | None = None) -> None:
         if status is not None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtWidgets import QApplication, QComboBox
 
 from desktop.controllers.clients import ClientsController
@@ -153,22 +153,45 @@ def test_status_drop_down_marks_a_client_inactive_and_ctrl_z_undoes_it(qtbot, db
     assert count(db, StatusChange, client_id=people["alan"]) == 2
 
 
-def test_scheduler_status_change_is_refused_explained_and_reverted(qtbot, db, open_window, practice, people,
-                                                                   monkeypatch):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("role", ["scheduler", "biller"])
+def test_roles_that_may_not_change_status_get_no_status_drop_down(qtbot, db, open_window, practice, people,
+                                                                   role, monkeypatch):  # type: ignore[no-untyped-def]
+    """Regression: biller and scheduler got a working-looking drop-down whose choice was then refused."""
     shown: list[str] = []
-    monkeypatch.setattr("desktop.ui.clients_page.QMessageBox.warning",
+    monkeypatch.setattr("desktop.ui.operation.QMessageBox.warning",
                         lambda _parent, _title, text: shown.append(text))
-    window = open_window(practice["scheduler"])
-    choose_status(qtbot, window, "Turing, Alan", "Inactive")
-    qtbot.waitUntil(lambda: bool(shown))
-    assert "Scheduler" in shown[0] and "may not" in shown[0]
-    assert "Turing, Alan" in names(window)
+    window = open_window(practice[role])
+    table = window.clients_page.table
     index = window.clients_page.model.index(row_of(window, "Turing, Alan"), Column.STATUS)
+    assert not index.flags() & Qt.ItemFlag.ItemIsEditable  # so it is drawn as plain text, too
+    assert index.data(Qt.ItemDataRole.ToolTipRole) == "Active"  # no "click to change"
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualRect(index).center())
+    table.setCurrentIndex(index)
+    qtbot.keyClick(table, Qt.Key.Key_F2)
+    qtbot.wait(100)
+    assert table.findChild(QComboBox, "statusEditor") is None
+    assert shown == []
     assert index.data() == "Active"
-    with db.reading() as s:
-        assert s.get(Client, people["alan"]).status is ClientStatus.ACTIVE
     assert count(db, StatusChange, client_id=people["alan"]) == 0
     assert not window.clients_page.undo_stack.canUndo()
+
+
+def test_own_clients_clinician_gets_the_drop_down_on_their_clients_rows_only(
+        qtbot, db, open_window, practice, people):  # type: ignore[no-untyped-def]
+    window = open_window(practice["clinician"])
+    model = window.clients_page.model
+    editable = {name: bool(model.index(row_of(window, name), Column.STATUS).flags()
+                           & Qt.ItemFlag.ItemIsEditable) for name in names(window)}
+    assert editable == {"Lovelace, Ada": True, "Lovelace, Byron": False, "Turing, Alan": True}
+    # A client of someone else's that is on the list (assigned elsewhere since it was read) gets none.
+    roster = window.clients_page.roster
+    slot = roster.slot_of(0, people["alan"])
+    roster.clinician_ids[slot] = practice["clinician-all"].user_id
+    assert not model.index(row_of(window, "Turing, Alan"), Column.STATUS).flags() & Qt.ItemFlag.ItemIsEditable
+    choose_status(qtbot, window, "Lovelace, Ada", "Inactive")
+    qtbot.waitUntil(lambda: "Lovelace, Ada" not in names(window))
+    with db.reading() as s:
+        assert s.get(Client, people["ada"]).status is ClientStatus.INACTIVE
 
 
 def test_own_clients_clinician_sees_only_assigned_clients(open_window, practice, people):  # type: ignore[no-untyped-def]
@@ -212,24 +235,45 @@ def test_ctrl_f_focuses_the_search_box(qtbot, open_window, practice, people):  #
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.clients_page.search)
 
 
-def test_last_status_filter_and_columns_persist_between_sessions(qtbot, db, tmp_path, practice, people):  # type: ignore[no-untyped-def]
+def test_columns_and_sort_persist_between_sessions_but_every_session_starts_on_active(
+        qtbot, db, tmp_path, practice, people):  # type: ignore[no-untyped-def]
+    """docs/rules.md, "Lists": a session starts on Active, whatever the last one showed."""
     settings = QSettings(str(tmp_path / "persist.ini"), QSettings.Format.IniFormat)
     first = MainWindow(Practice(db), practice["owner"], settings)
     qtbot.addWidget(first)
+    first.resize(1280, 800)
+    first.show()
+    qtbot.waitExposed(first)
     first.load(background=False)
     page = first.clients_page
-    page.status_filter.setCurrentIndex(page.status_filter.findText("Inactive"))
+    page.status_filter.setCurrentIndex(page.status_filter.findText("All"))
     qtbot.mouseClick(page.apply_button, Qt.MouseButton.LeftButton)
-    page.table.horizontalHeader().resizeSection(Column.EMAIL, 333)
+    assert len(names(first)) == 5
+    header = page.table.horizontalHeader()
+    x = header.sectionViewportPosition(Column.EMAIL) + header.sectionSize(Column.EMAIL) // 2
+    for _ in range(2):  # Email, descending
+        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
+    header.resizeSection(Column.EMAIL, 290)  # as a drag of its right edge does
+    widths = [header.sectionSize(c) for c in Column]
     first.close()
 
     second = MainWindow(Practice(db), practice["owner"], settings)
     qtbot.addWidget(second)
+    second.resize(1280, 800)  # the offscreen screen is smaller than the geometry saved
+    second.show()
+    qtbot.waitExposed(second)
     second.load(background=False)
-    assert second.clients_page.status_filter.currentText() == "Inactive"
-    assert [second.clients_page.model.index(r, 0).data(IdRole)
-            for r in range(second.clients_page.model.rowCount())] == [people["edsger"]]
-    assert second.clients_page.table.horizontalHeader().sectionSize(Column.EMAIL) == 333
+    page = second.clients_page
+    assert page.status_filter.currentText() == "Active"
+    assert not page.not_applied.isVisible()
+    assert "Dijkstra, Edsger" not in names(second)
+    header = page.table.horizontalHeader()
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (Column.EMAIL,
+                                                                           Qt.SortOrder.DescendingOrder)
+    emails = [page.model.index(r, Column.EMAIL).data() for r in range(page.model.rowCount())]
+    assert emails[-2:] == ["grace@example.org", "ada@example.org"]
+    assert header.sectionSize(Column.EMAIL) == 290
+    assert [header.sectionSize(c) for c in Column] == widths
 
 
 def test_making_a_portal_user_inactive_in_the_list_says_access_stays_on(qtbot, db, open_window, practice,

@@ -79,7 +79,9 @@ def test_bad_contact_details_are_refused_and_nothing_is_added(qtbot, db, practic
     qtbot.keyClicks(dialog.form.edits["last_name"], "Somerville")
     qtbot.keyClicks(dialog.form.edits["email"], "not-an-email")
     qtbot.mouseClick(dialog.add_button, LEFT)
-    assert dialog.isVisible() and "email" in dialog.problem.text()
+    error = dialog.form.errors["email"]
+    assert dialog.isVisible() and error.isVisible() and "not an email address" in error.text()
+    assert dialog.problem.text() == ""  # said by the field, not at the bottom
     assert count(db, Contact) == 1
 
 

@@ -16,7 +16,7 @@ from desktop.controllers.contacts import ContactsController
 from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
 from desktop.domain.models import Client, ClientStatus, PortalAccess, StatusChange
-from desktop.ui.dialogs.delete_client import DeleteClientDialog
+from desktop.ui.dialogs.delete_client import DeleteClientDialog, InactiveReasonDialog
 from desktop.ui.dialogs.edit_client import EditClientDialog
 from desktop.ui.main_window import MainWindow
 from desktop.ui.profile import ProfileWindow
@@ -297,7 +297,13 @@ def test_make_inactive_instead_keeps_every_record(qtbot, db, practice, ada):  # 
         told.append(box.text())
         click_button(box, "switchOffAccess")
 
-    when_modal(QMessageBox, switch_off)
+    def give_reason(asked: InactiveReasonDialog) -> None:
+        asked.reason.setCurrentIndex(asked.reason.findText("Discharged"))
+        qtbot.keyClicks(asked.note, "treatment completed")
+        when_modal(QMessageBox, switch_off, after_ms=300)
+        qtbot.mouseClick(asked.ok_button, LEFT)
+
+    when_modal(InactiveReasonDialog, give_reason, after_ms=300)
     qtbot.mouseClick(dialog.make_inactive_button, LEFT)
     assert dialog.made_inactive and not dialog.deleted
     assert status_of(db, ada) is ClientStatus.INACTIVE

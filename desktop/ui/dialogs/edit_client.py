@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -32,17 +33,20 @@ from desktop.controllers.clients import ClientDetail, ClientsController
 from desktop.controllers.errors import CaseloadError, InvalidInput
 from desktop.controllers.permissions import Actor
 from desktop.domain.models import ClientStatus, InactiveReason
+from desktop.domain.search import display_name
 from desktop.ui.operation import attempt
-from desktop.ui.widgets import DANGER, ask_portal_switch_off, problem_label
+from desktop.ui.widgets import DANGER, ask_portal_switch_off, form_row, problem_label
 
 ERROR_STYLE = f"color: {DANGER};"
-FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
-    ("first_name", "&First name", lambda v: validation.name(v, "first_name")),
-    ("last_name", "&Last name", lambda v: validation.name(v, "last_name")),
-    ("preferred_name", "&Preferred name", lambda v: validation.name(v, "preferred_name", required=False)),
-    ("date_of_birth", "Date of &birth", validation.date_of_birth),
-    ("email", "&Email", validation.email),
-    ("phone", "P&hone", validation.phone),
+# The fields typed on one line, with their labels' mnemonics; each is checked by
+# ``validation.field``, the same dispatch the controller uses on save.
+FIELDS: tuple[tuple[str, str], ...] = (
+    ("first_name", "&First name"),
+    ("last_name", "&Last name"),
+    ("preferred_name", "&Preferred name"),
+    ("date_of_birth", "Date of &birth"),
+    ("email", "&Email"),
+    ("phone", "P&hone"),
 )
 REASONS = (("Discharged", InactiveReason.DISCHARGED), ("Moved", InactiveReason.MOVED),
            ("Other", InactiveReason.OTHER))
@@ -59,7 +63,11 @@ def _detail_values(detail: ClientDetail) -> dict[str, str]:
 
 
 class EditClientDialog(QDialog):
-    """Returns Accepted after a save; ``deleted`` is True if the client was deleted from here."""
+    """Returns Accepted after a save; ``deleted`` is True if the client was deleted from here.
+
+    ``erased`` then says whether the data is gone from the practice file too (the
+    delete dialog has told the person when it is not yet).
+    """
 
     def __init__(self, clients: ClientsController, actor: Actor, client_id: int,
                  parent: QWidget | None = None) -> None:
@@ -68,6 +76,7 @@ class EditClientDialog(QDialog):
         self.actor = actor
         self.client_id = client_id
         self.deleted = False
+        self.erased = False  # after a deletion: whether its data is gone from the practice file too
         self.setObjectName("editClientDialog")
         self.setMinimumWidth(560)
 
@@ -75,7 +84,7 @@ class EditClientDialog(QDialog):
         self.errors: dict[str, QLabel] = {}
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        for key, label, _check in FIELDS:
+        for key, label in FIELDS:
             edit = QLineEdit()
             edit.setObjectName(key)
             edit.setAccessibleName(label.replace("&", ""))
@@ -83,13 +92,13 @@ class EditClientDialog(QDialog):
                 edit.setPlaceholderText("YYYY-MM-DD")
             edit.textChanged.connect(lambda _t, k=key: self._check(k))
             self.edits[key] = edit
-            form.addRow(label + ":", self._with_error(key, edit))
+            form_row(form, label + ":", self._with_error(key, edit), buddy=edit)
         self.address = QPlainTextEdit()
         self.address.setObjectName("address")
         self.address.setAccessibleName("Address")
         self.address.setTabChangesFocus(True)
         self.address.setFixedHeight(56)
-        form.addRow("&Address:", self.address)
+        form_row(form, "&Address:", self.address)
 
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
@@ -101,18 +110,18 @@ class EditClientDialog(QDialog):
         self.status.addItem("Active", ClientStatus.ACTIVE)
         self.status.addItem("Inactive", ClientStatus.INACTIVE)
         self.status.currentIndexChanged.connect(self._status_changed)
-        form.addRow("Client &Status:", self.status)
+        form_row(form, "Client &Status:", self.status)
         self.reason = QComboBox()
         self.reason.setObjectName("inactiveReason")
         self.reason.setAccessibleName("Inactive reason")
         for text, value in REASONS:
             self.reason.addItem(text, value)
-        form.addRow("&Reason:", self.reason)
+        form_row(form, "&Reason:", self.reason)
         self.note = QLineEdit()
         self.note.setObjectName("inactiveNote")
         self.note.setAccessibleName("Inactive note")
         self.note.setPlaceholderText("Optional, e.g. treatment completed")
-        form.addRow("&Note:", self.note)
+        form_row(form, "&Note:", self.note)
 
         self.problem = problem_label()
 
@@ -134,6 +143,7 @@ class EditClientDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.problem)
+        layout.addStretch(1)  # a taller window adds room below the form, not between its rows
         layout.addWidget(buttons)
         danger = QHBoxLayout()
         danger.addWidget(self.delete_button)
@@ -146,6 +156,7 @@ class EditClientDialog(QDialog):
 
     def _with_error(self, key: str, edit: QWidget) -> QWidget:
         box = QWidget()
+        box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
@@ -186,7 +197,7 @@ class EditClientDialog(QDialog):
         if reason is not None:
             self.reason.setCurrentIndex(self.reason.findData(reason))
         self.note.setText(self.detail.inactive_note or "")
-        self.setWindowTitle(f"Edit {self.detail.row.full_name}")
+        self.setWindowTitle(f"Edit {display_name(self.detail.row.first_name, self.detail.row.last_name)}")
         self.problem.clear()
         self._status_changed()
         for key in self.edits:
@@ -205,9 +216,9 @@ class EditClientDialog(QDialog):
         self.note.setEnabled(inactive)
 
     def _check(self, key: str) -> bool:
-        check = dict((k, c) for k, _l, c in FIELDS)[key]
         text = self.edits[key].text()
-        valid = bool(attempt(self, "Not valid", lambda: check(text), report=self._field_problem(key)))
+        valid = bool(attempt(self, "Not valid", lambda: validation.field(key, text),
+                             report=self._field_problem(key)))
         if valid:
             self.errors[key].setVisible(False)
         self._update_save()
@@ -285,7 +296,7 @@ class EditClientDialog(QDialog):
         dialog = opened.value
         dialog.exec()
         if dialog.deleted:
-            self.deleted = True
+            self.deleted, self.erased = True, dialog.erased
             self.accept()
         elif dialog.made_inactive:
             self.accept()

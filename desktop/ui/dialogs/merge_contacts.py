@@ -17,11 +17,12 @@ from PySide6.QtWidgets import (
 from desktop.controllers.contacts import MERGE_FIELDS, Side
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice
+from desktop.ui.dialogs.merge_into_client import mnemonic_safe, name_of, value_label
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import problem_label
 
-LABELS = {"first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone",
-          "notes": "Notes"}
+LABELS = {"first_name": "&First name", "last_name": "&Last name", "email": "&Email", "phone": "P&hone",
+          "notes": "N&otes"}
 
 
 class MergeContactsDialog(QDialog):
@@ -35,18 +36,31 @@ class MergeContactsDialog(QDialog):
         self.actor = actor
         self.left = self.contacts.get_contact(actor, left_id)
         self.right = self.contacts.get_contact(actor, right_id)
+        # After merging: who was kept (its name as it now is) and the contact removed.
+        self.kept_id: int | None = None
+        self.removed_id: int | None = None
+        self.kept_name = ""
 
         intro = QLabel("The contact you keep takes the values chosen below and every client link of "
                        "the other; the other contact profile is then removed.")
         intro.setWordWrap(True)
         grid = QGridLayout()
-        grid.addWidget(QLabel("<b>Keep</b>"), 0, 0)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(2, 1)
+        grid.setHorizontalSpacing(16)
+        keep = QLabel("&Keep:")
+        font = keep.font()
+        font.setBold(True)
+        keep.setFont(font)
+        grid.addWidget(keep, 0, 0)
         self.survivor = QButtonGroup(self)
-        self.keep_left = QRadioButton(self._title(self.left))
+        same_name = self._name(self.left) == self._name(self.right)
+        self.keep_left = QRadioButton(mnemonic_safe(self._title(self.left, same_name)))
         self.keep_left.setObjectName("keepLeftContact")
-        self.keep_right = QRadioButton(self._title(self.right))
+        self.keep_right = QRadioButton(mnemonic_safe(self._title(self.right, same_name)))
         self.keep_right.setObjectName("keepRightContact")
         self.keep_left.setChecked(True)
+        keep.setBuddy(self.keep_left)
         self.survivor.addButton(self.keep_left)
         self.survivor.addButton(self.keep_right)
         grid.addWidget(self.keep_left, 0, 1)
@@ -56,32 +70,32 @@ class MergeContactsDialog(QDialog):
         for field in MERGE_FIELDS:
             a, b = self.left[field] or "", self.right[field] or ""
             label = QLabel(LABELS[field] + ":")
+            grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignTop)
             if a == b:
-                same = QLabel(a or "—")
-                same.setTextFormat(Qt.TextFormat.PlainText)
-                grid.addWidget(label, row, 0)
+                same = value_label(a or "—", f"{field}Same")
+                label.setBuddy(same)
                 grid.addWidget(same, row, 1, 1, 2)
             else:
                 group = QButtonGroup(self)
-                left_choice = QRadioButton(a or "(empty)")
+                left_choice = QRadioButton(mnemonic_safe(a) if a else "(empty)")
                 left_choice.setObjectName(f"{field}Left")
-                right_choice = QRadioButton(b or "(empty)")
+                right_choice = QRadioButton(mnemonic_safe(b) if b else "(empty)")
                 right_choice.setObjectName(f"{field}Right")
                 group.addButton(left_choice)
                 group.addButton(right_choice)
                 (left_choice if a else right_choice).setChecked(True)
+                label.setBuddy(left_choice if a else right_choice)
                 self.choices[field] = (left_choice, right_choice)
-                grid.addWidget(label, row, 0)
                 grid.addWidget(left_choice, row, 1)
                 grid.addWidget(right_choice, row, 2)
             row += 1
-        links = QLabel(f"Clients linked: {len(self.left['clients'])} on the left, "
-                       f"{len(self.right['clients'])} on the right; all end up on the contact kept.")
+        links = QLabel(f"Clients linked: {len(self.left['clients'])} to the left contact, "
+                       f"{len(self.right['clients'])} to the right one; all end up on the contact kept.")
         links.setWordWrap(True)
         self.problem = problem_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.merge_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.merge_button.setText("Merge")
+        self.merge_button.setText("&Merge")
         self.merge_button.setObjectName("merge")
         buttons.accepted.connect(self.merge)
         buttons.rejected.connect(self.reject)
@@ -93,8 +107,19 @@ class MergeContactsDialog(QDialog):
         layout.addWidget(buttons)
 
     @staticmethod
-    def _title(contact: dict) -> str:
-        return f"{contact['first_name']} {contact['last_name']} (contact {contact['id']})"
+    def _name(contact: dict) -> str:
+        return name_of(contact["first_name"], contact["last_name"])
+
+    @classmethod
+    def _title(cls, contact: dict, same_name: bool) -> str:
+        """The contact's name; with the same name on both sides, also what tells them apart."""
+        if not same_name:
+            return cls._name(contact)
+        detail = contact["email"] or contact["phone"]
+        if not detail and contact["clients"]:
+            link = contact["clients"][0]
+            detail = f"{link['relationship']} of {name_of(link['first_name'], link['last_name'])}"
+        return f"{cls._name(contact)} ({detail})" if detail else cls._name(contact)
 
     def merge(self) -> None:
         keep_left = self.keep_left.isChecked()
@@ -108,4 +133,12 @@ class MergeContactsDialog(QDialog):
                 self.actor, keep["id"], other["id"], choices,
                 expected_versions=(keep["version"], other["version"])), report=self.problem.setText):
             return
+
+        def final(field: str) -> str:
+            side = choices.get(field, "keep")
+            value = (other if side == "other" else keep)[field]
+            return value or ""
+
+        self.kept_id, self.removed_id = keep["id"], other["id"]
+        self.kept_name = name_of(final("first_name"), final("last_name"))
         self.accept()
