@@ -422,6 +422,7 @@ class ClientsPage(QWidget):
         self.undo_stack = QUndoStack(self)
         self.rebuilding_undo = False
         self._running_steps = 0
+        self._drop_after_step: set[int] = set()
         self._loading = False
         self._loaded = False
         self._refresh_after_load = False
@@ -670,7 +671,11 @@ class ClientsPage(QWidget):
             self.page._running_steps += 1
 
         def __exit__(self, *_exc: object) -> None:
-            self.page._running_steps -= 1
+            page = self.page
+            page._running_steps -= 1
+            if not page._running_steps and page._drop_after_step:
+                # After the undo stack has finished with the step (this is still inside it).
+                QTimer.singleShot(0, page, page._drop_postponed)
 
     def running_step(self) -> ClientsPage._RunningStep:
         """While an undo step runs (and any question it asks is open), the stack is not rebuilt."""
@@ -712,7 +717,7 @@ class ClientsPage(QWidget):
         """Rebuild the undo stack without the steps of ``client_ids`` (nothing is changed by it)."""
         ids = set(client_ids)
         if self._running_steps:  # the stack is inside a step: rebuild it once the step is over
-            QTimer.singleShot(0, self, lambda: self.drop_steps_of(ids))
+            self._drop_after_step |= ids
             return
         steps = self._steps()
         kept = [(done, step) for done, step in steps if step.client_id not in ids]
@@ -729,6 +734,11 @@ class ClientsPage(QWidget):
             stack.setIndex(sum(1 for done, _step in kept if done))
         finally:
             self.rebuilding_undo = False
+
+    def _drop_postponed(self) -> None:
+        ids, self._drop_after_step = self._drop_after_step, set()
+        if ids:
+            self.drop_steps_of(ids)
 
     # -------------------------------------------------------------- state
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from desktop.controllers.errors import CaseloadError, StaleVersion
@@ -83,67 +85,65 @@ def attempt(parent: QWidget | None, title: str, call: Callable[[], T], *,
         return Outcome(False, error=error)
 
 
-class _Signals(QObject):
-    finished = Signal(object)
+# Slow calls run on Python threads, and their outcome is collected on the GUI thread by a
+# timer of the window that asked: no Qt object is ever touched from another thread, so a
+# window closed meanwhile simply never hears back (its timer went with it).
+_EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="caseload-job")
+_PENDING: set[Future[Any]] = set()
+POLL_MS = 15
 
 
-# Jobs started and not yet delivered (for ``wait_for_background_jobs``).
-_PENDING: set[int] = set()
+class _Collector(QTimer):
+    """Polls one job's future on the GUI thread and delivers its outcome once.
 
+    A slot of its own, not a Python closure: PySide makes a hidden receiver for
+    each closure connected to a signal, and those were seen freed twice when
+    short-lived objects came and went (a crash).
+    """
 
-class _Job(QRunnable):
-    def __init__(self, call: Callable[[], Any], signals: _Signals) -> None:
-        super().__init__()
-        self.call: Callable[[], Any] | None = call
-        self.signals = signals
+    def __init__(self, parent: QWidget, future: Future[Any], title: str,
+                 done: Callable[[Outcome[Any]], Any], report: Callable[[str], Any] | None) -> None:
+        super().__init__(parent)
+        self.future: Future[Any] | None = future
+        self.title, self.done, self.report = title, done, report
+        self.setInterval(POLL_MS)
+        self.timeout.connect(self.collect)
 
-    def run(self) -> None:
-        call, self.call = self.call, None  # PySide may keep a finished job's wrapper: not the call's world
-        try:
-            outcome: Any = Outcome(True, call()) if call is not None else Outcome(False)
-        except CaseloadError as error:
-            outcome = Outcome(False, error=error)
-        except BaseException:  # noqa: BLE001 - a pool thread has no crash handler: hand it over
-            outcome = sys.exc_info()
-        try:
-            self.signals.finished.emit(outcome)
-        except RuntimeError:  # its window was closed meanwhile, and the signals went with it
-            _PENDING.discard(id(self.signals))
+    @Slot()
+    def collect(self) -> None:
+        future = self.future
+        if future is None or not future.done():
+            return
+        self.stop()
+        self.future = None
+        _PENDING.discard(future)
+        parent, done, report = self.parent(), self.done, self.report
+        self.deleteLater()
+        error = future.exception()
+        if error is None:
+            done(Outcome(True, future.result()))
+        elif isinstance(error, CaseloadError):
+            show_refusal(parent if isinstance(parent, QWidget) else None, self.title, error, report=report)
+            done(Outcome(False, error=error))
+        else:
+            done(Outcome(False))
+            sys.excepthook(type(error), error, error.__traceback__)
 
 
 def in_background(parent: QWidget, title: str, call: Callable[[], T],
                   done: Callable[[Outcome[T]], Any], *,
                   report: Callable[[str], Any] | None = None) -> None:
-    """Run ``call`` on a pool thread; ``done`` always runs on the GUI thread afterwards.
+    """Run ``call`` on a worker thread; ``done`` runs on the GUI thread afterwards.
 
     ``call`` must use only thread-safe things (controllers are: each call has its
     own session). A refusal is shown before ``done`` gets the failed ``Outcome``;
     an unexpected exception goes to the crash handler after ``done`` has had
-    its chance to close any progress dialog.
+    its chance to close any progress dialog. If ``parent`` is closed and deleted
+    first, nothing is delivered.
     """
-    # The signals belong to ``parent`` (so to the GUI thread): the pool thread's last
-    # reference never destroys them, and deleting them once delivered also lets go of
-    # ``finished`` and all it holds (the connection keeps it alive, out of the collector's sight).
-    signals = _Signals(parent)
-    job = _Job(call, signals)
-    jobs: list[_Job] = parent.__dict__.setdefault("_caseload_jobs", [])
-    jobs.append(job)  # keep the job alive until it reports
-    _PENDING.add(id(signals))
-
-    def finished(outcome: Any) -> None:
-        _PENDING.discard(id(signals))
-        jobs.remove(job)
-        signals.deleteLater()
-        if isinstance(outcome, Outcome):
-            if not outcome.ok and outcome.error is not None:
-                show_refusal(parent, title, outcome.error, report=report)
-            done(outcome)
-            return
-        done(Outcome(False))
-        sys.excepthook(*outcome)
-
-    signals.finished.connect(finished)
-    QThreadPool.globalInstance().start(job)
+    future: Future[T] = _EXECUTOR.submit(call)
+    _PENDING.add(future)
+    _Collector(parent, future, title, done, report).start()
 
 
 def wait_for_background_jobs(timeout_ms: int = 10_000) -> bool:
@@ -158,10 +158,15 @@ def wait_for_background_jobs(timeout_ms: int = 10_000) -> bool:
 
     deadline = time.monotonic() + timeout_ms / 1000
     while True:
-        left = max(0, int((deadline - time.monotonic()) * 1000))
-        QThreadPool.globalInstance().waitForDone(left)
+        running = [f for f in _PENDING if not f.done()]
+        if running:
+            futures_wait(running, timeout=max(0.0, deadline - time.monotonic()))
+        for _ in range(3):
+            QCoreApplication.processEvents()
+            time.sleep(POLL_MS / 1000)
         QCoreApplication.processEvents()
-        if not _PENDING:
+        if all(f.done() for f in _PENDING):
+            _PENDING.difference_update({f for f in _PENDING if f.done()})
             return True
         if time.monotonic() >= deadline:
             return False

@@ -14,4 +14,7 @@ def background_jobs_finish(qtbot) -> Iterator[None]:  # type: ignore[no-untyped-
     """Set up after ``qtbot``, so torn down before it closes the test's windows: a load or
     check still running then finishes and reports to a live window, never to the next test."""
     yield
+    from tests.ui.test_profile_and_deletion import WHEN_MODAL_GENERATION
+
+    WHEN_MODAL_GENERATION[0] += 1  # this test's dialog answerers stop here
     assert wait_for_background_jobs(), "a background job did not finish within 10 s"

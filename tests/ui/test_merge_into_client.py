@@ -19,7 +19,6 @@ from desktop.domain.models import AuditEvent, Client, ClientContactLink, Contact
 from desktop.ui.contact_profile import ContactProfileWindow
 from desktop.ui.dialogs.merge_into_client import MergeIntoClientDialog
 from tests.helpers import count
-from tests.ui.test_duplicates_window import scanned
 from tests.ui.test_profile_and_deletion import when_modal
 
 LEFT = Qt.MouseButton.LeftButton
@@ -122,38 +121,6 @@ def test_merge_into_a_client_from_the_contact_profile(qtbot, db, practice, two_r
     # The lists refresh, the client's profile is asked for, and the contact's window goes.
     assert changed == [two_roberts["bob"]] and opened == [two_roberts["elder"]]
     qtbot.waitUntil(lambda: bool(closed))
-
-
-def test_the_contacts_who_are_clients_tab_merges_the_pair(qtbot, db, practice, two_roberts):  # type: ignore[no-untyped-def]
-    # The contact linked to no one, so nothing stands in the way of the merge.
-    ContactsController(db).unlink(practice["owner"], two_roberts["elder"], two_roberts["bob"])
-    window = scanned(qtbot, db, practice["owner"])
-    assert window.tabs.tabText(2).startswith("Contacts who are clien&ts (1)")
-    bar = window.tabs.tabBar()
-    qtbot.mouseClick(bar, LEFT, pos=bar.tabRect(2).center())
-    assert [i.row() for i in window.contact_client_table.selectionModel().selectedRows()] == [0]
-    assert window.merge_into_client.isVisible() and window.merge_into_client.isEnabled()
-    assert not window.keep_left.isVisible() and not window.not_duplicate.isVisible()
-    headers = [window.compare.horizontalHeaderItem(c).text() for c in (1, 2)]
-    assert headers == ["Client", "Contact"]
-    pages: list[int] = []
-
-    def merge(dialog: MergeIntoClientDialog) -> None:
-        pages.append(dialog.pages.currentIndex())  # the client is known: straight to the fields
-        click(qtbot, dialog.choices["first_name"][1])  # "Bob" wins
-        click(qtbot, dialog.merge_button)
-
-    changed: list[int] = []
-    window.changed.connect(lambda: changed.append(1))
-    when_modal(MergeIntoClientDialog, safely(merge), after_ms=PAUSE_MS)
-    qtbot.mouseClick(window.merge_into_client, LEFT)
-    assert pages == [1] and changed
-    with db.reading() as s:
-        assert s.get(Client, two_roberts["elder"]).first_name == "Bob"
-        assert s.get(Contact, two_roberts["bob"]) is None
-    assert window.message.text() == ("Merged the contact Bob Jones into the client profile. "
-                                     "Kept Bob Jones (born 1970-04-02); the contact profile was removed.")
-    assert window.contact_client_table.rowCount() == 0
 
 
 def test_the_picker_and_the_merge_work_from_the_keyboard(qtbot, db, practice, two_roberts, open_contact):  # type: ignore[no-untyped-def]

@@ -25,20 +25,35 @@ from tests.helpers import add_appointment, count
 LEFT = Qt.MouseButton.LeftButton
 
 
+# Bumped at the end of every window test (tests/ui/conftest.py): pollers of a test that is
+# over stop, instead of answering the next test's dialogs or touching deleted widgets.
+WHEN_MODAL_GENERATION = [0]
+
+
 def when_modal(kind: type, act: Callable[[QWidget], None], *, times: int = 1, after_ms: int = 0) -> None:
     """Run ``act`` on the next modal window of ``kind`` once it has been up ``after_ms``.
 
     A person reads a question before answering it; ``after_ms`` lets the event
     loop run (timers, repaints, editors closing) the way it does meanwhile.
     """
+    import shiboken6
+
     handled: list[QWidget] = []
+    generation = WHEN_MODAL_GENERATION[0]
+
+    def current() -> bool:
+        return WHEN_MODAL_GENERATION[0] == generation
 
     def answer(widget: QWidget) -> None:
+        if not current() or not shiboken6.isValid(widget):
+            return
         act(widget)
         if len(handled) < times:
             QTimer.singleShot(20, poll)
 
     def poll() -> None:
+        if not current():
+            return
         widget = QApplication.activeModalWidget()
         if isinstance(widget, kind) and widget not in handled and widget.isVisible():
             handled.append(widget)
