@@ -324,8 +324,14 @@ class MainWindow(QMainWindow):
         window.raise_()
 
     def _client_deleted(self, client_id: int, name: str) -> None:
-        self.profiles.pop(("client", client_id), None)
+        window = self.profiles.pop(("client", client_id), None)
         self.clients_page.refresh_from_database()
+        if getattr(window, "erased", True) is False:
+            # Never more than is known: the data is out of the practice, not yet out of the file.
+            self.statusBar().showMessage(
+                f"{isolate(name)} was deleted. Some of the data stays in the practice file until the "
+                "other program reading it closes.", 15000)
+            return
         self.statusBar().showMessage(f"{isolate(name)} was deleted permanently.", 8000)
 
     def open_profile(self, kind: str, record_id: int) -> None:
