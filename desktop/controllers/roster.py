@@ -109,6 +109,9 @@ class ClientColumns(NamedTuple):
     versions: list[int]
 
 
+_SHARED_CLIENT_COLUMNS = tuple(ClientColumns._fields.index(f) for f in ("first", "last", "preferred", "dob", "status"))
+
+
 class ContactColumns(NamedTuple):
     """Contact rows as read by ``queries.contact_tuples``, column by column."""
 
@@ -119,6 +122,9 @@ class ContactColumns(NamedTuple):
     phone: list[str]
     keys: list[str]
     versions: list[int]
+
+
+_SHARED_CONTACT_COLUMNS = tuple(ContactColumns._fields.index(f) for f in ("first", "last"))
 
 
 @dataclass
@@ -132,21 +138,28 @@ class RosterData:
     name_order: array = field(default_factory=lambda: array("i"))
 
 
-def _columns(cursor_rows, width: int, chunk: int = 20_000) -> list[list]:  # type: ignore[no-untyped-def]
-    """Rows to columns, a chunk at a time, so the row objects never all exist at once."""
+def _columns(cursor_rows, width: int, shared: Sequence[int] = (), pool: dict | None = None,
+             chunk: int = 20_000) -> list[list]:  # type: ignore[no-untyped-def]
+    """Rows to columns, a chunk at a time, so the row objects never all exist at once.
+
+    The values of the ``shared`` columns (names, dates: they repeat a lot) are
+    made one object per distinct string through ``pool`` as each chunk arrives,
+    so the driver's duplicate copies are freed chunk by chunk and their memory
+    is reused by the next chunk, instead of leaving 100,000 holes at the end
+    that keep the process's memory high after the load.
+    """
     columns: list[list] = [[] for _ in range(width)]
+    get = (pool if pool is not None else {}).setdefault
     while True:
         rows = cursor_rows.fetchmany(chunk)
         if not rows:
             return columns
-        for column, values in zip(columns, zip(*rows)):
-            column.extend(values)
-
-
-def _share(values: list, pool: dict) -> list:
-    """The same list with equal strings made one object (names and dates repeat a lot)."""
-    get = pool.setdefault
-    return [get(v, v) for v in values]
+        for index, (column, values) in enumerate(zip(columns, zip(*rows))):
+            if index in shared:
+                column.extend([get(v, v) for v in values])
+            else:
+                column.extend(values)
+        del rows
 
 
 class Roster:
@@ -201,17 +214,17 @@ class Roster:
     def fetch(self) -> RosterData:
         """Read everything the actor may see. Safe to call off the GUI thread."""
         who = self._who
+        pool: dict = {}
         with self.db.reading() as s:
             # The watermark is read first: a change committed while the rows are
             # read is then picked up again by the next refresh, never missed.
             watermark = last_change(s)
             clinicians = queries.clinician_names(s)
-            c = ClientColumns(*_columns(queries.client_tuples(s, who), len(ClientColumns._fields)))
-            k = ContactColumns(*_columns(queries.contact_tuples(s, who), len(ContactColumns._fields)))
-        pool: dict = {}
-        c = c._replace(first=_share(c.first, pool), last=_share(c.last, pool),
-                       preferred=_share(c.preferred, pool), dob=_share(c.dob, pool))
-        k = k._replace(first=_share(k.first, pool), last=_share(k.last, pool))
+            c = ClientColumns(*_columns(queries.client_tuples(s, who), len(ClientColumns._fields),
+                                        _SHARED_CLIENT_COLUMNS, pool))
+            k = ContactColumns(*_columns(queries.contact_tuples(s, who), len(ContactColumns._fields),
+                                         _SHARED_CONTACT_COLUMNS, pool))
+        del pool
         names = list(map(name_sort_key, c.last + k.last, c.first + k.first))
         order = array("i", sorted(range(len(names)), key=names.__getitem__))
         return RosterData(clinicians, c, k, watermark, order)

@@ -23,14 +23,20 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from desktop.controllers.clients import StatusFilter
 from desktop.controllers.permissions import Action
-from desktop.controllers.roster import Column, Roster
-from desktop.domain.models import ClientStatus
+from desktop.controllers.roster import Column, Roster, State
 
 KindRole = Qt.ItemDataRole.UserRole + 1
 IdRole = Qt.ItemDataRole.UserRole + 2
 
-_DISPLAY = Qt.ItemDataRole.DisplayRole
-_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_EDIT = int(Qt.ItemDataRole.EditRole)
+_ACCESSIBLE = int(Qt.ItemDataRole.AccessibleTextRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_COLUMNS = tuple(Column)
+_PLAIN = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_EDITABLE = _PLAIN | Qt.ItemFlag.ItemIsEditable
 _INACTIVE_FG = QBrush(QColor(110, 110, 110))
 OPEN_HINT = "Double-click or press Enter to open the profile."
 CHANGE_HINT = "Click to change the status."
@@ -61,20 +67,20 @@ class RosterModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(Column)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
-        if role == _DISPLAY or role == Qt.ItemDataRole.EditRole:
-            return self.roster.text(self._slots[index.row()], Column(index.column()))
-        if role == Qt.ItemDataRole.ForegroundRole:
+        # A repaint asks about a dozen roles of every visible cell; plain ints and
+        # a tuple of columns keep each question to a few comparisons.
+        if role == _DISPLAY or role == _EDIT or role == _ACCESSIBLE:
+            return self.roster.text(self._slots[index.row()], _COLUMNS[index.column()])
+        if role == _FOREGROUND:
             slot = self._slots[index.row()]
-            return _INACTIVE_FG if self.roster.status(slot) is ClientStatus.INACTIVE else None
-        if role == Qt.ItemDataRole.FontRole:
+            return _INACTIVE_FG if self.roster.state[slot] == State.INACTIVE else None
+        if role == _FONT:
             if index.column() == Column.TYPE and not self.roster.is_client(self._slots[index.row()]):
                 return self._italic
             return None
-        if role == Qt.ItemDataRole.AccessibleTextRole:
-            return self.roster.text(self._slots[index.row()], Column(index.column()))
         if role == _TOOLTIP:
             # A narrow column elides its text: the tooltip always has all of it.
-            slot, column = self._slots[index.row()], Column(index.column())
+            slot, column = self._slots[index.row()], _COLUMNS[index.column()]
             text = self.roster.text(slot, column)
             if column is Column.NAME:
                 return f"{text}\n{OPEN_HINT}"
@@ -93,10 +99,9 @@ class RosterModel(QAbstractTableModel):
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
         if index.column() == Column.STATUS and self.may_change_status(self._slots[index.row()]):
-            flags |= Qt.ItemFlag.ItemIsEditable
-        return flags
+            return _EDITABLE
+        return _PLAIN
 
     def may_change_status(self, slot: int) -> bool:
         """Whether this user may change this row's status (a client of theirs, for "assigned only").
