@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -17,7 +16,7 @@ from PySide6.QtWidgets import (
 from desktop.controllers.contacts import MERGE_FIELDS, Side
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice
-from desktop.ui.dialogs.merge_into_client import mnemonic_safe, name_of, value_label
+from desktop.ui.dialogs.merge_into_client import field_choice_row, mnemonic_safe, name_of
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import problem_label
 
@@ -68,26 +67,10 @@ class MergeContactsDialog(QDialog):
         self.choices: dict[str, tuple[QRadioButton, QRadioButton]] = {}
         row = 1
         for field in MERGE_FIELDS:
-            a, b = self.left[field] or "", self.right[field] or ""
-            label = QLabel(LABELS[field] + ":")
-            grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignTop)
-            if a == b:
-                same = value_label(a or "—", f"{field}Same")
-                label.setBuddy(same)
-                grid.addWidget(same, row, 1, 1, 2)
-            else:
-                group = QButtonGroup(self)
-                left_choice = QRadioButton(mnemonic_safe(a) if a else "(empty)")
-                left_choice.setObjectName(f"{field}Left")
-                right_choice = QRadioButton(mnemonic_safe(b) if b else "(empty)")
-                right_choice.setObjectName(f"{field}Right")
-                group.addButton(left_choice)
-                group.addButton(right_choice)
-                (left_choice if a else right_choice).setChecked(True)
-                label.setBuddy(left_choice if a else right_choice)
-                self.choices[field] = (left_choice, right_choice)
-                grid.addWidget(left_choice, row, 1)
-                grid.addWidget(right_choice, row, 2)
+            values = (self.left[field] or "", self.right[field] or "")
+            choice = field_choice_row(grid, row, field, LABELS[field], values, ("Left", "Right"), self)
+            if choice:
+                self.choices[field] = choice
             row += 1
         links = QLabel(f"Clients linked: {len(self.left['clients'])} to the left contact, "
                        f"{len(self.right['clients'])} to the right one; all end up on the contact kept.")

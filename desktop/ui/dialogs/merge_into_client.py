@@ -97,6 +97,36 @@ def value_label(text: str, name: str | None = None) -> QLabel:
     return label
 
 
+def field_choice_row(grid: QGridLayout, row: int, field: str, text: str, values: tuple[str, str],
+                     sides: tuple[str, str], owner: QObject) -> tuple[QRadioButton, QRadioButton] | None:
+    """One field of a merge: its value once when both sides agree, else a choice of the two.
+
+    Returns the two radio buttons of a choice, named ``field`` + each side's
+    word (None when the values agree: a label named ``field`` + "Same"). An
+    empty value never wins by default over a filled one.
+    """
+    a, b = values
+    label = QLabel(text + ":")
+    grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignTop)
+    if a == b:
+        same = value_label(a or "—", f"{field}Same")
+        label.setBuddy(same)
+        grid.addWidget(same, row, 1, 1, 2)
+        return None
+    group = QButtonGroup(owner)
+    left = QRadioButton(mnemonic_safe(a) if a else "(empty)")
+    left.setObjectName(field + sides[0])
+    right = QRadioButton(mnemonic_safe(b) if b else "(empty)")
+    right.setObjectName(field + sides[1])
+    group.addButton(left)
+    group.addButton(right)
+    (left if a else right).setChecked(True)
+    label.setBuddy(left if a else right)
+    grid.addWidget(left, row, 1)
+    grid.addWidget(right, row, 2)
+    return left, right
+
+
 def _bold(text: str) -> QLabel:
     label = QLabel(text)
     label.setTextFormat(Qt.TextFormat.PlainText)
@@ -334,27 +364,9 @@ class MergeIntoClientDialog(QDialog):
         values = {key: (getattr(row, key) or "", c.get(key) or "") for key, _label in FIELDS}
         r = 1
         for key, text in FIELDS:
-            a, b = values[key]
-            label = QLabel(text + ":")
-            grid.addWidget(label, r, 0)
-            if a == b:
-                same = value_label(a or "—", f"{key}Same")
-                label.setBuddy(same)
-                grid.addWidget(same, r, 1, 1, 2)
-            else:
-                group = QButtonGroup(body)
-                client_choice = QRadioButton(mnemonic_safe(a) if a else "(empty)")
-                client_choice.setObjectName(f"{key}Client")
-                contact_choice = QRadioButton(mnemonic_safe(b) if b else "(empty)")
-                contact_choice.setObjectName(f"{key}Contact")
-                group.addButton(client_choice)
-                group.addButton(contact_choice)
-                # An empty value never wins by default over a filled one.
-                (client_choice if a else contact_choice).setChecked(True)
-                label.setBuddy(client_choice if a else contact_choice)
-                self.choices[key] = (client_choice, contact_choice)
-                grid.addWidget(client_choice, r, 1)
-                grid.addWidget(contact_choice, r, 2)
+            choice = field_choice_row(grid, r, key, text, values[key], ("Client", "Contact"), body)
+            if choice:
+                self.choices[key] = choice
             r += 1
         birth = QLabel("&Date of birth:")
         birth_value = value_label(born(row.date_of_birth) or "—", "dateOfBirth")
