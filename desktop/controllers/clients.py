@@ -92,6 +92,20 @@ class ClientRow:
         return data
 
 
+@dataclass(frozen=True)
+class DuplicateMarked:
+    """What Mark duplicate changed, so that it can be undone exactly (``undo_mark_duplicate``)."""
+
+    duplicate_id: int
+    keep_id: int
+    version: int  # the duplicate's version right after marking; undo refuses if it moved
+    status: ClientStatus
+    inactive_reason: InactiveReason | None
+    inactive_note: str | None
+    repointed: tuple[int, ...]  # profiles that pointed at the duplicate and now at the kept one
+    portal: dict[str, bool] | None  # the access switched off with the mark, if any
+
+
 @dataclass
 class DeletionImpact:
     """What a deletion would remove, counted, for the dialog to show.
@@ -210,6 +224,10 @@ class ClientsController(Controller):
         """Whether the client's portal and messaging access is on (no other part of the record)."""
         client = self._load_client(s, client_id)
         self._check_sees(actor, client)
+        return self._portal_of(s, client_id)
+
+    @staticmethod
+    def _portal_of(s: Session, client_id: int) -> dict[str, bool]:
         portal = s.get(PortalAccess, client_id)
         return {"portal_enabled": bool(portal and portal.portal_enabled),
                 "messaging_enabled": bool(portal and portal.messaging_enabled)}
@@ -425,13 +443,14 @@ class ClientsController(Controller):
     def mark_duplicate(self, s: Session, actor: Actor, duplicate_id: int, keep_id: int, *,
                        note: str | None = None,
                        expected_versions: tuple[int, int] | None = None,
-                       disable_portal: bool = False) -> None:
+                       disable_portal: bool = False) -> DuplicateMarked:
         """Keep one profile; mark the other Inactive as its duplicate, linked to it.
 
         ``expected_versions`` (duplicate's, kept one's) are the versions the person
         compared; if either profile was saved since, nothing happens.
         ``disable_portal`` switches the duplicate's portal access off in the same
-        transaction (the portal question every inactivation asks).
+        transaction (the portal question every inactivation asks). Returns what
+        ``undo_mark_duplicate`` needs to put everything back.
         """
         if duplicate_id == keep_id:
             raise InvalidInput("A client cannot be a duplicate of itself.")
@@ -443,11 +462,15 @@ class ClientsController(Controller):
             check_version(duplicate, expected_versions[0])
             check_version(kept, expected_versions[1])
         if kept.duplicate_of_id is not None:
+            original = s.get(Client, kept.duplicate_of_id)
             raise InvalidInput(
-                f"Client {keep_id} is itself marked as a duplicate of {kept.duplicate_of_id}; "
+                f"{kept.first_name} {kept.last_name} is already marked as a duplicate of "
+                f"{original.first_name + ' ' + original.last_name if original else 'another profile'}; "
                 "keep that profile instead.")
+        before = (duplicate.status, duplicate.inactive_reason, duplicate.inactive_note)
+        portal_before = self._portal_of(s, duplicate.id) if disable_portal else None
         # Profiles that pointed at the one now marked duplicate follow it to the kept one.
-        self._repoint_duplicates(s, duplicate.id, kept.id)
+        repointed = self._repoint_duplicates(s, duplicate.id, kept.id)
         duplicate.duplicate_of_id = kept.id
         self._apply_status(s, actor, duplicate, ClientStatus.INACTIVE, InactiveReason.DUPLICATE,
                            validation.free_text(note, "inactive_note"), force=True)
@@ -456,15 +479,50 @@ class ClientsController(Controller):
         if disable_portal:
             self._set_portal(s, actor, duplicate.id, portal=False, messaging=False)
         flush_versioned(s)
+        return DuplicateMarked(duplicate.id, kept.id, duplicate.version, *before, tuple(repointed),
+                               portal_before)
+
+    @writes("client.undo_mark_duplicate", Action.MARK_DUPLICATE, target="client:duplicate_id")
+    def undo_mark_duplicate(self, s: Session, actor: Actor, duplicate_id: int, marked: DuplicateMarked) -> int:
+        """Put back what ``mark_duplicate`` changed: status, reason, links and portal access.
+
+        Refused (nothing changes) if the duplicate was saved since it was marked,
+        or is no longer linked to the profile kept. Returns its new version.
+        """
+        if marked.duplicate_id != duplicate_id:
+            raise InvalidInput("That undo step belongs to another client; nothing was changed.")
+        duplicate = self._load_client(s, duplicate_id, for_update=True)
+        require(actor, Action.MARK_DUPLICATE, clinician_id=duplicate.clinician_id)
+        check_version(duplicate, marked.version)
+        if duplicate.duplicate_of_id != marked.keep_id:
+            raise InvalidInput(f"{duplicate.first_name} {duplicate.last_name} is no longer marked as a "
+                               "duplicate of that profile; nothing was changed.")
+        self._apply_status(s, actor, duplicate, marked.status, marked.inactive_reason,
+                           marked.inactive_note, force=True)
+        duplicate.duplicate_of_id = None
+        back = list(s.scalars(select(Client.id).where(Client.id.in_(marked.repointed),
+                                                      Client.duplicate_of_id == marked.keep_id)))
+        if back:
+            s.execute(update(Client).where(Client.id.in_(back)).values(
+                duplicate_of_id=duplicate.id, version=Client.version + 1))
+            note_changed(s, Client, back)
+        audit(s, actor, "client.undo_mark_duplicate", "client", duplicate.id,
+              details={"kept_client_id": marked.keep_id})
+        if marked.portal is not None:
+            self._set_portal(s, actor, duplicate.id, portal=marked.portal["portal_enabled"],
+                             messaging=marked.portal["messaging_enabled"])
+        flush_versioned(s)
+        return duplicate.version
 
     @staticmethod
-    def _repoint_duplicates(s: Session, old_id: int, new_id: int | None) -> None:
+    def _repoint_duplicates(s: Session, old_id: int, new_id: int | None) -> list[int]:
         """Profiles marked as duplicates of ``old_id`` point at ``new_id`` instead (None: at nothing)."""
         pointing = list(s.scalars(select(Client.id).where(Client.duplicate_of_id == old_id)))
         if pointing:
             s.execute(update(Client).where(Client.id.in_(pointing)).values(
                 duplicate_of_id=new_id, version=Client.version + 1))
             note_changed(s, Client, pointing)
+        return pointing
 
     def _inactive_reason(self, client: Client, new: ClientStatus, reason: InactiveReason | str | None,
                          note: str | None) -> tuple[InactiveReason | None, str | None]:

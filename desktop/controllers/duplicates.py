@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 from desktop.controllers.base import Controller, audit, check_id, reads, require, writes
 from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied
 from desktop.controllers.permissions import Action, Actor
-from desktop.domain.models import Client, Contact, ContactDismissal, DuplicateDismissal
+from desktop.domain.models import (
+    Client,
+    Contact,
+    ContactClientDismissal,
+    ContactDismissal,
+    DuplicateDismissal,
+)
 from desktop.domain.search import fold, phone_digits
 from desktop.storage.queries import visible_clients, visible_contacts
 
@@ -224,10 +230,28 @@ class DuplicatesController(Controller):
         shifted = [Person(p.id + offset, p.first_name, p.last_name, p.date_of_birth, p.email, p.phone)
                    for p in contacts]
         by_shifted = {p.id: original for p, original in zip(shifted, contacts)}
+        dismissed = {(client_id, contact_id + offset) for contact_id, client_id in s.execute(
+            select(ContactClientDismissal.contact_id, ContactClientDismissal.client_id))}
         pairs = []
-        for pair in find_pairs(clients + shifted):
+        for pair in find_pairs(clients + shifted, dismissed):
             if (pair.left.id < offset) == (pair.right.id < offset):
                 continue
             client, contact = (pair.left, pair.right) if pair.left.id < offset else (pair.right, pair.left)
             pairs.append(DuplicatePair(client, by_shifted[contact.id], pair.score, pair.reasons))
         return pairs
+
+    @writes("contact.not_a_client", Action.MERGE_CONTACTS, target="contact:contact_id")
+    def dismiss_contact_client(self, s: Session, actor: Actor, contact_id: int, client_id: int) -> None:
+        """Remember that a contact is *not* the client they look like; the pair is not offered again."""
+        who = actor.visibility(Action.MERGE_CONTACTS)
+        if s.get(Contact, check_id(contact_id, "contact")) is None:
+            raise NotFound(f"There is no contact with id {contact_id}; it may have been merged or deleted.")
+        if s.scalars(visible_contacts(select(Contact.id).where(Contact.id == contact_id), who)).first() is None:
+            raise PermissionDenied("This contact is not linked to any of your clients.")
+        client = self._load_client(s, client_id)
+        require(actor, Action.MERGE_CONTACTS, clinician_id=client.clinician_id)
+        exists = s.scalars(select(ContactClientDismissal.id).where(
+            ContactClientDismissal.contact_id == contact_id, ContactClientDismissal.client_id == client_id)).first()
+        if exists is None:
+            s.add(ContactClientDismissal(contact_id=contact_id, client_id=client_id, actor_id=actor.user_id))
+        audit(s, actor, "contact.not_a_client", "contact", contact_id, details={"client_id": client_id})

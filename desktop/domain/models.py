@@ -340,6 +340,19 @@ class ContactDismissal(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class ContactClientDismissal(Base):
+    """A contact and a client someone said are *not* the same person."""
+
+    __tablename__ = "contact_client_dismissals"
+    __table_args__ = (UniqueConstraint("contact_id", "client_id", name="contact_client_pair"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("practice_users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class AuditEvent(Base):
     """Who did what to which record, and whether they were allowed.
 

@@ -389,6 +389,51 @@ def test_marking_a_duplicate_makes_it_inactive_linked_to_the_kept_profile(
     assert ids(clients.list_clients(manager, search="jose")) == [kept]
 
 
+def test_undoing_a_mark_duplicate_puts_back_status_reason_links_and_portal(
+        db: Database, practice: dict[str, Actor], clients: ClientsController,
+        roster: dict[str, int]) -> None:
+    owner = practice["owner"]
+    kept = roster["jose"]
+    dup = clients.add_client(owner, first_name="Jose", last_name="Nunez", date_of_birth="1984-03-09")
+    clients.set_status(owner, dup, "inactive", reason="moved", note="Moved to Leeds")
+    older = clients.add_client(owner, first_name="José", last_name="Nunes")
+    clients.mark_duplicate(owner, older, dup)  # points at dup; follows it to the kept one
+    clients.set_portal_access(owner, dup, portal=True, messaging=True)
+    before = clients.get_client(owner, dup)
+
+    marked = clients.mark_duplicate(owner, dup, kept, disable_portal=True)
+    assert clients.get_client(owner, older).duplicate_of_id == kept
+    assert clients.portal_access(owner, dup) == {"portal_enabled": False, "messaging_enabled": False}
+
+    clients.undo_mark_duplicate(owner, dup, marked)
+
+    after = clients.get_client(owner, dup)
+    assert (after.row.status, after.inactive_reason, after.inactive_note, after.duplicate_of_id) == (
+        ClientStatus.INACTIVE, InactiveReason.MOVED, "Moved to Leeds", None)
+    assert after.portal == before.portal == {"portal_enabled": True, "messaging_enabled": True}
+    assert clients.get_client(owner, older).duplicate_of_id == dup
+    assert clients.get_client(owner, kept).duplicates == []
+    # The history tells the whole story, undo included.
+    assert [(h["to"], h["reason"]) for h in after.status_history] == [
+        ("inactive", "moved"), ("inactive", "duplicate"), ("inactive", "moved")]
+
+
+def test_undoing_a_mark_duplicate_is_refused_after_a_later_save_and_changes_nothing(
+        db: Database, practice: dict[str, Actor], clients: ClientsController,
+        roster: dict[str, int]) -> None:
+    owner = practice["owner"]
+    dup = clients.add_client(owner, first_name="Jose", last_name="Nunez")
+    marked = clients.mark_duplicate(owner, dup, roster["jose"])
+    clients.edit_client(owner, dup, marked.version, phone="555 0101")
+
+    with refused_and_unchanged(db, "owner", StaleVersion, "client.undo_mark_duplicate"):
+        clients.undo_mark_duplicate(owner, dup, marked)
+    with refused_and_unchanged(db, "owner", InvalidInput, "client.undo_mark_duplicate"):
+        clients.undo_mark_duplicate(owner, roster["mei"], marked)
+    with refused_and_unchanged(db, "clinician", PermissionDenied, "client.undo_mark_duplicate"):
+        clients.undo_mark_duplicate(practice["clinician"], dup, marked)
+
+
 def test_reactivating_a_duplicate_clears_the_link(
         db: Database, practice: dict[str, Actor], clients: ClientsController,
         roster: dict[str, int]) -> None:

@@ -23,7 +23,14 @@ from desktop.controllers.clients import ClientsController, client_owned_tables
 from desktop.controllers.contacts import ContactsController
 from desktop.controllers.errors import ConfirmationMismatch, PermissionDenied
 from desktop.controllers.permissions import Actor
-from desktop.domain.models import AuditEvent, Base, Client, DuplicateDismissal, Outcome
+from desktop.domain.models import (
+    AuditEvent,
+    Base,
+    Client,
+    ContactClientDismissal,
+    DuplicateDismissal,
+    Outcome,
+)
 from desktop.storage.database import Database, open_database
 from tests.controllers.support import audit_rows, last_audit_id, refused_and_unchanged, snapshot
 from tests.helpers import PASSWORD, add_appointment, seed_users
@@ -141,6 +148,7 @@ def build_practice(db: Database, actors: dict[str, Actor], first: str = "Zephyri
     with db.transaction() as s:
         for a, b in ((bystander, doomed), (doomed, twin), (bystander, twin)):
             s.add(DuplicateDismissal(client_id=a, other_client_id=b, actor_id=owner.user_id))
+        s.add(ContactClientDismissal(contact_id=own, client_id=doomed, actor_id=owner.user_id))
     return Practice(actors, doomed, bystander, twin, first, last, email, phone)
 
 

@@ -127,6 +127,33 @@ def test_a_contact_who_is_a_client_is_offered_for_merging_into_the_client(db, pr
     assert "same phone" in pairs[0].reasons
 
 
+def test_a_contact_said_not_to_be_a_client_is_not_offered_again_and_the_decision_is_audited(
+        db, practice):  # type: ignore[no-untyped-def]
+    from desktop.controllers.contacts import ContactsController
+    from desktop.domain.models import ContactClientDismissal
+
+    owner = practice["owner"]
+    ada = ClientsController(db).add_client(owner, first_name="Ada", last_name="Lovelace", phone="555 010 1815")
+    namesake = ContactsController(db).add_contact(owner, first_name="Ada", last_name="Lovelace",
+                                                  phone="555 010 1815")
+    finder = DuplicatesController(db)
+    with pytest.raises(PermissionDenied):
+        finder.dismiss_contact_client(practice["scheduler"], namesake, ada)
+    assert count(db, ContactClientDismissal) == 0
+    assert len(finder.find_contact_client_duplicates(owner)) == 1
+
+    finder.dismiss_contact_client(owner, namesake, ada)
+    finder.dismiss_contact_client(owner, namesake, ada)  # saying it twice records it once
+
+    assert count(db, ContactClientDismissal) == 1
+    assert finder.find_contact_client_duplicates(owner) == []
+    assert count(db, AuditEvent, action="contact.not_a_client", outcome=Outcome.ALLOWED) == 2
+    assert count(db, AuditEvent, action="contact.not_a_client", outcome=Outcome.DENIED) == 1
+    # Deleting the client takes the decision with it.
+    ClientsController(db).delete_client(owner, ada, "Ada Lovelace")
+    assert count(db, ContactClientDismissal) == 0
+
+
 def test_demo_emails_keep_accented_names_readable():  # type: ignore[no-untyped-def]
     from desktop.controllers.demo import _email
 

@@ -72,6 +72,7 @@ IMPACT_LABELS = {
     "portal_access": ("Client Portal access setting", "Client Portal access settings"),
     "status_changes": ("status history entry", "status history entries"),
     "duplicate_dismissals": ("“not a duplicate” decision", "“not a duplicate” decisions"),
+    "contact_client_dismissals": ("“not the same as a contact” decision", "“not the same as a contact” decisions"),
 }
 
 
