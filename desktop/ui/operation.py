@@ -24,6 +24,7 @@ from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -85,49 +86,73 @@ def attempt(parent: QWidget | None, title: str, call: Callable[[], T], *,
         return Outcome(False, error=error)
 
 
-# Slow calls run on Python threads, and their outcome is collected on the GUI thread by a
-# timer of the window that asked: no Qt object is ever touched from another thread, so a
-# window closed meanwhile simply never hears back (its timer went with it).
+# Slow calls run on Python threads, and their outcomes are collected on the GUI thread by one
+# timer that lives as long as the application: no Qt object is touched from another thread,
+# and no Qt object is made or deleted per job (a timer per job, deleted after delivering,
+# was seen destroyed twice when its window went first: a crash). A window deleted
+# meanwhile simply never hears back.
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="caseload-job")
 _PENDING: set[Future[Any]] = set()
 POLL_MS = 15
 
 
+@dataclass
+class _Job:
+    future: Future[Any]
+    parent: QWidget
+    title: str
+    done: Callable[[Outcome[Any]], Any]
+    report: Callable[[str], Any] | None
+
+
 class _Collector(QTimer):
-    """Polls one job's future on the GUI thread and delivers its outcome once.
+    """The one timer that delivers finished jobs, in the order they were started."""
 
-    A slot of its own, not a Python closure: PySide makes a hidden receiver for
-    each closure connected to a signal, and those were seen freed twice when
-    short-lived objects came and went (a crash).
-    """
-
-    def __init__(self, parent: QWidget, future: Future[Any], title: str,
-                 done: Callable[[Outcome[Any]], Any], report: Callable[[str], Any] | None) -> None:
-        super().__init__(parent)
-        self.future: Future[Any] | None = future
-        self.title, self.done, self.report = title, done, report
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[_Job] = []
         self.setInterval(POLL_MS)
         self.timeout.connect(self.collect)
 
+    def add(self, job: _Job) -> None:
+        self.jobs.append(job)
+        if not self.isActive():
+            self.start()
+
     @Slot()
     def collect(self) -> None:
-        future = self.future
-        if future is None or not future.done():
+        finished = [job for job in self.jobs if job.future.done()]
+        if not finished:
             return
-        self.stop()
-        self.future = None
-        _PENDING.discard(future)
-        parent, done, report = self.parent(), self.done, self.report
-        self.deleteLater()
-        error = future.exception()
-        if error is None:
-            done(Outcome(True, future.result()))
-        elif isinstance(error, CaseloadError):
-            show_refusal(parent if isinstance(parent, QWidget) else None, self.title, error, report=report)
-            done(Outcome(False, error=error))
-        else:
-            done(Outcome(False))
-            sys.excepthook(type(error), error, error.__traceback__)
+        self.jobs = [job for job in self.jobs if not job.future.done()]
+        if not self.jobs:
+            self.stop()
+        for job in finished:
+            _PENDING.discard(job.future)
+            if shiboken6.isValid(job.parent):
+                _deliver(job)
+
+
+def _deliver(job: _Job) -> None:
+    error = job.future.exception()
+    if error is None:
+        job.done(Outcome(True, job.future.result()))
+    elif isinstance(error, CaseloadError):
+        show_refusal(job.parent, job.title, error, report=job.report)
+        job.done(Outcome(False, error=error))
+    else:
+        job.done(Outcome(False))
+        sys.excepthook(type(error), error, error.__traceback__)
+
+
+_COLLECTOR: _Collector | None = None
+
+
+def _collector() -> _Collector:
+    global _COLLECTOR
+    if _COLLECTOR is None or not shiboken6.isValid(_COLLECTOR):
+        _COLLECTOR = _Collector()
+    return _COLLECTOR
 
 
 def in_background(parent: QWidget, title: str, call: Callable[[], T],
@@ -138,12 +163,12 @@ def in_background(parent: QWidget, title: str, call: Callable[[], T],
     ``call`` must use only thread-safe things (controllers are: each call has its
     own session). A refusal is shown before ``done`` gets the failed ``Outcome``;
     an unexpected exception goes to the crash handler after ``done`` has had
-    its chance to close any progress dialog. If ``parent`` is closed and deleted
-    first, nothing is delivered.
+    its chance to close any progress dialog. If ``parent`` is deleted first,
+    nothing is delivered.
     """
     future: Future[T] = _EXECUTOR.submit(call)
     _PENDING.add(future)
-    _Collector(parent, future, title, done, report).start()
+    _collector().add(_Job(future, parent, title, done, report))
 
 
 def wait_for_background_jobs(timeout_ms: int = 10_000) -> bool:
