@@ -58,6 +58,7 @@ CONTACT_CLIENT_REASON = (
     "These contacts look like one of your clients. Merging one into the client profile moves its "
     "client links there and removes the contact profile; the client's records are untouched.")
 PROGRESS_POLL_MS = 100
+NOT_RECORDED = "not recorded for contacts"
 
 
 class PairKind(enum.Enum):
@@ -86,6 +87,10 @@ class _LastMark:
     scan: int  # which scan the removed pairs came from
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
 def _contact_label(person: Person) -> str:
     detail = person.email or person.phone
     name = name_of(person.first_name, person.last_name)
@@ -97,19 +102,20 @@ def _label(person: Person, *, client: bool) -> str:
 
 
 def _pairs_table(name: str, headers: tuple[str, str]) -> QTableWidget:
-    table = QTableWidget(0, 4)
+    """The two people of each pair and its score; why they look alike is shown beside the
+    comparison (and as the row's tooltip), so long names keep their room."""
+    table = QTableWidget(0, 3)
     table.setObjectName(name)
     table.setAccessibleName(name)
-    table.setHorizontalHeaderLabels([*headers, "Score", "Why"])
+    table.setHorizontalHeaderLabels([*headers, "Score"])
     table.verticalHeader().setVisible(False)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     header = table.horizontalHeader()
-    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-    header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
     header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-    header.setStretchLastSection(True)
     table.setWordWrap(False)
     table.setTextElideMode(Qt.TextElideMode.ElideRight)
     return table
@@ -160,6 +166,10 @@ class DuplicatesWindow(QWidget):
         self.contact_client_table.itemSelectionChanged.connect(self._show_selected)
         self.tabs.currentChanged.connect(self._tab_changed)
 
+        self.why = QLabel()
+        self.why.setObjectName("why")
+        self.why.setWordWrap(True)
+        self.why.setTextFormat(Qt.TextFormat.PlainText)
         self.compare = QTableWidget(0, 3)
         self.compare.setObjectName("comparison")
         self.compare.setAccessibleName("The two profiles side by side")
@@ -209,6 +219,7 @@ class DuplicatesWindow(QWidget):
         buttons.addStretch(1)
         right = QWidget()
         right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.why)
         right_layout.addWidget(self.compare, 1)
         right_layout.addWidget(self.explain)
         right_layout.addLayout(buttons)
@@ -296,10 +307,11 @@ class DuplicatesWindow(QWidget):
         self.compared = None  # read the profiles again: the scan is newer
         for kind in self.kinds:
             self._fill(kind)
-        counts = [f"{len(self.pairs[PairKind.CLIENTS])} client pairs"]
+        counts = [_count(len(self.pairs[PairKind.CLIENTS]), "client pair", "client pairs")]
         if PairKind.CONTACTS in self.kinds:
-            counts += [f"{len(self.pairs[PairKind.CONTACTS])} contact pairs",
-                       f"{len(self.pairs[PairKind.CONTACT_CLIENT])} contacts who may be clients"]
+            counts += [_count(len(self.pairs[PairKind.CONTACTS]), "contact pair", "contact pairs"),
+                       _count(len(self.pairs[PairKind.CONTACT_CLIENT]), "contact who may be a client",
+                              "contacts who may be clients")]
         self.summary.setText(", ".join(counts[:-1]) + (" and " if len(counts) > 1 else "")
                              + counts[-1] + " to review.")
         self._show_selected()
@@ -312,16 +324,12 @@ class DuplicatesWindow(QWidget):
         for r, pair in enumerate(pairs):
             left = _label(pair.left, client=kind is not PairKind.CONTACTS)
             right = _label(pair.right, client=kind is PairKind.CLIENTS)
-            for c, text in enumerate((left, right, f"{pair.score:.0f}", ", ".join(pair.reasons))):
+            why = "Why: " + ", ".join(pair.reasons)
+            for c, text in enumerate((left, right, f"{pair.score:.0f}")):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(f"{left}\n{right}\n{why}")
                 table.setItem(r, c, item)
         table.blockSignals(False)
-        if pairs:
-            header = table.horizontalHeader()
-            for column in (0, 1):  # as wide as the names, within reason
-                table.resizeColumnToContents(column)
-                header.resizeSection(column, min(header.sectionSize(column), 240))
         index = self.tabs.indexOf(table)
         if index >= 0:
             self.tabs.setTabText(index, f"{kind.value} ({len(pairs)})")
@@ -374,13 +382,15 @@ class DuplicatesWindow(QWidget):
         self.compare.setHorizontalHeaderLabels(["", *headers])
         if current is None:
             self.compare.setRowCount(0)
+            self.why.clear()
             return
         _kind, _row, pair = current
+        self.why.setText(f"Why they look alike: {', '.join(pair.reasons)} (score {pair.score:.0f} of 100).")
         rows = self._fields(kind, pair)
         self.compare.setRowCount(len(rows))
         for r, (label, left, right) in enumerate(rows):
             items = [QTableWidgetItem(label), QTableWidgetItem(left), QTableWidgetItem(right)]
-            if left != right and label != "Problem":
+            if left != right and label != "Problem" and NOT_RECORDED not in (left, right):
                 for item in items[1:]:
                     item.setBackground(DIFFERENT)
                     item.setToolTip("These differ")
@@ -396,7 +406,7 @@ class DuplicatesWindow(QWidget):
                 ("Last name", left.last_name, right.last_name)]
         if kind is PairKind.CONTACT_CLIENT:
             rows.append(("Date of birth", left.date_of_birth.isoformat() if left.date_of_birth else "",
-                         "not recorded for contacts"))
+                         NOT_RECORDED))
         return rows + [("Email", left.email or "", right.email or ""),
                        ("Phone", left.phone or "", right.phone or "")]
 
