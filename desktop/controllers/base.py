@@ -51,7 +51,14 @@ from desktop.controllers.errors import (
     StaleVersion,
 )
 from desktop.controllers.permissions import Action, Actor, Scope
-from desktop.domain.models import AuditEvent, Client, Contact, Outcome
+from desktop.domain.models import (
+    AuditEvent,
+    Client,
+    Contact,
+    Outcome,
+    PracticeSettings,
+    PracticeUser,
+)
 from desktop.storage.database import Database
 
 AUDITED_REFUSALS: tuple[type[CaseloadError], ...] = (
@@ -109,11 +116,12 @@ def check_id(value: Any, what: str) -> int:
     return value
 
 
-def check_version(record: Client | Contact, expected_version: int | None) -> None:
+def check_version(record: Client | Contact | PracticeSettings, expected_version: int | None) -> None:
     """Refuse if the record was saved since the caller loaded ``expected_version``."""
     if expected_version is not None and record.version != expected_version:
+        what = "the practice settings" if isinstance(record, PracticeSettings) else "this profile"
         raise StaleVersion(
-            "Someone else saved this profile after you opened it. "
+            f"Someone else saved {what} after you opened {'them' if what.endswith('s') else 'it'}. "
             "Reload to see their changes; nothing of yours was saved.",
             current_version=record.version,
         )
@@ -202,6 +210,8 @@ class Controller:
             unit = self.db.reading() if kind == "read" else self.db.transaction()
             with unit as session:
                 session.info["operation_id"] = operation_id
+                if permission is not None:
+                    _check_standing(session, actor, action)  # type: ignore[arg-type]
                 result = body(session)
                 if kind == "view":
                     audit(session, actor, action, target_kind, target_id)
@@ -236,6 +246,24 @@ class Controller:
         if client is None:
             raise NotFound(f"There is no client with id {client_id}; it may have been deleted.")
         return client
+
+
+CHANGE_PASSWORD = "user.change_password"
+
+
+def _check_standing(s: Session, actor: Actor, action: str) -> None:
+    """The signed-in user is still active, still has the role they signed in with, and has
+    no password to change first (docs/rules.md, "Users and passwords")."""
+    row = s.execute(select(PracticeUser.active, PracticeUser.role, PracticeUser.entire_practice_access,
+                           PracticeUser.must_change_password).where(PracticeUser.id == actor.user_id)).first()
+    if row is None or not row.active:
+        raise NotSignedIn("Your account has been deactivated; ask the Account Owner.",
+                          user_id=actor.user_id, username_known=True)
+    if (row.role, row.entire_practice_access) != (actor.role, actor.entire_practice_access):
+        raise NotSignedIn("Your role has changed since you signed in; sign in again.",
+                          user_id=actor.user_id, username_known=True)
+    if row.must_change_password and action != CHANGE_PASSWORD:
+        raise PermissionDenied("Change your password first: the one you have was chosen by someone else.")
 
 
 def operations(controller: type) -> dict[str, tuple[Kind, str, Action | None]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,6 +57,11 @@ EDITABLE_FIELDS = (
     "first_name", "last_name", "preferred_name", "date_of_birth", "email", "phone",
     "address", "clinician_id",
 )
+
+
+def _seen(ids: Sequence[int]) -> dict[str, list[int]] | None:
+    """The audit detail of a save made despite a duplicate warning (ids only, never names)."""
+    return {"possible_duplicates": sorted({check_id(i, "client") for i in ids})} if ids else None
 
 
 class StatusFilter(enum.StrEnum):
@@ -336,8 +341,13 @@ class ClientsController(Controller):
         return user.id
 
     @writes("client.add", Action.EDIT_CLIENT)
-    def add_client(self, s: Session, actor: Actor, **values: Any) -> int:
-        """Create an Active client; returns the new id."""
+    def add_client(self, s: Session, actor: Actor, *, seen_duplicates: Sequence[int] = (),
+                   **values: Any) -> int:
+        """Create an Active client; returns the new id.
+
+        ``seen_duplicates``: the likely duplicates the person was warned about and saved
+        anyway (``likely_client_duplicates_of``); their ids go into the audit row.
+        """
         require(actor, Action.EDIT_CLIENT, any_client=True)
         cleaned = self._clean(s, values)
         for required in ("first_name", "last_name"):
@@ -352,7 +362,7 @@ class ClientsController(Controller):
         client.refresh_search_key()
         s.add(client)
         s.flush()
-        audit(s, actor, "client.add", "client", client.id)
+        audit(s, actor, "client.add", "client", client.id, details=_seen(seen_duplicates))
         return client.id
 
     @writes("client.edit", Action.EDIT_CLIENT, target="client:client_id")
@@ -379,12 +389,16 @@ class ClientsController(Controller):
         reason: InactiveReason | str | None = None,
         note: str | None = None,
         disable_portal: bool = False,
+        seen_duplicates: Sequence[int] = (),
     ) -> int:
-        """The edit dialog's Save Client: fields, status and portal in one transaction."""
+        """The edit dialog's Save Client: fields, status and portal in one transaction.
+
+        ``seen_duplicates`` as for ``add_client``: audited with the edit.
+        """
         client = self._load_client(s, client_id, for_update=True)
         require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
         check_version(client, expected_version)
-        self._apply_fields(s, actor, client, fields)
+        self._apply_fields(s, actor, client, fields, seen_duplicates)
         new = self._status(status)
         reason_value, note_value = self._inactive_reason(client, new, reason, note)
         if new is not client.status:
@@ -402,7 +416,8 @@ class ClientsController(Controller):
         flush_versioned(s)
         return client.version
 
-    def _apply_fields(self, s: Session, actor: Actor, client: Client, values: Mapping[str, Any]) -> None:
+    def _apply_fields(self, s: Session, actor: Actor, client: Client, values: Mapping[str, Any],
+                      seen_duplicates: Sequence[int] = ()) -> None:
         cleaned = self._clean(s, values)
         if "clinician_id" in cleaned and actor.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED \
                 and cleaned["clinician_id"] != actor.user_id:
@@ -412,7 +427,8 @@ class ClientsController(Controller):
             setattr(client, key, cleaned[key])
         if changed:
             client.refresh_search_key()
-            audit(s, actor, "client.edit", "client", client.id, details={"fields": changed})
+            audit(s, actor, "client.edit", "client", client.id,
+                  details={"fields": changed, **(_seen(seen_duplicates) or {})})
 
     @writes("client.set_status", Action.CHANGE_STATUS, target="client:client_id")
     def set_status(

@@ -7,7 +7,7 @@ links, and the merged contact is removed, all in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import delete, select
@@ -59,8 +59,12 @@ class ContactsController(Controller):
     @writes("contact.add", Action.EDIT_CLIENT)
     def add_contact(self, s: Session, actor: Actor, *, first_name: str, last_name: str, email: str | None = None,
                     phone: str | None = None, notes: str | None = None, client_id: int | None = None,
-                    relationship: str | None = None) -> int:
-        """Create a contact, linked to ``client_id`` in the same transaction if given."""
+                    relationship: str | None = None, seen_duplicates: Sequence[int] = ()) -> int:
+        """Create a contact, linked to ``client_id`` in the same transaction if given.
+
+        ``seen_duplicates``: contacts the person was warned look the same and saved anyway
+        (``likely_contact_duplicates_of``); their ids go into the audit row.
+        """
         client = None
         if client_id is not None:
             client = self._load_client(s, client_id)
@@ -81,8 +85,10 @@ class ContactsController(Controller):
         if client is not None:
             s.add(ClientContactLink(client_id=client.id, contact_id=contact.id,
                                     relationship=validation.name(relationship, "relationship")))
-        audit(s, actor, "contact.add", "contact", contact.id,
-              details={"client_id": client.id} if client is not None else None)
+        details: dict[str, object] = {"client_id": client.id} if client is not None else {}
+        if seen_duplicates:
+            details["possible_duplicates"] = sorted({check_id(i, "contact") for i in seen_duplicates})
+        audit(s, actor, "contact.add", "contact", contact.id, details=details or None)
         return contact.id
 
     @writes("contact.edit", Action.EDIT_CLIENT, target="contact:contact_id")

@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from desktop.controllers import validation
 from desktop.controllers.base import Controller, audit, check_id, reads, require, writes
 from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied
 from desktop.controllers.permissions import Action, Actor
@@ -28,8 +30,9 @@ from desktop.domain.models import (
     ContactClientDismissal,
     ContactDismissal,
     DuplicateDismissal,
+    PracticeUser,
 )
-from desktop.domain.search import fold, phone_digits
+from desktop.domain.search import email_key, fold, phone_digits, phone_key
 from desktop.storage.queries import visible_clients, visible_contacts
 
 NICKNAMES = {
@@ -82,13 +85,15 @@ def _first(name: str) -> str:
 
 
 def _blocks(p: Person) -> Iterable[tuple[str, str]]:
+    """The evidence keys two people must share one of to be compared (the intake check's too)."""
     if p.date_of_birth:
         yield ("dob", p.date_of_birth.isoformat())
-    if p.email:
-        yield ("email", p.email.strip().casefold())
-    digits = phone_digits(p.phone)
-    if len(digits) >= 7:
-        yield ("phone", digits[-10:])
+    email = email_key(p.email)
+    if email:
+        yield ("email", email)
+    phone = phone_key(p.phone)
+    if phone:
+        yield ("phone", phone)
 
 
 def score_pair(a: Person, b: Person) -> tuple[float, tuple[str, ...]]:
@@ -156,7 +161,112 @@ def find_pairs(people: list[Person], dismissed: set[tuple[int, int]] = frozenset
     return pairs
 
 
+INTAKE_LIMIT = 200  # rows read per evidence key; a shared office phone says nothing more
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An existing profile a new or edited one may duplicate, as the intake warning lists it."""
+
+    id: int
+    first_name: str
+    last_name: str
+    date_of_birth: dt.date | None
+    status: str  # "active" / "inactive" for clients, "contact" for contacts
+    clinician: str
+    score: float
+    reasons: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {"id": self.id, "name": f"{self.first_name} {self.last_name}",
+                "date_of_birth": self.date_of_birth.isoformat() if self.date_of_birth else None,
+                "status": self.status, "clinician": self.clinician, "score": round(self.score, 1),
+                "reasons": list(self.reasons)}
+
+
+def _intake_person(values: Mapping[str, Any]) -> Person | None:
+    """The person being entered, from a form's values; None until both names are there.
+
+    A value that does not validate is simply left out: the check warns, the save refuses.
+    """
+    def clean(key: str) -> Any:
+        try:
+            return validation.field(key, values.get(key))
+        except InvalidInput:
+            return None
+
+    first, last = clean("first_name"), clean("last_name")
+    if not first or not last:
+        return None
+    born = clean("date_of_birth") if "date_of_birth" in values else None
+    return Person(0, first, last, born, clean("email"), clean("phone"))
+
+
 class DuplicatesController(Controller):
+    @reads("client.intake_check", Action.EDIT_CLIENT)
+    def likely_client_duplicates_of(self, s: Session, actor: Actor, values: Mapping[str, Any], *,
+                                    exclude_id: int | None = None) -> list[Candidate]:
+        """Clients the actor can see who look like the person in ``values`` (a new client, or
+        ``exclude_id`` being edited), best first: the same evidence rule and scoring as the scan,
+        looked up through the indexed keys instead of a scan."""
+        person = _intake_person(values)
+        if person is None:
+            return []
+        evidence = []
+        if person.date_of_birth:
+            evidence.append(Client.date_of_birth == person.date_of_birth)
+        if email_key(person.email):
+            evidence.append(Client.email_key == email_key(person.email))
+        if phone_key(person.phone):
+            evidence.append(Client.phone_key == phone_key(person.phone))
+        found: dict[int, tuple[Any, ...]] = {}
+        for condition in evidence:
+            stmt = select(Client.id, Client.first_name, Client.last_name, Client.date_of_birth,
+                          Client.email, Client.phone, Client.status, Client.clinician_id).where(condition)
+            if exclude_id is not None:
+                stmt = stmt.where(Client.id != exclude_id)
+            for row in s.execute(visible_clients(stmt, actor.visibility()).limit(INTAKE_LIMIT)):
+                found[row[0]] = tuple(row)
+        return self._candidates(s, person, found.values(), client=True)
+
+    @reads("contact.intake_check", Action.EDIT_CLIENT)
+    def likely_contact_duplicates_of(self, s: Session, actor: Actor, values: Mapping[str, Any], *,
+                                     exclude_id: int | None = None) -> list[Candidate]:
+        """Contacts who look like the contact in ``values`` (by email or phone, then names)."""
+        person = _intake_person(values)
+        if person is None:
+            return []
+        evidence = []
+        if email_key(person.email):
+            evidence.append(Contact.email_key == email_key(person.email))
+        if phone_key(person.phone):
+            evidence.append(Contact.phone_key == phone_key(person.phone))
+        found: dict[int, tuple[Any, ...]] = {}
+        for condition in evidence:
+            stmt = select(Contact.id, Contact.first_name, Contact.last_name, Contact.email,
+                          Contact.phone).where(condition)
+            if exclude_id is not None:
+                stmt = stmt.where(Contact.id != exclude_id)
+            for cid, first, last, email, phone in s.execute(
+                    visible_contacts(stmt, actor.visibility()).limit(INTAKE_LIMIT)):
+                found[cid] = (cid, first, last, None, email, phone, "contact", None)
+        return self._candidates(s, person, found.values(), client=False)
+
+    @staticmethod
+    def _candidates(s: Session, person: Person, rows: Iterable[tuple[Any, ...]], *,
+                    client: bool) -> list[Candidate]:
+        names: dict[int, str] | None = None
+        out = []
+        for cid, first, last, born, email, phone, status, clinician_id in rows:
+            score, reasons = score_pair(person, Person(cid, first, last, born, email, phone))
+            if score < THRESHOLD:
+                continue
+            if names is None:
+                names = dict(s.execute(select(PracticeUser.id, PracticeUser.display_name)).tuples().all())
+            out.append(Candidate(cid, first, last, born, str(getattr(status, "value", status)),
+                                 names.get(clinician_id, "") if clinician_id else "", score, reasons))
+        return sorted(out, key=lambda c: (-c.score, c.last_name.casefold(), c.id))
+
     @reads("client.find_duplicates", Action.MARK_DUPLICATE)
     def find_client_duplicates(self, s: Session, actor: Actor,
                                progress: Callable[[int, int], bool] | None = None) -> list[DuplicatePair]:

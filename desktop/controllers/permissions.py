@@ -26,6 +26,7 @@ class Action(enum.StrEnum):
     SEE_HISTORY = "see a client's history"
     READ_AUDIT_LOG = "read the practice audit log"
     DELETE_CLIENT = "delete clients"
+    PRACTICE_SETTINGS = "practice settings"
     MANAGE_USERS = "manage users"
 
 
@@ -67,6 +68,7 @@ _TABLE: dict[Action, tuple[Scope, Scope, Scope, Scope, Scope, Scope]] = {
     Action.SEE_HISTORY:         (A, A, A, O, N, N),
     Action.READ_AUDIT_LOG:      (A, A, N, N, N, N),
     Action.DELETE_CLIENT:       (A, A, A, N, N, N),
+    Action.PRACTICE_SETTINGS:   (A, A, N, N, N, N),
     Action.MANAGE_USERS:        (A, N, N, N, N, N),
 }
 
@@ -85,6 +87,8 @@ class Actor:
     display_name: str
     role: Role
     entire_practice_access: bool = False
+    # A password someone else chose: every operation but changing it is refused until then.
+    must_change_password: bool = False
 
     @property
     def profile(self) -> AccessProfile:

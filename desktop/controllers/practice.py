@@ -21,6 +21,7 @@ from desktop.controllers.demo import DemoReport, build_demo_practice
 from desktop.controllers.duplicates import DuplicatesController
 from desktop.controllers.permissions import Actor
 from desktop.controllers.roster import Roster
+from desktop.controllers.settings import SettingsController
 from desktop.controllers.users import UsersController
 from desktop.storage.database import Database, open_database, resolve_url
 from desktop.storage.watch import ChangeWatcher
@@ -38,6 +39,7 @@ class Practice:
         self.billing = BillingController(self.db)
         self.users = UsersController(self.db)
         self.duplicates = DuplicatesController(self.db)
+        self.settings = SettingsController(self.db)
 
     @property
     def on_server(self) -> bool:

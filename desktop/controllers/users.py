@@ -1,24 +1,30 @@
-"""Practice users: the first Account Owner, signing in, and adding users.
+"""Practice users: the first Account Owner, signing in, and managing users.
 
-Passwords are stored as argon2 hashes only. A failed sign-in says nothing about
-whether the username exists, and every attempt is audited.
+Passwords are stored as argon2 hashes only, and every password a person sets
+follows ``passwords.check`` (docs/rules.md, "Users and passwords"). A failed
+sign-in says nothing about whether the username exists, and every attempt is
+audited. A password chosen by someone else (a new user's first one, a reset)
+must be changed before anything else; a deactivated user cannot sign in and
+their history stays. The practice always keeps an active Account Owner.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from desktop.controllers import validation
+from desktop.controllers import passwords, validation
 from desktop.controllers.base import Controller, audit, before_sign_in, reads, require, writes
-from desktop.controllers.errors import InvalidInput, NotSignedIn, PermissionDenied
+from desktop.controllers.errors import InvalidInput, NotFound, NotSignedIn, PermissionDenied
 from desktop.controllers.permissions import Action, Actor
-from desktop.domain.models import PracticeUser, Role
+from desktop.domain.models import PracticeUser, Role, utcnow
 
 _hasher = PasswordHasher()
-PASSWORD_MIN = 4
 USERNAME_MAX = 64
 
 
@@ -27,7 +33,28 @@ def hash_password(password: str) -> str:
 
 
 def actor_for(user: PracticeUser) -> Actor:
-    return Actor(user.id, user.username, user.display_name, user.role, user.entire_practice_access)
+    return Actor(user.id, user.username, user.display_name, user.role, user.entire_practice_access,
+                 must_change_password=bool(user.must_change_password))
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """One line of the Users window and of ``caseload users list``."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    entire_practice: bool
+    active: bool
+    must_change_password: bool
+    last_sign_in: dt.datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        return {"username": self.username, "display_name": self.display_name, "role": self.role.value,
+                "entire_practice": self.entire_practice, "active": self.active,
+                "last_sign_in": self.last_sign_in.isoformat(timespec="seconds") + "Z"
+                if self.last_sign_in else None}
 
 
 def _username(value: str) -> str:
@@ -40,10 +67,15 @@ def _username(value: str) -> str:
     return cleaned
 
 
-def _password(value: str) -> str:
-    if not isinstance(value, str) or len(value) < PASSWORD_MIN:
-        raise InvalidInput(f"Password must have at least {PASSWORD_MIN} characters.", field="password")
-    return value
+def _password(value: str, field: str = "password") -> str:
+    return passwords.check(value, field)
+
+
+def _verifies(password_hash: str, password: str | None) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password or ""))
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def _role(value: Role | str) -> Role:
@@ -82,18 +114,13 @@ class UsersController(Controller):
         """The user behind a username and password; ``NotSignedIn`` (audited) otherwise."""
         user = s.scalars(select(PracticeUser).where(PracticeUser.username == (username or "").strip())
                          ).one_or_none()
-        ok = False
-        if user is not None and user.active:
-            try:
-                ok = _hasher.verify(user.password_hash, password or "")
-            except (VerificationError, InvalidHashError):
-                ok = False
-        if not ok:
+        if user is None or not user.active or not _verifies(user.password_hash, password):
             # Attempts on unknown usernames are recorded without the name typed:
             # people sometimes type their password into the username field.
             raise NotSignedIn("Wrong username or password.", user_id=user.id if user else None,
                               username_known=user is not None)
         assert user is not None
+        user.last_sign_in_at = utcnow()
         audit(s, actor_for(user), "user.sign_in", "user", user.id)
         return actor_for(user)
 
@@ -112,6 +139,7 @@ class UsersController(Controller):
             entire_practice_access=bool(entire_practice) or role_value in (
                 Role.ACCOUNT_OWNER, Role.PRACTICE_MANAGER),
             password_hash=hash_password(_password(password)), active=True,
+            must_change_password=True,  # someone else chose it
         )
         s.add(user)
         s.flush()
@@ -127,3 +155,95 @@ class UsersController(Controller):
              "active": u.active}
             for u in s.scalars(select(PracticeUser).order_by(PracticeUser.username))
         ]
+
+    # ------------------------------------------------------------ managing users
+
+    @reads("user.manage_list", Action.MANAGE_USERS)
+    def users(self, s: Session, actor: Actor) -> list[UserRow]:
+        """Every user with what the Users window shows, active ones first, by username."""
+        require(actor, Action.MANAGE_USERS, any_client=True)
+        rows = [UserRow(u.id, u.username, u.display_name, u.role, u.entire_practice_access, u.active,
+                        u.must_change_password, u.last_sign_in_at)
+                for u in s.scalars(select(PracticeUser).order_by(PracticeUser.username))]
+        return sorted(rows, key=lambda r: not r.active)
+
+    def _user(self, s: Session, username: str, *, for_update: bool = True) -> PracticeUser:
+        stmt = select(PracticeUser).where(PracticeUser.username == (username or "").strip())
+        if for_update and not self.db.is_sqlite:
+            stmt = stmt.with_for_update()
+        user = s.scalars(stmt).one_or_none()
+        if user is None:
+            raise NotFound(f"There is no user called {username!r}.")
+        return user
+
+    @staticmethod
+    def _other_active_owners(s: Session, user: PracticeUser) -> int:
+        return s.execute(select(func.count()).select_from(PracticeUser).where(
+            PracticeUser.role == Role.ACCOUNT_OWNER, PracticeUser.active.is_(True),
+            PracticeUser.id != user.id)).scalar_one()
+
+    def _keep_an_owner(self, s: Session, user: PracticeUser, doing: str) -> None:
+        if user.role is Role.ACCOUNT_OWNER and user.active and not self._other_active_owners(s, user):
+            raise InvalidInput(f"{user.display_name} is the practice's only Account Owner; make someone "
+                               f"else Account Owner before you {doing}.", field="role")
+
+    @writes("user.deactivate", Action.MANAGE_USERS, target="user:username")
+    def deactivate(self, s: Session, actor: Actor, username: str) -> None:
+        """The user can no longer sign in or act; their history stays."""
+        require(actor, Action.MANAGE_USERS, any_client=True)
+        user = self._user(s, username)
+        if user.id == actor.user_id:
+            raise InvalidInput("You cannot deactivate your own account.", field="username")
+        self._keep_an_owner(s, user, "deactivate this one")
+        if user.active:
+            user.active = False
+            audit(s, actor, "user.deactivate", "user", user.id)
+
+    @writes("user.reactivate", Action.MANAGE_USERS, target="user:username")
+    def reactivate(self, s: Session, actor: Actor, username: str) -> None:
+        require(actor, Action.MANAGE_USERS, any_client=True)
+        user = self._user(s, username)
+        if not user.active:
+            user.active = True
+            audit(s, actor, "user.reactivate", "user", user.id)
+
+    @writes("user.change_role", Action.MANAGE_USERS, target="user:username")
+    def change_role(self, s: Session, actor: Actor, username: str, role: Role | str, *,
+                    entire_practice: bool = False) -> None:
+        """A new role (and entire-practice flag); the last active Account Owner keeps theirs."""
+        require(actor, Action.MANAGE_USERS, any_client=True)
+        user = self._user(s, username)
+        new = _role(role)
+        if new is not Role.ACCOUNT_OWNER:
+            self._keep_an_owner(s, user, "change their role")
+        entire = bool(entire_practice) or new in (Role.ACCOUNT_OWNER, Role.PRACTICE_MANAGER)
+        if (user.role, user.entire_practice_access) != (new, entire):
+            user.role, user.entire_practice_access = new, entire
+            audit(s, actor, "user.change_role", "user", user.id,
+                  details={"role": new.value, "entire_practice": entire})
+
+    @writes("user.reset_password", Action.MANAGE_USERS, target="user:username")
+    def reset_password(self, s: Session, actor: Actor, username: str, password: str) -> None:
+        """A new password chosen for someone, who must change it when they next sign in."""
+        require(actor, Action.MANAGE_USERS, any_client=True)
+        user = self._user(s, username)
+        user.password_hash = hash_password(_password(password))
+        user.must_change_password = user.id != actor.user_id
+        audit(s, actor, "user.reset_password", "user", user.id)
+
+    # Every signed-in user may change their own password: the permission asked is one every
+    # role has (seeing clients, if only their own).
+    @writes("user.change_password", Action.SEE_CLIENTS)
+    def change_password(self, s: Session, actor: Actor, old_password: str, new_password: str) -> Actor:
+        """The signed-in user's own password; returns the actor, no longer asked to change it."""
+        user = s.get(PracticeUser, actor.user_id)
+        if user is None or not user.active:
+            raise NotSignedIn("Your account is no longer active; ask the Account Owner.")
+        if not _verifies(user.password_hash, old_password):
+            raise InvalidInput("That is not your current password.", field="old_password")
+        if new_password == old_password:
+            raise InvalidInput("Choose a password different from the current one.", field="new_password")
+        user.password_hash = hash_password(_password(new_password, "new_password"))
+        user.must_change_password = False
+        audit(s, actor, "user.change_password", "user", user.id)
+        return actor_for(user)

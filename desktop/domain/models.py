@@ -28,11 +28,14 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import (
+    false as sa_false,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.expression import FunctionElement
 
-from desktop.domain.search import make_search_key
+from desktop.domain.search import email_key, make_search_key, phone_key
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -124,6 +127,39 @@ class PracticeUser(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Set when someone else chose the password (a new user, a reset): the user changes it
+    # before doing anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class PracticeSettings(Base):
+    """The practice's own details (one row), shown in About and on exported records."""
+
+    __tablename__ = "practice_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    tax_id: Mapped[str] = mapped_column(String(20), default="")
+    npi: Mapped[str] = mapped_column(String(10), default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's own mapping
+
+
+class Service(Base):
+    """A service the practice offers, for appointments and billing documents."""
+
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    description: Mapped[str] = mapped_column(String(200))
+    minutes: Mapped[int] = mapped_column(Integer)
+    default_fee: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    position: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ListedRecord:
@@ -139,6 +175,10 @@ class ListedRecord:
     """
 
     search_key: Mapped[str] = mapped_column(Text, default="")
+    # What the intake duplicate check looks people up by (``domain.search.email_key`` and
+    # ``phone_key``), kept with the search key, indexed.
+    email_key: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone_key: Mapped[str | None] = mapped_column(String(16), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=DatabaseNow(), onupdate=DatabaseNow(),
                                                     index=True)
@@ -188,7 +228,7 @@ class Client(ListedRecord, Base):
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
     preferred_name: Mapped[str | None] = mapped_column(String(100))
-    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date, index=True)
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(40))
     address: Mapped[str | None] = mapped_column(Text)
@@ -212,6 +252,7 @@ class Client(ListedRecord, Base):
     def refresh_search_key(self) -> None:
         self.search_key = make_search_key(self.first_name, self.last_name, self.preferred_name,
                                           self.email, self.phone, self.date_of_birth)
+        self.email_key, self.phone_key = email_key(self.email), phone_key(self.phone)
 
 
 class Contact(ListedRecord, Base):
@@ -231,6 +272,7 @@ class Contact(ListedRecord, Base):
 
     def refresh_search_key(self) -> None:
         self.search_key = make_search_key(self.first_name, self.last_name, None, self.email, self.phone)
+        self.email_key, self.phone_key = email_key(self.email), phone_key(self.phone)
 
 
 class ClientContactLink(Base):

@@ -76,6 +76,18 @@ def phone_digits(phone: str | None) -> str:
     return _NON_DIGIT.sub("", phone or "")
 
 
+def email_key(email: str | None) -> str | None:
+    """An email as the duplicate checks compare it: trimmed and case-folded (None if empty)."""
+    key = (email or "").strip().casefold()
+    return key or None
+
+
+def phone_key(phone: str | None) -> str | None:
+    """A phone as the duplicate checks compare it: its last ten digits, if it has seven or more."""
+    digits = phone_digits(phone)
+    return digits[-10:] if len(digits) >= 7 else None
+
+
 def make_search_key(
     first_name: str,
     last_name: str,

@@ -105,7 +105,7 @@ def test_own_clients_clinician_is_offered_only_pairs_among_their_clients(db, pra
 def test_demo_on_a_practice_with_an_owner_adds_no_second_owner(sqlite_db):  # type: ignore[no-untyped-def]
     from desktop.domain.models import PracticeUser, Role
 
-    dana = UsersController(sqlite_db).create_account_owner("dana", "Dana Whitfield", "secret1")
+    dana = UsersController(sqlite_db).create_account_owner("dana", "Dana Whitfield", "river otter 42")
     with pytest.raises(PermissionDenied):  # nobody signed in: no users with a known password
         build_demo_practice(sqlite_db, clients=50, seed=3, password="demo")
     report = build_demo_practice(sqlite_db, clients=50, seed=3, password="demo", actor=dana)

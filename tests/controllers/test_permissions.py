@@ -21,6 +21,7 @@ from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
 from desktop.controllers.errors import PermissionDenied
 from desktop.controllers.permissions import PERMISSIONS, AccessProfile, Action, Actor, Scope
+from desktop.controllers.settings import SettingsController
 from desktop.controllers.users import UsersController
 from desktop.domain.models import (
     BillingDocument,
@@ -45,6 +46,7 @@ SPEC_TABLE = """
 | see a client's history and audit trail | yes | yes | yes | assigned only | no | no |
 | read the practice audit log | yes | yes | no | no | no | no |
 | delete client | yes | yes | yes | no | no | no |
+| practice settings | yes | yes | no | no | no | no |
 | manage users | yes | no | no | no | no | no |
 """
 
@@ -58,6 +60,7 @@ SPEC_ROWS = {
     "see a client's history and audit trail": (Action.SEE_HISTORY,),
     "read the practice audit log": (Action.READ_AUDIT_LOG,),
     "delete client": (Action.DELETE_CLIENT,),
+    "practice settings": (Action.PRACTICE_SETTINGS,),
     "manage users": (Action.MANAGE_USERS,),
 }
 
@@ -206,6 +209,14 @@ def manage_users(db: Database, actor: Actor, t: Target | None) -> None:
     assert _scalar(db, select(PracticeUser.username).where(PracticeUser.id == user_id)) == "new-hire"
 
 
+def practice_settings(db: Database, actor: Actor, t: Target | None) -> None:
+    settings = SettingsController(db)
+    saved = settings.save(actor, 0, {"name": "Riverside Counselling"},
+                          [{"code": "90834", "description": "Psychotherapy, 45 minutes", "minutes": 45,
+                            "default_fee": "150.00"}])
+    assert settings.settings(actor) == saved and saved.name == "Riverside Counselling"
+
+
 @dataclass(frozen=True)
 class Operation:
     call: Callable[..., None]
@@ -225,6 +236,7 @@ OPERATIONS: dict[Action, Operation] = {
     Action.SEE_HISTORY: Operation(see_history, "audit.read"),
     Action.READ_AUDIT_LOG: Operation(read_audit_log, "audit.read", per_client=False),
     Action.DELETE_CLIENT: Operation(delete, "client.delete"),
+    Action.PRACTICE_SETTINGS: Operation(practice_settings, "settings.save", per_client=False),
     Action.MANAGE_USERS: Operation(manage_users, "user.add", per_client=False),
 }
 

@@ -14,8 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.controllers import passwords
 from desktop.controllers.permissions import Actor
-from desktop.controllers.users import PASSWORD_MIN, UsersController
+from desktop.controllers.users import UsersController
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import problem_label
 
@@ -82,8 +83,8 @@ class FirstRunDialog(QDialog):
 
     def _validate(self) -> None:
         problem = ""
-        if self.password.text() and len(self.password.text()) < PASSWORD_MIN:
-            problem = f"The password needs at least {PASSWORD_MIN} characters."
+        if self.password.text() and passwords.problem(self.password.text()):
+            problem = passwords.problem(self.password.text()) or ""
         elif self.repeat.text() and self.repeat.text() != self.password.text():
             problem = "The two passwords differ."
         self.problem.setText(problem)
