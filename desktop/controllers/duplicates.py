@@ -262,7 +262,7 @@ class DuplicatesController(Controller):
             if score < THRESHOLD:
                 continue
             if names is None:
-                names = dict(s.execute(select(PracticeUser.id, PracticeUser.display_name)).tuples().all())
+                names = {uid: name for uid, name in s.execute(select(PracticeUser.id, PracticeUser.display_name))}
             out.append(Candidate(cid, first, last, born, str(getattr(status, "value", status)),
                                  names.get(clinician_id, "") if clinician_id else "", score, reasons))
         return sorted(out, key=lambda c: (-c.score, c.last_name.casefold(), c.id))

@@ -173,6 +173,7 @@ class SettingsController(Controller):
         require(actor, Action.PRACTICE_SETTINGS, any_client=True)
         cleaned = _clean_settings(values)
         rows = _clean_services(services)
+        services_changed = tuple(rows) != self._read(s).services
         row = s.get(PracticeSettings, 1)
         if row is None:
             if expected_version != 0:
@@ -184,13 +185,13 @@ class SettingsController(Controller):
             check_version(row, expected_version)
             for key, value in cleaned.items():
                 setattr(row, key, value)
-        if tuple(rows) != self._read(s).services:
-            s.execute(delete(Service))
-            s.add_all(Service(code=r.code, description=r.description, minutes=r.minutes,
-                              default_fee=r.default_fee, position=i) for i, r in enumerate(rows))
-            if not s.is_modified(row):
-                row.name = row.name  # the services changed: the settings' version moves too
-                flag_modified(row, "name")
+            if services_changed and not s.is_modified(row):
+                flag_modified(row, "name")  # only the services changed: the version moves all the same
+        if services_changed:
+            with s.no_autoflush:
+                s.execute(delete(Service))
+                s.add_all(Service(code=r.code, description=r.description, minutes=r.minutes,
+                                  default_fee=r.default_fee, position=i) for i, r in enumerate(rows))
         flush_versioned(s)
         audit(s, actor, "settings.save", "practice", 1,
               details={"fields": sorted(cleaned), "services": len(rows)})
