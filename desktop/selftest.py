@@ -59,7 +59,7 @@ def _steps(tmp: Path, state: dict) -> list[Callable[[], str]]:
         from desktop.controllers.users import UsersController
 
         db = state["db"]
-        owner = UsersController(db).create_account_owner("selftest", "Self Test", "self-test")
+        owner = UsersController(db).create_account_owner("selftest", "Self Test", "self-test passphrase")
         state["owner"] = owner
         clients = ClientsController(db)
         cid = clients.add_client(owner, first_name="Zoë", last_name="O'Test")

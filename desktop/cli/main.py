@@ -30,6 +30,7 @@ EXIT_BUG = 70  # EX_SOFTWARE
 DEMO_PASSWORD = "demo"  # published: the demo practice is fictional
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
+EXIT_LIKELY_DUPLICATE = 3  # `clients add` of someone who looks already there (see --allow-duplicate)
 LIST_COLUMNS = ("id", "first_name", "last_name", "date_of_birth", "email", "phone", "status",
                 "clinician")
 
@@ -127,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phone")
     p.add_argument("--address")
     p.add_argument("--clinician", metavar="USERNAME")
+    p.add_argument("--allow-duplicate", action="store_true",
+                   help="add the client even if it looks like one already there (exit 3 otherwise)")
     p = command(csub, "show", cmd_clients_show, "show one client's full record")
     p.add_argument("id", type=_record_id)
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -186,6 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=("account_owner", "practice_manager", "clinician", "biller", "scheduler"))
     p.add_argument("--entire-practice", action="store_true")
     p.add_argument("--display-name")
+    p = command(usub, "list", cmd_users_list, "list the practice's users (Account Owner only)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is looking; password from $CASELOAD_PASSWORD or a prompt")
+    for name, func, text in (
+            ("deactivate", cmd_users_deactivate, "stop a user signing in; their history stays"),
+            ("reactivate", cmd_users_reactivate, "let a deactivated user sign in again"),
+            ("reset-password", cmd_users_reset_password,
+             "give a user a new password ($CASELOAD_NEW_PASSWORD or a prompt) to change at next sign-in")):
+        p = command(usub, name, func, text, changes=True)
+        p.add_argument("username")
+    command(usub, "change-password", cmd_users_change_password,
+            "change your own password (current from $CASELOAD_PASSWORD, new from $CASELOAD_NEW_PASSWORD, "
+            "else prompts)", changes=True)
 
     p = command(sub, "audit", cmd_audit, "show the audit log")
     p.add_argument("--client", type=_record_id)
@@ -310,7 +327,14 @@ def cmd_clients_add(args: argparse.Namespace) -> int:
                   date_of_birth=args.dob, email=args.email, phone=args.phone, address=args.address)
     if args.clinician:
         values["clinician_id"] = args.clinician
-    print(practice.clients.add_client(actor, **values))
+    likely = practice.duplicates.likely_client_duplicates_of(actor, values)
+    if likely and not args.allow_duplicate:
+        ids = ", ".join(str(c.id) for c in likely)
+        print(f"caseload: this looks like client{'s' if len(likely) > 1 else ''} {ids} already in the "
+              "practice (see `caseload clients show ID`); nothing was added. Add it anyway with "
+              "--allow-duplicate.", file=sys.stderr)
+        return EXIT_LIKELY_DUPLICATE
+    print(practice.clients.add_client(actor, seen_duplicates=[c.id for c in likely], **values))
     return 0
 
 
@@ -428,6 +452,52 @@ def cmd_users_add(args: argparse.Namespace) -> int:
                                            display_name=args.display_name,
                                            entire_practice=args.entire_practice)
     print(user_id)
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    rows = [row.as_json() for row in practice.users.users(_actor(practice, args.as_user))]
+    if args.format == "json":
+        _dump_json(rows)
+    else:
+        _print_table([{**r, "last_sign_in": r["last_sign_in"] or "never"} for r in rows],
+                     ("username", "display_name", "role", "entire_practice", "active", "last_sign_in"))
+    return 0
+
+
+def cmd_users_deactivate(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    practice.users.deactivate(_actor(practice, args.as_user), args.username)
+    print(f"{args.username} can no longer sign in; their history stays.")
+    return 0
+
+
+def cmd_users_reactivate(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    practice.users.reactivate(_actor(practice, args.as_user), args.username)
+    print(f"{args.username} can sign in again.")
+    return 0
+
+
+def cmd_users_reset_password(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
+    password = (_password(f"New password for {args.username}: ", "CASELOAD_NEW_PASSWORD")
+                if actor.can(Action.MANAGE_USERS, any_client=True) else "")
+    practice.users.reset_password(actor, args.username, password)
+    print(f"{args.username} has a new password, to be changed when they next sign in.")
+    return 0
+
+
+def cmd_users_change_password(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    username = args.as_user
+    current = _password(f"Current password for {username}: ", "CASELOAD_PASSWORD")
+    actor = practice.users.sign_in(username, current)
+    new = _password("New password: ", "CASELOAD_NEW_PASSWORD")
+    practice.users.change_password(actor, current, new)
+    print("Your password was changed.")
     return 0
 
 

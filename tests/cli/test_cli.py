@@ -96,9 +96,13 @@ def refused(ran: Ran, code: int = 1) -> str:
 
 
 def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table except the audit log, to prove a refusal changed nothing."""
+    """Every row of every table except the audit log, to prove a refusal changed nothing.
+
+    When each user last signed in is left out too: signing in to be refused is a sign-in.
+    """
     with db.reading() as s:
-        return {t.name: [tuple(r) for r in s.execute(select(t).order_by(*t.primary_key.columns))]
+        return {t.name: [tuple(r) for r in s.execute(select(*(c for c in t.columns if c.name != "last_sign_in_at"))
+                                                     .order_by(*t.primary_key.columns))]
                 for t in Base.metadata.sorted_tables if t.name != "audit_events"}
 
 
@@ -659,6 +663,64 @@ def test_adding_a_user_whose_name_is_taken_is_refused(clinic: Clinic):
     assert snapshot(clinic.db) == before
     with pytest.raises(NotSignedIn):
         UsersController(clinic.db).sign_in("biller", "takeover")
+
+
+def test_users_list_as_json_shows_roles_status_and_sign_ins(any_clinic: Clinic):
+    UsersController(any_clinic.db).deactivate(any_clinic.owner, "scheduler")
+    rows = {r["username"]: r for r in as_json(caseload(any_clinic.db, "users", "list", "--format", "json",
+                                                        "--as", "owner"))}
+    assert set(rows) == set(any_clinic.users)
+    assert rows["scheduler"] == {"username": "scheduler", "display_name": rows["scheduler"]["display_name"],
+                                 "role": "scheduler", "entire_practice": False, "active": False,
+                                 "last_sign_in": None}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rows["owner"]["last_sign_in"])  # this run signed in
+    assert "may not manage users" in refused(caseload(any_clinic.db, "users", "list", "--as", "manager"))
+
+
+def test_a_deactivated_user_is_refused_at_the_command_line_and_reactivated(clinic: Clinic):
+    assert "can no longer sign in" in succeeded(caseload(clinic.db, "users", "deactivate", "biller",
+                                                         "--as", "owner"))
+    before = snapshot(clinic.db)
+    assert "Wrong username or password" in refused(caseload(clinic.db, "billing", "run", "--as", "biller"))
+    assert snapshot(clinic.db) == before
+    succeeded(caseload(clinic.db, "users", "reactivate", "biller", "--as", "owner"))
+    succeeded(caseload(clinic.db, "billing", "run", "--as", "biller"))
+
+
+def test_the_last_account_owner_cannot_be_deactivated_from_the_command_line(clinic: Clinic):
+    before = snapshot(clinic.db)
+    assert "own account" in refused(caseload(clinic.db, "users", "deactivate", "owner", "--as", "owner"))
+    assert snapshot(clinic.db) == before
+
+
+def test_a_reset_password_is_changed_before_anything_else(clinic: Clinic):
+    first, own = "handed over 2026", "mine and only mine"
+    assert "next sign in" in succeeded(caseload(clinic.db, "users", "reset-password", "biller", "--as", "owner",
+                                                env={"CASELOAD_NEW_PASSWORD": first}))
+    assert "Change your password first" in refused(caseload(clinic.db, "billing", "run", "--as", "biller",
+                                                            password=first))
+    assert "most common" in refused(caseload(clinic.db, "users", "change-password", "--as", "biller",
+                                             password=first, env={"CASELOAD_NEW_PASSWORD": "password123"}))
+    succeeded(caseload(clinic.db, "users", "change-password", "--as", "biller", password=first,
+                       env={"CASELOAD_NEW_PASSWORD": own}))
+    succeeded(caseload(clinic.db, "billing", "run", "--as", "biller", password=own))
+
+
+def test_a_password_is_never_taken_from_the_command_line(clinic: Clinic):
+    assert "--new-password" in refused(caseload(clinic.db, "users", "reset-password", "biller",
+                                                "--new-password", "in plain sight 1", "--as", "owner"), code=2)
+
+
+def test_adding_a_likely_duplicate_is_refused_with_exit_3_unless_allowed(any_clinic: Clinic):
+    before = snapshot(any_clinic.db)
+    line = refused(caseload(any_clinic.db, "clients", "add", "--first", "Ada", "--last", "Lovelase",
+                            "--dob", "1985-12-10", "--as", "owner"), code=3)
+    assert f"client {any_clinic.ada} " in line and "--allow-duplicate" in line
+    assert snapshot(any_clinic.db) == before
+    out = succeeded(caseload(any_clinic.db, "clients", "add", "--first", "Ada", "--last", "Lovelase",
+                             "--dob", "1985-12-10", "--allow-duplicate", "--as", "owner"))
+    added = audit_trail(any_clinic.db, "client.add")[-1]
+    assert (added.target_id, added.details) == (int(out), {"possible_duplicates": [any_clinic.ada]})
 
 
 # -------------------------------------------------------------------- audit
