@@ -73,3 +73,42 @@ def test_an_upgraded_database_has_the_tables_columns_and_indexes_of_a_new_one(fr
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
         db.dispose()
+
+
+def test_the_last_releases_database_keeps_its_users_and_finds_duplicates_at_intake(fresh_url):  # type: ignore[no-untyped-def]  # noqa: F811
+    """Revision 0002 was the schema of the last release: its users sign in as before (no
+    password to change), and its clients are found by the intake check through keys the
+    upgrade filled in."""
+    from desktop.controllers.duplicates import DuplicatesController
+    from desktop.controllers.users import UsersController, hash_password
+    from tests.helpers import PASSWORD
+
+    engine = create_database_engine(fresh_url, create=True)
+    try:
+        command.upgrade(alembic_config(engine), "0002")
+    finally:
+        engine.dispose()
+    engine = create_database_engine(fresh_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO clients (first_name, last_name, status, search_key, email, phone, created_at,"
+                " updated_at, version, change_seq) VALUES ('Ada', 'Lovelace', 'active', 'ada lovelace',"
+                " ' Ada@Example.org ', '+1 (555) 010-1815', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1, 0)"))
+            conn.execute(text(
+                "INSERT INTO practice_users (username, display_name, role, entire_practice_access, password_hash,"
+                " active, created_at) VALUES ('olivia', 'Olivia Owens', 'account_owner', TRUE, :h, TRUE,"
+                " CURRENT_TIMESTAMP)"), {"h": hash_password(PASSWORD)})
+    finally:
+        engine.dispose()
+    db = open_database(fresh_url)
+    try:
+        owner = UsersController(db).sign_in("olivia", PASSWORD)
+        assert not owner.must_change_password
+        check = DuplicatesController(db).likely_client_duplicates_of
+        assert [c.first_name for c in check(owner, {"first_name": "Ada", "last_name": "Lovelace",
+                                                     "email": "ada@example.org"})] == ["Ada"]
+        assert [c.first_name for c in check(owner, {"first_name": "Ada", "last_name": "Lovelace",
+                                                     "phone": "555 010 1815"})] == ["Ada"]
+    finally:
+        db.dispose()
