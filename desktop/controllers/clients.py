@@ -35,6 +35,7 @@ from desktop.controllers.errors import (
     PermissionDenied,
 )
 from desktop.controllers.permissions import Action, Actor, Scope
+from desktop.controllers.settings import SettingsController
 from desktop.domain.models import (
     Appointment,
     AuditEvent,
@@ -306,13 +307,15 @@ class ClientsController(Controller):
     @views("client.export", Action.SEE_CLIENTS, target="client:client_id")
     def export_client(self, s: Session, actor: Actor, client_id: int,
                       deliver: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
-        """The full record as JSON-ready data, audited as an export.
+        """The full record as JSON-ready data, audited as an export; the practice's details
+        (Practice settings) come first, as at the top of a paper record.
 
         ``deliver`` (writing the file) runs inside the operation, so the export is
         audited only once it has been delivered; a delivery that fails is audited
         as refused and raises its ``CaseloadError``.
         """
-        data = self._detail(s, actor, client_id).as_json()
+        practice = SettingsController.practice_header(s)
+        data = {"practice": practice, **self._detail(s, actor, client_id).as_json()}
         data["exported_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         if deliver is not None:
             deliver(data)

@@ -157,6 +157,13 @@ class SettingsController(Controller):
         """The practice's details and services (every signed-in user may read them)."""
         return self._read(s)
 
+    @classmethod
+    def practice_header(cls, s: Session) -> dict[str, str]:
+        """The practice as an exported record names it (no services)."""
+        found = cls._read(s)
+        return {"name": found.name, "address": found.address, "phone": found.phone,
+                "tax_id": found.tax_id, "npi": found.npi}
+
     @staticmethod
     def _read(s: Session) -> Settings:
         row = s.get(PracticeSettings, 1)

@@ -485,6 +485,9 @@ def test_deleted_clients_name_is_not_left_in_the_database_file(clinic: Clinic):
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 def test_export_writes_the_full_record_readable_only_by_its_owner(clinic: Clinic, tmp_path: Path):
+    from desktop.controllers.settings import SettingsController
+
+    SettingsController(clinic.db).save(clinic.owner, 0, {"name": "Riverside Counselling", "npi": "1234567893"}, [])
     out_file = tmp_path / "ada.json"
     out_file.write_text("an older export")
     out_file.chmod(0o644)
@@ -494,6 +497,8 @@ def test_export_writes_the_full_record_readable_only_by_its_owner(clinic: Clinic
     assert SHOW_KEYS <= set(record)
     assert (record["id"], record["first_name"], len(record["appointments"])) == (clinic.ada, "Ada", 2)
     assert "exported_at" in record
+    assert list(record)[0] == "practice"  # the practice first, as at the top of a paper record
+    assert (record["practice"]["name"], record["practice"]["npi"]) == ("Riverside Counselling", "1234567893")
     assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
     assert [e.target_id for e in audit_trail(clinic.db, "client.export")] == [clinic.ada]
 
