@@ -1,0 +1,334 @@
+"""Practice settings: the practice's own details and the services it offers.
+
+Everyone signed in may read them; only the roles the permission table allows
+may change them (docs/rules.md, "Who may do what"), and for everyone else the
+dialog shows them read-only, saying who may change them. The form is checked
+as it is typed by the controller's own rules (the sentence appears under the
+field, or under the services for a service) and Save waits until it is right.
+A save from an older version is refused and offers Reload, like a profile's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.controllers.errors import InvalidInput
+from desktop.controllers.permissions import PERMISSIONS, AccessProfile, Action, Actor, Scope
+from desktop.controllers.practice import Practice
+
+# The controller's own checks, run as the person types so Save can wait; the save runs them again.
+from desktop.controllers.settings import Settings, _clean_services, _clean_settings
+from desktop.ui.dialogs.change_password import field_with_error, say
+from desktop.ui.operation import attempt
+from desktop.ui.widgets import form_row, heading_label, problem_label
+
+# Key, label (with mnemonic), object name, placeholder: one line each, the address below them.
+LINE_FIELDS = (
+    ("name", "Practice &name:", "practiceName", ""),
+    ("phone", "P&hone:", "phone", ""),
+    ("tax_id", "&Tax id (EIN):", "taxId", "12-3456789"),
+    ("npi", "N&PI:", "npi", "Ten digits"),
+)
+SERVICE_COLUMNS = ("Code", "Description", "Minutes", "Default fee")
+CODE, DESCRIPTION, MINUTES, FEE = range(len(SERVICE_COLUMNS))
+SERVICE_KEYS = ("code", "description", "minutes", "default_fee")
+# The codes most psychotherapy practices bill (CPT). Fees differ by practice and payer, so they
+# are left for the practice to fill in; Save says which one is still missing.
+COMMON_SERVICES = (
+    ("90791", "Psychiatric diagnostic evaluation", 60),
+    ("90832", "Psychotherapy, 30 minutes", 30),
+    ("90834", "Psychotherapy, 45 minutes", 45),
+    ("90837", "Psychotherapy, 60 minutes", 60),
+    ("90847", "Family psychotherapy with patient", 50),
+)
+ADDRESS_LINES = 3
+
+
+def may_change(actor: Actor) -> bool:
+    return actor.can(Action.PRACTICE_SETTINGS, any_client=True)
+
+
+def who_may_change() -> str:
+    """The roles that may change the settings, from the permission table: "Account Owner and …"."""
+    names = [p.value for p in AccessProfile if PERMISSIONS[p][Action.PRACTICE_SETTINGS] is Scope.ALL]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _problems(values: Mapping[str, Any], services: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """What the controller would refuse: each detail's sentence by its key, and the services'
+    first one under ``"services"``."""
+    found: dict[str, str] = {}
+    for key, value in values.items():
+        try:
+            _clean_settings({key: value})
+        except InvalidInput as error:
+            found[error.field or key] = str(error)
+    try:
+        _clean_services(services)
+    except InvalidInput as error:
+        found["services"] = str(error)
+    return found
+
+
+class PracticeSettingsDialog(QDialog):
+    """The settings form; after a save ``saved`` holds what the controller stored."""
+
+    def __init__(self, practice: Practice, actor: Actor, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings_controller = practice.settings
+        self.actor = actor
+        self.editable = may_change(actor)
+        self.current: Settings | None = None
+        self.saved: Settings | None = None
+        self._filling = True  # no checking while the form is being built or filled
+        self.setObjectName("practiceSettingsDialog")
+        self.setWindowTitle("Practice settings")
+        self.setMinimumSize(620, 560)
+
+        self.notice = QLabel(f"Only the {who_may_change()} can change the practice settings.")
+        self.notice.setObjectName("readOnlyNotice")
+        self.notice.setWordWrap(True)
+        self.notice.setVisible(not self.editable)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.edits: dict[str, QLineEdit] = {}
+        self.errors: dict[str, QLabel] = {}
+        for key, label, name, placeholder in LINE_FIELDS:
+            edit = QLineEdit()
+            edit.setObjectName(name)
+            edit.setAccessibleName(label.replace("&", "").rstrip(":"))
+            edit.setPlaceholderText(placeholder)
+            edit.textChanged.connect(self._check)
+            self.edits[key] = edit
+            box, self.errors[key] = field_with_error(edit, f"{key}Error")
+            form_row(form, label, box, buddy=edit)
+            if key == "name":
+                self.address = QPlainTextEdit()
+                self.address.setObjectName("address")
+                self.address.setAccessibleName("Address")
+                self.address.setTabChangesFocus(True)
+                lines = self.address.fontMetrics().lineSpacing() * ADDRESS_LINES
+                self.address.setFixedHeight(lines + 2 * self.address.frameWidth() + 10)
+                self.address.textChanged.connect(self._check)
+                box, self.errors["address"] = field_with_error(self.address, "addressError")
+                form_row(form, "&Address:", box, buddy=self.address).setAlignment(
+                    Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignTop)
+
+        self.services = QTableWidget(0, len(SERVICE_COLUMNS))
+        self.services.setObjectName("servicesTable")
+        self.services.setAccessibleName("Services")
+        self.services.setHorizontalHeaderLabels(SERVICE_COLUMNS)
+        # Numbered rows: a problem names "Service 3", and the row says which that is.
+        self.services.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.services.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.services.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.services.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
+            | QAbstractItemView.EditTrigger.AnyKeyPressed | QAbstractItemView.EditTrigger.SelectedClicked
+            if self.editable else QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.services.horizontalHeader()
+        for column in (CODE, MINUTES, FEE):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(DESCRIPTION, QHeaderView.ResizeMode.Stretch)
+        self.services.itemChanged.connect(self._check)
+        self.services_error = problem_label("servicesError")
+        self.services_error.setVisible(False)
+
+        self.add_service_button = self._button("Add service", "addService", self.add_service)
+        self.remove_service_button = self._button("Remove service", "removeService", self.remove_service)
+        self.common_button = self._button("Add common services", "addCommonServices", self.add_common)
+        self.common_button.setToolTip("Adds " + ", ".join(code for code, _d, _m in COMMON_SERVICES)
+                                      + "; fill in your fees.")
+        self.services.itemSelectionChanged.connect(self._service_buttons)
+        service_row = QHBoxLayout()
+        for button in (self.add_service_button, self.remove_service_button, self.common_button):
+            service_row.addWidget(button)
+            button.setVisible(self.editable)
+        service_row.addStretch(1)
+
+        self.problem = problem_label()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button.setText("Save Settings")
+        self.save_button.setObjectName("saveSettings")
+        self.save_button.setVisible(self.editable)
+        cancel = buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setObjectName("cancel")
+        if not self.editable:
+            cancel.setText("Close")
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.notice)
+        layout.addLayout(form)
+        layout.addSpacing(6)
+        layout.addWidget(heading_label("Services", scale=1.15, name="servicesHeading"))
+        layout.addWidget(self.services, 1)
+        layout.addWidget(self.services_error)
+        layout.addLayout(service_row)
+        layout.addWidget(self.problem)
+        layout.addWidget(buttons)
+
+        if not self.editable:
+            for edit in self.edits.values():
+                edit.setReadOnly(True)
+            self.address.setReadOnly(True)
+            # Read-only fields look like fields; without their white ground they read as text.
+            self.setStyleSheet("QLineEdit[readOnly=\"true\"], QPlainTextEdit[readOnly=\"true\"] "
+                               "{ background: transparent; }")
+        self._load()
+
+    def _button(self, text: str, name: str, slot: Any) -> QPushButton:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.setAccessibleName(text)
+        button.clicked.connect(slot)
+        return button
+
+    # ------------------------------------------------------------- loading
+
+    def _load(self) -> bool:
+        read = attempt(self, "Practice settings not read",
+                       lambda: self.settings_controller.settings(self.actor), report=self.problem.setText)
+        self._filling = False
+        if not read or read.value is None:
+            for widget in (*self.edits.values(), self.address, self.services):
+                widget.setEnabled(False)
+            self.save_button.setEnabled(False)
+            for button in (self.add_service_button, self.remove_service_button, self.common_button):
+                button.setEnabled(False)
+            return False
+        self._show(read.value)
+        return True
+
+    def _reload_saved(self) -> None:
+        """After someone else saved: their version, the refusal still said above the buttons."""
+        refusal = self.problem.text()
+        if self._load():
+            self.problem.setText(f"{refusal} The form now shows the saved version.")
+
+    def _show(self, settings: Settings) -> None:
+        self.current = settings
+        self._filling = True
+        for key, edit in self.edits.items():
+            edit.setText(getattr(settings, key))
+        self.address.setPlainText(settings.address)
+        self.services.setRowCount(0)
+        for service in settings.services:
+            self._append((service.code, service.description, str(service.minutes),
+                          f"{service.default_fee:.2f}"))
+        self._filling = False
+        self._check()
+
+    def _append(self, cells: Sequence[str]) -> int:
+        row = self.services.rowCount()
+        blocked = self.services.blockSignals(True)  # checked once the whole row is there
+        self.services.insertRow(row)
+        for column, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if column in (MINUTES, FEE):
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.services.setItem(row, column, item)
+        self.services.blockSignals(blocked)
+        return row
+
+    # ------------------------------------------------------------- services
+
+    def add_service(self) -> None:
+        row = self._append(("", "", "", ""))
+        self._check()
+        self.services.setCurrentCell(row, CODE)
+        self.services.editItem(self._item(row, CODE))
+
+    def remove_service(self) -> None:
+        row = self.services.currentRow()
+        if row >= 0:
+            self.services.removeRow(row)
+            self._check()
+
+    def add_common(self) -> None:
+        listed = {cells["code"].strip().upper() for cells in self.service_values()}
+        self._filling = True
+        for code, description, minutes in COMMON_SERVICES:
+            if code not in listed:
+                self._append((code, description, str(minutes), ""))
+        self._filling = False
+        self._check()
+        for row in range(self.services.rowCount()):
+            if not self._item(row, FEE).text().strip():
+                self.services.setCurrentCell(row, FEE)  # where the first missing fee goes
+                break
+
+    def _item(self, row: int, column: int) -> QTableWidgetItem:
+        item = self.services.item(row, column)
+        if item is None:  # every cell gets an item when its row is added; keep it so
+            item = QTableWidgetItem()
+            self.services.setItem(row, column, item)
+        return item
+
+    def _service_buttons(self) -> None:
+        self.remove_service_button.setEnabled(self.editable and self.services.currentRow() >= 0)
+
+    # ------------------------------------------------------------- checking
+
+    def values(self) -> dict[str, str]:
+        data = {key: edit.text() for key, edit in self.edits.items()}
+        data["address"] = self.address.toPlainText()
+        return data
+
+    def service_values(self) -> list[dict[str, str]]:
+        return [{key: self._item(row, column).text() for column, key in enumerate(SERVICE_KEYS)}
+                for row in range(self.services.rowCount())]
+
+    def _check(self, *_args: Any) -> bool:
+        """Say each problem where it belongs; Save waits until there is none."""
+        if self._filling:
+            return False
+        problems = _problems(self.values(), self.service_values())
+        for key, error in self.errors.items():
+            say(error, problems.get(key))
+        say(self.services_error, problems.get("services"))
+        self.common_button.setVisible(self.editable and self.services.rowCount() == 0)
+        self._service_buttons()
+        self.save_button.setEnabled(self.editable and self.current is not None and not problems)
+        return not problems
+
+    # ------------------------------------------------------------- saving
+
+    def save(self) -> None:
+        if not self.editable or self.current is None or not self._check():
+            return
+        self.problem.clear()
+        version, values, services = self.current.version, self.values(), self.service_values()
+        saved = attempt(self, "Practice settings not saved", lambda: self.settings_controller.save(
+            self.actor, version, values, services), report=self.problem.setText, reload=self._reload_saved)
+        if not saved:
+            error = saved.error
+            if isinstance(error, InvalidInput) and error.field in self.errors:
+                say(self.errors[error.field], str(error))
+                self.problem.clear()
+            return
+        self.saved = saved.value
+        self.accept()
+
