@@ -151,6 +151,22 @@ def _clean_services(services: Sequence[Mapping[str, Any]]) -> list[ServiceRow]:
     return rows
 
 
+def problems(values: Mapping[str, Any], services: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """What ``SettingsController.save`` would refuse, checked as the person types: each
+    detail's sentence by its field, and the services' first one under ``"services"``."""
+    found: dict[str, str] = {}
+    for key, value in values.items():
+        try:
+            _clean_settings({key: value})
+        except InvalidInput as error:
+            found[error.field or key] = str(error)
+    try:
+        _clean_services(services)
+    except InvalidInput as error:
+        found["services"] = str(error)
+    return found
+
+
 class SettingsController(Controller):
     @reads("settings.read", Action.SEE_CLIENTS)
     def settings(self, s: Session, actor: Actor) -> Settings:

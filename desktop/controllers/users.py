@@ -57,14 +57,21 @@ class UserRow:
                 if self.last_sign_in else None}
 
 
-def _username(value: str) -> str:
+def username_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a username (whether it is taken aside), in one sentence; None if it can."""
     cleaned = (value or "").strip()
     if not cleaned:
-        raise InvalidInput("Username is required.", field="username")
+        return "Username is required."
     if len(cleaned) > USERNAME_MAX or any(ch.isspace() for ch in cleaned):
-        raise InvalidInput(f"Username must be one word of at most {USERNAME_MAX} characters.",
-                           field="username")
-    return cleaned
+        return f"Username must be one word of at most {USERNAME_MAX} characters."
+    return None
+
+
+def _username(value: str) -> str:
+    why = username_problem(value)
+    if why:
+        raise InvalidInput(why, field="username")
+    return (value or "").strip()
 
 
 def _password(value: str, field: str = "password") -> str:
@@ -182,6 +189,14 @@ class UsersController(Controller):
             PracticeUser.role == Role.ACCOUNT_OWNER, PracticeUser.active.is_(True),
             PracticeUser.id != user.id)).scalar_one()
 
+    def _lock_owners(self, s: Session) -> None:
+        """On PostgreSQL, lock every Account Owner's row (in id order, before any other row) until
+        commit, so two owners demoting or deactivating each other at once cannot leave the
+        practice with none, nor deadlock."""
+        if not self.db.is_sqlite:
+            s.scalars(select(PracticeUser.id).where(PracticeUser.role == Role.ACCOUNT_OWNER)
+                      .order_by(PracticeUser.id).with_for_update()).all()
+
     def _keep_an_owner(self, s: Session, user: PracticeUser, doing: str) -> None:
         if user.role is Role.ACCOUNT_OWNER and user.active and not self._other_active_owners(s, user):
             raise InvalidInput(f"{user.display_name} is the practice's only Account Owner; make someone "
@@ -191,6 +206,7 @@ class UsersController(Controller):
     def deactivate(self, s: Session, actor: Actor, username: str) -> None:
         """The user can no longer sign in or act; their history stays."""
         require(actor, Action.MANAGE_USERS, any_client=True)
+        self._lock_owners(s)
         user = self._user(s, username)
         if user.id == actor.user_id:
             raise InvalidInput("You cannot deactivate your own account.", field="username")
@@ -212,6 +228,7 @@ class UsersController(Controller):
                     entire_practice: bool = False) -> None:
         """A new role (and entire-practice flag); the last active Account Owner keeps theirs."""
         require(actor, Action.MANAGE_USERS, any_client=True)
+        self._lock_owners(s)
         user = self._user(s, username)
         new = _role(role)
         if new is not Role.ACCOUNT_OWNER:

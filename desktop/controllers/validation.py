@@ -33,6 +33,8 @@ LABELS = {
     "address": "Address",
     "notes": "Notes",
     "inactive_note": "Note",
+    "display_name": "Name",
+    "relationship": "Relationship",
 }
 
 

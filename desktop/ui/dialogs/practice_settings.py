@@ -10,7 +10,7 @@ A save from an older version is refused and offers Reload, like a profile's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+# The controller's own checks, run as the person types so Save can wait; the save runs them again.
+from desktop.controllers import settings as settings_rules
 from desktop.controllers.errors import InvalidInput
 from desktop.controllers.permissions import PERMISSIONS, AccessProfile, Action, Actor, Scope
 from desktop.controllers.practice import Practice
-
-# The controller's own checks, run as the person types so Save can wait; the save runs them again.
-from desktop.controllers.settings import Settings, _clean_services, _clean_settings
+from desktop.controllers.settings import Settings
 from desktop.ui.dialogs.change_password import field_with_error, say
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import form_row, heading_label, problem_label
@@ -71,22 +71,6 @@ def who_may_change() -> str:
     """The roles that may change the settings, from the permission table: "Account Owner and …"."""
     names = [p.value for p in AccessProfile if PERMISSIONS[p][Action.PRACTICE_SETTINGS] is Scope.ALL]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def _problems(values: Mapping[str, Any], services: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """What the controller would refuse: each detail's sentence by its key, and the services'
-    first one under ``"services"``."""
-    found: dict[str, str] = {}
-    for key, value in values.items():
-        try:
-            _clean_settings({key: value})
-        except InvalidInput as error:
-            found[error.field or key] = str(error)
-    try:
-        _clean_services(services)
-    except InvalidInput as error:
-        found["services"] = str(error)
-    return found
 
 
 class PracticeSettingsDialog(QDialog):
@@ -305,7 +289,7 @@ class PracticeSettingsDialog(QDialog):
         """Say each problem where it belongs; Save waits until there is none."""
         if self._filling:
             return False
-        problems = _problems(self.values(), self.service_values())
+        problems = settings_rules.problems(self.values(), self.service_values())
         for key, error in self.errors.items():
             say(error, problems.get(key))
         say(self.services_error, problems.get("services"))

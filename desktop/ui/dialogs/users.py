@@ -40,7 +40,7 @@ from desktop.controllers import validation
 from desktop.controllers.errors import CaseloadError, InvalidInput, NotSignedIn, PermissionDenied
 from desktop.controllers.permissions import Actor, access_profile
 from desktop.controllers.practice import Practice
-from desktop.controllers.users import USERNAME_MAX, UserRow, UsersController
+from desktop.controllers.users import UserRow, UsersController, username_problem
 from desktop.domain.models import Role
 from desktop.ui.dialogs.change_password import NewPassword, field_with_error, say
 from desktop.ui.operation import attempt
@@ -73,12 +73,9 @@ def role_words(role: Role, entire_practice: bool) -> str:
 
 def _username_problem(text: str) -> str | None:
     """What the controller will say about this username (its uniqueness aside), or None."""
-    cleaned = text.strip()
-    if not cleaned:
+    if not text.strip():
         return None  # nothing typed yet: the button waits, nothing is said
-    if len(cleaned) > USERNAME_MAX or any(ch.isspace() for ch in cleaned):
-        return f"Username must be one word of at most {USERNAME_MAX} characters."
-    return None
+    return username_problem(text)
 
 
 def _name_problem(text: str) -> str | None:
@@ -87,7 +84,7 @@ def _name_problem(text: str) -> str | None:
     try:
         validation.field("display_name", text)
     except CaseloadError as error:
-        return str(error).replace("display_name", "Name", 1)
+        return str(error)
     return None
 
 
