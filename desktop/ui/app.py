@@ -1,4 +1,9 @@
-"""Starting the window: open the database, first run or sign in, then the main window."""
+"""Starting the window: open the database, first run or sign in, then the main window.
+
+One person at a time (``Session``): after a sign-in whose password someone else
+chose, the new password comes first; signing out closes every window of theirs
+and asks who signs in next, in the same run of the application.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice, open_practice, where
@@ -53,8 +58,12 @@ def style_sheet() -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-def sign_in(practice: Practice) -> Actor | None:
-    """First run (create the owner, maybe load the demo) or the sign-in dialog."""
+DEMO_PASSWORD = "demo"  # published: the demo's users are fictional and share it
+
+
+def sign_in(practice: Practice, notice: str = "") -> Actor | None:
+    """First run (create the owner, maybe load the demo) or the sign-in dialog (with ``notice``
+    above it, e.g. why the last person was signed out)."""
     from desktop.ui.dialogs.first_run import FirstRunDialog
     from desktop.ui.dialogs.sign_in import SignInDialog
 
@@ -66,19 +75,97 @@ def sign_in(practice: Practice) -> Actor | None:
         if first.demo.isChecked():
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
-                report = practice.load_demo(clients=1000, password="demo", actor=first.actor)
+                report = practice.load_demo(clients=1000, password=DEMO_PASSWORD, actor=first.actor)
             finally:
                 QApplication.restoreOverrideCursor()
-            QMessageBox.information(
-                None, "Demo practice loaded",
-                f"{report.clients:,} fictional clients are in your practice. The demo users "
-                f"{', '.join(report.users_created)} sign in with the password “demo”; you "
-                "remain the only Account Owner.")
+            box = QMessageBox(QMessageBox.Icon.Information, "Demo practice loaded",
+                              f"{report.clients:,} fictional clients are in your practice.")
+            box.setObjectName("demoLoaded")
+            box.setInformativeText(
+                f"The demo's fictional users ({', '.join(report.users_created)}) share the published "
+                f"password “{DEMO_PASSWORD}”, so anyone can try each role. Every password a person "
+                "sets, yours included, needs 10 or more characters. You remain the only Account Owner.")
+            box.exec()
         return first.actor
-    dialog = SignInDialog(users, practice.location)
+    dialog = SignInDialog(users, practice.location, notice=notice)
     if not dialog.exec():
         return None
     return dialog.actor
+
+
+def change_password_first(practice: Practice, actor: Actor) -> Actor | None:
+    """The new password of someone whose password another person chose; None if they cancelled."""
+    from desktop.ui.dialogs.change_password import ChangePasswordDialog
+
+    dialog = ChangePasswordDialog(practice, actor, None, forced=True)
+    changed = bool(dialog.exec())
+    new_actor = dialog.actor if changed else None
+    dialog.deleteLater()
+    return new_actor
+
+
+class Session(QObject):
+    """Whoever is signed in, and their main window: sign in, work, sign out, the next person.
+
+    ``start`` asks who signs in (and, for a password someone else chose, the new
+    one first) and opens a fresh ``MainWindow``. When it is signed out of, that
+    window and every other one of theirs is closed and deleted, and the sign-in
+    dialog asks again; closing it any other way (Quit, the close button) ends
+    the application through ``quit``. The application must not quit by itself
+    when its last window closes: between two people there is none open.
+    """
+
+    def __init__(self, practice: Practice, settings: QSettings, quit: Callable[[], object]) -> None:
+        super().__init__()
+        self.practice, self.settings, self.quit = practice, settings, quit
+        self.window: QWidget | None = None
+        self.notice = ""
+
+    def start(self) -> bool:
+        """Sign someone in and open their window; False if nobody did (Cancel)."""
+        from desktop.ui.main_window import MainWindow
+
+        while True:
+            actor = sign_in(self.practice, self.notice)
+            self.notice = ""
+            if actor is None:
+                return False
+            if actor.must_change_password:
+                actor = change_password_first(self.practice, actor)
+                if actor is None:  # no new password, no work: back to signing in
+                    self.notice = "You were signed out: choose a new password before you go on."
+                    continue
+            break
+        remember(self.settings, self.practice.location)
+        window = MainWindow(self.practice, actor, self.settings)
+        window.signedOut.connect(self._signed_out)
+        window.closed.connect(self._closed)
+        self.window = window
+        window.show()
+        window.load()
+        return True
+
+    @Slot()
+    def _closed(self) -> None:
+        window = self.window
+        if window is not None and not getattr(window, "signing_out", False):
+            self.quit()
+
+    @Slot()
+    def _signed_out(self) -> None:
+        window, self.window = self.window, None
+        if window is not None:
+            window.deleteLater()
+        self.notice = "You signed out."
+        # From the event loop, not from inside the Sign out action of a window being deleted.
+        QTimer.singleShot(0, self, self.sign_in_next)
+
+    @Slot()
+    def sign_in_next(self) -> None:
+        started = attempt(None, "Caseload", self.start,
+                          report=lambda message: QMessageBox.critical(None, "Caseload", message))
+        if not started.value:
+            self.quit()
 
 
 def install_crash_handler() -> None:
@@ -164,8 +251,6 @@ def open_for_window(database_url: str | None, settings: QSettings,
 
 
 def run(database_url: str | None = None) -> int:
-    from desktop.ui.main_window import MainWindow
-
     def critical(title: str) -> Callable[[str], object]:
         """Before any window: a refusal ends the start, so it is said as critical."""
         return lambda message: QMessageBox.critical(None, title, message)
@@ -176,17 +261,14 @@ def run(database_url: str | None = None) -> int:
     practice = open_for_window(database_url, settings, report=critical("Caseload cannot open the database"))
     if practice is None:
         return 1
-    signed_in = attempt(None, "Caseload", lambda: sign_in(practice), report=critical("Caseload"))
-    if not signed_in:
-        return 1
-    actor = signed_in.value
-    if actor is None:
-        return 0
-    remember(settings, practice.location)
-    window = MainWindow(practice, actor, settings)
-    window.show()
-    window.load()
+    app.setQuitOnLastWindowClosed(False)  # between two people no window is open; Session quits
+    session = Session(practice, settings, quit=app.quit)
     try:
+        started = attempt(None, "Caseload", session.start, report=critical("Caseload"))
+        if not started:
+            return 1
+        if not started.value:
+            return 0
         return app.exec()
     finally:
         practice.close()  # also finishes erasing a deletion a reader had held up

@@ -9,7 +9,8 @@ undo stack: undoing them would overwrite that save.
 
 The columns always fill the list's width (``ColumnFitter``); a search that
 finds nothing, or a practice with no clients yet, says so in the list's place
-(``EmptyList``) instead of showing an empty grid.
+(``EmptyList``) instead of showing an empty grid, and an empty practice offers
+its first New client there.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from PySide6.QtGui import (
     QKeyEvent,
     QKeySequence,
     QPainter,
-    QShortcut,
     QUndoCommand,
     QUndoStack,
 )
@@ -254,7 +254,8 @@ class RosterTable(QTableView):
 
 
 class EmptyList(QWidget):
-    """What the list area says when it shows no rows: why, and what would show some."""
+    """What the list area says when it shows no rows: why, and what would show some (another
+    status, or in an empty practice a New client)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -270,10 +271,14 @@ class EmptyList(QWidget):
         self.show_other = QPushButton()
         self.show_other.setObjectName("showOtherStatus")
         self.show_other.hide()
-        # The buttons under the sentence (a New client button will join this one).
+        self.new_client = QPushButton("&New client…")
+        self.new_client.setObjectName("emptyNewClient")
+        self.new_client.setAccessibleName("New client")
+        self.new_client.hide()
         self.buttons = QHBoxLayout()
         self.buttons.addStretch(1)
         self.buttons.addWidget(self.show_other)
+        self.buttons.addWidget(self.new_client)
         self.buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addStretch(1)
@@ -282,11 +287,12 @@ class EmptyList(QWidget):
         layout.addLayout(self.buttons)
         layout.addStretch(3)
 
-    def say(self, message: str, other: str | None = None) -> None:
+    def say(self, message: str, other: str | None = None, *, offer_new_client: bool = False) -> None:
         self.message.setText(message)
         self.setAccessibleName(message)
         self.show_other.setText(other or "")
         self.show_other.setVisible(bool(other))
+        self.new_client.setVisible(offer_new_client)
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -405,6 +411,16 @@ class _PrepareOrders(QRunnable):
         self.signals.done.emit(generation, orders)
 
 
+class Row(NamedTuple):
+    """The list's current row, as the window's Client menu needs it."""
+
+    kind: str  # "client" or "contact"
+    id: int
+    clinician_id: int | None
+    status: ClientStatus | None  # None for a contact
+    name: str
+
+
 class ClientsPage(QWidget):
     """Search box, Client status filter with Apply, and the table."""
 
@@ -412,6 +428,9 @@ class ClientsPage(QWidget):
     countsChanged = Signal(str)
     loaded = Signal()
     loadSettled = Signal()  # a background load is over, loaded or not
+    newClientRequested = Signal()  # the empty practice's New client button
+    statusApplied = Signal(str)  # the Client status filter now applied (a StatusFilter value)
+    currentRowChanged = Signal()  # another row is current, or the current row's data changed
 
     def __init__(self, clients: ClientsController, roster: Roster, actor: Actor,
                  parent: QWidget | None = None) -> None:
@@ -495,6 +514,12 @@ class ClientsPage(QWidget):
 
         self.empty = EmptyList()
         self.empty.show_other.clicked.connect(self._show_other_status)
+        self.empty.new_client.clicked.connect(self.newClientRequested)
+        selection = self.table.selectionModel()
+        selection.currentRowChanged.connect(self.currentRowChanged)
+        selection.selectionChanged.connect(self.currentRowChanged)
+        self.model.layoutChanged.connect(self.currentRowChanged)
+        self.model.modelReset.connect(self.currentRowChanged)
         self.list_area = QStackedWidget()
         self.list_area.setObjectName("listArea")
         self.list_area.addWidget(self.table)
@@ -512,11 +537,12 @@ class ClientsPage(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.list_area, 1)
 
-        QShortcut(QKeySequence.StandardKey.Find, self, self.focus_search)
+        # Ctrl+F is the window's Edit ▸ Find, which calls focus_search.
         self.setTabOrder(self.search, self.status_filter)
         self.setTabOrder(self.status_filter, self.apply_button)
         self.setTabOrder(self.apply_button, self.table)
         self.setTabOrder(self.table, self.empty.show_other)
+        self.setTabOrder(self.empty.show_other, self.empty.new_client)
 
     # ------------------------------------------------------------ gestures
 
@@ -543,6 +569,7 @@ class ClientsPage(QWidget):
         self.model.set_filter(status=self.status_filter.currentData())
         self._filter_choice_changed()
         self._shown_changed()
+        self.statusApplied.emit(self.model.status_filter.value)
 
     def show_status(self, status: StatusFilter) -> None:
         """Choose ``status`` in the Client status filter and apply it."""
@@ -579,6 +606,52 @@ class ClientsPage(QWidget):
         if index.isValid():
             self.openRequested.emit(index.data(KindRole), index.data(IdRole))
 
+    def current_row(self) -> Row | None:
+        """The row the Client menu acts on: the current one, if it is selected and shown."""
+        if self.list_area.currentWidget() is not self.table:
+            return None
+        index = self.table.currentIndex()
+        if not index.isValid() or not self.table.selectionModel().isRowSelected(index.row(), QModelIndex()):
+            return None
+        kind, record_id = index.data(KindRole), index.data(IdRole)
+        slot = self.roster.slot_of(Kind.CLIENT if kind == "client" else Kind.CONTACT, record_id)
+        if slot is None:
+            return None
+        return Row(kind, record_id, self.roster.clinician_ids[slot], self.roster.status(slot),
+                   display_name(self.roster.first[slot], self.roster.last[slot]))
+
+    def select_record(self, kind: str, record_id: int) -> bool:
+        """Make ``record_id`` the current, selected row and give the list the focus, so Enter
+        opens it. A search or status that hides it is cleared first. False if it is not listed."""
+        slot = self.roster.slot_of(Kind.CLIENT if kind == "client" else Kind.CONTACT, record_id)
+        if slot is None:
+            return False
+        row = self.model.row_of(slot)
+        if row is None and self.search.text():
+            self.search.clear()
+            row = self.model.row_of(slot)
+        if row is None:
+            inactive = self.roster.status(slot) is ClientStatus.INACTIVE
+            self.show_status(StatusFilter.INACTIVE if inactive else StatusFilter.ACTIVE)
+            row = self.model.row_of(slot)
+        if row is None:
+            return False
+        index = self.model.index(row, Column.NAME)
+        self.table.setCurrentIndex(index)  # selects the row (SelectRows)
+        self.table.scrollTo(index)
+        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        return True
+
+    def shown_table(self) -> tuple[list[str], list[list[str]]]:
+        """The list as it is shown now: its columns in their order, its rows in theirs."""
+        header = self.table.horizontalHeader()
+        columns = [c for c in (header.logicalIndex(v) for v in range(header.count()))
+                   if not header.isSectionHidden(c)]
+        model = self.model
+        titles = [str(model.headerData(c, Qt.Orientation.Horizontal)) for c in columns]
+        rows = [[model.index(r, c).data() or "" for c in columns] for r in range(model.rowCount())]
+        return titles, rows
+
     def _row_menu(self, index: QModelIndex, where: QPoint) -> None:
         row = QPersistentModelIndex(index)
         menu = QMenu(self.table)
@@ -603,6 +676,11 @@ class ClientsPage(QWidget):
         QTimer.singleShot(0, self, lambda: self._change_chosen(client_id, ClientStatus(value)))
 
     def _change_chosen(self, client_id: int, new: ClientStatus) -> None:
+        self.change_status_asking(client_id, new)
+
+    def change_status_asking(self, client_id: int, new: ClientStatus) -> None:
+        """Make a client Active or Inactive as the Status drop-down does: the portal question
+        first when access is on, then one step on the undo stack."""
         slot = self.roster.slot_of(Kind.CLIENT, client_id)
         if slot is None:
             return
@@ -845,10 +923,12 @@ class ClientsPage(QWidget):
         status = self.model.status_filter
         other: str | None = None
         self._other_status = None
+        offer_new_client = False
         if active + inactive + contacts == 0:
             message = ("There are no clients in this practice yet."
                        if self.actor.can(Action.SEE_CLIENTS, None)
                        else "No clients are assigned to you yet.")
+            offer_new_client = self.actor.can(Action.EDIT_CLIENT, any_client=True)
         else:
             if query:
                 message = f"No clients match “{isolate(query)}”."
@@ -862,7 +942,7 @@ class ClientsPage(QWidget):
                 other = self._other_status_offer(other_status, matching=bool(query))
                 if other:
                     self._other_status = other_status
-        self.empty.say(message, other)
+        self.empty.say(message, other, offer_new_client=offer_new_client)
         self.list_area.setCurrentWidget(self.empty)
 
     def _other_status_offer(self, status: StatusFilter, *, matching: bool) -> str | None:

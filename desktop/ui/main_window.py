@@ -1,15 +1,25 @@
-"""The main window: navigation on the left, the current page, a toolbar and a status bar.
+"""The main window: a menu bar, navigation on the left, the current page, a toolbar and a status bar.
 
 It wires pages to each other and to the change watcher; it holds no rules and
 runs no SQL of its own. When the practice file cannot be written any more
 (damaged, deleted or replaced while open), a red banner across the top says so
 for as long as it lasts; the controllers refuse every change meanwhile.
+
+The menus follow the platform's conventions (standard keys, mnemonics). An
+item the person's role may never use is hidden; one their role allows but not
+for the selected row (an own-clients clinician and someone else's client, a
+contact, no row at all) is disabled. Signing out closes every window of theirs
+(``signedOut``); ``desktop.ui.app`` then asks who signs in next.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import shiboken6
 from PySide6.QtCore import (
@@ -19,36 +29,78 @@ from PySide6.QtCore import (
     QRunnable,
     QSettings,
     QSize,
+    QStandardPaths,
     Qt,
     QThreadPool,
     QTimer,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMenu,
+    QMessageBox,
     QStackedWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
+from desktop.controllers.clients import StatusFilter
 from desktop.controllers.errors import CaseloadError
-from desktop.controllers.permissions import Action, Actor
+from desktop.controllers.files import write_private
+from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
+from desktop.domain.models import ClientStatus
 from desktop.ui.app import icon, style_sheet
 from desktop.ui.clients_page import ClientsPage, isolate
 from desktop.ui.operation import Outcome, attempt, show_refusal
-from desktop.ui.widgets import DANGER
+from desktop.ui.widgets import DANGER, file_name_part
 
 WATCH_INTERVAL_MS = 500
 _CHECKED = object()  # the practice file's quick check has reported
+CSV_FILTER = "Comma-separated values (*.csv)"
+# A spreadsheet reads a cell starting with one of these as a formula; a phone's "+" is kept.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PHONE_CHARACTERS = set("+-0123456789 ().")
+
+
+def csv_cell(text: str) -> str:
+    """``text`` as a spreadsheet shows it, never run: a leading formula sign gets an apostrophe."""
+    if text.startswith(_FORMULA_START) and not set(text) <= _PHONE_CHARACTERS:
+        return "'" + text
+    return text
+
+
+def csv_bytes(titles: list[str], rows: list[list[str]]) -> bytes:
+    """The list as CSV, UTF-8 with a byte-order mark, so a spreadsheet shows accents and scripts."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(titles)
+    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def documents_folder() -> Path:
+    """Where an export is suggested: the person's Documents folder, else their home."""
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    if not folder or not Path(folder).is_dir():
+        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.HomeLocation)
+    return Path(folder)
+
+
+def plain(text: str) -> str:
+    """An action's text as a sentence reads it: no mnemonic, no ellipsis, no shortcut hint."""
+    return text.split("\t")[0].replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…")
 
 
 class _FileCheckDelivery(QObject):
@@ -100,6 +152,8 @@ class _FileCheck(QRunnable):
 
 class MainWindow(QMainWindow):
     fileChecked = Signal()  # the practice file's quick check has reported (sound or not)
+    signedOut = Signal()  # every window of this person's is closed: ask who signs in next
+    closed = Signal()  # the window was closed (by Quit, the window's close button, or signing out)
 
     def __init__(self, practice: Practice, actor: Actor, settings: QSettings | None = None,
                  parent: QWidget | None = None) -> None:
@@ -155,6 +209,13 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(QLabel(practice.location if practice.on_server else "Local database"))
         self.clients_page.countsChanged.connect(self.shown.setText)
         self.clients_page.openRequested.connect(self.open_profile)
+        self.clients_page.newClientRequested.connect(self.new_client)
+        self.clients_page.currentRowChanged.connect(self._update_row_actions)
+        self.clients_page.statusApplied.connect(self._status_applied)
+        self.users_window: QWidget | None = None
+        self.duplicates_window: QWidget | None = None
+        self.signing_out = False
+        self._select_after_load: tuple[str, int] | None = None
 
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
@@ -163,22 +224,21 @@ class MainWindow(QMainWindow):
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         toolbar.setIconSize(QSize(18, 18))
         self.addToolBar(toolbar)
-        undo = self._stack_action("&Undo", QKeySequence.StandardKey.Undo, "undoAction")
-        redo = self._stack_action("&Redo", QKeySequence.StandardKey.Redo, "redoAction")
-        refresh = QAction("Refresh", self)
-        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
-        refresh.triggered.connect(self.clients_page.refresh_from_database)
-        self.find_duplicates = QAction("Find duplicates…", self)
-        self.find_duplicates.setObjectName("findDuplicates")
-        self.find_duplicates.triggered.connect(self.open_duplicates)
-        self.find_duplicates.setVisible(actor.can(Action.MARK_DUPLICATE, any_client=True))
-        for action, name in ((undo, "undo"), (redo, "redo"), (refresh, "refresh"),
-                             (self.find_duplicates, "duplicates")):
+        self.undo_action = self._stack_action("&Undo", QKeySequence.StandardKey.Undo, "undoAction")
+        self.redo_action = self._stack_action("&Redo", QKeySequence.StandardKey.Redo, "redoAction")
+        self.refresh_action = self._action("&Refresh", "refreshAction", self.refresh,
+                                           QKeySequence.StandardKey.Refresh)
+        self.find_duplicates = self._action("Find &duplicates…", "findDuplicates", self.open_duplicates,
+                                            visible=actor.can(Action.MARK_DUPLICATE, any_client=True))
+        self._build_menus()
+        toolbar.addAction(self.new_client_action)
+        for action, name in ((self.undo_action, "undo"), (self.redo_action, "redo"),
+                             (self.refresh_action, "refresh"), (self.find_duplicates, "duplicates")):
             action.setIcon(icon(name))
             toolbar.addAction(action)
-            self.addAction(action)
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(f"  Signed in as {actor.display_name}"))
+        self._update_row_actions()
 
         self.watcher = practice.watcher()
         self.watch_timer = QTimer(self)
@@ -186,6 +246,383 @@ class MainWindow(QMainWindow):
         self.watch_timer.timeout.connect(self._poll_changes)
 
         self._restore()
+
+    def _action(self, text: str, name: str, slot: Callable[[], object],
+                keys: QKeySequence.StandardKey | str | None = None, *, visible: bool = True) -> QAction:
+        """An action of this window: its words, its objectName, what it does, its key (a standard
+        key, else the given one), and whether this person's role may ever use it (else hidden)."""
+        action = QAction(text, self)
+        action.setObjectName(name)
+        if isinstance(keys, QKeySequence.StandardKey):
+            action.setShortcuts(keys)
+        elif keys:
+            action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(slot)
+        action.setVisible(visible)
+        self.addAction(action)  # its key works wherever the focus is in this window
+        return action
+
+    def _build_menus(self) -> None:
+        actor, bar = self.actor, self.menuBar()
+        edits = actor.can(Action.EDIT_CLIENT, any_client=True)
+
+        file = bar.addMenu("&File")
+        file.setObjectName("fileMenu")
+        self.new_client_action = self._action("&New client…", "newClient", self.new_client,
+                                              QKeySequence.StandardKey.New, visible=edits)
+        self.new_client_action.setToolTip("Add a client to the practice")
+        # An own-clients clinician adds a contact from a client's profile, linked to that client.
+        self.new_contact_action = self._action("New &contact…", "newContact", self.new_contact,
+                                               visible=actor.scope(Action.EDIT_CLIENT) is Scope.ALL)
+        self.export_action = self._action("&Export list as CSV…", "exportCsv", self.export_list)
+        self.change_password_action = self._action("Change &password…", "changePassword",
+                                                   self.change_password)
+        self.sign_out_action = self._action("&Sign out", "signOut", self.sign_out)
+        quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+        self.quit_action = self._action("&Quit", "quit", self.close,
+                                        QKeySequence.StandardKey.Quit if quit_keys else "Ctrl+Q")
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        for item in (self.new_client_action, self.new_contact_action, None, self.export_action, None,
+                     self.change_password_action, self.sign_out_action, None, self.quit_action):
+            file.addAction(item) if item is not None else file.addSeparator()
+
+        edit = bar.addMenu("&Edit")
+        edit.setObjectName("editMenu")
+        self.find_action = self._action("&Find", "find", self.clients_page.focus_search,
+                                        QKeySequence.StandardKey.Find)
+        for item in (self.undo_action, self.redo_action, None, self.find_action):
+            edit.addAction(item) if item is not None else edit.addSeparator()
+
+        view = bar.addMenu("&View")
+        view.setObjectName("viewMenu")
+        view.addAction(self.refresh_action)
+        view.addSeparator()
+        statuses = view.addMenu("Client &status")
+        statuses.setObjectName("clientStatusMenu")
+        self.status_group = QActionGroup(self)
+        self.status_group.setExclusive(True)
+        self.status_actions: dict[StatusFilter, QAction] = {}
+        for text, value in (("&Active", StatusFilter.ACTIVE), ("&Inactive", StatusFilter.INACTIVE),
+                            ("A&ll", StatusFilter.ALL)):
+            action = QAction(text, self.status_group)
+            action.setObjectName(f"status{value.value.title()}")
+            action.setCheckable(True)
+            action.setData(value.value)
+            statuses.addAction(action)
+            self.status_actions[value] = action
+        self.status_actions[self.clients_page.model.status_filter].setChecked(True)
+        self.status_group.triggered.connect(self._status_chosen)
+
+        client = bar.addMenu("&Client")
+        client.setObjectName("clientMenu")
+        # Enter on a row opens it (the list's own key); the menu names the key without taking it
+        # from the search box, the Status drop-down or a dialog's default button.
+        self.open_action = self._action("&Open profile\tEnter", "openProfile", self.open_current)
+        self.edit_action = self._action("&Edit…", "editClient", self.edit_current, visible=edits)
+        self.status_action = self._action("Make &inactive", "changeClientStatus", self.change_current_status,
+                                          visible=actor.can(Action.CHANGE_STATUS, any_client=True))
+        self.delete_action = self._action("&Delete this Client…", "deleteClient", self.delete_current,
+                                          visible=actor.can_delete())
+        for item in (self.open_action, self.edit_action, self.status_action, None, self.delete_action):
+            client.addAction(item) if item is not None else client.addSeparator()
+
+        practice = bar.addMenu("&Practice")
+        practice.setObjectName("practiceMenu")
+        self.users_action = self._action("&Users…", "users", self.open_users,
+                                         visible=actor.can(Action.MANAGE_USERS, any_client=True))
+        self.settings_action = self._action("Practice &settings…", "practiceSettings",
+                                            self.open_practice_settings,
+                                            visible=actor.can(Action.PRACTICE_SETTINGS, any_client=True))
+        for item in (self.users_action, self.settings_action, None, self.find_duplicates):
+            practice.addAction(item) if item is not None else practice.addSeparator()
+        practice.menuAction().setVisible(any(a.isVisible() for a in practice.actions() if not a.isSeparator()))
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.setObjectName("helpMenu")
+        self.shortcuts_action = self._action("&Keyboard shortcuts", "keyboardShortcuts", self.show_shortcuts)
+        self.about_action = self._action("&About Caseload", "about", self.show_about)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
+        self.menus: dict[str, QMenu] = {"file": file, "edit": edit, "view": view, "client": client,
+                                        "practice": practice, "help": help_menu}
+
+    # ------------------------------------------------------------- the row
+
+    @Slot()
+    def _update_row_actions(self) -> None:
+        """The Client menu follows the current row: what the role allows for that client."""
+        row = self.clients_page.current_row()
+        client = row if row is not None and row.kind == "client" else None
+        actor = self.actor
+        self.open_action.setEnabled(row is not None)
+        self.edit_action.setEnabled(client is not None and actor.can(Action.EDIT_CLIENT, client.clinician_id))
+        inactive = client is not None and client.status is ClientStatus.INACTIVE
+        self.status_action.setText("Make &active" if inactive else "Make &inactive")
+        self.status_action.setEnabled(client is not None
+                                      and actor.can(Action.CHANGE_STATUS, client.clinician_id))
+        self.delete_action.setEnabled(client is not None
+                                      and actor.can(Action.DELETE_CLIENT, client.clinician_id))
+
+    @Slot()
+    def open_current(self) -> None:
+        row = self.clients_page.current_row()
+        if row is not None:
+            self.open_profile(row.kind, row.id)
+
+    @Slot()
+    def edit_current(self) -> None:
+        from desktop.ui.dialogs.edit_client import EditClientDialog
+
+        row = self.clients_page.current_row()
+        if row is None or row.kind != "client":
+            return
+        opened = attempt(self, "Cannot edit", lambda: EditClientDialog(
+            self.clients, self.actor, row.id, self, duplicates=self.practice.duplicates))
+        if not opened or opened.value is None:
+            return
+        dialog = opened.value
+        dialog.openExisting.connect(self._open_existing_client)
+        dialog.exec()
+        if dialog.deleted:
+            self._show_deleted(row.id, row.name, dialog.erased)
+        elif dialog.result() == QDialog.DialogCode.Accepted:
+            self._client_changed(row.id)
+        dialog.deleteLater()
+
+    @Slot()
+    def change_current_status(self) -> None:
+        row = self.clients_page.current_row()
+        if row is None or row.kind != "client" or row.status is None:
+            return
+        new = ClientStatus.ACTIVE if row.status is ClientStatus.INACTIVE else ClientStatus.INACTIVE
+        self.clients_page.change_status_asking(row.id, new)
+        self._reload_profile(row.id)
+
+    @Slot()
+    def delete_current(self) -> None:
+        from desktop.ui.dialogs.delete_client import DeleteClientDialog
+
+        row = self.clients_page.current_row()
+        if row is None or row.kind != "client":
+            return
+        opened = attempt(self, "Cannot delete",
+                         lambda: DeleteClientDialog(self.clients, self.actor, row.id, self))
+        if not opened or opened.value is None:
+            return
+        dialog = opened.value
+        dialog.exec()
+        if dialog.deleted:
+            self._show_deleted(row.id, row.name, dialog.erased)
+        elif dialog.made_inactive:
+            self._client_changed(row.id)
+        dialog.deleteLater()
+
+    def _client_changed(self, client_id: int) -> None:
+        self.clients_page.refresh_from_database()
+        self._reload_profile(client_id)
+
+    def _reload_profile(self, client_id: int) -> None:
+        from desktop.ui.profile import ProfileWindow
+
+        window = self.profiles.get(("client", client_id))
+        if isinstance(window, ProfileWindow):
+            window.reload()
+
+    # ------------------------------------------------------------ new records
+
+    @Slot()
+    def new_client(self) -> None:
+        from desktop.ui.dialogs.edit_client import NewClientDialog
+
+        dialog = NewClientDialog(self.practice, self.actor, self)
+        dialog.openExisting.connect(self._open_existing_client)
+        if dialog.exec() and dialog.client_id is not None:
+            self.statusBar().showMessage(f"{isolate(dialog.shown_name())} was added.", 8000)
+            self._select_when_listed("client", dialog.client_id)
+        dialog.deleteLater()
+
+    @Slot()
+    def new_contact(self) -> None:
+        from desktop.ui.dialogs.contact_dialogs import AddContactDialog
+
+        dialog = AddContactDialog(self.practice.contacts, self.actor, None, parent=self,
+                                  duplicates=self.practice.duplicates)
+        dialog.openExisting.connect(self._open_existing_contact)
+        if dialog.exec() and dialog.contact_id is not None:
+            self._select_when_listed("contact", dialog.contact_id)
+        dialog.deleteLater()
+
+    @Slot(int)
+    def _open_existing_client(self, client_id: int) -> None:
+        self.open_profile("client", client_id)
+
+    @Slot(int)
+    def _open_existing_contact(self, contact_id: int) -> None:
+        self.open_profile("contact", contact_id)
+
+    def _select_when_listed(self, kind: str, record_id: int) -> None:
+        """Read the new record into the list and select it, once any load under way is over."""
+        page = self.clients_page
+        if page.loading:
+            self._select_after_load = (kind, record_id)
+            page.loadSettled.connect(self._select_pending, Qt.ConnectionType.SingleShotConnection)
+            return
+        page.refresh_from_database()
+        page.select_record(kind, record_id)
+        self._update_row_actions()
+
+    @Slot()
+    def _select_pending(self) -> None:
+        pending, self._select_after_load = self._select_after_load, None
+        if pending is not None:
+            self._select_when_listed(*pending)
+
+    # ---------------------------------------------------------------- file
+
+    @Slot()
+    def export_list(self) -> None:
+        """Exactly what the list shows now, its columns and rows in their order, as CSV."""
+        titles, rows = self.clients_page.shown_table()  # now, before the file dialog
+        stem = file_name_part(f"Caseload clients {dt.date.today().isoformat()}")
+        path, _chosen = QFileDialog.getSaveFileName(self, "Export list as CSV",
+                                                    str(documents_folder() / f"{stem}.csv"), CSV_FILTER)
+        if not path:
+            return
+        target = Path(path)
+        if not target.suffix:
+            target = target.with_suffix(".csv")
+        data = csv_bytes(titles, rows)
+        # Written whole, readable by this account only, never through a symbolic link.
+        written = attempt(self, "List not exported", lambda: write_private(target, data))
+        if written:
+            count = f"{len(rows):,} row{'' if len(rows) == 1 else 's'}"
+            self.statusBar().showMessage(f"Exported {count} to {target}", 10_000)
+
+    @Slot()
+    def change_password(self) -> None:
+        from desktop.ui.dialogs.change_password import ChangePasswordDialog
+
+        dialog = ChangePasswordDialog(self.practice, self.actor, self)
+        if dialog.exec():
+            self.actor = dialog.actor or self.actor
+            self.statusBar().showMessage("Your password was changed.", 8000)
+        dialog.deleteLater()
+
+    def _open_forms(self) -> list[QWidget]:
+        """Dialogs still open with something typed and not saved."""
+        found = []
+        for widget in QApplication.topLevelWidgets():
+            unsaved = getattr(widget, "has_unsaved_changes", None)
+            if widget.isVisible() and callable(unsaved) and unsaved():
+                found.append(widget)
+        return found
+
+    @Slot()
+    def sign_out(self) -> bool:
+        """Close every window of this person's, asking first about anything typed and not saved,
+        and hand back to the sign-in dialog (``signedOut``). False if they chose to stay."""
+        forms = self._open_forms()
+        if forms and not self._discard_for_sign_out(forms):
+            return False
+        self.signing_out = True
+        for widget in forms:
+            widget.close()
+        self.close()
+        for widget in QApplication.topLevelWidgets():  # any dialog or window still showing their data
+            if widget is not self and widget.isVisible() and not isinstance(widget, QMenu):
+                widget.close()
+        self.signedOut.emit()
+        return True
+
+    def _discard_for_sign_out(self, forms: list[QWidget]) -> bool:
+        titles = ", ".join(f"“{isolate(w.windowTitle())}”" for w in forms)
+        box = QMessageBox(self)
+        box.setObjectName("unsavedChangesQuestion")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Sign out")
+        box.setText(f"What you typed in {titles} is not saved.")
+        box.setInformativeText("Signing out closes it without saving.")
+        discard = box.addButton("Discard and sign out", QMessageBox.ButtonRole.DestructiveRole)
+        discard.setObjectName("discardAndSignOut")
+        stay = box.addButton("Go back", QMessageBox.ButtonRole.RejectRole)
+        stay.setObjectName("goBack")
+        box.setDefaultButton(stay)
+        box.exec()
+        return box.clickedButton() is discard
+
+    # ------------------------------------------------------------ view
+
+    @Slot()
+    def refresh(self) -> None:
+        self.clients_page.refresh_from_database()
+
+    @Slot(QAction)
+    def _status_chosen(self, action: QAction) -> None:
+        self.clients_page.show_status(StatusFilter(action.data()))
+
+    @Slot(str)
+    def _status_applied(self, value: str) -> None:
+        self.status_actions[StatusFilter(value)].setChecked(True)
+
+    # ------------------------------------------------------------ practice
+
+    @Slot()
+    def open_users(self) -> None:
+        from desktop.ui.dialogs.users import UsersWindow
+
+        if self.users_window is None or not shiboken6.isValid(self.users_window):
+            self.users_window = UsersWindow(self.practice, self.actor, self)
+        self.users_window.show()
+        self.users_window.raise_()
+        self.users_window.activateWindow()
+
+    @Slot()
+    def open_practice_settings(self) -> None:
+        from desktop.ui.dialogs.practice_settings import PracticeSettingsDialog
+
+        dialog = PracticeSettingsDialog(self.practice, self.actor, self)
+        dialog.exec()
+        dialog.deleteLater()
+
+    # ---------------------------------------------------------------- help
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """Every key this window answers, with what it does (read from the actions themselves)."""
+        native = QKeySequence.SequenceFormat.NativeText
+        rows = []
+        for menu in self.menus.values():
+            for action in menu.actions():
+                submenu = action.menu()
+                for item in (submenu.actions() if isinstance(submenu, QMenu) else [action]):
+                    keys = item.shortcut().toString(native)  # the first of the platform's keys
+                    hint = item.text().partition("\t")[2]
+                    if (keys or hint) and item.isVisible():
+                        rows.append((keys or hint, plain(item.text())))
+        rows += [("Enter, double-click", "Open the profile of the row in the list"),
+                 ("Menu key, right-click", "The row's menu"),
+                 ("Esc", "Clear the search box; close a profile or the duplicates window"),
+                 (QKeySequence("Ctrl+W").toString(native), "Close a profile or the duplicates window")]
+        return rows
+
+    @Slot()
+    def show_shortcuts(self) -> None:
+        from desktop.ui.dialogs.help import ShortcutsDialog
+
+        dialog = ShortcutsDialog(self.shortcut_rows(), self)
+        dialog.exec()
+        dialog.deleteLater()
+
+    @Slot()
+    def show_about(self) -> None:
+        from desktop import __version__
+        from desktop.ui.dialogs.help import AboutDialog, caseload_licence
+
+        read = attempt(self, "Practice details not read", lambda: self.practice.settings.settings(self.actor),
+                       report=lambda _message: None)  # About still says the rest
+        dialog = AboutDialog(__version__, self.practice.location, caseload_licence(), read.value, self)
+        dialog.exec()
+        dialog.deleteLater()
 
     def _stack_action(self, text: str, key: QKeySequence.StandardKey, name: str) -> QAction:
         """Undo or Redo with a fixed label (the toolbar never shifts); what it would do is in its tooltip."""
@@ -304,29 +741,39 @@ class MainWindow(QMainWindow):
         self.watcher.close()
         for window in list(self.profiles.values()):
             window.close()
-        if getattr(self, "duplicates_window", None) is not None:
-            self.duplicates_window.close()
+        for other in (self.duplicates_window, self.users_window):
+            if other is not None and shiboken6.isValid(other):
+                other.close()
+                if self.signing_out:
+                    other.deleteLater()  # nothing of this person's stays behind, even hidden
         super().closeEvent(event)
+        self.closed.emit()
 
     # ------------------------------------------------------------- profiles
 
     def open_duplicates(self) -> None:
         from desktop.ui.duplicates_window import DuplicatesWindow
 
-        window = getattr(self, "duplicates_window", None)
-        if window is None:
-            window = DuplicatesWindow(self.practice, self.actor)
-            window.changed.connect(self.clients_page.refresh_from_database)
-            self.duplicates_window = window
-            window.show()
-            window.scan()
+        if self.duplicates_window is None:
+            created = DuplicatesWindow(self.practice, self.actor)
+            created.changed.connect(self.clients_page.refresh_from_database)
+            self.duplicates_window = created
+            created.show()
+            created.scan()
+        window = self.duplicates_window
         window.show()
         window.raise_()
 
     def _client_deleted(self, client_id: int, name: str) -> None:
+        window = self.profiles.pop(("client", client_id), None)  # it closes itself
+        self._show_deleted(client_id, name, getattr(window, "erased", True))
+
+    def _show_deleted(self, client_id: int, name: str, erased: bool | None) -> None:
         window = self.profiles.pop(("client", client_id), None)
+        if window is not None and shiboken6.isValid(window) and window.isVisible():
+            window.close()  # deleted from the Client menu while its profile was open
         self.clients_page.refresh_from_database()
-        if getattr(window, "erased", True) is False:
+        if erased is False:
             # Never more than is known: the data is out of the practice, not yet out of the file.
             self.statusBar().showMessage(
                 f"{isolate(name)} was deleted. Some of the data stays in the practice file until the "

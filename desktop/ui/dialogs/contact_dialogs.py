@@ -1,4 +1,5 @@
-"""Small dialogs around contacts: edit one, add one to a client, and pick a client or contact.
+"""Small dialogs around contacts: edit one, add one (to a client or on its own), and pick a
+client or contact.
 
 Every form says a problem under the field it concerns (checked by
 ``validation.field``, the controllers' own dispatch), and every label's
@@ -11,7 +12,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, Signal, SignalInstance
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -30,9 +31,11 @@ from PySide6.QtWidgets import (
 
 from desktop.controllers import validation
 from desktop.controllers.contacts import ContactsController
+from desktop.controllers.duplicates import DuplicatesController
 from desktop.controllers.errors import CaseloadError, InvalidInput
 from desktop.controllers.permissions import Actor
 from desktop.domain.search import display_name
+from desktop.ui.dialogs.duplicate_warning import check_before_saving
 from desktop.ui.operation import Outcome, attempt
 from desktop.ui.widgets import DANGER, form_row, problem_label
 
@@ -208,25 +211,45 @@ class EditContactDialog(QDialog):
 
 
 class AddContactDialog(QDialog):
-    """A new contact, linked to one client with a relationship, in one save."""
+    """A new contact: linked to one client with a relationship, in one save, or on its own
+    (``client_id`` None: File ▸ New contact…).
 
-    def __init__(self, contacts: ContactsController, actor: Actor, client_id: int, client_name: str,
-                 parent: QWidget | None = None) -> None:
+    Contacts already in the practice who look alike are offered before saving
+    (a warning, never a block). If the person opens one of them instead,
+    ``open_existing`` holds its id, nothing is saved, and ``openExisting`` is
+    emitted once the dialog is closed.
+    """
+
+    openExisting = Signal(int)
+
+    def __init__(self, contacts: ContactsController, actor: Actor, client_id: int | None,
+                 client_name: str = "", parent: QWidget | None = None, *,
+                 duplicates: DuplicatesController | None = None) -> None:
         super().__init__(parent)
         self.contacts, self.actor, self.client_id = contacts, actor, client_id
+        self.duplicates = duplicates or DuplicatesController(contacts.db)
         self.contact_id: int | None = None
-        self.setObjectName("addContactDialog")
-        self.setWindowTitle(f"Add a contact for {client_name}")
+        self.open_existing: int | None = None
+        self.setObjectName("addContactDialog" if client_id is not None else "newContactDialog")
+        self.setWindowTitle(f"Add a contact for {client_name}" if client_id is not None else "New contact")
         self.setMinimumWidth(480)
+        # A profile window opens the existing contact the duplicate check offered.
+        opener = getattr(parent, "openContact", None)
+        if isinstance(opener, SignalInstance):
+            self.openExisting.connect(opener)
         self.form = ContactForm()
         self.relationship = QComboBox()
         self.relationship.setObjectName("relationship")
         self.relationship.setAccessibleName("Relationship")
         self.relationship.setEditable(True)
         self.relationship.addItems(RELATIONSHIPS)
-        # In the same form, so its label lines up with the others.
-        self.form.add_row("relationship", "&Relationship:", self.relationship, self.relationship.currentText)
-        self.relationship.currentTextChanged.connect(lambda _t: self.form._recheck("relationship"))
+        if client_id is not None:
+            # In the same form, so its label lines up with the others.
+            self.form.add_row("relationship", "&Relationship:", self.relationship,
+                              self.relationship.currentText)
+            self.relationship.currentTextChanged.connect(lambda _t: self.form._recheck("relationship"))
+        else:
+            self.relationship.hide()
         self.problem = problem_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.add_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -238,14 +261,29 @@ class AddContactDialog(QDialog):
         layout.addWidget(self.form, 1)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
+        self.form.edits["first_name"].setFocus()
+
+    def has_unsaved_changes(self) -> bool:
+        return any(str(value).strip() for value in self.form.values().values())
 
     def add(self) -> None:
         self.problem.clear()
         if not self.form.check():
             return
-        relationship, values = self.relationship.currentText(), self.form.values()
+        values = self.form.values()
+        decision = check_before_saving(
+            self, lambda: self.duplicates.likely_contact_duplicates_of(self.actor, values),
+            kind="contact", entering=display_name(values["first_name"].strip(), values["last_name"].strip()))
+        if decision.existing is not None:
+            self.open_existing = decision.existing
+            self.reject()
+            return
+        if not decision.save:
+            return
+        relationship = self.relationship.currentText() if self.client_id is not None else None
         added = attempt(self, "Contact not added", lambda: self.contacts.add_contact(
-            self.actor, client_id=self.client_id, relationship=relationship, **values),
+            self.actor, client_id=self.client_id, relationship=relationship,
+            seen_duplicates=decision.seen, **values),
             report=self.problem.setText)
         if not added:
             if self.form.said_under_field(added):
@@ -253,6 +291,11 @@ class AddContactDialog(QDialog):
             return
         self.contact_id = added.value
         self.accept()
+
+    def done(self, result: int) -> None:
+        super().done(result)
+        if self.open_existing is not None:
+            self.openExisting.emit(self.open_existing)  # closed first: the profile opens unblocked
 
 
 class PickDialog(QDialog):

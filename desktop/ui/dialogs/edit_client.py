@@ -1,9 +1,14 @@
-"""Edit a client: demographics validated as typed, Client Status, Save Client, Delete this Client.
+"""A new client, or an existing one edited: demographics validated as typed, Save Client.
 
-The dialog shows problems next to the field they concern, asks about portal
-access when a client with access on is made inactive, and calls one controller
-operation to save. If someone else saved first, it says what they changed and
-offers to reload; it never overwrites their work.
+Both dialogs share the fields and their live checks (``ClientFieldsDialog``):
+each problem shows next to the field it concerns, and Save Client is enabled
+only while every field is valid. Before saving a new name, date of birth, email
+or phone, both look for likely duplicates and warn (``duplicate_warning``).
+
+The edit dialog adds Client Status, asks about portal access when a client with
+access on is made inactive, and calls one controller operation to save. If
+someone else saved first, it says what they changed and offers to reload; it
+never overwrites their work. The new-client dialog adds the assigned clinician.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal, SignalInstance
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -30,10 +35,13 @@ from PySide6.QtWidgets import (
 
 from desktop.controllers import validation
 from desktop.controllers.clients import ClientDetail, ClientsController
+from desktop.controllers.duplicates import DuplicatesController
 from desktop.controllers.errors import CaseloadError, InvalidInput
-from desktop.controllers.permissions import Actor
-from desktop.domain.models import ClientStatus, InactiveReason
+from desktop.controllers.permissions import Action, Actor, Scope
+from desktop.controllers.practice import Practice
+from desktop.domain.models import ClientStatus, InactiveReason, Role
 from desktop.domain.search import display_name
+from desktop.ui.dialogs.duplicate_warning import Decision, check_before_saving
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import DANGER, ask_portal_switch_off, form_row, problem_label
 
@@ -50,6 +58,10 @@ FIELDS: tuple[tuple[str, str], ...] = (
 )
 REASONS = (("Discharged", InactiveReason.DISCHARGED), ("Moved", InactiveReason.MOVED),
            ("Other", InactiveReason.OTHER))
+# What the duplicate check compares: a change to any of these is checked again before saving.
+IDENTIFYING = ("first_name", "last_name", "date_of_birth", "email", "phone")
+# Who may be a client's clinician: clinicians, and the owner of a practice they run alone.
+ASSIGNABLE_ROLES = (Role.CLINICIAN.value, Role.ACCOUNT_OWNER.value)
 
 
 def _detail_values(detail: ClientDetail) -> dict[str, str]:
@@ -62,28 +74,38 @@ def _detail_values(detail: ClientDetail) -> dict[str, str]:
     }
 
 
-class EditClientDialog(QDialog):
-    """Returns Accepted after a save; ``deleted`` is True if the client was deleted from here.
+def field_problem(key: str, text: str) -> str:
+    """Why ``text`` is not a valid ``key`` (the controller's own check), or "" if it is."""
+    try:
+        validation.field(key, text)
+    except CaseloadError as error:
+        return str(error)
+    return ""
 
-    ``erased`` then says whether the data is gone from the practice file too (the
-    delete dialog has told the person when it is not yet).
+
+class ClientFieldsDialog(QDialog):
+    """A client's fields, each checked as typed, the problem line and Save Client.
+
+    If the duplicate check offered an existing profile and the person chose to
+    open it, ``open_existing`` holds its id, the dialog closes without saving,
+    and ``openExisting`` is emitted once it is closed.
     """
 
-    def __init__(self, clients: ClientsController, actor: Actor, client_id: int,
-                 parent: QWidget | None = None) -> None:
+    openExisting = Signal(int)
+
+    def __init__(self, clients: ClientsController, actor: Actor,
+                 duplicates: DuplicatesController | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.clients = clients
         self.actor = actor
-        self.client_id = client_id
-        self.deleted = False
-        self.erased = False  # after a deletion: whether its data is gone from the practice file too
-        self.setObjectName("editClientDialog")
+        self.duplicates = duplicates or DuplicatesController(clients.db)
+        self.open_existing: int | None = None
         self.setMinimumWidth(560)
 
         self.edits: dict[str, QLineEdit] = {}
         self.errors: dict[str, QLabel] = {}
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         for key, label in FIELDS:
             edit = QLineEdit()
             edit.setObjectName(key)
@@ -92,14 +114,195 @@ class EditClientDialog(QDialog):
                 edit.setPlaceholderText("YYYY-MM-DD")
             edit.textChanged.connect(lambda _t, k=key: self._check(k))
             self.edits[key] = edit
-            form_row(form, label + ":", self._with_error(key, edit), buddy=edit)
+            form_row(self.form, label + ":", self._with_error(key, edit), buddy=edit)
         self.address = QPlainTextEdit()
         self.address.setObjectName("address")
         self.address.setAccessibleName("Address")
         self.address.setTabChangesFocus(True)
         self.address.setFixedHeight(56)
-        form_row(form, "&Address:", self.address)
+        form_row(self.form, "&Address:", self.address)
+        # Whether each field is valid now, checked as typed; an empty form's problems are known
+        # (first and last name are required) but not shown until the person types.
+        self.valid = {key: not field_problem(key, edit.text()) for key, edit in self.edits.items()}
 
+        self.problem = problem_label()
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button.setText("Save Client")
+        self.save_button.setObjectName("saveClient")
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+
+    def _with_error(self, key: str, edit: QWidget) -> QWidget:
+        box = QWidget()
+        box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(edit)
+        error = QLabel()
+        error.setObjectName(f"{key}Error")
+        error.setStyleSheet(ERROR_STYLE)
+        error.setTextFormat(Qt.TextFormat.PlainText)
+        error.setWordWrap(True)
+        error.setVisible(False)
+        column.addWidget(error)
+        self.errors[key] = error
+        return box
+
+    def _check(self, key: str) -> bool:
+        """Check one field as the controller will; say a problem under it."""
+        problem = field_problem(key, self.edits[key].text())
+        self.valid[key] = not problem
+        if problem:
+            self._field_problem(key)(problem)
+        else:
+            self.errors[key].setVisible(False)
+        self._update_save()
+        return not problem
+
+    def _field_problem(self, key: str) -> Callable[[str], None]:
+        """A ``report`` that says a refusal under the field it concerns."""
+        def say(message: str) -> None:
+            self.errors[key].setText(message)
+            self.errors[key].setVisible(True)
+        return say
+
+    def _update_save(self) -> None:
+        """Save Client only while every field is valid, problems shown or not yet (an empty
+        new form says nothing in red, but cannot be saved either)."""
+        self.save_button.setEnabled(all(self.valid.values()))
+
+    def values(self) -> dict[str, Any]:
+        data: dict[str, Any] = {key: edit.text() for key, edit in self.edits.items()}
+        data["address"] = self.address.toPlainText()
+        return data
+
+    def shown_name(self) -> str:
+        """The name typed so far, as it reads ("Ada Lovelace"; "李小龍")."""
+        return display_name(self.edits["first_name"].text().strip(), self.edits["last_name"].text().strip())
+
+    def said_under_field(self, error: CaseloadError | None) -> bool:
+        """After a refusal: say it under its field if it concerns one; True if so."""
+        if isinstance(error, InvalidInput) and error.field in self.errors:
+            self._field_problem(error.field)(str(error))
+            return True
+        return False
+
+    def check_duplicates(self, values: dict[str, Any], *, exclude_id: int | None = None) -> Decision:
+        """The intake warning (a warning, never a block); opening an existing profile closes this."""
+        decision = check_before_saving(
+            self, lambda: self.duplicates.likely_client_duplicates_of(self.actor, values, exclude_id=exclude_id),
+            kind="client", entering=self.shown_name())
+        if decision.existing is not None:
+            self.open_existing = decision.existing
+            self.reject()
+        return decision
+
+    def save(self) -> None:
+        raise NotImplementedError
+
+    def has_unsaved_changes(self) -> bool:
+        raise NotImplementedError
+
+    def done(self, result: int) -> None:
+        super().done(result)
+        if self.open_existing is not None:
+            self.openExisting.emit(self.open_existing)  # closed first: the profile opens unblocked
+
+
+class NewClientDialog(ClientFieldsDialog):
+    """A new, Active client with an assigned clinician; ``client_id`` is set after the save.
+
+    An own-clients clinician adds clients for themselves only (the controller
+    refuses anything else), so for them the clinician is shown and fixed.
+    """
+
+    def __init__(self, practice: Practice, actor: Actor, parent: QWidget | None = None) -> None:
+        super().__init__(practice.clients, actor, practice.duplicates, parent)
+        self.client_id: int | None = None
+        self.setObjectName("newClientDialog")
+        self.setWindowTitle("New client")
+        self.clinician = QComboBox()
+        self.clinician.setObjectName("clinician")
+        self.clinician.setAccessibleName("Clinician")
+        self._fill_clinicians(practice)
+        form_row(self.form, "&Clinician:", self.clinician)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.form)
+        layout.addWidget(self.problem)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self._update_save()
+        self.edits["first_name"].setFocus()
+
+    def _fill_clinicians(self, practice: Practice) -> None:
+        me = self.actor
+        if me.scope(Action.EDIT_CLIENT) is Scope.ASSIGNED:
+            self.clinician.addItem(me.display_name, me.user_id)
+            self.clinician.setEnabled(False)
+            self.clinician.setToolTip("You add clients for yourself; the Practice Manager can reassign them.")
+            return
+        read = attempt(self, "Clinicians not read", lambda: practice.users.list_users(me),
+                       report=self.problem.setText)
+        users = [u for u in read.value or []
+                 if u["active"] and (u["role"] in ASSIGNABLE_ROLES or u["id"] == me.user_id)]
+        self.clinician.addItem("Not assigned", None)
+        for user in sorted(users, key=lambda u: str(u["display_name"]).casefold()):
+            self.clinician.addItem(str(user["display_name"]), user["id"])
+        # The person adding is the clinician, unless their role never is one (a manager's intake).
+        mine = self.clinician.findData(me.user_id) if me.role.value in ASSIGNABLE_ROLES else -1
+        self.clinician.setCurrentIndex(max(0, mine))
+
+    def values(self) -> dict[str, Any]:
+        data = super().values()
+        data["clinician_id"] = self.clinician.currentData()
+        return data
+
+    def has_unsaved_changes(self) -> bool:
+        return any(edit.text().strip() for edit in self.edits.values()) or bool(
+            self.address.toPlainText().strip())
+
+    def save(self) -> None:
+        self.problem.clear()
+        if not all([self._check(key) for key in self.edits]):
+            return
+        values = self.values()
+        decision = self.check_duplicates(values)
+        if not decision.save:
+            return
+        added = attempt(self, "Client not added", lambda: self.clients.add_client(
+            self.actor, seen_duplicates=decision.seen, **values), report=self.problem.setText)
+        if not added:
+            if self.said_under_field(added.error):
+                self.problem.clear()
+            return
+        self.client_id = added.value
+        self.accept()
+
+
+class EditClientDialog(ClientFieldsDialog):
+    """Returns Accepted after a save; ``deleted`` is True if the client was deleted from here.
+
+    ``erased`` then says whether the data is gone from the practice file too (the
+    delete dialog has told the person when it is not yet).
+    """
+
+    def __init__(self, clients: ClientsController, actor: Actor, client_id: int,
+                 parent: QWidget | None = None, *, duplicates: DuplicatesController | None = None) -> None:
+        super().__init__(clients, actor, duplicates, parent)
+        self.client_id = client_id
+        self.deleted = False
+        self.erased = False  # after a deletion: whether its data is gone from the practice file too
+        self.setObjectName("editClientDialog")
+        # A profile window opens the existing profile the duplicate check offered.
+        opener = getattr(parent, "openClient", None)
+        if isinstance(opener, SignalInstance):
+            self.openExisting.connect(opener)
+
+        form = self.form
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
@@ -123,15 +326,6 @@ class EditClientDialog(QDialog):
         self.note.setPlaceholderText("Optional, e.g. treatment completed")
         form_row(form, "&Note:", self.note)
 
-        self.problem = problem_label()
-
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.save_button.setText("Save Client")
-        self.save_button.setObjectName("saveClient")
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-
         self.delete_button = QPushButton("Delete this Client")
         self.delete_button.setObjectName("deleteThisClient")
         self.delete_button.setAccessibleName("Delete this Client")
@@ -144,7 +338,7 @@ class EditClientDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.problem)
         layout.addStretch(1)  # a taller window adds room below the form, not between its rows
-        layout.addWidget(buttons)
+        layout.addWidget(self.buttons)
         danger = QHBoxLayout()
         danger.addWidget(self.delete_button)
         danger.addStretch(1)
@@ -153,23 +347,6 @@ class EditClientDialog(QDialog):
 
         self.detail: ClientDetail | None = None
         self.reload()
-
-    def _with_error(self, key: str, edit: QWidget) -> QWidget:
-        box = QWidget()
-        box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        column = QVBoxLayout(box)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(2)
-        column.addWidget(edit)
-        error = QLabel()
-        error.setObjectName(f"{key}Error")
-        error.setStyleSheet(ERROR_STYLE)
-        error.setTextFormat(Qt.TextFormat.PlainText)
-        error.setWordWrap(True)
-        error.setVisible(False)
-        column.addWidget(error)
-        self.errors[key] = error
-        return box
 
     # ------------------------------------------------------------- loading
 
@@ -215,29 +392,21 @@ class EditClientDialog(QDialog):
         self.reason.setEnabled(inactive)
         self.note.setEnabled(inactive)
 
-    def _check(self, key: str) -> bool:
-        text = self.edits[key].text()
-        valid = bool(attempt(self, "Not valid", lambda: validation.field(key, text),
-                             report=self._field_problem(key)))
-        if valid:
-            self.errors[key].setVisible(False)
-        self._update_save()
-        return valid
+    def _changed_fields(self) -> list[str]:
+        """The fields that differ from the profile as it was read (spaces around them aside)."""
+        assert self.detail is not None
+        saved, typed = _detail_values(self.detail), self.values()
+        return [key for key in saved if saved[key].strip() != str(typed[key]).strip()]
 
-    def _field_problem(self, key: str) -> Callable[[str], None]:
-        """A ``report`` that says a refusal under the field it concerns."""
-        def say(message: str) -> None:
-            self.errors[key].setText(message)
-            self.errors[key].setVisible(True)
-        return say
-
-    def _update_save(self) -> None:
-        self.save_button.setEnabled(not any(e.isVisibleTo(self) for e in self.errors.values()))
-
-    def values(self) -> dict[str, Any]:
-        data: dict[str, Any] = {key: edit.text() for key, edit in self.edits.items()}
-        data["address"] = self.address.toPlainText()
-        return data
+    def has_unsaved_changes(self) -> bool:
+        if self.detail is None:
+            return False
+        row = self.detail.row
+        status_changed = self.chosen_status() is not row.status or (
+            row.status is ClientStatus.INACTIVE
+            and ((self.detail.inactive_note or "") != self.note.text()
+                 or self.detail.inactive_reason is not self.chosen_reason()))
+        return bool(self._changed_fields()) or status_changed
 
     # -------------------------------------------------------------- saving
 
@@ -245,6 +414,13 @@ class EditClientDialog(QDialog):
         assert self.detail is not None
         if not all([self._check(key) for key in self.edits]):
             return
+        values = self.values()
+        seen: list[int] = []
+        if set(self._changed_fields()) & set(IDENTIFYING):
+            decision = self.check_duplicates(values, exclude_id=self.client_id)
+            if not decision.save:
+                return
+            seen = decision.seen
         status = self.chosen_status()
         disable_portal = False
         portal = self.detail.portal
@@ -254,16 +430,14 @@ class EditClientDialog(QDialog):
             if choice is None:
                 return
             disable_portal = choice
-        version, values = self.detail.row.version, self.values()
+        version = self.detail.row.version
         reason, note = self.chosen_reason(), self.note.text()
         saved = attempt(self, "Client not saved", lambda: self.clients.save_profile(
             self.actor, self.client_id, version, values, status=status, reason=reason, note=note,
-            disable_portal=disable_portal),
+            disable_portal=disable_portal, seen_duplicates=seen),
             report=self.problem.setText, reload=self._reload_saved, explain=self._what_they_changed)
         if not saved:
-            error = saved.error
-            if isinstance(error, InvalidInput) and error.field in self.errors:
-                self._field_problem(error.field)(str(error))
+            self.said_under_field(saved.error)
             return
         self.accept()
 

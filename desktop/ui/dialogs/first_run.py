@@ -46,6 +46,17 @@ class FirstRunDialog(QDialog):
         self.demo = QCheckBox("Load the demo practice (1,000 fictional clients) to try things out")
         self.demo.setObjectName("loadDemo")
         self.demo.setAccessibleName("Load the demo practice")
+        # The one exception to the password rule, said where the choice is made.
+        self.demo_note = QLabel("Its fictional users (manager, clinicians, biller, scheduler) share the "
+                                "published password “demo”. Every password a person sets, yours "
+                                "included, needs 10 or more characters.")
+        self.demo_note.setObjectName("demoNote")
+        self.demo_note.setWordWrap(True)
+        self.demo_note.setIndent(24)
+        small = self.demo_note.font()
+        small.setPointSizeF(small.pointSizeF() * 0.9)
+        self.demo_note.setFont(small)
+        self.demo.setAccessibleDescription(self.demo_note.text())
         self.problem = problem_label()
 
         form = QFormLayout()
@@ -67,6 +78,7 @@ class FirstRunDialog(QDialog):
         layout.addWidget(intro)
         layout.addLayout(form)
         layout.addWidget(self.demo)
+        layout.addWidget(self.demo_note)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
         for edit in (self.username, self.display_name, self.password, self.repeat):

@@ -1,7 +1,9 @@
-"""Sign in: username and password, one clear message when they are wrong."""
+"""Sign in: username and password, one clear message when they are wrong, and why the last
+person is no longer signed in (``notice``), when there is a reason to say."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -21,7 +23,7 @@ from desktop.ui.widgets import problem_label
 
 class SignInDialog(QDialog):
     def __init__(self, users: UsersController, database_label: str, parent: QWidget | None = None,
-                 username: str = "") -> None:
+                 username: str = "", *, notice: str = "") -> None:
         super().__init__(parent)
         self.users = users
         self.actor: Actor | None = None
@@ -30,6 +32,11 @@ class SignInDialog(QDialog):
         self.setMinimumWidth(400)
 
         heading = QLabel("<h3>Sign in</h3>")
+        self.notice = QLabel(notice)
+        self.notice.setObjectName("signInNotice")
+        self.notice.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice.setWordWrap(True)
+        self.notice.setVisible(bool(notice))
         where = QLabel(f"Practice database: {database_label}")
         where.setObjectName("databaseLabel")
         where.setWordWrap(True)
@@ -55,6 +62,7 @@ class SignInDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
+        layout.addWidget(self.notice)
         layout.addWidget(where)
         layout.addLayout(form)
         layout.addWidget(self.problem)
