@@ -231,6 +231,7 @@ class MainWindow(QMainWindow):
         self.find_duplicates = self._action("Find &duplicates…", "findDuplicates", self.open_duplicates,
                                             visible=actor.can(Action.MARK_DUPLICATE, any_client=True))
         self._build_menus()
+        self.new_client_action.setIcon(icon("clients"))
         toolbar.addAction(self.new_client_action)
         for action, name in ((self.undo_action, "undo"), (self.redo_action, "redo"),
                              (self.refresh_action, "refresh"), (self.find_duplicates, "duplicates")):
@@ -599,7 +600,7 @@ class MainWindow(QMainWindow):
                     hint = item.text().partition("\t")[2]
                     if (keys or hint) and item.isVisible():
                         rows.append((keys or hint, plain(item.text())))
-        rows += [("Enter, double-click", "Open the profile of the row in the list"),
+        rows += [("Double-click", "Open a row's profile"),
                  ("Menu key, right-click", "The row's menu"),
                  ("Esc", "Clear the search box; close a profile or the duplicates window"),
                  (QKeySequence("Ctrl+W").toString(native), "Close a profile or the duplicates window")]

@@ -25,6 +25,7 @@ from desktop.controllers.users import UsersController
 from desktop.domain.models import Client, Contact, Role
 from desktop.ui import app
 from desktop.ui.contact_profile import ContactProfileWindow
+from desktop.ui.dialogs.change_password import ChangePasswordDialog
 from desktop.ui.dialogs.contact_dialogs import AddContactDialog
 from desktop.ui.dialogs.duplicate_warning import DuplicateWarningDialog
 from desktop.ui.dialogs.edit_client import EditClientDialog, NewClientDialog
@@ -412,8 +413,7 @@ def test_every_menu_item_is_offered_exactly_as_the_permission_table_allows(
         assert "Hopper, Grace" not in names(window)
         return
     select(window, "Hopper, Grace")
-    expected_other = tuple(v and username != "clinician" for v in VISIBLE[username][2:5])
-    assert tuple(a.isEnabled() for a in row_items) == expected_other
+    assert tuple(a.isEnabled() for a in row_items) == VISIBLE[username][2:5]
 
 
 def test_make_inactive_from_the_client_menu_asks_about_the_portal_and_undo_takes_it_back(
@@ -654,43 +654,65 @@ def test_sign_out_with_unsaved_changes_in_an_edit_dialog_asks_first(
         assert s.get(Client, two_clients["mine"]).preferred_name is None
 
 
-class _StubChangePassword(QDialog):
-    """Stands in for the Change password dialog (its own tests are in test_users_and_settings)."""
-
-    made: list[bool] = []
-    answers: list[str] = []
-
-    def __init__(self, practice: Practice, actor: Actor, parent: QWidget | None = None, *,
-                 forced: bool = False) -> None:
-        super().__init__(parent)
-        self.setObjectName("stubChangePassword")
-        self.practice, self.actor = practice, actor
-        _StubChangePassword.made.append(forced)
-
-    def exec(self) -> int:  # type: ignore[override]
-        if _StubChangePassword.answers.pop(0) == "cancel":
-            return 0
-        self.actor = self.practice.users.change_password(self.actor, PASSWORD, "my very own passphrase")
-        return 1
+NEW_PASSWORD = "my very own passphrase"
 
 
-def test_a_password_chosen_by_someone_else_is_changed_before_the_window_and_cancel_signs_out(
-        qtbot, db, practice, session, monkeypatch):  # type: ignore[no-untyped-def]
-    import desktop.ui.dialogs.change_password as change_password
-
+def test_a_password_chosen_by_someone_else_is_changed_before_the_window_and_sign_out_goes_back(
+        qtbot, db, practice, session):  # type: ignore[no-untyped-def]
     UsersController(db).add_user(practice["owner"], "newbie", Role.CLINICIAN, PASSWORD,
                                  display_name="Nora Newbie")
-    monkeypatch.setattr(change_password, "ChangePasswordDialog", _StubChangePassword)
-    _StubChangePassword.made = []
-    _StubChangePassword.answers = ["cancel", "change"]
     notices: list[str] = []
+    forced: list[bool] = []
+    answers = iter(["cancel", "change"])
+
+    def answer(dialog: ChangePasswordDialog) -> None:
+        forced.append(dialog.forced)
+        if next(answers) == "cancel":
+            qtbot.mouseClick(dialog.cancel_button, LEFT)  # "Sign Out"
+            return
+        qtbot.keyClicks(dialog.current, PASSWORD)
+        qtbot.keyClicks(dialog.new.edit, NEW_PASSWORD)
+        qtbot.keyClicks(dialog.new.repeat, NEW_PASSWORD)
+        qtbot.mouseClick(dialog.save_button, LEFT)
+
+    when_modal(ChangePasswordDialog, answer, times=2)
     when_modal(SignInDialog, sign_in_as(qtbot, "newbie", PASSWORD, notices), times=2)
     assert session.start()
-    assert _StubChangePassword.made == [True, True]  # forced, each time
-    assert notices[1].startswith("You were signed out")
+    assert forced == [True, True]
+    assert notices == ["", "You were signed out: choose a new password before you go on."]
     window = session.window
     assert window.actor.username == "newbie" and not window.actor.must_change_password
-    assert UsersController(db).sign_in("newbie", "my very own passphrase").username == "newbie"
+    assert UsersController(db).sign_in("newbie", NEW_PASSWORD).username == "newbie"
+
+
+def test_change_password_users_and_practice_settings_open_from_the_menus(
+        qtbot, db, practice, open_window):  # type: ignore[no-untyped-def]
+    from desktop.ui.dialogs.practice_settings import PracticeSettingsDialog
+    from desktop.ui.dialogs.users import UsersWindow
+
+    window = open_window(practice["owner"])
+
+    def change(dialog: ChangePasswordDialog) -> None:
+        assert not dialog.forced
+        qtbot.keyClicks(dialog.current, PASSWORD)
+        qtbot.keyClicks(dialog.new.edit, NEW_PASSWORD)
+        qtbot.keyClicks(dialog.new.repeat, NEW_PASSWORD)
+        qtbot.mouseClick(dialog.save_button, LEFT)
+
+    when_modal(ChangePasswordDialog, change)
+    choose(qtbot, window, "file", window.change_password_action)
+    assert "password was changed" in window.statusBar().currentMessage()
+    assert UsersController(db).sign_in("owner", NEW_PASSWORD).username == "owner"
+
+    opened: list[str] = []
+    when_modal(PracticeSettingsDialog, lambda dialog: (opened.append(dialog.objectName()), dialog.reject()))
+    choose(qtbot, window, "practice", window.settings_action)
+    assert opened == ["practiceSettingsDialog"]
+    choose(qtbot, window, "practice", window.users_action)
+    users = window.users_window
+    assert isinstance(users, UsersWindow) and users.isVisible()
+    window.close()
+    assert not users.isVisible()  # closed with the main window
 
 
 # ---------------------------------------------------------------- the demo

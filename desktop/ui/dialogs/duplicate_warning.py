@@ -112,6 +112,8 @@ class DuplicateWarningDialog(QDialog):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(len(headers) - 1, QHeaderView.ResizeMode.Stretch)
+        # Rows as tall as their wrapped text, never cramped: one-line rows keep the list's height.
+        self.table.verticalHeader().setMinimumSectionSize(self.fontMetrics().height() + 12)
         self.table.resizeRowsToContents()
         self.table.itemDoubleClicked.connect(self._open_existing)
 
@@ -130,18 +132,28 @@ class DuplicateWarningDialog(QDialog):
         self.open_button.clicked.connect(self._open_existing)
         self.save_button.clicked.connect(self._save_anyway)
         self.back_button.clicked.connect(self.reject)
-        self.open_button.setDefault(True)
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
         layout.addWidget(intro)
         layout.addWidget(self.table, 1)
+        layout.addStretch(0)  # what the wrapped sentences do not need goes below the list
         layout.addWidget(buttons)
+        # Enter opens the existing profile, which saves nothing (set once the buttons are in
+        # the dialog: before that a default is not the dialog's).
+        self.open_button.setDefault(True)
         if self.candidates:
             self.table.selectRow(0)
         self.table.setFocus()
-        rows = sum(self.table.rowHeight(r) for r in range(min(len(self.candidates), 6)))
-        self.resize(760, min(560, 220 + rows))
+        # Tall enough for every candidate up to six (more scroll), and no empty rows below them.
+        shown = min(len(self.candidates), 6)
+        rows = sum(self.table.rowHeight(r) for r in range(shown))
+        height = header.sizeHint().height() + rows + 2 * self.table.frameWidth()
+        if shown == len(self.candidates):
+            self.table.setFixedHeight(height)
+        else:
+            self.table.setMinimumHeight(height)
+        self.resize(760, self.sizeHint().height())
 
     def _open_existing(self) -> None:
         rows = self.table.selectionModel().selectedRows()

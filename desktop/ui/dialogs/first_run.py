@@ -42,6 +42,7 @@ class FirstRunDialog(QDialog):
         self.username = self._field("username", "Username")
         self.display_name = self._field("displayName", "Your name")
         self.password = self._field("password", "Password", secret=True)
+        self.password.setPlaceholderText("10 or more characters")
         self.repeat = self._field("repeatPassword", "Repeat password", secret=True)
         self.demo = QCheckBox("Load the demo practice (1,000 fictional clients) to try things out")
         self.demo.setObjectName("loadDemo")

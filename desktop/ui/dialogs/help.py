@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
-    QFormLayout,
+    QGridLayout,
     QHeaderView,
     QLabel,
     QTableWidget,
@@ -43,7 +43,8 @@ class ShortcutsDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["Keys", "What they do"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a list to read: the focus stays on Close
         self.table.setShowGrid(False)
         self.table.setAlternatingRowColors(True)
         for row, (keys, what) in enumerate(rows):
@@ -70,28 +71,31 @@ class AboutDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("aboutDialog")
         self.setWindowTitle("About Caseload")
-        self.setMinimumWidth(480)
         heading = heading_label(f"Caseload {version}", scale=1.5, name="aboutVersion")
         blurb = QLabel("The client roster for therapists and small clinics.")
         blurb.setWordWrap(True)
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        # A grid, not a form: a form layout gives a wrapped value one line's height and cuts it.
+        form = QGridLayout()
+        form.setColumnStretch(1, 1)
+        form.setHorizontalSpacing(12)
         rows = []
         if practice is not None and practice.name.strip():
             rows.append(("Practice:", practice.name, "aboutPracticeName"))
         if practice is not None and practice.address.strip():
             rows.append(("Address:", practice.address, "aboutPracticeAddress"))
-        rows += [("Data:", location, "aboutLocation"), ("Licence:", licence, "aboutLicence")]
-        for caption, value, name in rows:
+        rows += [("Practice data:", location, "aboutLocation"), ("Licence:", licence, "aboutLicence")]
+        for row, (caption, value, name) in enumerate(rows):
             shown = QLabel(value)
             shown.setObjectName(name)
             shown.setTextFormat(Qt.TextFormat.PlainText)  # names and paths are never markup
             shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             shown.setWordWrap(True)
-            shown.setAlignment(leading_alignment(self))
+            beside = leading_alignment(self) & ~Qt.AlignmentFlag.AlignVCenter
+            shown.setAlignment(beside | Qt.AlignmentFlag.AlignTop)  # level with its label's first line
             label = QLabel(caption)
             label.setAlignment(Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignTop)
-            form.addRow(label, shown)
+            form.addWidget(label, row, 0)
+            form.addWidget(shown, row, 1)
         credits = QLabel(THIRD_PARTY)
         credits.setObjectName("aboutThirdParty")
         credits.setWordWrap(True)
@@ -106,6 +110,10 @@ class AboutDialog(QDialog):
         layout.addWidget(credits)
         layout.addStretch(1)
         layout.addWidget(buttons)
+        # Wrapped lines (a long path, the address) need their height at the dialog's width.
+        width = 540
+        self.setMinimumWidth(width)
+        self.resize(width, layout.totalHeightForWidth(width))
 
 
 def caseload_licence() -> str:
@@ -120,4 +128,4 @@ def caseload_licence() -> str:
     if meta is not None:
         for field in ("License-Expression", "License"):
             stated = stated or " ".join(meta.get_all(field) or []).strip()
-    return stated or "Not stated in this build; ask whoever gave you Caseload."
+    return stated or "Not stated in this build."
