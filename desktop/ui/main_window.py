@@ -5,21 +5,18 @@ runs no SQL of its own. When the practice file cannot be written any more
 (damaged, deleted or replaced while open), a red banner across the top says so
 for as long as it lasts; the controllers refuse every change meanwhile.
 
-The menus follow the platform's conventions (standard keys, mnemonics). An
-item the person's role may never use is hidden; one their role allows but not
-for the selected row (an own-clients clinician and someone else's client, a
-contact, no row at all) is disabled. Signing out closes every window of theirs
-(``signedOut``); ``desktop.ui.app`` then asks who signs in next.
+The menus (``desktop.ui.commands``) call this window's methods: New client and
+New contact, the Client menu's flows on the selected row (the profile, the edit
+and delete dialogs, the list's status change with its portal question and
+undo), Export list as CSV, the Practice windows and Help. Signing out closes
+every window of this person's (``signedOut``); ``desktop.ui.app`` then asks who
+signs in next.
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import shiboken6
 from PySide6.QtCore import (
@@ -29,18 +26,16 @@ from PySide6.QtCore import (
     QRunnable,
     QSettings,
     QSize,
-    QStandardPaths,
     Qt,
     QThreadPool,
     QTimer,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -54,53 +49,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.clients import StatusFilter
 from desktop.controllers.errors import CaseloadError
-from desktop.controllers.files import write_private
-from desktop.controllers.permissions import Action, Actor, Scope
+from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
 from desktop.domain.models import ClientStatus
 from desktop.ui.app import icon, style_sheet
 from desktop.ui.clients_page import ClientsPage, isolate
+from desktop.ui.commands import Commands
+from desktop.ui.list_export import export_list
 from desktop.ui.operation import Outcome, attempt, show_refusal
-from desktop.ui.widgets import DANGER, file_name_part
+from desktop.ui.widgets import DANGER
 
 WATCH_INTERVAL_MS = 500
 _CHECKED = object()  # the practice file's quick check has reported
-CSV_FILTER = "Comma-separated values (*.csv)"
-# A spreadsheet reads a cell starting with one of these as a formula; a phone's "+" is kept.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PHONE_CHARACTERS = set("+-0123456789 ().")
-
-
-def csv_cell(text: str) -> str:
-    """``text`` as a spreadsheet shows it, never run: a leading formula sign gets an apostrophe."""
-    if text.startswith(_FORMULA_START) and not set(text) <= _PHONE_CHARACTERS:
-        return "'" + text
-    return text
-
-
-def csv_bytes(titles: list[str], rows: list[list[str]]) -> bytes:
-    """The list as CSV, UTF-8 with a byte-order mark, so a spreadsheet shows accents and scripts."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(titles)
-    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
-    return out.getvalue().encode("utf-8-sig")
-
-
-def documents_folder() -> Path:
-    """Where an export is suggested: the person's Documents folder, else their home."""
-    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-    if not folder or not Path(folder).is_dir():
-        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.HomeLocation)
-    return Path(folder)
-
-
-def plain(text: str) -> str:
-    """An action's text as a sentence reads it: no mnemonic, no ellipsis, no shortcut hint."""
-    return text.split("\t")[0].replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…")
 
 
 class _FileCheckDelivery(QObject):
@@ -210,8 +172,6 @@ class MainWindow(QMainWindow):
         self.clients_page.countsChanged.connect(self.shown.setText)
         self.clients_page.openRequested.connect(self.open_profile)
         self.clients_page.newClientRequested.connect(self.new_client)
-        self.clients_page.currentRowChanged.connect(self._update_row_actions)
-        self.clients_page.statusApplied.connect(self._status_applied)
         self.users_window: QWidget | None = None
         self.duplicates_window: QWidget | None = None
         self.signing_out = False
@@ -224,22 +184,14 @@ class MainWindow(QMainWindow):
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         toolbar.setIconSize(QSize(18, 18))
         self.addToolBar(toolbar)
-        self.undo_action = self._stack_action("&Undo", QKeySequence.StandardKey.Undo, "undoAction")
-        self.redo_action = self._stack_action("&Redo", QKeySequence.StandardKey.Redo, "redoAction")
-        self.refresh_action = self._action("&Refresh", "refreshAction", self.refresh,
-                                           QKeySequence.StandardKey.Refresh)
-        self.find_duplicates = self._action("Find &duplicates…", "findDuplicates", self.open_duplicates,
-                                            visible=actor.can(Action.MARK_DUPLICATE, any_client=True))
-        self._build_menus()
-        self.new_client_action.setIcon(icon("clients"))
-        toolbar.addAction(self.new_client_action)
-        for action, name in ((self.undo_action, "undo"), (self.redo_action, "redo"),
-                             (self.refresh_action, "refresh"), (self.find_duplicates, "duplicates")):
+        self.commands = Commands(self)
+        commands = self.commands
+        for action, name in ((commands.new_client, "clients"), (commands.undo, "undo"), (commands.redo, "redo"),
+                             (commands.refresh, "refresh"), (commands.find_duplicates, "duplicates")):
             action.setIcon(icon(name))
             toolbar.addAction(action)
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(f"  Signed in as {actor.display_name}"))
-        self._update_row_actions()
 
         self.watcher = practice.watcher()
         self.watch_timer = QTimer(self)
@@ -248,122 +200,7 @@ class MainWindow(QMainWindow):
 
         self._restore()
 
-    def _action(self, text: str, name: str, slot: Callable[[], object],
-                keys: QKeySequence.StandardKey | str | None = None, *, visible: bool = True) -> QAction:
-        """An action of this window: its words, its objectName, what it does, its key (a standard
-        key, else the given one), and whether this person's role may ever use it (else hidden)."""
-        action = QAction(text, self)
-        action.setObjectName(name)
-        if isinstance(keys, QKeySequence.StandardKey):
-            action.setShortcuts(keys)
-        elif keys:
-            action.setShortcut(QKeySequence(keys))
-        action.triggered.connect(slot)
-        action.setVisible(visible)
-        self.addAction(action)  # its key works wherever the focus is in this window
-        return action
-
-    def _build_menus(self) -> None:
-        actor, bar = self.actor, self.menuBar()
-        edits = actor.can(Action.EDIT_CLIENT, any_client=True)
-
-        file = bar.addMenu("&File")
-        file.setObjectName("fileMenu")
-        self.new_client_action = self._action("&New client…", "newClient", self.new_client,
-                                              QKeySequence.StandardKey.New, visible=edits)
-        self.new_client_action.setToolTip("Add a client to the practice")
-        # An own-clients clinician adds a contact from a client's profile, linked to that client.
-        self.new_contact_action = self._action("New &contact…", "newContact", self.new_contact,
-                                               visible=actor.scope(Action.EDIT_CLIENT) is Scope.ALL)
-        self.export_action = self._action("&Export list as CSV…", "exportCsv", self.export_list)
-        self.change_password_action = self._action("Change &password…", "changePassword",
-                                                   self.change_password)
-        self.sign_out_action = self._action("&Sign out", "signOut", self.sign_out)
-        quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
-        self.quit_action = self._action("&Quit", "quit", self.close,
-                                        QKeySequence.StandardKey.Quit if quit_keys else "Ctrl+Q")
-        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        for item in (self.new_client_action, self.new_contact_action, None, self.export_action, None,
-                     self.change_password_action, self.sign_out_action, None, self.quit_action):
-            file.addAction(item) if item is not None else file.addSeparator()
-
-        edit = bar.addMenu("&Edit")
-        edit.setObjectName("editMenu")
-        self.find_action = self._action("&Find", "find", self.clients_page.focus_search,
-                                        QKeySequence.StandardKey.Find)
-        for item in (self.undo_action, self.redo_action, None, self.find_action):
-            edit.addAction(item) if item is not None else edit.addSeparator()
-
-        view = bar.addMenu("&View")
-        view.setObjectName("viewMenu")
-        view.addAction(self.refresh_action)
-        view.addSeparator()
-        statuses = view.addMenu("Client &status")
-        statuses.setObjectName("clientStatusMenu")
-        self.status_group = QActionGroup(self)
-        self.status_group.setExclusive(True)
-        self.status_actions: dict[StatusFilter, QAction] = {}
-        for text, value in (("&Active", StatusFilter.ACTIVE), ("&Inactive", StatusFilter.INACTIVE),
-                            ("A&ll", StatusFilter.ALL)):
-            action = QAction(text, self.status_group)
-            action.setObjectName(f"status{value.value.title()}")
-            action.setCheckable(True)
-            action.setData(value.value)
-            statuses.addAction(action)
-            self.status_actions[value] = action
-        self.status_actions[self.clients_page.model.status_filter].setChecked(True)
-        self.status_group.triggered.connect(self._status_chosen)
-
-        client = bar.addMenu("&Client")
-        client.setObjectName("clientMenu")
-        # Enter on a row opens it (the list's own key); the menu names the key without taking it
-        # from the search box, the Status drop-down or a dialog's default button.
-        self.open_action = self._action("&Open profile\tEnter", "openProfile", self.open_current)
-        self.edit_action = self._action("&Edit…", "editClient", self.edit_current, visible=edits)
-        self.status_action = self._action("Make &inactive", "changeClientStatus", self.change_current_status,
-                                          visible=actor.can(Action.CHANGE_STATUS, any_client=True))
-        self.delete_action = self._action("&Delete this Client…", "deleteClient", self.delete_current,
-                                          visible=actor.can_delete())
-        for item in (self.open_action, self.edit_action, self.status_action, None, self.delete_action):
-            client.addAction(item) if item is not None else client.addSeparator()
-
-        practice = bar.addMenu("&Practice")
-        practice.setObjectName("practiceMenu")
-        self.users_action = self._action("&Users…", "users", self.open_users,
-                                         visible=actor.can(Action.MANAGE_USERS, any_client=True))
-        self.settings_action = self._action("Practice &settings…", "practiceSettings",
-                                            self.open_practice_settings,
-                                            visible=actor.can(Action.PRACTICE_SETTINGS, any_client=True))
-        for item in (self.users_action, self.settings_action, None, self.find_duplicates):
-            practice.addAction(item) if item is not None else practice.addSeparator()
-        practice.menuAction().setVisible(any(a.isVisible() for a in practice.actions() if not a.isSeparator()))
-
-        help_menu = bar.addMenu("&Help")
-        help_menu.setObjectName("helpMenu")
-        self.shortcuts_action = self._action("&Keyboard shortcuts", "keyboardShortcuts", self.show_shortcuts)
-        self.about_action = self._action("&About Caseload", "about", self.show_about)
-        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
-        help_menu.addAction(self.shortcuts_action)
-        help_menu.addAction(self.about_action)
-        self.menus: dict[str, QMenu] = {"file": file, "edit": edit, "view": view, "client": client,
-                                        "practice": practice, "help": help_menu}
-
-    # ------------------------------------------------------------- the row
-
-    @Slot()
-    def _update_row_actions(self) -> None:
-        """The Client menu follows the current row: what the role allows for that client."""
-        row = self.clients_page.current_row()
-        client = row if row is not None and row.kind == "client" else None
-        actor = self.actor
-        self.open_action.setEnabled(row is not None)
-        self.edit_action.setEnabled(client is not None and actor.can(Action.EDIT_CLIENT, client.clinician_id))
-        inactive = client is not None and client.status is ClientStatus.INACTIVE
-        self.status_action.setText("Make &active" if inactive else "Make &inactive")
-        self.status_action.setEnabled(client is not None
-                                      and actor.can(Action.CHANGE_STATUS, client.clinician_id))
-        self.delete_action.setEnabled(client is not None
-                                      and actor.can(Action.DELETE_CLIENT, client.clinician_id))
+    # ------------------------------------------------------- the Client menu
 
     @Slot()
     def open_current(self) -> None:
@@ -471,7 +308,7 @@ class MainWindow(QMainWindow):
             return
         page.refresh_from_database()
         page.select_record(kind, record_id)
-        self._update_row_actions()
+        self.commands.follow_row()
 
     @Slot()
     def _select_pending(self) -> None:
@@ -483,22 +320,12 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def export_list(self) -> None:
-        """Exactly what the list shows now, its columns and rows in their order, as CSV."""
-        titles, rows = self.clients_page.shown_table()  # now, before the file dialog
-        stem = file_name_part(f"Caseload clients {dt.date.today().isoformat()}")
-        path, _chosen = QFileDialog.getSaveFileName(self, "Export list as CSV",
-                                                    str(documents_folder() / f"{stem}.csv"), CSV_FILTER)
-        if not path:
-            return
-        target = Path(path)
-        if not target.suffix:
-            target = target.with_suffix(".csv")
-        data = csv_bytes(titles, rows)
-        # Written whole, readable by this account only, never through a symbolic link.
-        written = attempt(self, "List not exported", lambda: write_private(target, data))
-        if written:
+        """Exactly what the list shows now (taken before the file dialog), as CSV."""
+        titles, rows = self.clients_page.shown_table()
+        written = export_list(self, titles, rows)
+        if written is not None:
             count = f"{len(rows):,} row{'' if len(rows) == 1 else 's'}"
-            self.statusBar().showMessage(f"Exported {count} to {target}", 10_000)
+            self.statusBar().showMessage(f"Exported {count} to {written}", 10_000)
 
     @Slot()
     def change_password(self) -> None:
@@ -558,14 +385,6 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         self.clients_page.refresh_from_database()
 
-    @Slot(QAction)
-    def _status_chosen(self, action: QAction) -> None:
-        self.clients_page.show_status(StatusFilter(action.data()))
-
-    @Slot(str)
-    def _status_applied(self, value: str) -> None:
-        self.status_actions[StatusFilter(value)].setChecked(True)
-
     # ------------------------------------------------------------ practice
 
     @Slot()
@@ -588,29 +407,11 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- help
 
-    def shortcut_rows(self) -> list[tuple[str, str]]:
-        """Every key this window answers, with what it does (read from the actions themselves)."""
-        native = QKeySequence.SequenceFormat.NativeText
-        rows = []
-        for menu in self.menus.values():
-            for action in menu.actions():
-                submenu = action.menu()
-                for item in (submenu.actions() if isinstance(submenu, QMenu) else [action]):
-                    keys = item.shortcut().toString(native)  # the first of the platform's keys
-                    hint = item.text().partition("\t")[2]
-                    if (keys or hint) and item.isVisible():
-                        rows.append((keys or hint, plain(item.text())))
-        rows += [("Double-click", "Open a row's profile"),
-                 ("Menu key, right-click", "The row's menu"),
-                 ("Esc", "Clear the search box; close a profile or the duplicates window"),
-                 (QKeySequence("Ctrl+W").toString(native), "Close a profile or the duplicates window")]
-        return rows
-
     @Slot()
     def show_shortcuts(self) -> None:
         from desktop.ui.dialogs.help import ShortcutsDialog
 
-        dialog = ShortcutsDialog(self.shortcut_rows(), self)
+        dialog = ShortcutsDialog(self.commands.shortcut_rows(), self)
         dialog.exec()
         dialog.deleteLater()
 
@@ -624,28 +425,6 @@ class MainWindow(QMainWindow):
         dialog = AboutDialog(__version__, self.practice.location, caseload_licence(), read.value, self)
         dialog.exec()
         dialog.deleteLater()
-
-    def _stack_action(self, text: str, key: QKeySequence.StandardKey, name: str) -> QAction:
-        """Undo or Redo with a fixed label (the toolbar never shifts); what it would do is in its tooltip."""
-        stack = self.clients_page.undo_stack
-        undo = name == "undoAction"
-        action = QAction(text, self)
-        action.setObjectName(name)
-        action.setShortcut(key)
-        verb = "Undo" if undo else "Redo"
-        keys = QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
-        suffix = f" ({keys})" if keys else ""
-
-        def follow(what: str) -> None:
-            action.setToolTip(f"{verb} {what}{suffix}" if what else f"Nothing to {verb.lower()}")
-            action.setStatusTip(f"{verb} {what}" if what else "")
-
-        action.triggered.connect(stack.undo if undo else stack.redo)
-        (stack.canUndoChanged if undo else stack.canRedoChanged).connect(action.setEnabled)
-        (stack.undoTextChanged if undo else stack.redoTextChanged).connect(follow)
-        action.setEnabled(stack.canUndo() if undo else stack.canRedo())
-        follow(stack.undoText() if undo else stack.redoText())
-        return action
 
     # ------------------------------------------------------------ lifecycle
 

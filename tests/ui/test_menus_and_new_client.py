@@ -81,7 +81,7 @@ def select(window: MainWindow, name: str) -> None:
 
 def choose(qtbot, window: MainWindow, menu_name: str, action: QAction) -> None:  # type: ignore[no-untyped-def]
     """Open a menu from the menu bar and click one of its items, as a person would."""
-    menu = window.menus[menu_name]
+    menu = window.commands.menus[menu_name]
     window.menuBar().setActiveAction(menu.menuAction())
     qtbot.waitUntil(menu.isVisible)
     assert action.isVisible() and action.isEnabled(), action.text()
@@ -124,7 +124,7 @@ def test_from_an_empty_practice_a_new_client_is_added_selected_and_opens_with_en
 
     when_modal(NewClientDialog, add)
     if how == "menu":
-        choose(qtbot, window, "file", window.new_client_action)
+        choose(qtbot, window, "file", window.commands.new_client)
     elif how == "ctrl+n":
         window.activateWindow()
         qtbot.waitUntil(window.isActiveWindow)
@@ -155,7 +155,7 @@ def test_a_new_client_hidden_by_the_search_is_shown_and_selected_all_the_same(
         qtbot.mouseClick(dialog.save_button, LEFT)
 
     when_modal(NewClientDialog, add)
-    window.new_client_action.trigger()
+    window.commands.new_client.trigger()
     assert page.search.text() == ""
     assert page.current_row() is not None and page.current_row().name == "Alan Turing"
 
@@ -221,7 +221,7 @@ def test_a_near_duplicate_warns_and_open_existing_opens_that_profile_and_saves_n
     window = open_window(practice["owner"])
     seen: list[list[str]] = []
     when_modal(NewClientDialog, warn_then(qtbot, "openExisting", seen))
-    window.new_client_action.trigger()
+    window.commands.new_client.trigger()
     assert seen == [["Ada Lovelace", "1985-12-10", "Active", "Dr. Colin Park",
                      "Similar names, same date of birth"]]
     qtbot.waitUntil(lambda: ("client", ada) in window.profiles)
@@ -233,7 +233,7 @@ def test_save_anyway_saves_and_the_audit_row_names_the_candidate(qtbot, db, prac
     window = open_window(practice["owner"])
     seen: list[list[str]] = []
     when_modal(NewClientDialog, warn_then(qtbot, "saveAnyway", seen))
-    window.new_client_action.trigger()
+    window.commands.new_client.trigger()
     assert len(seen) == 1
     assert db_clients(db) == [("Ada", "Lovelace"), ("Ada", "Lovelase")]
     added = [e for e in ClientsController(db).audit_events(practice["owner"]) if e["action"] == "client.add"]
@@ -339,7 +339,7 @@ def test_new_contact_warns_about_a_contact_with_the_same_email(qtbot, db, practi
         qtbot.mouseClick(dialog.add_button, LEFT)
 
     when_modal(AddContactDialog, add)
-    choose(qtbot, window, "file", window.new_contact_action)
+    choose(qtbot, window, "file", window.commands.new_contact)
     assert seen == ["George Byron / Similar names, same email"]
     if answer == "openExisting":
         qtbot.waitUntil(lambda: ("contact", byron) in window.profiles)
@@ -384,31 +384,31 @@ def two_clients(db, practice) -> dict[str, int]:  # type: ignore[no-untyped-def]
 def test_every_menu_item_is_offered_exactly_as_the_permission_table_allows(
         qtbot, practice, two_clients, open_window, username: str):  # type: ignore[no-untyped-def]
     window = open_window(practice[username])
-    row_items = (window.edit_action, window.status_action, window.delete_action)
-    items = (window.new_client_action, window.new_contact_action, *row_items,
-             window.users_action, window.settings_action, window.find_duplicates)
+    row_items = (window.commands.edit, window.commands.change_status, window.commands.delete)
+    items = (window.commands.new_client, window.commands.new_contact, *row_items,
+             window.commands.users, window.commands.practice_settings, window.commands.find_duplicates)
     assert tuple(a.isVisible() for a in items) == VISIBLE[username]
     toolbar = window.findChild(QToolBar, "mainToolbar")
-    new_button = toolbar.widgetForAction(window.new_client_action)
+    new_button = toolbar.widgetForAction(window.commands.new_client)
     assert new_button.isVisible() is VISIBLE[username][0]
-    practice_menu = window.menus["practice"].menuAction()
+    practice_menu = window.commands.menus["practice"].menuAction()
     assert practice_menu.isVisible() is any(VISIBLE[username][5:])
-    for always in (window.export_action, window.change_password_action, window.sign_out_action,
-                   window.quit_action, window.undo_action, window.redo_action, window.find_action,
-                   window.refresh_action, window.shortcuts_action, window.about_action,
-                   *window.status_actions.values()):
+    for always in (window.commands.export, window.commands.change_password, window.commands.sign_out,
+                   window.commands.quit, window.commands.undo, window.commands.redo, window.commands.find,
+                   window.commands.refresh, window.commands.shortcuts, window.commands.about,
+                   *window.commands.status.values()):
         assert always.isVisible(), always.text()
 
     # No row chosen: nothing to act on.
-    assert not window.open_action.isEnabled() and not any(a.isEnabled() for a in row_items)
+    assert not window.commands.open_profile.isEnabled() and not any(a.isEnabled() for a in row_items)
     # A contact's row opens its profile, and nothing else.
     select(window, "Byron, George")
-    assert window.open_action.isEnabled() and not any(a.isEnabled() for a in row_items)
+    assert window.commands.open_profile.isEnabled() and not any(a.isEnabled() for a in row_items)
     # The own-clients clinician's client, then someone else's (which that clinician never sees).
     select(window, "Lovelace, Ada")
-    assert window.open_action.isEnabled()
+    assert window.commands.open_profile.isEnabled()
     assert tuple(a.isEnabled() for a in row_items) == VISIBLE[username][2:5]
-    assert window.status_action.text() == "Make &inactive"
+    assert window.commands.change_status.text() == "Make &inactive"
     if username == "clinician":
         assert "Hopper, Grace" not in names(window)
         return
@@ -423,11 +423,11 @@ def test_make_inactive_from_the_client_menu_asks_about_the_portal_and_undo_takes
     window = open_window(owner)
     select(window, "Lovelace, Ada")
     when_modal(QMessageBox, lambda box: click_button(box, "keepAccessOn"))
-    choose(qtbot, window, "client", window.status_action)
+    choose(qtbot, window, "client", window.commands.change_status)
     with db.reading() as s:
         assert s.get(Client, two_clients["mine"]).status.value == "inactive"
-    assert window.undo_action.isEnabled()
-    choose(qtbot, window, "edit", window.undo_action)
+    assert window.commands.undo.isEnabled()
+    choose(qtbot, window, "edit", window.commands.undo)
     with db.reading() as s:
         assert s.get(Client, two_clients["mine"]).status.value == "active"
 
@@ -435,10 +435,10 @@ def test_make_inactive_from_the_client_menu_asks_about_the_portal_and_undo_takes
 def test_the_view_menus_client_status_follows_the_list_and_sets_it(qtbot, practice, two_clients, open_window):  # type: ignore[no-untyped-def]
     window = open_window(practice["owner"])
     page = window.clients_page
-    assert window.status_actions[page.model.status_filter].isChecked()
-    statuses = window.menus["view"].findChild(QMenu, "clientStatusMenu")
-    window.menuBar().setActiveAction(window.menus["view"].menuAction())
-    window.menus["view"].setActiveAction(statuses.menuAction())
+    assert window.commands.status[page.model.status_filter].isChecked()
+    statuses = window.commands.menus["view"].findChild(QMenu, "clientStatusMenu")
+    window.menuBar().setActiveAction(window.commands.menus["view"].menuAction())
+    window.commands.menus["view"].setActiveAction(statuses.menuAction())
     qtbot.waitUntil(statuses.isVisible)
     inactive = next(a for a in statuses.actions() if a.objectName() == "statusInactive")
     qtbot.mouseClick(statuses, LEFT, pos=statuses.actionGeometry(inactive).center())
@@ -459,7 +459,7 @@ def test_edit_and_delete_from_the_client_menu_use_the_usual_dialogs(qtbot, db, p
         qtbot.mouseClick(dialog.save_button, LEFT)
 
     when_modal(EditClientDialog, rename)
-    choose(qtbot, window, "client", window.edit_action)
+    choose(qtbot, window, "client", window.commands.edit)
     qtbot.waitUntil(lambda: "Hopper, Grace (Amazing Grace)" in names(window))
     select(window, "Hopper, Grace (Amazing Grace)")
 
@@ -470,7 +470,7 @@ def test_edit_and_delete_from_the_client_menu_use_the_usual_dialogs(qtbot, db, p
         qtbot.mouseClick(dialog.delete_button, LEFT)
 
     when_modal(DeleteClientDialog, confirm)
-    choose(qtbot, window, "client", window.delete_action)
+    choose(qtbot, window, "client", window.commands.delete)
     assert count(db, Client) == 1
     qtbot.waitUntil(lambda: "Hopper, Grace (Amazing Grace)" not in names(window))
     assert "deleted permanently" in window.statusBar().currentMessage()
@@ -505,8 +505,8 @@ def test_export_list_as_csv_writes_what_the_list_shows_in_its_order(
         asked.append(suggested)
         return str(target), _filter
 
-    monkeypatch.setattr("desktop.ui.main_window.QFileDialog.getSaveFileName", save_as)
-    choose(qtbot, window, "file", window.export_action)
+    monkeypatch.setattr("desktop.ui.list_export.QFileDialog.getSaveFileName", save_as)
+    choose(qtbot, window, "file", window.commands.export)
     rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
     model = page.model
     columns = [header.logicalIndex(v) for v in range(header.count())]
@@ -537,7 +537,7 @@ def test_keyboard_shortcuts_lists_the_windows_keys(qtbot, practice, open_window)
         dialog.reject()
 
     when_modal(ShortcutsDialog, read)
-    choose(qtbot, window, "help", window.shortcuts_action)
+    choose(qtbot, window, "help", window.commands.shortcuts)
     assert ("Ctrl+N", "New client") in listed
     assert ("Ctrl+F", "Find") in listed
     assert ("Ctrl+Q", "Quit") in listed
@@ -561,7 +561,7 @@ def test_about_says_the_version_where_the_data_lives_and_the_practice(qtbot, db,
         dialog.reject()
 
     when_modal(AboutDialog, read)
-    choose(qtbot, window, "help", window.about_action)
+    choose(qtbot, window, "help", window.commands.about)
     assert said["aboutVersion"] == f"Caseload {__version__}"
     assert said["aboutLocation"] == window.practice.location
     assert said["aboutPracticeName"] == "Harbour Counselling"
@@ -607,7 +607,7 @@ def test_sign_out_closes_every_window_and_the_next_person_gets_their_own(
     assert profile.isVisible() and duplicates.isVisible()
 
     when_modal(SignInDialog, sign_in_as(qtbot, "biller", PASSWORD, notices))
-    choose(qtbot, first, "file", first.sign_out_action)
+    choose(qtbot, first, "file", first.commands.sign_out)
     qtbot.waitUntil(lambda: session.window is not None and session.window is not first)
     assert not shiboken6.isValid(profile) or not profile.isVisible()
     assert not shiboken6.isValid(duplicates) or not duplicates.isVisible()
@@ -617,13 +617,13 @@ def test_sign_out_closes_every_window_and_the_next_person_gets_their_own(
     assert second.actor.username == "biller" and second.isVisible()
     visible = [w for w in QApplication.topLevelWidgets() if w.isVisible() and not isinstance(w, QMenu)]
     assert visible == [second]
-    assert not second.new_client_action.isVisible()
-    assert not second.users_action.isVisible()
-    assert not second.delete_action.isVisible()
-    assert not second.findChild(QToolBar, "mainToolbar").widgetForAction(second.new_client_action).isVisible()
+    assert not second.commands.new_client.isVisible()
+    assert not second.commands.users.isVisible()
+    assert not second.commands.delete.isVisible()
+    assert not second.findChild(QToolBar, "mainToolbar").widgetForAction(second.commands.new_client).isVisible()
     assert session.quits == []  # signing out is not quitting
     qtbot.waitUntil(lambda: not shiboken6.isValid(first))  # deleted, not merely hidden
-    second.quit_action.trigger()
+    second.commands.quit.trigger()
     assert session.quits == [True]
 
 
@@ -700,15 +700,15 @@ def test_change_password_users_and_practice_settings_open_from_the_menus(
         qtbot.mouseClick(dialog.save_button, LEFT)
 
     when_modal(ChangePasswordDialog, change)
-    choose(qtbot, window, "file", window.change_password_action)
+    choose(qtbot, window, "file", window.commands.change_password)
     assert "password was changed" in window.statusBar().currentMessage()
     assert UsersController(db).sign_in("owner", NEW_PASSWORD).username == "owner"
 
     opened: list[str] = []
     when_modal(PracticeSettingsDialog, lambda dialog: (opened.append(dialog.objectName()), dialog.reject()))
-    choose(qtbot, window, "practice", window.settings_action)
+    choose(qtbot, window, "practice", window.commands.practice_settings)
     assert opened == ["practiceSettingsDialog"]
-    choose(qtbot, window, "practice", window.users_action)
+    choose(qtbot, window, "practice", window.commands.users)
     users = window.users_window
     assert isinstance(users, UsersWindow) and users.isVisible()
     window.close()
