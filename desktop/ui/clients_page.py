@@ -647,9 +647,13 @@ class ClientsPage(QWidget):
         header = self.table.horizontalHeader()
         columns = [c for c in (header.logicalIndex(v) for v in range(header.count()))
                    if not header.isSectionHidden(c)]
-        model = self.model
+        model, roster = self.model, self.roster
         titles = [str(model.headerData(c, Qt.Orientation.Horizontal)) for c in columns]
-        rows = [[model.index(r, c).data() or "" for c in columns] for r in range(model.rowCount())]
+        # The model's own rows (the same cached answer it holds), rendered as its cells render,
+        # without a Qt call per cell: 100,000 rows take a fraction of a second.
+        slots = roster.filter(model.status_filter, model.query, model.sort_column, model.descending)
+        shown = [Column(c) for c in columns]
+        rows = [[roster.text(slot, column) for column in shown] for slot in slots]
         return titles, rows
 
     def _row_menu(self, index: QModelIndex, where: QPoint) -> None:

@@ -32,6 +32,7 @@ from desktop.ui.dialogs.edit_client import EditClientDialog, NewClientDialog
 from desktop.ui.dialogs.first_run import FirstRunDialog
 from desktop.ui.dialogs.help import AboutDialog, ShortcutsDialog
 from desktop.ui.dialogs.sign_in import SignInDialog
+from desktop.ui.list_export import documents_folder
 from desktop.ui.main_window import MainWindow
 from desktop.ui.profile import ProfileWindow
 from tests.helpers import PASSWORD, count
@@ -353,6 +354,28 @@ def test_new_contact_warns_about_a_contact_with_the_same_email(qtbot, db, practi
     assert window.clients_page.current_row().id == new
 
 
+def test_adding_a_contact_from_a_profile_offers_the_existing_one_and_opens_it(
+        qtbot, db, practice, ada, open_window):  # type: ignore[no-untyped-def]
+    owner = practice["owner"]
+    byron = ContactsController(db).add_contact(owner, first_name="George", last_name="Byron",
+                                               phone="555 010 1788")
+    window = open_window(owner)
+    window.open_profile("client", ada)
+    profile = window.profiles[("client", ada)]
+
+    def add(dialog: AddContactDialog) -> None:
+        qtbot.keyClicks(dialog.form.edits["first_name"], "George")
+        qtbot.keyClicks(dialog.form.edits["last_name"], "Byron")
+        qtbot.keyClicks(dialog.form.edits["phone"], "(555) 010-1788")
+        when_modal(DuplicateWarningDialog, lambda warning: click_button(warning, "openExisting"))
+        qtbot.mouseClick(dialog.add_button, LEFT)
+
+    when_modal(AddContactDialog, add)
+    qtbot.mouseClick(profile.findChild(QWidget, "addContactButton"), LEFT)
+    qtbot.waitUntil(lambda: ("contact", byron) in window.profiles)
+    assert count(db, Contact) == 1
+
+
 # ----------------------------------------------------------- menus by role
 
 # What each role may use, from the permission table (docs/rules.md, "Who may do what"):
@@ -520,6 +543,7 @@ def test_export_list_as_csv_writes_what_the_list_shows_in_its_order(
     anna = next(r for r in rows[1:] if r[0] == "Smith, Anna")
     assert anna[5] == "+1 555 010 1234"  # a phone's plus is kept
     assert asked and Path(asked[0]).name.startswith("Caseload clients ") and asked[0].endswith(".csv")
+    assert Path(asked[0]).parent == documents_folder()
     if os.name == "posix":
         assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert "Exported 5 rows" in window.statusBar().currentMessage()
