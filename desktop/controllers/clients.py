@@ -12,7 +12,7 @@ import enum
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -63,6 +63,9 @@ EDITABLE_FIELDS = (
 def _seen(ids: Sequence[int]) -> dict[str, list[int]] | None:
     """The audit detail of a save made despite a duplicate warning (ids only, never names)."""
     return {"possible_duplicates": sorted({check_id(i, "client") for i in ids})} if ids else None
+
+
+T = TypeVar("T")
 
 
 class StatusFilter(enum.StrEnum):
@@ -320,6 +323,19 @@ class ClientsController(Controller):
         if deliver is not None:
             deliver(data)
         return data
+
+    @writes("client.export_list", Action.SEE_CLIENTS)
+    def export_list(self, s: Session, actor: Actor, clients: int, contacts: int,
+                    deliver: Callable[[], T]) -> T:
+        """Audit a list written out of the practice (the window's Export list as CSV).
+
+        ``deliver`` writes the file inside the operation, so the export is audited
+        (with how many clients and contacts it held, never who) only once it is written;
+        a delivery that fails is audited as refused and raises its ``CaseloadError``.
+        """
+        result = deliver()
+        audit(s, actor, "client.export_list", None, None, details={"clients": clients, "contacts": contacts})
+        return result
 
     # ----------------------------------------------------------------- changing
 

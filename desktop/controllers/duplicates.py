@@ -176,12 +176,14 @@ class Candidate:
     clinician: str
     score: float
     reasons: tuple[str, ...]
+    email: str | None = None
+    phone: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {"id": self.id, "name": f"{self.first_name} {self.last_name}",
                 "date_of_birth": self.date_of_birth.isoformat() if self.date_of_birth else None,
                 "status": self.status, "clinician": self.clinician, "score": round(self.score, 1),
-                "reasons": list(self.reasons)}
+                "reasons": list(self.reasons), "email": self.email, "phone": self.phone}
 
 
 def _intake_person(values: Mapping[str, Any]) -> Person | None:
@@ -264,7 +266,8 @@ class DuplicatesController(Controller):
             if names is None:
                 names = {uid: name for uid, name in s.execute(select(PracticeUser.id, PracticeUser.display_name))}
             out.append(Candidate(cid, first, last, born, str(getattr(status, "value", status)),
-                                 names.get(clinician_id, "") if clinician_id else "", score, reasons))
+                                 names.get(clinician_id, "") if clinician_id else "", score, reasons,
+                                 email, phone))
         return sorted(out, key=lambda c: (-c.score, c.last_name.casefold(), c.id))
 
     @reads("client.find_duplicates", Action.MARK_DUPLICATE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths
@@ -51,8 +52,13 @@ def documents_folder() -> Path:
     return Path(folder)
 
 
-def export_list(parent: QWidget, titles: list[str], rows: list[list[str]]) -> Path | None:
-    """Ask where (Documents, named for the day), write the CSV; the file written, or None."""
+def export_list(parent: QWidget, titles: list[str], rows: list[list[str]],
+                record: Callable[[Callable[[], Path]], Path]) -> Path | None:
+    """Ask where (Documents, named for the day), write the CSV; the file written, or None.
+
+    ``record`` runs the writing inside the controller operation that audits it
+    (``ClientsController.export_list``): audited once written, refused if not.
+    """
     stem = file_name_part(f"Caseload clients {dt.date.today().isoformat()}")
     path, _chosen = QFileDialog.getSaveFileName(parent, "Export list as CSV",
                                                 str(documents_folder() / f"{stem}.csv"), CSV_FILTER)
@@ -62,5 +68,5 @@ def export_list(parent: QWidget, titles: list[str], rows: list[list[str]]) -> Pa
     if not target.suffix:
         target = target.with_suffix(".csv")
     data = csv_bytes(titles, rows)
-    written = attempt(parent, "List not exported", lambda: write_private(target, data))
+    written = attempt(parent, "List not exported", lambda: record(lambda: write_private(target, data)))
     return written.value if written else None

@@ -322,7 +322,10 @@ class MainWindow(QMainWindow):
     def export_list(self) -> None:
         """Exactly what the list shows now (taken before the file dialog), as CSV."""
         titles, rows = self.clients_page.shown_table()
-        written = export_list(self, titles, rows)
+        model = self.clients_page.model
+        clients, contacts = model.matches_with(model.status_filter)
+        written = export_list(self, titles, rows, lambda write: self.practice.clients.export_list(
+            self.actor, clients, contacts, write))
         if written is not None:
             count = f"{len(rows):,} row{'' if len(rows) == 1 else 's'}"
             self.statusBar().showMessage(f"Exported {count} to {written}", 10_000)

@@ -85,6 +85,7 @@ class ProfileWindow(QWidget):
         super().__init__(None, Qt.WindowType.Window)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setObjectName("profileWindow")
+        self.practice = practice
         self.clients = practice.clients
         self.contacts = practice.contacts
         self.users = practice.users
@@ -371,7 +372,8 @@ class ProfileWindow(QWidget):
         from desktop.ui.dialogs.edit_client import EditClientDialog
 
         opened = attempt(self, "Cannot edit",
-                         lambda: EditClientDialog(self.clients, self.actor, self.record_id, self))
+                         lambda: EditClientDialog(self.clients, self.actor, self.record_id, self,
+                                                  duplicates=self.practice.duplicates))
         if not opened or opened.value is None:
             return
         dialog = opened.value

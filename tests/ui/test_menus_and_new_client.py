@@ -333,7 +333,7 @@ def test_new_contact_warns_about_a_contact_with_the_same_email(qtbot, db, practi
         qtbot.keyClicks(dialog.form.edits["email"], "Byron@example.org")
 
         def read(warning: DuplicateWarningDialog) -> None:
-            seen.append(warning.table.item(0, 0).text() + " / " + warning.table.item(0, 1).text())
+            seen.append(" / ".join(warning.table.item(0, c).text() for c in range(warning.table.columnCount())))
             click_button(warning, answer)
 
         when_modal(DuplicateWarningDialog, read)
@@ -341,7 +341,7 @@ def test_new_contact_warns_about_a_contact_with_the_same_email(qtbot, db, practi
 
     when_modal(AddContactDialog, add)
     choose(qtbot, window, "file", window.commands.new_contact)
-    assert seen == ["George Byron / Similar names, same email"]
+    assert seen == ["George Byron / byron@example.org /  / Similar names, same email"]
     if answer == "openExisting":
         qtbot.waitUntil(lambda: ("contact", byron) in window.profiles)
         assert isinstance(window.profiles[("contact", byron)], ContactProfileWindow)
@@ -547,6 +547,9 @@ def test_export_list_as_csv_writes_what_the_list_shows_in_its_order(
     if os.name == "posix":
         assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert "Exported 5 rows" in window.statusBar().currentMessage()
+    # Health data leaving the practice is audited once written: how many, never who.
+    [exported] = [e for e in clients.audit_events(owner) if e["action"] == "client.export_list"]
+    assert exported["details"] == {"clients": 4, "contacts": 1} and exported["target_id"] is None
 
 
 # ----------------------------------------------------------------- help

@@ -86,7 +86,8 @@ class DuplicateWarningDialog(QDialog):
         intro.setWordWrap(True)
 
         clients = kind == "client"
-        headers = ["Name", "Date of birth", "Status", "Clinician", "Why"] if clients else ["Name", "Why"]
+        headers = (["Name", "Date of birth", "Status", "Clinician", "Why"] if clients
+                   else ["Name", "Email", "Phone", "Why"])
         self.table = QTableWidget(len(self.candidates), len(headers))
         self.table.setObjectName("duplicateCandidates")
         self.table.setAccessibleName(f"Existing {kind}s who look alike")
@@ -103,6 +104,8 @@ class DuplicateWarningDialog(QDialog):
             if clients:
                 cells += [candidate.date_of_birth.isoformat() if candidate.date_of_birth else "",
                           candidate.status.title(), candidate.clinician or "not assigned"]
+            else:  # what tells two contacts of one name apart
+                cells += [candidate.email or "", candidate.phone or ""]
             cells.append(reasons_text(candidate.reasons))
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
