@@ -211,7 +211,7 @@ class Controller:
             with unit as session:
                 session.info["operation_id"] = operation_id
                 if permission is not None:
-                    _check_standing(session, actor, action)  # type: ignore[arg-type]
+                    check_standing(session, actor, action)  # type: ignore[arg-type]
                 result = body(session)
                 if kind == "view":
                     audit(session, actor, action, target_kind, target_id)
@@ -251,7 +251,7 @@ class Controller:
 CHANGE_PASSWORD = "user.change_password"
 
 
-def _check_standing(s: Session, actor: Actor, action: str) -> None:
+def check_standing(s: Session, actor: Actor, action: str) -> None:
     """The signed-in user is still active, still has the role they signed in with, and has
     no password to change first (docs/rules.md, "Users and passwords")."""
     row = s.execute(select(PracticeUser.active, PracticeUser.role, PracticeUser.entire_practice_access,

@@ -333,9 +333,11 @@ class ClientsController(Controller):
         (with how many clients and contacts it held, never who) only once it is written;
         a delivery that fails is audited as refused and raises its ``CaseloadError``.
         """
-        result = deliver()
+        # The audit row is written (and, on SQLite, the write lock taken) before the file:
+        # a database too busy to record the export refuses before anything leaves the practice.
         audit(s, actor, "client.export_list", None, None, details={"clients": clients, "contacts": contacts})
-        return result
+        s.flush()
+        return deliver()
 
     # ----------------------------------------------------------------- changing
 
@@ -489,8 +491,11 @@ class ClientsController(Controller):
         """
         if duplicate_id == keep_id:
             raise InvalidInput("A client cannot be a duplicate of itself.")
-        duplicate = self._load_client(s, duplicate_id, for_update=True)
-        kept = self._load_client(s, keep_id)
+        # Both rows locked, in id order: two workstations keeping opposite profiles of one
+        # pair at once must not leave each marked as the other's duplicate.
+        first, second = sorted((duplicate_id, keep_id))
+        locked = {cid: self._load_client(s, cid, for_update=True) for cid in (first, second)}
+        duplicate, kept = locked[duplicate_id], locked[keep_id]
         require(actor, Action.MARK_DUPLICATE, clinician_id=duplicate.clinician_id)
         require(actor, Action.MARK_DUPLICATE, clinician_id=kept.clinician_id)
         if expected_versions is not None:

@@ -2,8 +2,9 @@
 
 At least ``MINIMUM`` characters, and not one of the 1,000 most common passwords
 (``common_passwords.txt``: the top of the public "10 million passwords" list),
-nor one of them with only digits or symbols around it ("password2024!"), nor a
-single repeated character or a run along the keyboard's digits.
+nor one of them with only digits or symbols around it ("password2024!"), nor
+made of only one or two different characters, nor a run along the keyboard's
+row of digits (either way) or of letters.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from desktop.controllers.base import check_standing
 from desktop.controllers.clients import StatusFilter
 from desktop.controllers.permissions import Actor
 from desktop.domain.models import ClientStatus
@@ -216,6 +217,9 @@ class Roster:
         who = self._who
         pool: dict = {}
         with self.db.reading() as s:
+            # The list is read outside the gate (it is no single operation), but by the same
+            # rule: a deactivated user, or one whose role changed, is refused (docs/rules.md).
+            check_standing(s, self.actor, "client.list")
             # The watermark is read first: a change committed while the rows are
             # read is then picked up again by the next refresh, never missed.
             watermark = last_change(s)
@@ -264,6 +268,7 @@ class Roster:
         changes: set[Change] = set()
         who = self._who
         with self.db.reading() as s:
+            check_standing(s, self.actor, "client.list")
             # Read first: a change committed while the rows are read is seen again next time.
             self._watermark = last_change(s)
             self._clinicians = queries.clinician_names(s)

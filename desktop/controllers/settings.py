@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -215,7 +216,12 @@ class SettingsController(Controller):
                 s.execute(delete(Service))
                 s.add_all(Service(code=r.code, description=r.description, minutes=r.minutes,
                                   default_fee=r.default_fee, position=i) for i, r in enumerate(rows))
-        flush_versioned(s)
+        try:
+            flush_versioned(s)
+        except IntegrityError:
+            # Another workstation saved the practice's first settings at the same moment.
+            raise StaleVersion("Someone else saved the practice settings at the same moment. Reload "
+                               "to see their changes; nothing of yours was saved.") from None
         audit(s, actor, "settings.save", "practice", 1,
               details={"fields": sorted(cleaned), "services": len(rows)})
         return self._read(s)

@@ -177,7 +177,8 @@ class ListedRecord:
     search_key: Mapped[str] = mapped_column(Text, default="")
     # What the intake duplicate check looks people up by (``domain.search.email_key`` and
     # ``phone_key``), kept with the search key, indexed.
-    email_key: Mapped[str | None] = mapped_column(String(254), index=True)
+    # Text: case-folding can lengthen an address ("ß" becomes "ss").
+    email_key: Mapped[str | None] = mapped_column(Text, index=True)
     phone_key: Mapped[str | None] = mapped_column(String(16), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=DatabaseNow(), onupdate=DatabaseNow(),

@@ -64,7 +64,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.clients import ClientsController, StatusFilter
-from desktop.controllers.errors import CaseloadError
+from desktop.controllers.errors import CaseloadError, NotSignedIn
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.roster import Column, Kind, Roster, RosterData
 from desktop.domain.models import ClientStatus
@@ -426,6 +426,7 @@ class ClientsPage(QWidget):
 
     openRequested = Signal(str, int)  # kind ("client"/"contact"), id
     countsChanged = Signal(str)
+    sessionEnded = Signal(str)  # the practice refused this person (deactivated, role changed): why
     loaded = Signal()
     loadSettled = Signal()  # a background load is over, loaded or not
     newClientRequested = Signal()  # the empty practice's New client button
@@ -892,6 +893,9 @@ class ClientsPage(QWidget):
         known = self._known_states()
         refreshed = attempt(self, "The list could not be refreshed", self.roster.refresh,
                             report=self.countsChanged.emit)
+        if isinstance(refreshed.error, NotSignedIn):
+            self.sessionEnded.emit(str(refreshed.error))
+            return False
         changed = bool(refreshed.value)
         if changed:
             self.model.apply()

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from desktop.controllers.clients import ClientDetail, DuplicateMarked
 from desktop.controllers.duplicates import DuplicatePair, Person
+from desktop.controllers.errors import DatabaseUnavailable, OutcomeUnknown
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
 from desktop.ui.dialogs.merge_into_client import name_of, who
@@ -535,11 +536,17 @@ class DuplicatesWindow(QWidget):
             return
         undone = attempt(self, "Not undone", lambda: self.clients.undo_mark_duplicate(
             self.actor, last.marked.duplicate_id, last.marked))
+        if not undone:
+            if isinstance(undone.error, (DatabaseUnavailable, OutcomeUnknown)):
+                # The server could not be reached (or could not say): trying again may work.
+                self.summary.setText(f"The undo could not be done now: {undone.error}")
+                return
+            self.last_mark = None
+            self.undo.setVisible(False)
+            self.summary.setText(f"Not undone: {undone.error}")
+            return
         self.last_mark = None
         self.undo.setVisible(False)
-        if not undone:
-            self.summary.setText(f"{last.duplicate} is still marked as a duplicate of {last.kept}.")
-            return
         self.summary.setText(f"Undone: {last.duplicate} is as it was, no longer a duplicate of {last.kept}.")
         if last.scan == self.scans:  # the pairs set aside belong to the list on screen
             pairs = self.pairs[PairKind.CLIENTS]

@@ -170,6 +170,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.shown, 1)
         self.statusBar().addPermanentWidget(QLabel(practice.location if practice.on_server else "Local database"))
         self.clients_page.countsChanged.connect(self.shown.setText)
+        self.clients_page.sessionEnded.connect(self.session_ended)
         self.clients_page.openRequested.connect(self.open_profile)
         self.clients_page.newClientRequested.connect(self.new_client)
         self.users_window: QWidget | None = None
@@ -349,12 +350,23 @@ class MainWindow(QMainWindow):
                 found.append(widget)
         return found
 
+    @Slot(str)
+    def session_ended(self, why: str) -> None:
+        """The practice no longer lets this person in (deactivated, or their role changed):
+        say why and sign out at once. Nothing typed can be saved any more, so nothing is asked."""
+        if self.signing_out:
+            return
+        QMessageBox.information(self, "Signed out", f"{why} Nothing more can be read or saved "
+                                "in this session.")
+        self.sign_out(ask=False)
+
     @Slot()
-    def sign_out(self) -> bool:
-        """Close every window of this person's, asking first about anything typed and not saved,
-        and hand back to the sign-in dialog (``signedOut``). False if they chose to stay."""
+    def sign_out(self, ask: bool = True) -> bool:
+        """Close every window of this person's, asking first about anything typed and not saved
+        (unless ``ask`` is False), and hand back to the sign-in dialog (``signedOut``). False if
+        they chose to stay."""
         forms = self._open_forms()
-        if forms and not self._discard_for_sign_out(forms):
+        if ask and forms and not self._discard_for_sign_out(forms):
             return False
         self.signing_out = True
         for widget in forms:

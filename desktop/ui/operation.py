@@ -121,10 +121,13 @@ class _Collector(QTimer):
 
     @Slot()
     def collect(self) -> None:
-        finished = [job for job in self.jobs if job.future.done()]
+        finished: list[_Job] = []
+        running: list[_Job] = []
+        for job in self.jobs:  # one look at each job: one that finishes meanwhile waits for the next tick
+            (finished if job.future.done() else running).append(job)
         if not finished:
             return
-        self.jobs = [job for job in self.jobs if not job.future.done()]
+        self.jobs = running
         if not self.jobs:
             self.stop()
         for job in finished:

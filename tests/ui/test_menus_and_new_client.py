@@ -783,3 +783,25 @@ def test_after_loading_the_demo_the_window_says_its_users_share_the_password_dem
     assert actor is not None and actor.username == "dana"
     assert loaded == ["demo"]
     assert told and "“demo”" in told[0] and "10 or more characters" in told[0]
+
+
+def test_a_window_left_open_by_a_deactivated_user_stops_taking_in_data_and_signs_out(
+        qtbot, db, practice, two_clients, open_window):  # type: ignore[no-untyped-def]
+    """Deactivating someone also ends the session still open on their workstation: the next
+    change in the practice is not read into their list; they are told and signed out."""
+    window = open_window(practice["clinician-all"])
+    signed_out: list[bool] = []
+    window.signedOut.connect(lambda: signed_out.append(True))
+    told: list[str] = []
+
+    def read(box: QMessageBox) -> None:
+        told.append(box.text())
+        box.accept()
+
+    UsersController(db).deactivate(practice["owner"], "clinician-all")
+    ClientsController(db).add_client(practice["owner"], first_name="Newly", last_name="Admitted")
+    when_modal(QMessageBox, read)
+    window.clients_page.refresh_from_database()  # what the change watcher's poll does
+    qtbot.waitUntil(lambda: bool(signed_out), timeout=5_000)
+    assert told and told[0].startswith("Your account has been deactivated")
+    assert "Admitted, Newly" not in names(window)

@@ -62,7 +62,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("last_sign_in_at", sa.DateTime(), nullable=True))
     for table in ("clients", "contacts"):
         with op.batch_alter_table(table) as batch_op:
-            batch_op.add_column(sa.Column("email_key", sa.String(length=254), nullable=True))
+            batch_op.add_column(sa.Column("email_key", sa.Text(), nullable=True))
             batch_op.add_column(sa.Column("phone_key", sa.String(length=16), nullable=True))
         _fill_keys(table)
         with op.batch_alter_table(table) as batch_op:
