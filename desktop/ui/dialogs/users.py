@@ -209,7 +209,7 @@ class AddUserDialog(QDialog):
             error = added.error
             where = {"username": self.username_error, "display_name": self.display_name_error}
             if isinstance(error, InvalidInput) and error.field in where:
-                say(where[error.field], str(error).replace("display_name", "Name", 1))
+                say(where[error.field], str(error))
                 self.problem.clear()
             elif isinstance(error, InvalidInput) and error.field == "password":
                 self.password.refused(str(error))
