@@ -540,11 +540,10 @@ class ClientsController(Controller):
         self._apply_status(s, actor, duplicate, marked.status, marked.inactive_reason,
                            marked.inactive_note, force=True)
         duplicate.duplicate_of_id = None
-        back = list(s.scalars(select(Client.id).where(Client.id.in_(marked.repointed),
-                                                      Client.duplicate_of_id == marked.keep_id)))
+        back = list(s.scalars(update(Client).where(
+            Client.id.in_(marked.repointed), Client.duplicate_of_id == marked.keep_id).values(
+            duplicate_of_id=duplicate.id, version=Client.version + 1).returning(Client.id)))
         if back:
-            s.execute(update(Client).where(Client.id.in_(back)).values(
-                duplicate_of_id=duplicate.id, version=Client.version + 1))
             note_changed(s, Client, back)
         audit(s, actor, "client.undo_mark_duplicate", "client", duplicate.id,
               details={"kept_client_id": marked.keep_id})
@@ -557,10 +556,11 @@ class ClientsController(Controller):
     @staticmethod
     def _repoint_duplicates(s: Session, old_id: int, new_id: int | None) -> list[int]:
         """Profiles marked as duplicates of ``old_id`` point at ``new_id`` instead (None: at nothing)."""
-        pointing = list(s.scalars(select(Client.id).where(Client.duplicate_of_id == old_id)))
+        # One statement that re-checks the link as it writes, so a row re-pointed meanwhile by
+        # another workstation is left alone.
+        pointing = list(s.scalars(update(Client).where(Client.duplicate_of_id == old_id).values(
+            duplicate_of_id=new_id, version=Client.version + 1).returning(Client.id)))
         if pointing:
-            s.execute(update(Client).where(Client.id.in_(pointing)).values(
-                duplicate_of_id=new_id, version=Client.version + 1))
             note_changed(s, Client, pointing)
         return pointing
 
