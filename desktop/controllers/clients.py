@@ -307,19 +307,23 @@ class ClientsController(Controller):
             billing_documents=documents if actor.can(Action.SEE_BILLING, client.clinician_id) else None,
         )
 
-    @views("client.export", Action.SEE_CLIENTS, target="client:client_id")
+    @writes("client.export", Action.SEE_CLIENTS, target="client:client_id")
     def export_client(self, s: Session, actor: Actor, client_id: int,
                       deliver: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
         """The full record as JSON-ready data, audited as an export; the practice's details
         (Practice settings) come first, as at the top of a paper record.
 
-        ``deliver`` (writing the file) runs inside the operation, so the export is
-        audited only once it has been delivered; a delivery that fails is audited
-        as refused and raises its ``CaseloadError``.
+        ``deliver`` (writing the file) runs inside the operation, after the audit row is
+        written (on SQLite, with the write lock taken), so a database too busy to record the
+        export refuses before anything leaves the practice, and the export is committed
+        only once delivered; a delivery that fails is audited as refused and raises its
+        ``CaseloadError``.
         """
         practice = SettingsController.practice_header(s)
         data = {"practice": practice, **self._detail(s, actor, client_id).as_json()}
         data["exported_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        audit(s, actor, "client.export", "client", client_id)
+        s.flush()
         if deliver is not None:
             deliver(data)
         return data
