@@ -9,7 +9,7 @@ a password someone else chose for them (docs/rules.md, "Users and passwords").
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -86,7 +86,11 @@ class NewPassword(QObject):
         self.edit.textChanged.connect(self._check)
         self.repeat.textChanged.connect(self._check)
         # Half-typed repetitions are not called different; leaving the field is when to say it.
-        self.repeat.editingFinished.connect(lambda: self._check(finished=True))
+        self.repeat.editingFinished.connect(self._repeat_finished)
+
+    @Slot()
+    def _repeat_finished(self) -> None:
+        self._check(finished=True)
 
     def _check(self, _text: str = "", *, finished: bool = False) -> None:
         typed, again = self.edit.text(), self.repeat.text()
@@ -174,10 +178,14 @@ class ChangePasswordDialog(QDialog):
         layout.addStretch(1)
         layout.addWidget(buttons)
         self.current.textChanged.connect(self._update)
-        self.current.textChanged.connect(lambda _t: say(self.current_error, None))
+        self.current.textChanged.connect(self._current_typed)
         self.new.changed.connect(self._update)
         self._update()
         self.current.setFocus()
+
+    @Slot(str)
+    def _current_typed(self, _text: str) -> None:
+        say(self.current_error, None)  # a new try at the current password: the old refusal goes
 
     def _update(self) -> None:
         self.save_button.setEnabled(bool(self.current.text()) and self.new.is_ready())
