@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from desktop.controllers import validation
@@ -214,22 +214,10 @@ class DuplicatesController(Controller):
         person = _intake_person(values)
         if person is None:
             return []
-        evidence = []
-        if person.date_of_birth:
-            evidence.append(Client.date_of_birth == person.date_of_birth)
-        if email_key(person.email):
-            evidence.append(Client.email_key == email_key(person.email))
-        if phone_key(person.phone):
-            evidence.append(Client.phone_key == phone_key(person.phone))
-        found: dict[int, tuple[Any, ...]] = {}
-        for condition in evidence:
-            stmt = select(Client.id, Client.first_name, Client.last_name, Client.date_of_birth,
-                          Client.email, Client.phone, Client.status, Client.clinician_id).where(condition)
-            if exclude_id is not None:
-                stmt = stmt.where(Client.id != exclude_id)
-            for row in s.execute(visible_clients(stmt, actor.visibility()).limit(INTAKE_LIMIT)):
-                found[row[0]] = tuple(row)
-        return self._candidates(s, person, found.values(), client=True)
+        stmt = select(Client.id, Client.first_name, Client.last_name, Client.date_of_birth,
+                      Client.email, Client.phone, Client.status, Client.clinician_id)
+        rows = self._sharing_evidence(s, Client, visible_clients(stmt, actor.visibility()), person, exclude_id)
+        return self._candidates(s, person, rows)
 
     @reads("contact.intake_check", Action.EDIT_CLIENT)
     def likely_contact_duplicates_of(self, s: Session, actor: Actor, values: Mapping[str, Any], *,
@@ -238,25 +226,35 @@ class DuplicatesController(Controller):
         person = _intake_person(values)
         if person is None:
             return []
-        evidence = []
-        if email_key(person.email):
-            evidence.append(Contact.email_key == email_key(person.email))
-        if phone_key(person.phone):
-            evidence.append(Contact.phone_key == phone_key(person.phone))
-        found: dict[int, tuple[Any, ...]] = {}
-        for condition in evidence:
-            stmt = select(Contact.id, Contact.first_name, Contact.last_name, Contact.email,
-                          Contact.phone).where(condition)
-            if exclude_id is not None:
-                stmt = stmt.where(Contact.id != exclude_id)
-            for cid, first, last, email, phone in s.execute(
-                    visible_contacts(stmt, actor.visibility()).limit(INTAKE_LIMIT)):
-                found[cid] = (cid, first, last, None, email, phone, "contact", None)
-        return self._candidates(s, person, found.values(), client=False)
+        # The same eight columns as a client's: no birth date, "contact" for a status, no clinician.
+        stmt = select(Contact.id, Contact.first_name, Contact.last_name, literal(None),
+                      Contact.email, Contact.phone, literal("contact"), literal(None))
+        rows = self._sharing_evidence(s, Contact, visible_contacts(stmt, actor.visibility()), person, exclude_id)
+        return self._candidates(s, person, rows)
 
     @staticmethod
-    def _candidates(s: Session, person: Person, rows: Iterable[tuple[Any, ...]], *,
-                    client: bool) -> list[Candidate]:
+    def _sharing_evidence(s: Session, model: type[Client] | type[Contact], stmt: Any, person: Person,
+                          exclude_id: int | None) -> list[tuple[Any, ...]]:
+        """The rows of ``stmt`` that share a piece of evidence with ``person`` (as ``_blocks``:
+        the date of birth, which only clients have, the email key, the phone key), each once,
+        found by indexed look-ups."""
+        evidence = []
+        if model is Client and person.date_of_birth:
+            evidence.append(Client.date_of_birth == person.date_of_birth)
+        if email_key(person.email):
+            evidence.append(model.email_key == email_key(person.email))
+        if phone_key(person.phone):
+            evidence.append(model.phone_key == phone_key(person.phone))
+        if exclude_id is not None:
+            stmt = stmt.where(model.id != exclude_id)
+        found: dict[int, tuple[Any, ...]] = {}
+        for condition in evidence:
+            for row in s.execute(stmt.where(condition).limit(INTAKE_LIMIT)):
+                found[row[0]] = tuple(row)
+        return list(found.values())
+
+    @staticmethod
+    def _candidates(s: Session, person: Person, rows: Iterable[tuple[Any, ...]]) -> list[Candidate]:
         names: dict[int, str] | None = None
         out = []
         for cid, first, last, born, email, phone, status, clinician_id in rows:
