@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QSizePolicy,
     QVBoxLayout,
@@ -53,6 +54,17 @@ def say(error: QLabel, message: str | None) -> None:
     """Show ``message`` under its field, or hide the label when there is none."""
     error.setText(message or "")
     error.setVisible(bool(message))
+
+
+def stack_form(dialog: QWidget, intro: QWidget, form: QLayout, problem: QWidget, buttons: QWidget) -> None:
+    """The layout these dialogs share: what it is about, the form, why it was refused, the buttons."""
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(intro)
+    layout.addSpacing(4)
+    layout.addLayout(form)
+    layout.addWidget(problem)
+    layout.addStretch(1)
+    layout.addWidget(buttons)
 
 
 def secret_edit(name: str, accessible: str) -> QLineEdit:
@@ -170,13 +182,7 @@ class ChangePasswordDialog(QDialog):
         buttons.accepted.connect(self.change)
         buttons.rejected.connect(self.reject)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.intro)
-        layout.addSpacing(4)
-        layout.addLayout(form)
-        layout.addWidget(self.problem)
-        layout.addStretch(1)
-        layout.addWidget(buttons)
+        stack_form(self, self.intro, form, self.problem, buttons)
         self.current.textChanged.connect(self._update)
         self.current.textChanged.connect(self._current_typed)
         self.new.changed.connect(self._update)

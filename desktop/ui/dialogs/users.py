@@ -42,7 +42,7 @@ from desktop.controllers.permissions import Actor, access_profile
 from desktop.controllers.practice import Practice
 from desktop.controllers.users import UserRow, UsersController, username_problem
 from desktop.domain.models import Role
-from desktop.ui.dialogs.change_password import NewPassword, field_with_error, say
+from desktop.ui.dialogs.change_password import NewPassword, field_with_error, say, stack_form
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import form_row, local_time, problem_label
 
@@ -240,13 +240,7 @@ class ResetPasswordDialog(QDialog):
         self.password = NewPassword(form, "password", "New &password:", "&Repeat password:")
         self.problem = problem_label()
         buttons, self.reset_button = _buttons(self, "Reset Password", "savePassword", self.reset)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.intro)
-        layout.addSpacing(4)
-        layout.addLayout(form)
-        layout.addWidget(self.problem)
-        layout.addStretch(1)
-        layout.addWidget(buttons)
+        stack_form(self, self.intro, form, self.problem, buttons)
         self.password.changed.connect(self._update)
         self._update()
 
@@ -287,13 +281,7 @@ class ChangeRoleDialog(QDialog):
             Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignTop)
         self.problem = problem_label()
         buttons, self.change_button = _buttons(self, "Change Role", "saveRole", self.change)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.intro)
-        layout.addSpacing(4)
-        layout.addLayout(form)
-        layout.addWidget(self.problem)
-        layout.addStretch(1)
-        layout.addWidget(buttons)
+        stack_form(self, self.intro, form, self.problem, buttons)
         self.role.combo.currentIndexChanged.connect(self._update)
         self.role.entire.toggled.connect(self._update)
         self._update()
