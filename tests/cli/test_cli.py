@@ -706,6 +706,11 @@ def test_a_reset_password_is_changed_before_anything_else(clinic: Clinic):
                                                             password=first))
     assert "most common" in refused(caseload(clinic.db, "users", "change-password", "--as", "biller",
                                              password=first, env={"CASELOAD_NEW_PASSWORD": "password123"}))
+    before = snapshot(clinic.db)
+    assert "Wrong username or password" in refused(caseload(
+        clinic.db, "users", "change-password", "--as", "biller", password="not the one given",
+        env={"CASELOAD_NEW_PASSWORD": own}))
+    assert snapshot(clinic.db) == before
     succeeded(caseload(clinic.db, "users", "change-password", "--as", "biller", password=first,
                        env={"CASELOAD_NEW_PASSWORD": own}))
     succeeded(caseload(clinic.db, "billing", "run", "--as", "biller", password=own))

@@ -28,7 +28,7 @@ from desktop.controllers.settings import SettingsController
 from desktop.controllers.users import UsersController
 from desktop.domain.models import AuditEvent, Outcome, Role
 from desktop.storage.database import Database
-from tests.controllers.support import refused_and_unchanged
+from tests.controllers.support import audit_rows, refused_and_unchanged
 from tests.helpers import PASSWORD, count
 
 FIRST = "first-day password 7"
@@ -249,3 +249,24 @@ def test_saving_despite_the_warning_is_audited_with_the_candidate_ids(
     second = contacts.add_contact(owner, first_name="Helen", last_name="Park", phone="5551002000",
                                   seen_duplicates=[helen])
     assert count(db, AuditEvent, action="contact.add", target_id=second, outcome=Outcome.ALLOWED) == 1
+
+
+# ---------------------------------------------------------------- list export
+
+
+def test_a_list_export_is_audited_once_written_and_a_failed_one_as_refused(
+        db: Database, practice: dict[str, Actor]) -> None:
+    from desktop.controllers.errors import FileNotWritten
+
+    clients = ClientsController(db)
+    assert clients.export_list(practice["biller"], 3, 1, lambda: "written") == "written"
+
+    def fails() -> str:
+        raise FileNotWritten("The folder is not writable; no file was written.")
+
+    with refused_and_unchanged(db, "scheduler", FileNotWritten, "client.export_list"):
+        clients.export_list(practice["scheduler"], 3, 1, fails)
+    rows = [(e.actor_username, e.outcome, e.details) for e in audit_rows(db) if e.action == "client.export_list"]
+    assert rows == [("biller", Outcome.ALLOWED, {"clients": 3, "contacts": 1}),
+                    ("scheduler", Outcome.DENIED, {"refusal": "FileNotWritten"})]
+
