@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from desktop.controllers.demo import DEMO_USERS
 from desktop.controllers.permissions import Actor
 from desktop.controllers.users import actor_for, hash_password
-from desktop.domain.models import Appointment, PracticeUser
+from desktop.domain.models import Appointment, Attendance, PracticeSettings, PracticeUser, Service
 from desktop.storage.database import Database
 
 PASSWORD = "correct horse"
@@ -41,10 +41,33 @@ def count(db: Database, model, **where) -> int:  # type: ignore[no-untyped-def]
 
 
 def add_appointment(db: Database, client_id: int, start: dt.datetime, *, fee: str = "150.00",
-                    attended: bool = True) -> int:
+                    attended: bool = True, clinician_id: int | None = None) -> int:
+    """An appointment stored as it is (``start`` in UTC), attended or a no-show, owing what an
+    attended one owes, without the controller's checks (for setting up a past)."""
     with db.transaction() as s:
-        appt = Appointment(client_id=client_id, start=start, fee=Decimal(fee), attended=attended,
-                           duration_minutes=50, service_code="90834")
+        state = Attendance.ATTENDED if attended else Attendance.NO_SHOW
+        appt = Appointment(client_id=client_id, start=start, fee=Decimal(fee), attendance=state,
+                           duration_minutes=50, service_code="90834", clinician_id=clinician_id,
+                           superbill_owed=attended, statement_owed=attended, manual_billing_only=False)
         s.add(appt)
         s.flush()
         return appt.id
+
+
+SERVICES = [{"code": "90834", "description": "Psychotherapy, 45 minutes", "minutes": 45, "default_fee": "140.00"},
+            {"code": "90837", "description": "Psychotherapy, 60 minutes", "minutes": 60, "default_fee": "180.00"}]
+
+
+def add_services(db: Database, *, time_zone: str = "") -> None:
+    """The practice's services (and time zone), as Practice settings would save them."""
+    with db.transaction() as s:
+        s.query(Service).delete()
+        s.add_all(Service(code=v["code"], description=v["description"], minutes=v["minutes"],
+                          default_fee=Decimal(v["default_fee"]), position=i) for i, v in enumerate(SERVICES))
+        settings = s.get(PracticeSettings, 1)
+        if settings is None:
+            s.add(PracticeSettings(id=1, name="Riverside Counselling", address="1 Main St\nSpringfield",
+                                   phone="555 0100", tax_id="12-3456789", npi="1234567893",
+                                   time_zone=time_zone))
+        else:
+            settings.time_zone = time_zone

@@ -66,7 +66,7 @@ AUDITED_REFUSALS: tuple[type[CaseloadError], ...] = (
     FileNotWritten)
 MAX_ID = 2**63 - 1  # the largest id either database stores
 
-Kind = Literal["read", "view", "write", "open"]
+Kind = Literal["read", "view", "write", "open", "practice"]
 P = ParamSpec("P")
 R = TypeVar("R")
 C = TypeVar("C", bound="Controller")
@@ -191,6 +191,20 @@ def before_sign_in(action: str) -> Callable[[Callable[Concatenate[C, Session, P]
         gate.__signature__ = signature.replace(parameters=[params[0], *params[2:]])  # type: ignore[attr-defined]
         gate.operation = ("open", action, None)  # type: ignore[attr-defined]
         return gate
+
+    return decorate
+
+
+def as_practice(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """An operation the practice itself runs, with nobody's role (the automatic billing run).
+
+    Its body opens the transactions it needs and audits its changes under the
+    practice's own name; nothing a person asks for goes through here.
+    """
+
+    def decorate(body: Callable[P, R]) -> Callable[P, R]:
+        body.operation = ("practice", action, None)  # type: ignore[attr-defined]
+        return body
 
     return decorate
 

@@ -1,10 +1,20 @@
-"""The billing run: superbills and statements for attended appointments.
+"""Billing: the automatic run, the documents, and billing by hand (docs/rules.md, "Billing").
 
-The rule (docs/rules.md, "Billing"): a run skips every client who is inactive when it
-runs, and never bills automatically an appointment that took place while the
-client was inactive; such an appointment is marked ``manual_billing_only`` and
-stays available for ``generate_document``. Appointments from periods when the
-client was active are billed as soon as a run finds the client active.
+The automatic run makes a **superbill** for every attended appointment and a
+monthly **statement** per client for the charges of each month that has ended,
+through the end of the day before the run (on the practice's clock). It skips
+clients who are inactive when it runs, and never bills automatically an
+appointment that took place while its client was inactive: that one is marked
+``manual_billing_only`` and waits in the Needs manual billing list.
+
+Every Caseload that is open runs it (at start and then hourly), as the practice
+rather than as whoever is signed in. Runs on several workstations at once
+cannot make a document twice: an automatic document's ``automatic_key`` is
+unique, an appointment is on at most one document of each kind (both database
+constraints), and runs take the billing lock before they read, so the second
+finds the first's work done. A run works through the clients in chunks, each
+its own short transaction, so a first run over years of appointments never
+holds the practice's write lock for long and can report its progress.
 """
 
 from __future__ import annotations
@@ -12,25 +22,54 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from desktop.controllers.base import Controller, audit, writes
-from desktop.controllers.errors import InvalidInput
+from desktop.controllers.appointments import AppointmentRow, AppointmentsController
+from desktop.controllers.base import (
+    Controller,
+    as_practice,
+    audit,
+    check_id,
+    reads,
+    require,
+    writes,
+)
+from desktop.controllers.errors import InvalidInput, NotFound
 from desktop.controllers.permissions import Action, Actor
+from desktop.controllers.settings import Settings, SettingsController
+from desktop.domain import clock
 from desktop.domain.models import (
     Appointment,
+    Attendance,
     BillingDocument,
     BillingItem,
     Client,
     ClientStatus,
     DocumentKind,
+    Role,
+    Service,
     StatusChange,
+    utcnow,
 )
+from desktop.domain.search import display_name
+from desktop.storage.errors import DatabaseRefused
+from desktop.storage.queries import visible_clients
+
+APPOINTMENTS: Table = Appointment.__table__  # type: ignore[assignment]
+DOCUMENTS: Table = BillingDocument.__table__  # type: ignore[assignment]
+ITEMS: Table = BillingItem.__table__  # type: ignore[assignment]
+AUTOMATIC = Actor(user_id=0, username="automatic billing", display_name="Automatic billing",
+                  role=Role.ACCOUNT_OWNER)
+CHUNK_CLIENTS = 2_000
+IN_LIMIT = 500
+Progress = Callable[[int, int], None]  # (clients done, clients in all)
 
 
 @dataclass
@@ -40,11 +79,80 @@ class BillingRunReport:
     clients_billed: int = 0
     inactive_clients_skipped: int = 0
     held_for_manual_billing: int = 0
+    through: dt.date | None = None
     by_kind: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: DocumentKind, count: int) -> None:
+        self.documents_created += count
+        self.by_kind[kind.value] = self.by_kind.get(kind.value, 0) + count
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: int
+    kind: DocumentKind
+    client_id: int
+    client_name: str
+    period_start: dt.date
+    period_end: dt.date
+    amount: Decimal
+    automatic: bool
+    created_at: dt.datetime  # aware, on the practice's clock
+    service_dates: tuple[dt.date, ...] = ()
+
+    @property
+    def period(self) -> str:
+        """"2026-10" for a statement; the date(s) of service for a superbill."""
+        if self.kind is DocumentKind.STATEMENT:
+            return f"{self.period_start:%Y-%m}"
+        if self.period_start == self.period_end:
+            return self.period_start.isoformat()
+        return f"{self.period_start.isoformat()} – {self.period_end.isoformat()}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind.value, "client_id": self.client_id,
+                "service_dates": [d.isoformat() for d in self.service_dates],
+                "period": f"{self.period_start:%Y-%m}" if self.kind is DocumentKind.STATEMENT else None,
+                "amount": str(self.amount), "automatic": self.automatic,
+                "created_at": self.created_at.isoformat(timespec="seconds")}
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    date: dt.date
+    code: str
+    description: str
+    minutes: int
+    fee: Decimal
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """Everything a superbill or statement shows, for the window, the PDF and the printer."""
+
+    id: int
+    kind: DocumentKind
+    practice: Settings
+    client_name: str
+    client_date_of_birth: dt.date | None
+    client_address: str
+    diagnosis_codes: str
+    period_start: dt.date
+    period_end: dt.date
+    lines: tuple[DocumentLine, ...]
+    total: Decimal
+    automatic: bool
+    created_at: dt.datetime
+
+    @property
+    def title(self) -> str:
+        if self.kind is DocumentKind.STATEMENT:
+            return f"Statement {self.id} — {self.period_start:%B %Y}"
+        return f"Superbill {self.id}"
 
 
 class StatusTimeline:
-    """A client's status at any moment, from their status changes."""
+    """A client's status at any moment, from their status changes (all in UTC)."""
 
     def __init__(self, current: ClientStatus, changes: Sequence[tuple[dt.datetime, ClientStatus, ClientStatus]]):
         self._times = [c[0] for c in changes]
@@ -56,123 +164,380 @@ class StatusTimeline:
         return self._after[i - 1] if i else self._before_first
 
 
-def _parse_through(through: dt.date | str | None) -> dt.datetime:
+def _parse_through(through: dt.date | str | None, tz: ZoneInfo) -> dt.date:
+    """The last day to bill: the one given, else yesterday on the practice's clock."""
     if through is None or through == "":
-        day = dt.date.today()
-    elif isinstance(through, dt.date):
-        day = through
-    else:
-        try:
-            day = dt.date.fromisoformat(str(through).strip())
-        except ValueError:
-            raise InvalidInput(f"{through!r} is not a date; use YYYY-MM-DD.", field="through") from None
-    return dt.datetime.combine(day, dt.time.max)
+        return clock.today(tz) - dt.timedelta(days=1)
+    if isinstance(through, dt.datetime):
+        return through.date()
+    if isinstance(through, dt.date):
+        return through
+    try:
+        return dt.date.fromisoformat(str(through).strip())
+    except ValueError:
+        raise InvalidInput(f"{str(through)[:40]!r} is not a date; use YYYY-MM-DD.", field="through") from None
 
 
-def _wall_clock(stamp: dt.datetime) -> dt.datetime:
-    """A status change's UTC stamp on the clinic's wall clock, the clock appointments use.
+def _month_end(first: dt.date) -> dt.date:
+    following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return following - dt.timedelta(days=1)
 
-    Compared as stored, a visit an hour after inactivation in a clinic west of
-    UTC would count as before it, and be billed automatically.
-    """
-    return stamp.replace(tzinfo=dt.UTC).astimezone().replace(tzinfo=None)
+
+def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+@dataclass(frozen=True)
+class _Cutoffs:
+    tz: ZoneInfo
+    last_day: dt.date
+    superbills_before: dt.datetime  # UTC: the end of the last day
+    statements_before: dt.datetime  # UTC: the start of the first month that has not ended
+    last_closed_month: dt.date  # its first day
+
+    @classmethod
+    def of(cls, last_day: dt.date, tz: ZoneInfo) -> _Cutoffs:
+        open_month = (last_day + dt.timedelta(days=1)).replace(day=1)
+        closed = (open_month - dt.timedelta(days=1)).replace(day=1)
+        return cls(tz, last_day, clock.start_of_day(last_day + dt.timedelta(days=1), tz),
+                   clock.start_of_day(open_month, tz), closed)
+
+    def due(self) -> list[Any]:
+        return [and_(Appointment.superbill_owed.is_(True), Appointment.start < self.superbills_before),
+                and_(Appointment.statement_owed.is_(True), Appointment.start < self.statements_before)]
 
 
 class BillingController(Controller):
-    @writes("billing.run", Action.RUN_BILLING)
-    def run_billing(self, s: Session, actor: Actor, through: dt.date | str | None = None) -> BillingRunReport:
-        """Create the documents the automatic run owes, up to the end of ``through``."""
-        end = _parse_through(through)
-        report = BillingRunReport()
-        statuses = dict(s.execute(select(Client.id, Client.status)).all())
-        timelines = self._timelines(s, statuses)
-        per_client: dict[int, dict[DocumentKind, list[Appointment]]] = defaultdict(lambda: defaultdict(list))
-        held: list[int] = []
-        skipped: set[int] = set()
-        for kind in DocumentKind:
-            owed = s.scalars(
-                select(Appointment).where(
-                    Appointment.attended.is_(True),
-                    Appointment.start <= end,
-                    ~exists().where(BillingItem.appointment_id == Appointment.id,
-                                    BillingItem.kind == kind),
-                ).order_by(Appointment.client_id, Appointment.start)
-            )
-            for appt in owed:
-                if statuses.get(appt.client_id) is not ClientStatus.ACTIVE:
-                    skipped.add(appt.client_id)
-                    continue
-                if appt.manual_billing_only:
-                    continue
-                timeline = timelines.get(appt.client_id)
-                if timeline and timeline.status_at(appt.start) is ClientStatus.INACTIVE:
-                    held.append(appt.id)
-                    continue
-                per_client[appt.client_id][kind].append(appt)
-        if held:
-            s.execute(update(Appointment).where(Appointment.id.in_(set(held)))
-                      .values(manual_billing_only=True))
-        billed: set[int] = set()
-        for client_id, kinds in per_client.items():
-            for kind, appts in kinds.items():
-                self._create_document(s, client_id, kind, appts, automatic=True)
-                report.documents_created += 1
-                report.by_kind[kind.value] = report.by_kind.get(kind.value, 0) + 1
-                billed.update(a.id for a in appts)
-        report.appointments_billed = len(billed)
-        report.clients_billed = len(per_client)
-        report.inactive_clients_skipped = len(skipped)
-        report.held_for_manual_billing = len(set(held))
-        audit(s, actor, "billing.run", "practice", None, details={
-            "through": end.date().isoformat(), "documents": report.documents_created,
-            "appointments": report.appointments_billed,
-            "inactive_clients_skipped": report.inactive_clients_skipped,
-            "held_for_manual_billing": report.held_for_manual_billing})
+    # ------------------------------------------------------------- the automatic run
+
+    @as_practice("billing.automatic")
+    def run_automatic(self, through: dt.date | str | None = None, progress: Progress | None = None
+                      ) -> BillingRunReport:
+        """The run every open Caseload makes: as the practice, audited as "automatic billing"."""
+        return self._run_billing(AUTOMATIC, "billing.automatic", through, progress)
+
+    @reads("billing.run", Action.RUN_BILLING)
+    def run_billing(self, s: Session, actor: Actor, through: dt.date | str | None = None,
+                    progress: Progress | None = None) -> BillingRunReport:
+        """The same run, asked for by a person (``caseload billing run``), audited as theirs."""
+        s.rollback()  # the run works in transactions of its own
+        return self._run_billing(actor, "billing.run", through, progress)
+
+    def _run_billing(self, actor: Actor, action: str, through: dt.date | str | None,
+                     progress: Progress | None) -> BillingRunReport:
+        with self.db.reading() as s:
+            tz = SettingsController._read(s).zone
+            cut = _Cutoffs.of(_parse_through(through, tz), tz)
+            owing, skipped = self._clients_owed(s, cut)
+        report = BillingRunReport(through=cut.last_day, inactive_clients_skipped=len(skipped))
+        total = len(owing)
+        if progress is not None:
+            progress(0, total)
+        for done, chunk in enumerate(_chunks(owing, CHUNK_CLIENTS)):
+            for attempt in range(2):
+                try:
+                    with self.db.transaction() as s:
+                        self.db.take_write_lock(s, "billing")
+                        part = self._bill_chunk(s, chunk, cut)
+                        if part.documents_created or part.held_for_manual_billing:
+                            audit(s, actor, action, "practice", None, details={
+                                "through": cut.last_day.isoformat(), "documents": part.documents_created,
+                                "appointments": part.appointments_billed,
+                                "held_for_manual_billing": part.held_for_manual_billing})
+                    break
+                except DatabaseRefused:
+                    # A document made by hand at the same moment took an appointment first: once more.
+                    if attempt:
+                        raise
+            report.documents_created += part.documents_created
+            for kind, count in part.by_kind.items():
+                report.by_kind[kind] = report.by_kind.get(kind, 0) + count
+            report.appointments_billed += part.appointments_billed
+            report.clients_billed += part.clients_billed
+            report.held_for_manual_billing += part.held_for_manual_billing
+            if progress is not None:
+                progress(min((done + 1) * CHUNK_CLIENTS, total), total)
+        if action == "billing.run" and not (report.documents_created or report.held_for_manual_billing):
+            with self.db.transaction() as s:
+                audit(s, actor, action, "practice", None,
+                      details={"through": cut.last_day.isoformat(), "documents": 0})
         return report
 
     @staticmethod
-    def _timelines(s: Session, statuses: dict[int, ClientStatus]) -> dict[int, StatusTimeline]:
+    def _clients_owed(s: Session, cut: _Cutoffs) -> tuple[list[int], set[int]]:
+        """Active clients with something due, and inactive ones skipped. Each half of ``due``
+        is its own query so each can use its index: with nothing due this is two index probes."""
+        owing: set[int] = set()
+        skipped: set[int] = set()
+        for condition in cut.due():
+            for client_id, status in s.execute(
+                    select(Appointment.client_id, Client.status).join(Client, Client.id == Appointment.client_id)
+                    .where(condition).distinct()):
+                (owing if status is ClientStatus.ACTIVE else skipped).add(client_id)
+        return sorted(owing), skipped
+
+    def _bill_chunk(self, s: Session, client_ids: Sequence[int], cut: _Cutoffs) -> BillingRunReport:
+        part = BillingRunReport()
+        active = set(s.scalars(select(Client.id).where(Client.id.in_(client_ids),
+                                                       Client.status == ClientStatus.ACTIVE)))
+        timelines = self._timelines(s, client_ids)
+        superbills: list[Any] = []
+        statements: dict[int, dict[dt.date, list[Any]]] = defaultdict(lambda: defaultdict(list))
+        held: list[int] = []
+        rows = s.execute(select(Appointment.id, Appointment.client_id, Appointment.start, Appointment.fee,
+                                Appointment.superbill_owed, Appointment.statement_owed)
+                         .where(Appointment.client_id.in_(client_ids), or_(*cut.due()))
+                         .order_by(Appointment.client_id, Appointment.start, Appointment.id)).all()
+        for row in rows:
+            if row.client_id not in active:
+                continue  # made inactive since the run began: skipped until active again
+            timeline = timelines.get(row.client_id)
+            if timeline is not None and timeline.status_at(row.start) is ClientStatus.INACTIVE:
+                held.append(row.id)
+                continue
+            if row.superbill_owed and row.start < cut.superbills_before:
+                superbills.append(row)
+            if row.statement_owed and row.start < cut.statements_before:
+                local = clock.to_local(row.start, cut.tz)
+                statements[row.client_id][local.date().replace(day=1)].append(row)
+        now = utcnow()
+        billed_clients: set[int] = set()
+        superbilled = self._insert_documents(s, DocumentKind.SUPERBILL, [
+            (r.client_id, clock.to_local(r.start, cut.tz).date(), clock.to_local(r.start, cut.tz).date(),
+             [r], f"superbill:{r.id}") for r in superbills], now)
+        part.add(DocumentKind.SUPERBILL, len(superbills))
+        billed_clients.update(r.client_id for r in superbills)
+        stated: list[int] = []
+        wanted: list[tuple[int, dt.date, dt.date, list[Any], str]] = []
+        if statements:
+            made = set(s.scalars(select(BillingDocument.automatic_key).where(
+                BillingDocument.client_id.in_(list(statements)), BillingDocument.kind == DocumentKind.STATEMENT,
+                BillingDocument.automatic_key.is_not(None))))
+            for client_id, months in statements.items():
+                carry: list[Any] = []
+                for month in sorted(set(months) | {cut.last_closed_month}):
+                    bucket = carry + months.get(month, [])
+                    key = f"statement:{client_id}:{month:%Y-%m}"
+                    if not bucket:
+                        continue
+                    if key in made:
+                        carry = bucket  # that month's statement exists: the charge goes on a later one
+                        continue
+                    wanted.append((client_id, month, _month_end(month), bucket, key))
+                    carry = []
+            self._insert_documents(s, DocumentKind.STATEMENT, wanted, now)
+            part.add(DocumentKind.STATEMENT, len(wanted))
+            billed_clients.update(w[0] for w in wanted)
+            stated = [r.id for w in wanted for r in w[3]]
+        table = APPOINTMENTS
+        conn = s.connection()
+        for ids, values in ((superbilled, {"superbill_owed": False}), (stated, {"statement_owed": False}),
+                            (held, {"manual_billing_only": True, "superbill_owed": False,
+                                    "statement_owed": False})):
+            for batch in _chunks(ids, IN_LIMIT):
+                conn.execute(update(table).where(table.c.id.in_(batch)).values(**values))
+        part.appointments_billed = len(set(superbilled) | set(stated))
+        part.clients_billed = len(billed_clients)
+        part.held_for_manual_billing = len(held)
+        return part
+
+    @staticmethod
+    def _insert_documents(s: Session, kind: DocumentKind,
+                          documents: Sequence[tuple[int, dt.date, dt.date, list[Any], str | None]],
+                          now: dt.datetime, *, automatic: bool = True) -> list[int]:
+        """Insert documents and their items in bulk; returns the appointment ids they cover."""
+        if not documents:
+            return []
+        conn = s.connection()
+        ids = conn.execute(insert(DOCUMENTS).returning(DOCUMENTS.c.id, sort_by_parameter_order=True), [
+            {"client_id": client_id, "kind": kind.value, "period_start": first, "period_end": last,
+             "amount": sum((Decimal(r.fee) for r in rows), Decimal("0")), "automatic": automatic,
+             "created_at": now, "automatic_key": key}
+            for client_id, first, last, rows, key in documents]).scalars().all()
+        items = [{"client_id": client_id, "document_id": doc_id, "appointment_id": r.id, "kind": kind.value}
+                 for doc_id, (client_id, _f, _l, rows, _k) in zip(ids, documents, strict=True) for r in rows]
+        conn.execute(insert(ITEMS), items)
+        return [item["appointment_id"] for item in items]
+
+    @staticmethod
+    def _timelines(s: Session, client_ids: Sequence[int]) -> dict[int, StatusTimeline]:
         changes: dict[int, list[tuple[dt.datetime, ClientStatus, ClientStatus]]] = defaultdict(list)
         for client_id, at, before, after in s.execute(
                 select(StatusChange.client_id, StatusChange.changed_at, StatusChange.from_status,
-                       StatusChange.to_status).order_by(StatusChange.changed_at, StatusChange.id)):
-            changes[client_id].append((_wall_clock(at), before, after))
-        return {cid: StatusTimeline(statuses[cid], ch) for cid, ch in changes.items() if cid in statuses}
+                       StatusChange.to_status).where(StatusChange.client_id.in_(client_ids))
+                .order_by(StatusChange.changed_at, StatusChange.id)):
+            changes[client_id].append((at, before, after))
+        return {cid: StatusTimeline(ch[-1][2], ch) for cid, ch in changes.items()}
+
+    # ------------------------------------------------------------- documents
+
+    @reads("billing.documents", Action.SEE_BILLING)
+    def documents(self, s: Session, actor: Actor, *, month: str | dt.date | None = None,
+                  kind: DocumentKind | str | None = None, client_id: int | None = None,
+                  with_dates: bool = False) -> list[DocumentRow]:
+        """Superbills and statements ``actor`` may see, newest period first.
+
+        ``month`` ("YYYY-MM"): documents whose period touches it. ``with_dates``: each
+        document's dates of service too (one more query).
+        """
+        tz = SettingsController._read(s).zone
+        where: list[Any] = []
+        if month not in (None, ""):
+            first = self._month(month)
+            where += [BillingDocument.period_start <= _month_end(first), BillingDocument.period_end >= first]
+        if kind not in (None, ""):
+            try:
+                where.append(BillingDocument.kind == DocumentKind(str(kind).strip().lower()))
+            except ValueError:
+                raise InvalidInput(f"{str(kind)[:20]!r} is not a kind of document; use superbill or "
+                                   "statement.", field="kind") from None
+        if client_id is not None:
+            client = self._load_client(s, client_id)
+            require(actor, Action.SEE_BILLING, clinician_id=client.clinician_id)
+            where.append(BillingDocument.client_id == client_id)
+        stmt = visible_clients(
+            select(BillingDocument.id, BillingDocument.kind, BillingDocument.client_id, Client.first_name,
+                   Client.last_name, BillingDocument.period_start, BillingDocument.period_end,
+                   BillingDocument.amount, BillingDocument.automatic, BillingDocument.created_at)
+            .join(Client, Client.id == BillingDocument.client_id).where(*where)
+            .order_by(BillingDocument.period_start.desc(), BillingDocument.id.desc()),
+            actor.visibility(Action.SEE_BILLING))
+        found = s.execute(stmt).all()
+        dates: dict[int, list[dt.date]] = defaultdict(list)
+        if with_dates and found:
+            ids = [r.id for r in found]
+            for batch in _chunks(ids, IN_LIMIT * 10):
+                for doc_id, start in s.execute(
+                        select(BillingItem.document_id, Appointment.start)
+                        .join(Appointment, Appointment.id == BillingItem.appointment_id)
+                        .where(BillingItem.document_id.in_(batch)).order_by(Appointment.start)):
+                    dates[doc_id].append(clock.to_local(start, tz).date())
+        return [DocumentRow(r.id, DocumentKind(r.kind), r.client_id, display_name(r.first_name, r.last_name),
+                            r.period_start, r.period_end, Decimal(r.amount), bool(r.automatic),
+                            r.created_at.replace(tzinfo=dt.UTC).astimezone(tz),
+                            tuple(sorted(set(dates.get(r.id, ())))))
+                for r in found]
 
     @staticmethod
-    def _create_document(s: Session, client_id: int, kind: DocumentKind,
-                         appts: Sequence[Appointment], *, automatic: bool) -> BillingDocument:
-        doc = BillingDocument(
-            client_id=client_id, kind=kind,
-            period_start=min(a.start for a in appts).date(),
-            period_end=max(a.start for a in appts).date(),
-            amount=sum((Decimal(a.fee) for a in appts), Decimal("0")),
-            automatic=automatic,
-        )
-        s.add(doc)
-        s.flush()
-        s.add_all(BillingItem(client_id=client_id, document_id=doc.id, appointment_id=a.id, kind=kind)
-                  for a in appts)
-        return doc
+    def _month(value: str | dt.date) -> dt.date:
+        if isinstance(value, dt.date):
+            return value.replace(day=1)
+        try:
+            return dt.datetime.strptime(str(value).strip(), "%Y-%m").date()
+        except ValueError:
+            raise InvalidInput(f"{str(value)[:20]!r} is not a month; use YYYY-MM.", field="month") from None
+
+    @writes("billing.document.view", Action.SEE_BILLING)
+    def document(self, s: Session, actor: Actor, document_id: int, *, purpose: str = "view",
+                 deliver: Callable[[DocumentView], object] | None = None) -> DocumentView:
+        """One document with everything it shows; looking at it is audited on its client.
+
+        ``purpose`` ("view", "pdf", "print") is recorded. ``deliver`` (writing the PDF,
+        printing) runs inside the operation after the audit row is written, as a client's
+        export does: a delivery that fails is audited as refused and changes nothing.
+        """
+        if purpose not in ("view", "pdf", "print"):
+            raise InvalidInput(f"{str(purpose)[:20]!r} is not a way to open a document.", field="purpose")
+        check_id(document_id, "billing document")
+        doc = s.get(BillingDocument, document_id)
+        if doc is None:
+            raise NotFound(f"There is no billing document {document_id}; it may have been deleted "
+                           "with its client.")
+        client = self._load_client(s, doc.client_id)
+        require(actor, Action.SEE_BILLING, clinician_id=client.clinician_id)
+        settings = SettingsController._read(s)
+        tz = settings.zone
+        lines = tuple(
+            DocumentLine(clock.to_local(start, tz).date(), code, about or "", minutes, fee)
+            for start, code, about, minutes, fee in s.execute(
+                select(Appointment.start, Appointment.service_code, Service.description,
+                       Appointment.duration_minutes, Appointment.fee)
+                .join(BillingItem, BillingItem.appointment_id == Appointment.id)
+                .outerjoin(Service, Service.code == Appointment.service_code)
+                .where(BillingItem.document_id == doc.id).order_by(Appointment.start, Appointment.id)))
+        audit(s, actor, "billing.document.view", "client", client.id,
+              details={"document_id": doc.id, "purpose": purpose})
+        view = DocumentView(
+            doc.id, doc.kind, settings, display_name(client.first_name, client.last_name), client.date_of_birth,
+            client.address or "", client.diagnosis_codes or "", doc.period_start, doc.period_end, lines,
+            Decimal(doc.amount), doc.automatic, doc.created_at.replace(tzinfo=dt.UTC).astimezone(tz))
+        if deliver is not None:
+            s.flush()
+            deliver(view)
+        return view
+
+    # ------------------------------------------------------------- by hand
+
+    @reads("billing.manual", Action.GENERATE_DOCUMENTS)
+    def needs_manual_billing(self, s: Session, actor: Actor) -> list[AppointmentRow]:
+        """Attended appointments from a client's inactive time that have no superbill yet."""
+        return AppointmentsController._rows(
+            s, actor, SettingsController._read(s).zone,
+            [Appointment.manual_billing_only.is_(True), Appointment.attendance == Attendance.ATTENDED,
+             ~select(BillingItem.id).where(BillingItem.appointment_id == Appointment.id,
+                                           BillingItem.kind == DocumentKind.SUPERBILL).exists()],
+            visible=False)
+
+    @writes("billing.generate", Action.GENERATE_DOCUMENTS)
+    def generate_superbills(self, s: Session, actor: Actor, appointment_ids: Sequence[int]) -> list[int]:
+        """By hand: a superbill per client for the chosen appointments; returns the documents' ids."""
+        chosen = sorted({check_id(i, "appointment") for i in appointment_ids})
+        if not chosen:
+            raise InvalidInput("Choose one or more appointments.")
+        self.db.take_write_lock(s, "billing")
+        return self._generate(s, actor, chosen, DocumentKind.SUPERBILL)
 
     @writes("billing.generate", Action.GENERATE_DOCUMENTS, target="client:client_id")
     def generate_document(self, s: Session, actor: Actor, client_id: int, appointment_ids: Sequence[int],
                           kind: DocumentKind | str) -> int:
-        """By hand: bill chosen appointments, including those held while inactive."""
+        """By hand: one document of ``kind`` for chosen appointments of one client."""
         try:
             kind = DocumentKind(kind)
         except ValueError:
-            raise InvalidInput(f"{kind!r} is not a document kind.", field="kind") from None
+            raise InvalidInput(f"{str(kind)[:20]!r} is not a document kind.", field="kind") from None
+        self.db.take_write_lock(s, "billing")
         self._load_client(s, client_id)
-        appts = list(s.scalars(select(Appointment).where(
-            Appointment.id.in_(list(appointment_ids)), Appointment.client_id == client_id)))
-        if not appts or len(appts) != len(set(appointment_ids)):
+        chosen = sorted({check_id(i, "appointment") for i in appointment_ids})
+        found = set(s.scalars(select(Appointment.id).where(Appointment.id.in_(chosen),
+                                                          Appointment.client_id == client_id)))
+        if not chosen or found != set(chosen):
             raise InvalidInput("Choose one or more of this client's appointments.")
-        already = s.scalars(select(BillingItem.appointment_id).where(
-            BillingItem.appointment_id.in_([a.id for a in appts]), BillingItem.kind == kind)).all()
+        return self._generate(s, actor, chosen, kind)[0]
+
+    def _generate(self, s: Session, actor: Actor, chosen: Sequence[int], kind: DocumentKind) -> list[int]:
+        tz = SettingsController._read(s).zone
+        rows = s.execute(select(Appointment.id, Appointment.client_id, Appointment.start, Appointment.fee,
+                                Appointment.attendance, Client.clinician_id)
+                         .join(Client, Client.id == Appointment.client_id)
+                         .where(Appointment.id.in_(chosen))).all()
+        if len(rows) != len(chosen):
+            raise NotFound("One of these appointments no longer exists; it may have been deleted with its client.")
+        for row in rows:
+            require(actor, Action.GENERATE_DOCUMENTS, clinician_id=row.clinician_id)
+            if row.attendance is not Attendance.ATTENDED:
+                raise InvalidInput("Only attended appointments are billed; "
+                                   f"one of these is marked {Attendance(row.attendance).label.lower()}.")
+        already = s.scalar(select(func.count()).select_from(BillingItem).where(
+            BillingItem.appointment_id.in_(chosen), BillingItem.kind == kind))
         if already:
-            raise InvalidInput(f"{len(already)} of these appointments already have a {kind.value}.")
-        doc = self._create_document(s, client_id, kind, appts, automatic=False)
-        audit(s, actor, "billing.generate", "client", client_id,
-              details={"document_id": doc.id, "kind": kind.value, "appointments": len(appts)})
-        return doc.id
+            raise InvalidInput(f"{already} of these appointments already have a {kind.value}; nothing was made.")
+        by_client: dict[int, list[Any]] = defaultdict(list)
+        for row in sorted(rows, key=lambda r: (r.client_id, r.start)):
+            by_client[row.client_id].append(row)
+        documents = []
+        for client_id, appts in by_client.items():
+            days = [clock.to_local(a.start, tz).date() for a in appts]
+            documents.append((client_id, min(days), max(days), appts, None))
+        now = utcnow()
+        self._insert_documents(s, kind, documents, now, automatic=False)
+        column = "superbill_owed" if kind is DocumentKind.SUPERBILL else "statement_owed"
+        table = APPOINTMENTS
+        s.connection().execute(update(table).where(table.c.id.in_(chosen)).values({column: False}))
+        made = list(s.scalars(select(BillingDocument.id).join(BillingItem, BillingItem.document_id == BillingDocument.id)
+                              .where(BillingItem.appointment_id.in_(chosen), BillingItem.kind == kind)
+                              .distinct().order_by(BillingDocument.id)))
+        for client_id, appts in by_client.items():
+            audit(s, actor, "billing.generate", "client", client_id,
+                  details={"kind": kind.value, "appointments": len(appts), "documents": made})
+        return made

@@ -18,6 +18,7 @@ from sqlalchemy import Select, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from desktop.controllers import validation
+from desktop.controllers.appointments import AppointmentsController
 from desktop.controllers.base import (
     Controller,
     audit,
@@ -56,7 +57,7 @@ from desktop.storage.queries import EVERYONE, visible_clients
 
 EDITABLE_FIELDS = (
     "first_name", "last_name", "preferred_name", "date_of_birth", "email", "phone",
-    "address", "clinician_id",
+    "address", "clinician_id", "diagnosis_codes",
 )
 
 
@@ -137,6 +138,7 @@ class DeletionImpact:
 class ClientDetail:
     row: ClientRow
     address: str | None
+    diagnosis_codes: str | None
     inactive_reason: InactiveReason | None
     inactive_note: str | None
     duplicate_of_id: int | None
@@ -154,6 +156,7 @@ class ClientDetail:
         data = self.row.as_json()
         data.update(
             address=self.address,
+            diagnosis_codes=self.diagnosis_codes,
             inactive_reason=self.inactive_reason.value if self.inactive_reason else None,
             inactive_note=self.inactive_note,
             duplicate_of=self.duplicate_of_id,
@@ -285,19 +288,16 @@ class ClientsController(Controller):
                 .order_by(Contact.last_name, Contact.first_name))
         ]
         appointments = [
-            {"id": a.id, "start": a.start.isoformat(timespec="minutes"),
-             "duration_minutes": a.duration_minutes, "service_code": a.service_code,
-             "fee": str(a.fee), "attended": a.attended,
-             "clinician": users.get(a.clinician_id) if a.clinician_id else None,
-             "manual_billing_only": a.manual_billing_only}
-            for a in s.scalars(select(Appointment).where(Appointment.client_id == client_id)
-                               .order_by(Appointment.start))
+            {**a.as_json(), "clinician_name": a.clinician_name, "service_description": a.service_description,
+             "billed": a.billed, "version": a.version}
+            for a in AppointmentsController._rows(s, actor, SettingsController._read(s).zone,
+                                                  [Appointment.client_id == client_id], visible=False)
         ]
         documents = self._documents(s, client_id)
         duplicates = list(s.scalars(select(Client.id).where(Client.duplicate_of_id == client_id)
                                     .order_by(Client.id)))
         return ClientDetail(
-            row=row, address=client.address, inactive_reason=client.inactive_reason,
+            row=row, address=client.address, diagnosis_codes=client.diagnosis_codes, inactive_reason=client.inactive_reason,
             inactive_note=client.inactive_note, duplicate_of_id=client.duplicate_of_id,
             duplicates=duplicates, created_at=client.created_at, updated_at=client.updated_at,
             portal={"portal_enabled": bool(portal and portal.portal_enabled),

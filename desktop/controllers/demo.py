@@ -1,9 +1,10 @@
 """A realistic, deterministic demo practice, fast enough for 100,000 clients.
 
 The same seed gives the same practice. Rows are written with bulk inserts and
-explicit ids in one transaction, which is what keeps 100,000 clients (with a
-year of appointments, billing documents, contacts and status history) well
-under a minute on SQLite. A few duplicate clients and contacts are planted on
+explicit ids in one transaction, which is what keeps 100,000 clients (with two
+years of appointments, about two million, contacts and status history) well
+under a minute and a half on SQLite. Nothing is billed: the first automatic
+billing run makes the documents, as it would for a practice that just started. A few duplicate clients and contacts are planted on
 purpose; ``DemoReport.planted_*`` says which, so the duplicate finder can be
 checked against them.
 """
@@ -14,28 +15,31 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text
 
 from desktop.controllers.duplicates import NICKNAMES as DUPLICATE_NICKNAMES
 from desktop.controllers.errors import InvalidInput, PermissionDenied
 from desktop.controllers.permissions import Actor
+from desktop.controllers.settings import SettingsController
 from desktop.controllers.users import hash_password
+from desktop.domain import clock
 from desktop.domain.models import (
     Appointment,
+    Attendance,
     AuditEvent,
-    BillingDocument,
-    BillingItem,
     Client,
     ClientContactLink,
     ClientStatus,
     Contact,
-    DocumentKind,
     InactiveReason,
     Outcome,
     PortalAccess,
     PracticeUser,
     Role,
+    Service,
     StatusChange,
     utcnow,
 )
@@ -79,6 +83,13 @@ STREETS = ("Maple Ave", "Oak St", "Pine Rd", "Cedar Ln", "Elm St", "Birch Way", 
 CITIES = ("Springfield", "Riverton", "Fairview", "Greenville", "Madison", "Georgetown", "Salem")
 SERVICES = (("90834", Decimal("140.00"), 45), ("90837", Decimal("180.00"), 60),
             ("90791", Decimal("200.00"), 60), ("90847", Decimal("160.00"), 50))
+SERVICE_NAMES = {"90834": "Psychotherapy, 45 minutes", "90837": "Psychotherapy, 60 minutes",
+                 "90791": "Psychiatric diagnostic evaluation", "90847": "Family psychotherapy with patient"}
+# How many appointments a client has had in two years: about 20 on average.
+APPOINTMENTS_PER_CLIENT = (0, 4, 8, 12, 16, 20, 24, 30, 40, 46)
+# What became of a past appointment, with weights: mostly attended.
+OUTCOMES = ((Attendance.ATTENDED, 88), (Attendance.NO_SHOW, 5), (Attendance.LATE_CANCEL, 3),
+            (Attendance.CANCELLED, 4))
 RELATIONSHIPS = ("Guardian", "Emergency contact", "Parent", "Spouse", "Referring provider")
 
 DEMO_USERS = (
@@ -179,17 +190,12 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
         portal_rows: list[dict] = []
         contact_rows: list[dict] = []
         link_rows: list[dict] = []
-        appt_rows: list[dict] = []
-        doc_rows: list[dict] = []
-        item_rows: list[dict] = []
         inactive_since: dict[int, dt.datetime] = {}
 
         n_planted = min(max(clients // 500, 3 if clients >= 20 else 0), 400)
         n_originals = clients - n_planted
         variations = ("typo", "swapped", "nickname", "case")
-        appt_id = 1
-        doc_id = 1
-        bill_before = now - dt.timedelta(days=30)
+        created_of: dict[int, dt.datetime] = {}
         for i in range(clients):
             cid = base_client + i
             if i < n_originals:
@@ -225,6 +231,7 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
                 report.planted_client_duplicates.append((original["id"], cid, kind))
             clinician = rng.choice(clinician_ids)
             created = now - dt.timedelta(days=rng.randint(30, 3 * 365), minutes=rng.randint(0, 600))
+            created_of[cid] = created
             status = ClientStatus.ACTIVE
             reason = None
             if i < n_originals and rng.random() < 0.15:
@@ -238,6 +245,18 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
                                         to_status=ClientStatus.INACTIVE, reason=reason, note=None,
                                         actor_id=clinician,
                                         changed_at=since.astimezone(dt.UTC).replace(tzinfo=None)))
+            elif created < now - dt.timedelta(days=240) and rng.random() < 0.05:
+                # Away for a while and back: inactive for one to three months, then active again.
+                left = now - dt.timedelta(days=rng.randint(90, 700))
+                left = max(left, created + dt.timedelta(days=30))
+                back = left + dt.timedelta(days=rng.randint(30, 90))
+                if back < now - dt.timedelta(days=7):
+                    for at, before, after, why in ((left, ClientStatus.ACTIVE, ClientStatus.INACTIVE,
+                                                    InactiveReason.OTHER),
+                                                   (back, ClientStatus.INACTIVE, ClientStatus.ACTIVE, None)):
+                        status_rows.append(dict(client_id=cid, from_status=before, to_status=after, reason=why,
+                                                note=None, actor_id=clinician,
+                                                changed_at=at.astimezone(dt.UTC).replace(tzinfo=None)))
             client_rows.append(dict(
                 id=cid, first_name=first, last_name=last, preferred_name=preferred,
                 date_of_birth=dob, email=email, phone=phone,
@@ -262,36 +281,6 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
                                          change_seq=change))
                 link_rows.append(dict(client_id=cid, contact_id=kid,
                                       relationship=rng.choice(RELATIONSHIPS)))
-            # A year of appointments, fewer for the inactive.
-            n_appts = rng.choice((0, 1, 2, 3, 4, 5, 6, 8))
-            until = inactive_since.get(cid, now)
-            first_day = max(created, now - dt.timedelta(days=365))
-            span = (until - first_day).days
-            billable: list[dict] = []
-            for _ in range(n_appts if span > 0 else 0):
-                code, fee, minutes = rng.choice(SERVICES)
-                start = dt.datetime.combine(first_day.date() + dt.timedelta(days=rng.randrange(span)),
-                                            dt.time(rng.randint(8, 18), rng.choice((0, 30))))
-                attended = rng.random() < 0.9
-                row = dict(id=appt_id, client_id=cid, clinician_id=clinician, start=start,
-                           duration_minutes=minutes, service_code=code, fee=fee, attended=attended,
-                           manual_billing_only=False)
-                appt_rows.append(row)
-                appt_id += 1
-                if attended and start < bill_before:
-                    billable.append(row)
-            if billable:
-                for kind in DocumentKind:
-                    doc_rows.append(dict(
-                        id=doc_id, client_id=cid, kind=kind,
-                        period_start=min(r["start"] for r in billable).date(),
-                        period_end=max(r["start"] for r in billable).date(),
-                        amount=sum((r["fee"] for r in billable), Decimal("0")), automatic=True,
-                        created_at=bill_before))
-                    item_rows.extend(dict(client_id=cid, document_id=doc_id, appointment_id=r["id"],
-                                          kind=kind) for r in billable)
-                    doc_id += 1
-
         # A few contacts entered twice, differently.
         n_contact_dups = min(max(len(contact_rows) // 500, 2 if len(contact_rows) >= 4 else 0), 200)
         for j in range(n_contact_dups):
@@ -314,20 +303,80 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
 
         for model, rows in ((Client, client_rows), (StatusChange, status_rows),
                             (PortalAccess, portal_rows), (Contact, contact_rows),
-                            (ClientContactLink, link_rows), (Appointment, appt_rows),
-                            (BillingDocument, doc_rows), (BillingItem, item_rows)):
+                            (ClientContactLink, link_rows)):
             for chunk in range(0, len(rows), 20_000):
                 conn.execute(insert(model), rows[chunk:chunk + 20_000])
+        if not s.scalars(select(Service.id)).first():
+            conn.execute(insert(Service), [
+                dict(code=code, description=SERVICE_NAMES[code], minutes=minutes, default_fee=fee, position=i)
+                for i, (code, fee, minutes) in enumerate(SERVICES)])
+        report.appointments = _book_appointments(
+            conn, random.Random(seed * 7_919 + 1), client_rows, created_of, inactive_since, now,
+            clock.zone(SettingsController._read(s).time_zone))
         s.add(AuditEvent(actor_id=None, actor_username=None, action="practice.demo", target_kind="practice",
                          outcome=Outcome.ALLOWED, details={"clients": clients, "seed": seed}))
         if db.is_postgresql:
-            for name in ("clients", "contacts", "appointments", "billing_documents",
-                         "billing_items", "status_changes", "client_contact_links"):
+            for name in ("clients", "contacts", "appointments", "status_changes", "client_contact_links"):
                 conn.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                     f"COALESCE((SELECT MAX(id) FROM {name}), 0) + 1, false)"))
         report.clients = len(client_rows)
         report.contacts = len(contact_rows)
-        report.appointments = len(appt_rows)
-        report.billing_documents = len(doc_rows)
     return report
+
+
+def _book_appointments(conn: Any, rng: random.Random, clients: list[dict], created_of: dict[int, dt.datetime],
+                       inactive_since: dict[int, dt.datetime], now: dt.datetime, tz: ZoneInfo) -> int:
+    """Two years of appointments (and the next two weeks'), written in batches as they are made.
+
+    Past ones mostly attended; a client inactive now had none after leaving but, now and
+    then, one they attended anyway (the case the billing rule is about); clients who were
+    away for a while had a few during that time too. Nothing is billed: the first
+    automatic run does that. Times are chosen on the practice's clock and stored in UTC.
+    """
+    weights = [w for _, w in OUTCOMES]
+    outcomes = [o for o, _ in OUTCOMES]
+    horizon = now + dt.timedelta(days=14)
+    first_allowed = now - dt.timedelta(days=730)
+    batch: list[dict] = []
+    booked = 0
+    utc_of: dict[tuple[dt.date, int, int], dt.datetime] = {}
+    for client in clients:
+        cid = client["id"]
+        n = rng.choice(APPOINTMENTS_PER_CLIENT)
+        start_day = max(created_of[cid], first_allowed).date()
+        left = inactive_since.get(cid)
+        last_day = (left if left else horizon).date()
+        span = (last_day - start_day).days
+        if span <= 0 or n == 0:
+            continue
+        days = sorted(rng.randrange(span) for _ in range(n))
+        if left and rng.random() < 0.2:
+            days.append(span + rng.randint(1, 20))  # seen once more while inactive
+        code, fee, minutes = SERVICES[cid % len(SERVICES)]
+        for offset in days:
+            day = start_day + dt.timedelta(days=offset)
+            hour, minute = rng.randint(8, 18), rng.choice((0, 30))
+            key = (day, hour, minute)
+            start = utc_of.get(key)
+            if start is None:
+                start = utc_of[key] = clock.to_utc(dt.datetime.combine(day, dt.time(hour, minute)), tz)
+            wall = dt.datetime.combine(day, dt.time(hour, minute))
+            if wall < now:
+                state = rng.choices(outcomes, weights)[0]
+            elif wall > horizon:
+                continue
+            else:
+                state = Attendance.SCHEDULED
+            owed = state is Attendance.ATTENDED
+            batch.append(dict(client_id=cid, clinician_id=client["clinician_id"], start=start,
+                              duration_minutes=minutes, service_code=code, fee=fee, attendance=state,
+                              manual_billing_only=False, superbill_owed=owed, statement_owed=owed, version=1))
+            if len(batch) >= 20_000:
+                conn.execute(insert(Appointment), batch)
+                booked += len(batch)
+                batch.clear()
+    if batch:
+        conn.execute(insert(Appointment), batch)
+        booked += len(batch)
+    return booked

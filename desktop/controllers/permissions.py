@@ -20,6 +20,7 @@ class Action(enum.StrEnum):
     CHANGE_STATUS = "change client status"
     MERGE_CONTACTS = "merge contacts"
     MARK_DUPLICATE = "mark duplicates"
+    MANAGE_APPOINTMENTS = "manage appointments"
     RUN_BILLING = "run billing"
     GENERATE_DOCUMENTS = "generate billing documents"
     SEE_BILLING = "see billing documents"
@@ -62,6 +63,7 @@ _TABLE: dict[Action, tuple[Scope, Scope, Scope, Scope, Scope, Scope]] = {
     Action.CHANGE_STATUS:       (A, A, A, O, N, N),
     Action.MERGE_CONTACTS:      (A, A, A, O, N, N),
     Action.MARK_DUPLICATE:      (A, A, A, O, N, N),
+    Action.MANAGE_APPOINTMENTS: (A, A, A, O, N, A),
     Action.RUN_BILLING:         (A, A, N, N, A, N),
     Action.GENERATE_DOCUMENTS:  (A, A, N, N, A, N),
     Action.SEE_BILLING:         (A, A, A, O, A, N),

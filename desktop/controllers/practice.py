@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from desktop.controllers.appointments import AppointmentsController
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
@@ -36,6 +37,7 @@ class Practice:
     def __post_init__(self) -> None:
         self.clients = ClientsController(self.db)
         self.contacts = ContactsController(self.db)
+        self.appointments = AppointmentsController(self.db)
         self.billing = BillingController(self.db)
         self.users = UsersController(self.db)
         self.duplicates = DuplicatesController(self.db)

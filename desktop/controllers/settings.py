@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -30,10 +31,11 @@ from desktop.controllers.base import (
 )
 from desktop.controllers.errors import InvalidInput, StaleVersion
 from desktop.controllers.permissions import Action, Actor
+from desktop.domain import clock
 from desktop.domain.models import PracticeSettings, Service
 
 FIELDS = (("name", "Practice name", 200), ("address", "Address", 500), ("phone", "Phone", 40),
-          ("tax_id", "Tax id (EIN)", 20), ("npi", "NPI", 10))
+          ("tax_id", "Tax id (EIN)", 20), ("npi", "NPI", 10), ("time_zone", "Time zone", 64))
 MAX_SERVICES = 200
 MAX_MINUTES = 600
 MAX_FEE = Decimal("100000")
@@ -60,6 +62,16 @@ class Settings:
     npi: str = ""
     version: int = 0  # 0: never saved
     services: tuple[ServiceRow, ...] = field(default_factory=tuple)
+    time_zone: str = ""  # empty: the computer's own
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone appointments are shown and billed in (docs/rules.md, "Appointments")."""
+        return clock.zone(self.time_zone)
+
+    @property
+    def zone_name(self) -> str:
+        return self.zone.key
 
     def header_lines(self) -> list[str]:
         """The practice as the top of an exported record names it (empty lines left out)."""
@@ -69,7 +81,8 @@ class Settings:
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address, "phone": self.phone, "tax_id": self.tax_id,
-                "npi": self.npi, "version": self.version, "services": [s.as_json() for s in self.services]}
+                "npi": self.npi, "time_zone": self.zone_name, "version": self.version,
+                "services": [s.as_json() for s in self.services]}
 
 
 def _text(values: Mapping[str, Any], key: str, label: str, limit: int) -> str:
@@ -102,6 +115,9 @@ def _clean_settings(values: Mapping[str, Any]) -> dict[str, str]:
     if npi and not (len(npi) == 10 and npi.isdigit() and _npi_check_digit_ok(npi)):
         raise InvalidInput("An NPI has ten digits, the last a check digit; this one is not valid.",
                            field="npi")
+    if cleaned["time_zone"] and not clock.is_zone(cleaned["time_zone"]):
+        raise InvalidInput(f"{cleaned['time_zone']!r} is not a time zone this computer knows; "
+                           "choose one from the list, such as America/New_York.", field="time_zone")
     return cleaned
 
 
@@ -188,7 +204,8 @@ class SettingsController(Controller):
                          for v in s.scalars(select(Service).order_by(Service.position, Service.id)))
         if row is None:
             return Settings(services=services)
-        return Settings(row.name, row.address, row.phone, row.tax_id, row.npi, row.version, services)
+        return Settings(row.name, row.address, row.phone, row.tax_id, row.npi, row.version, services,
+                        row.time_zone or "")
 
     @writes("settings.save", Action.PRACTICE_SETTINGS)
     def save(self, s: Session, actor: Actor, expected_version: int, values: Mapping[str, Any],

@@ -35,7 +35,12 @@ LABELS = {
     "inactive_note": "Note",
     "display_name": "Name",
     "relationship": "Relationship",
+    "diagnosis_codes": "Diagnosis codes",
 }
+# An ICD-10-CM code: a letter, two characters (digits, or a letter third as in "C4A"), and
+# up to four more after a dot. U is reserved for special purposes and not used here.
+ICD10 = re.compile(r"[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?")
+MAX_DIAGNOSIS_CODES = 12
 
 
 def _has_control(text: str) -> bool:
@@ -154,6 +159,24 @@ def free_text(value: Any, field: str) -> str | None:
     return cleaned or None
 
 
+def diagnosis_codes(value: Any) -> str | None:
+    """ICD-10 codes separated by commas or spaces, cleaned to "F41.1, F32.0"; None if empty."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("Diagnosis codes must be text.", field="diagnosis_codes")
+    codes = [c for c in re.split(r"[,;\s]+", value.strip().upper()) if c]
+    if len(codes) > MAX_DIAGNOSIS_CODES:
+        raise InvalidInput(f"Give at most {MAX_DIAGNOSIS_CODES} diagnosis codes.", field="diagnosis_codes")
+    for code in codes:
+        if not ICD10.fullmatch(code):
+            shown = printable(code[:20])
+            raise InvalidInput(f"{shown!r} is not an ICD-10 code; codes look like F41.1 or F32.0, "
+                               "separated by commas.", field="diagnosis_codes")
+    unique = list(dict.fromkeys(codes))
+    return ", ".join(unique) or None
+
+
 def field(key: str, value: Any) -> Any:
     """The cleaned value of one profile field, by its name; the one dispatch every form and
     controller uses (first and last names are required, a preferred name is not)."""
@@ -167,6 +190,8 @@ def field(key: str, value: Any) -> Any:
         return email(value)
     if key == "phone":
         return phone(value)
+    if key == "diagnosis_codes":
+        return diagnosis_codes(value)
     return free_text(value, key)
 
 

@@ -100,6 +100,20 @@ class InactiveReason(enum.StrEnum):
     OTHER = "other"
 
 
+class Attendance(enum.StrEnum):
+    """What became of an appointment; only ATTENDED ones are billed."""
+
+    SCHEDULED = "scheduled"
+    ATTENDED = "attended"
+    NO_SHOW = "no-show"
+    LATE_CANCEL = "late-cancel"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        return {"no-show": "No-show", "late-cancel": "Late cancel"}.get(self.value, self.value.title())
+
+
 class DocumentKind(enum.StrEnum):
     SUPERBILL = "superbill"
     STATEMENT = "statement"
@@ -144,6 +158,8 @@ class PracticeSettings(Base):
     phone: Mapped[str] = mapped_column(String(40), default="")
     tax_id: Mapped[str] = mapped_column(String(20), default="")
     npi: Mapped[str] = mapped_column(String(10), default="")
+    # An IANA name such as "America/New_York"; empty: the computer's own time zone.
+    time_zone: Mapped[str] = mapped_column(String(64), default="", server_default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's own mapping
@@ -244,6 +260,8 @@ class Client(ListedRecord, Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("clients.id", ondelete="SET NULL"), index=True
     )
+    # ICD-10 codes, comma-separated ("F41.1, F32.0"), printed on superbills.
+    diagnosis_codes: Mapped[str | None] = mapped_column(String(200))
 
     @property
     def full_name(self) -> str:
@@ -287,7 +305,18 @@ class ClientContactLink(Base):
 
 
 class Appointment(Base):
+    """One booked session. ``start`` is UTC; the window shows it in the practice's time zone.
+
+    ``superbill_owed`` and ``statement_owed`` are set while an attended appointment
+    still waits for that document, so the automatic run finds what is due through
+    an index instead of comparing every appointment with every billing item.
+    """
+
     __tablename__ = "appointments"
+    __table_args__ = (
+        Index("ix_appointments_superbill_owed", "superbill_owed", "start"),
+        Index("ix_appointments_statement_owed", "statement_owed", "start"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
@@ -296,30 +325,45 @@ class Appointment(Base):
     duration_minutes: Mapped[int] = mapped_column(Integer, default=50)
     service_code: Mapped[str] = mapped_column(String(16), default="90834")
     fee: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"))
-    attended: Mapped[bool] = mapped_column(Boolean, default=True)
+    attendance: Mapped[Attendance] = mapped_column(_enum(Attendance, "attendance"), default=Attendance.SCHEDULED)
     # Set by the billing run when the appointment took place while the client
     # was inactive: it is never billed automatically, only by hand.
-    manual_billing_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    manual_billing_only: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    superbill_owed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    statement_owed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's own mapping
 
 
 class BillingDocument(Base):
+    """A superbill or a statement.
+
+    ``automatic_key`` names what an automatic document is for ("superbill:<appointment
+    id>", "statement:<client id>:<YYYY-MM>") and is unique: two workstations running
+    billing at the same moment cannot both make it. Documents made by hand have none.
+    """
+
     __tablename__ = "billing_documents"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
     kind: Mapped[DocumentKind] = mapped_column(_enum(DocumentKind, "document_kind"))
-    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_start: Mapped[dt.date] = mapped_column(Date, index=True)
     period_end: Mapped[dt.date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     automatic: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    automatic_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class BillingItem(Base):
-    """One appointment covered by one billing document."""
+    """One appointment covered by one billing document; an appointment is on at most one
+    document of each kind."""
 
     __tablename__ = "billing_items"
-    __table_args__ = (UniqueConstraint("document_id", "appointment_id", name="document_appointment"),)
+    __table_args__ = (UniqueConstraint("document_id", "appointment_id", name="document_appointment"),
+                      UniqueConstraint("appointment_id", "kind", name="appointment_kind"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # client_id is redundant with the document's, on purpose: every client-owned

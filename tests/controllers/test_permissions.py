@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
+from desktop.controllers.appointments import AppointmentsController
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
@@ -24,16 +25,19 @@ from desktop.controllers.permissions import PERMISSIONS, AccessProfile, Action, 
 from desktop.controllers.settings import SettingsController
 from desktop.controllers.users import UsersController
 from desktop.domain.models import (
+    Appointment,
+    Attendance,
     BillingDocument,
     Client,
     ClientStatus,
     Contact,
     InactiveReason,
+    PracticeSettings,
     PracticeUser,
 )
 from desktop.storage.database import Database
 from tests.controllers.support import audit_rows, last_audit_id, refused_and_unchanged
-from tests.helpers import add_appointment
+from tests.helpers import add_appointment, add_services
 
 SPEC_TABLE = """
 | action | Account Owner | Practice Manager | Clinician, entire practice | Clinician, own clients | Biller | Scheduler |
@@ -41,6 +45,7 @@ SPEC_TABLE = """
 | see clients | all | all | all | assigned only | all | all |
 | edit profile, change status | yes | yes | yes | assigned only | no | no |
 | merge contacts, mark duplicate | yes | yes | yes | assigned only | no | no |
+| manage appointments | yes | yes | yes | assigned only | no | yes |
 | run billing, generate documents | yes | yes | no | no | yes | no |
 | see billing documents | yes | yes | yes | assigned only | yes | no |
 | see a client's history and audit trail | yes | yes | yes | assigned only | no | no |
@@ -55,6 +60,7 @@ SPEC_ROWS = {
     "see clients": (Action.SEE_CLIENTS,),
     "edit profile, change status": (Action.EDIT_CLIENT, Action.CHANGE_STATUS),
     "merge contacts, mark duplicate": (Action.MERGE_CONTACTS, Action.MARK_DUPLICATE),
+    "manage appointments": (Action.MANAGE_APPOINTMENTS,),
     "run billing, generate documents": (Action.RUN_BILLING, Action.GENERATE_DOCUMENTS),
     "see billing documents": (Action.SEE_BILLING,),
     "see a client's history and audit trail": (Action.SEE_HISTORY,),
@@ -127,6 +133,7 @@ def _make_target(db: Database, owner: Actor, clinician: str, first: str, last: s
 def targets(db: Database, practice: dict[str, Actor]) -> dict[str, Target]:
     """One client of the own-clients clinician, one of the entire-practice clinician."""
     owner = practice["owner"]
+    add_services(db)
     return {
         "clinician": _make_target(db, owner, "clinician", "Ines", "Harrow"),
         "clinician-all": _make_target(db, owner, "clinician-all", "Tobias", "Wren"),
@@ -171,6 +178,14 @@ def mark_duplicate(db: Database, actor: Actor, t: Target) -> None:
     assert _scalar(db, select(Client.duplicate_of_id).where(Client.id == t.client_id)) == t.keep_id
 
 
+def manage_appointments(db: Database, actor: Actor, t: Target) -> None:
+    booked = AppointmentsController(db).book(actor, t.client_id, "2024-05-06 10:00", service_code="90837")
+    AppointmentsController(db).set_attendance(actor, booked, "attended")
+    with db.reading() as s:
+        appt = s.get(Appointment, booked)
+        assert (appt.client_id, appt.duration_minutes, appt.attendance) == (t.client_id, 60, Attendance.ATTENDED)
+
+
 def run_billing(db: Database, actor: Actor, t: Target) -> None:
     report = BillingController(db).run_billing(actor, through=dt.date(2024, 12, 31))
     assert report.documents_created > 0
@@ -211,7 +226,9 @@ def manage_users(db: Database, actor: Actor, t: Target | None) -> None:
 
 def practice_settings(db: Database, actor: Actor, t: Target | None) -> None:
     settings = SettingsController(db)
-    saved = settings.save(actor, 0, {"name": "Riverside Counselling"},
+    with db.reading() as s:
+        version = s.get(PracticeSettings, 1).version
+    saved = settings.save(actor, version, {"name": "Riverside Counselling"},
                           [{"code": "90834", "description": "Psychotherapy, 45 minutes", "minutes": 45,
                             "default_fee": "150.00"}])
     assert settings.settings(actor) == saved and saved.name == "Riverside Counselling"
@@ -230,6 +247,7 @@ OPERATIONS: dict[Action, Operation] = {
     Action.CHANGE_STATUS: Operation(change_status, "client.set_status"),
     Action.MERGE_CONTACTS: Operation(merge_contacts, "contact.merge"),
     Action.MARK_DUPLICATE: Operation(mark_duplicate, "client.mark_duplicate"),
+    Action.MANAGE_APPOINTMENTS: Operation(manage_appointments, "appointment.book"),
     Action.RUN_BILLING: Operation(run_billing, "billing.run", per_client=False),
     Action.GENERATE_DOCUMENTS: Operation(generate_document, "billing.generate"),
     Action.SEE_BILLING: Operation(see_billing, "billing.documents"),
