@@ -151,4 +151,37 @@ def _steps(tmp: Path, state: dict) -> list[Callable[[], str]]:
             window.deleteLater()
         return f"main window opened and drawn offscreen ({image.width()}×{image.height()})"
 
-    return [database, client_lifecycle, postgresql, qt_offscreen, resources, main_window]
+    def billing_document() -> str:
+        import datetime as dt
+        import zoneinfo
+
+        from desktop.controllers.billing import BillingController
+        from desktop.controllers.settings import SettingsController
+        from desktop.render.billing_document import pdf_bytes
+
+        db, owner = state["db"], state["owner"]
+        zoneinfo.ZoneInfo("America/New_York")  # the time zone database is there
+        SettingsController(db).save(owner, 0, {"name": "Self-test practice", "time_zone": "America/New_York"},
+                                    [{"code": "90834", "description": "Psychotherapy, 45 minutes",
+                                      "minutes": 45, "default_fee": "140.00"}])
+        from desktop.controllers.appointments import AppointmentsController
+        from desktop.controllers.clients import ClientsController
+
+        cid = ClientsController(db).add_client(owner, first_name="Ana", last_name="Test")
+        day = dt.date.today() - dt.timedelta(days=3)
+        AppointmentsController(db).book(owner, cid, f"{day} 10:00", service_code="90834",
+                                        attendance="attended")
+        billing = BillingController(db)
+        report = billing.run_automatic()
+        if report.documents_created < 1:
+            raise RuntimeError("the billing run made no superbill for an attended appointment")
+        [doc] = [d for d in billing.documents(owner, client_id=cid) if d.kind.value == "superbill"]
+        pdf = pdf_bytes(billing.document(owner, doc.id))
+        if not pdf.startswith(b"%PDF"):
+            raise RuntimeError("the superbill did not render as a PDF")
+        from PySide6.QtPrintSupport import QPrinter
+
+        QPrinter()  # printing support is bundled
+        return f"appointment billed and its superbill rendered as a PDF ({len(pdf):,} bytes)"
+
+    return [database, client_lifecycle, postgresql, qt_offscreen, resources, main_window, billing_document]

@@ -55,6 +55,7 @@ from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
 from desktop.domain.models import ClientStatus
 from desktop.ui.app import icon, style_sheet
+from desktop.ui.automatic_billing import AutomaticBilling
 from desktop.ui.clients_page import ClientsPage, isolate
 from desktop.ui.commands import Commands
 from desktop.ui.list_export import export_list
@@ -168,7 +169,13 @@ class MainWindow(QMainWindow):
         self.shown.setObjectName("shownSummary")
         self.shown.setTextFormat(Qt.TextFormat.PlainText)  # it quotes what was typed
         self.statusBar().addWidget(self.shown, 1)
+        self.billing_status = QLabel()
+        self.billing_status.setObjectName("billingStatus")
+        self.billing_status.setTextFormat(Qt.TextFormat.PlainText)
+        self.statusBar().addPermanentWidget(self.billing_status)
         self.statusBar().addPermanentWidget(QLabel(practice.location if practice.on_server else "Local database"))
+        self.automatic_billing = AutomaticBilling(practice, self, self.billing_status)
+        self.automatic_billing.finished.connect(self._billing_made)
         self.clients_page.countsChanged.connect(self.shown.setText)
         self.clients_page.sessionEnded.connect(self.session_ended)
         self.clients_page.openRequested.connect(self.open_profile)
@@ -459,6 +466,14 @@ class MainWindow(QMainWindow):
                                                   Qt.ConnectionType.SingleShotConnection)
             return
         self.check_practice_file()
+        self.automatic_billing.start()
+
+    @Slot(object)
+    def _billing_made(self, _report: object) -> None:
+        """New documents or held appointments: the pages that show them read again."""
+        for page in (getattr(self, "billing_page", None), getattr(self, "appointments_page", None)):
+            if page is not None:
+                page.reload()
 
     def check_practice_file(self) -> None:
         """SQLite's quick check of the practice file, on a pool thread; damage shows the banner.
@@ -534,6 +549,7 @@ class MainWindow(QMainWindow):
         self.settings.remove("clients/statusFilter")  # remembered by earlier versions; no longer
         self.watch_timer.stop()
         self.watcher.close()
+        self.automatic_billing.stop()
         for window in list(self.profiles.values()):
             window.close()
         for other in (self.duplicates_window, self.users_window):

@@ -55,6 +55,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("date_of_birth", "Date of &birth"),
     ("email", "&Email"),
     ("phone", "P&hone"),
+    ("diagnosis_codes", "Dia&gnosis codes"),
 )
 REASONS = (("Discharged", InactiveReason.DISCHARGED), ("Moved", InactiveReason.MOVED),
            ("Other", InactiveReason.OTHER))
@@ -71,6 +72,7 @@ def _detail_values(detail: ClientDetail) -> dict[str, str]:
         "preferred_name": row.preferred_name or "",
         "date_of_birth": row.date_of_birth.isoformat() if row.date_of_birth else "",
         "email": row.email or "", "phone": row.phone or "", "address": detail.address or "",
+        "diagnosis_codes": detail.diagnosis_codes or "",
     }
 
 
@@ -112,6 +114,8 @@ class ClientFieldsDialog(QDialog):
             edit.setAccessibleName(label.replace("&", ""))
             if key == "date_of_birth":
                 edit.setPlaceholderText("YYYY-MM-DD")
+            elif key == "diagnosis_codes":
+                edit.setPlaceholderText("ICD-10, such as F41.1, F32.0 (printed on superbills)")
             edit.textChanged.connect(lambda _t, k=key: self._check(k))
             self.edits[key] = edit
             form_row(self.form, label + ":", self._with_error(key, edit), buddy=edit)

@@ -16,6 +16,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
+    QCompleter,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -37,6 +39,7 @@ from desktop.controllers.errors import InvalidInput
 from desktop.controllers.permissions import PERMISSIONS, AccessProfile, Action, Actor, Scope
 from desktop.controllers.practice import Practice
 from desktop.controllers.settings import Settings
+from desktop.domain import clock
 from desktop.ui.dialogs.change_password import field_with_error, say
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import form_row, heading_label, problem_label
@@ -61,6 +64,10 @@ COMMON_SERVICES = (
     ("90847", "Family psychotherapy with patient", 50),
 )
 ADDRESS_LINES = 3
+
+
+def computer_zone_label() -> str:
+    return f"This computer's ({clock.computer_zone_name()})"
 
 
 def may_change(actor: Actor) -> bool:
@@ -106,6 +113,24 @@ class PracticeSettingsDialog(QDialog):
             self.edits[key] = edit
             box, self.errors[key] = field_with_error(edit, f"{key}Error")
             form_row(form, label, box, buddy=edit)
+            if key == "npi":
+                self.time_zone = QComboBox()
+                self.time_zone.setObjectName("timeZone")
+                self.time_zone.setAccessibleName("Time zone")
+                self.time_zone.setEditable(True)
+                self.time_zone.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+                self.time_zone.addItem(computer_zone_label(), "")
+                for zone_name in clock.zone_names():
+                    self.time_zone.addItem(zone_name, zone_name)
+                completer = QCompleter(self.time_zone.model(), self.time_zone)
+                self.time_zone.setCompleter(completer)
+                completer.setFilterMode(Qt.MatchFlag.MatchContains)
+                completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+                completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+                self.time_zone.setToolTip("Appointments are shown and billed on this clock.")
+                self.time_zone.currentTextChanged.connect(self._check)
+                box, self.errors["time_zone"] = field_with_error(self.time_zone, "timeZoneError")
+                form_row(form, "Time &zone:", box, buddy=self.time_zone)
             if key == "name":
                 self.address = QPlainTextEdit()
                 self.address.setObjectName("address")
@@ -178,6 +203,7 @@ class PracticeSettingsDialog(QDialog):
             for edit in self.edits.values():
                 edit.setReadOnly(True)
             self.address.setReadOnly(True)
+            self.time_zone.setEnabled(False)
             # Read-only fields look like fields; without their white ground they read as text.
             self.setStyleSheet("QLineEdit[readOnly=\"true\"], QPlainTextEdit[readOnly=\"true\"] "
                                "{ background: transparent; }")
@@ -197,7 +223,7 @@ class PracticeSettingsDialog(QDialog):
                        lambda: self.settings_controller.settings(self.actor), report=self.problem.setText)
         self._filling = False
         if not read or read.value is None:
-            for widget in (*self.edits.values(), self.address, self.services):
+            for widget in (*self.edits.values(), self.address, self.services, self.time_zone):
                 widget.setEnabled(False)
             self.save_button.setEnabled(False)
             for button in (self.add_service_button, self.remove_service_button, self.common_button):
@@ -218,6 +244,11 @@ class PracticeSettingsDialog(QDialog):
         for key, edit in self.edits.items():
             edit.setText(getattr(settings, key))
         self.address.setPlainText(settings.address)
+        found = self.time_zone.findData(settings.time_zone)
+        if found >= 0:
+            self.time_zone.setCurrentIndex(found)
+        else:  # a zone this computer does not know (set on another workstation): shown as it is
+            self.time_zone.setEditText(settings.time_zone)
         self.services.setRowCount(0)
         for service in settings.services:
             self._append((service.code, service.description, str(service.minutes),
@@ -279,6 +310,8 @@ class PracticeSettingsDialog(QDialog):
     def values(self) -> dict[str, str]:
         data = {key: edit.text() for key, edit in self.edits.items()}
         data["address"] = self.address.toPlainText()
+        typed = self.time_zone.currentText().strip()
+        data["time_zone"] = "" if typed in ("", computer_zone_label()) else typed
         return data
 
     def service_values(self) -> list[dict[str, str]]:
