@@ -1,0 +1,1017 @@
+"""The Billing page: the practice's superbills and statements, and what waits for manual billing.
+
+Offered to the roles that may run billing (``offered_to``; docs/rules.md, "Who
+may do what"). Two tabs:
+
+* **Documents**: one period at a time (a month, read off the GUI thread; a
+  practice of 100,000 clients makes over a hundred thousand documents a month,
+  so the page never reads every period unasked), narrowed by kind and by the
+  client's name as it is typed (in memory, over the rows read). Open
+  (double-click, Enter) shows the document in its own window; Save as PDF…
+  and Print… act on the selected one.
+* **Needs manual billing**: attended appointments from a time their client was
+  inactive, which the automatic run never bills (docs/rules.md, "Billing").
+  Generate superbill makes them, after saying what will be made; the new
+  documents are then shown on the Documents tab, selected.
+
+The Qt models hold the rows the controller returned and the order shown; they
+never query. ``reload()`` reads both tabs again (after an automatic run, or
+when another workstation changed something).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import IntEnum
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QKeyEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.controllers.appointments import AppointmentRow
+from desktop.controllers.billing import BillingRunReport, DocumentRow
+from desktop.controllers.errors import NotSignedIn
+from desktop.controllers.permissions import Action, Actor
+from desktop.controllers.practice import Practice
+from desktop.domain import clock
+from desktop.domain.models import DocumentKind
+from desktop.render.billing_document import money
+from desktop.ui.clients_page import fit_widths
+from desktop.ui.document_window import DocumentWindow, open_document, print_document, save_as_pdf
+from desktop.ui.operation import Outcome, attempt, in_background
+
+ROW_HEIGHT = 26
+MONTHS_BACK = 24
+ALL_PERIODS_ASK_ABOVE = 10_000  # documents in the month listed: above this, All periods asks first
+R = TypeVar("R")
+IdRole = Qt.ItemDataRole.UserRole + 1
+
+
+def offered_to(actor: Actor) -> bool:
+    """Whether the Billing page is offered: to the roles that may run billing."""
+    return actor.can(Action.RUN_BILLING, any_client=True)
+
+
+def isolate(text: str) -> str:
+    """User text set apart from the sentence around it (Unicode first-strong isolate)."""
+    return f"\u2068{text}\u2069"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+@dataclass(frozen=True)
+class Column(Generic[R]):
+    """One column of a table: its title, what a cell says, how it sorts, and where it sits."""
+
+    title: str
+    text: Callable[[R], str]
+    key: Callable[[R], Any]
+    right: bool = False
+    tooltip: bool = False  # long values (names): the whole text as a tooltip too
+
+
+@dataclass
+class Prepared(Generic[R]):
+    """Rows as the model shows them, with each column's sort key and the rows in one sort's order.
+
+    Made by ``prepare`` on the worker thread that read the rows (plain Python, no
+    Qt), so that a month of a large practice (over 180,000 documents) arrives
+    sorted and the GUI thread only adopts it.
+    """
+
+    rows: list[R]
+    keys: list[list[Any]]  # per column, per row: cheap to compare (ints, case-folded text)
+    order: list[int]  # every row, in the order of ``sort``
+    sort: tuple[int, bool]  # (column, descending)
+
+
+def prepare(rows: list[R], columns: Sequence[Column[R]], sort: tuple[int, bool]) -> Prepared[R]:
+    keys = [[column.key(row) for row in rows] for column in columns]
+    return Prepared(rows, keys, _sorted(keys[sort[0]], sort[1]), sort)
+
+
+def _sorted(keys: list[Any], descending: bool) -> list[int]:
+    # Stable: rows with equal keys stay in the controller's order, so a sort is always the same.
+    return sorted(range(len(keys)), key=keys.__getitem__, reverse=descending)
+
+
+class RowsModel(QAbstractTableModel, Generic[R]):
+    """Rows the controller returned, shown through a filter and a sort (both in memory).
+
+    ``shown`` holds indexes into ``rows``; a filter or a sort is a layout change
+    that keeps the selection on the same records (persistent indexes follow
+    their row), as the Clients list does.
+    """
+
+    def __init__(self, columns: Sequence[Column[R]], ident: Callable[[R], int],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.columns = list(columns)
+        self.ident = ident
+        self.data_ = prepare([], self.columns, (0, False))
+        self.shown: list[int] = []  # the rows the filter keeps, in the sort's order
+        self.sort_column = 0
+        self.descending = False
+        self._keep: Callable[[int], bool] | None = None
+
+    @property
+    def rows(self) -> list[R]:
+        return self.data_.rows
+
+    def keys(self, column: int) -> list[Any]:
+        return self.data_.keys[column]
+
+    # ---------------------------------------------------------------- Qt
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.shown)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
+            column = self.columns[section]
+            if role == Qt.ItemDataRole.DisplayRole:
+                return column.title
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int((Qt.AlignmentFlag.AlignRight if column.right else Qt.AlignmentFlag.AlignLeft)
+                           | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.shown):
+            return None
+        column = self.columns[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.text(self.rows[self.shown[index.row()]])
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column.right:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignAbsolute | Qt.AlignmentFlag.AlignVCenter)
+        if role == IdRole:
+            return self.ident(self.rows[self.shown[index.row()]])
+        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip:
+            return column.text(self.rows[self.shown[index.row()]])
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.sort_column = column
+        self.descending = order == Qt.SortOrder.DescendingOrder
+        self._relayout(resort=True)
+
+    # --------------------------------------------------------------- rows
+
+    @property
+    def sort_order(self) -> tuple[int, bool]:
+        return self.sort_column, self.descending
+
+    def install(self, prepared: Prepared[R] | list[R]) -> None:
+        """New rows from the controller (``prepare``d, or a few to prepare here), unfiltered
+        (``set_keep`` next), in the current sort's order."""
+        if not isinstance(prepared, Prepared):
+            prepared = prepare(prepared, self.columns, self.sort_order)
+        if prepared.sort != self.sort_order:  # the person sorted another way while it was read
+            prepared.order = _sorted(prepared.keys[self.sort_column], self.descending)
+            prepared.sort = self.sort_order
+        self.beginResetModel()
+        self.data_ = prepared
+        self._keep = None  # it was about the rows before
+        self.shown = list(prepared.order)
+        self.endResetModel()
+
+    def set_keep(self, keep: Callable[[int], bool] | None, *, narrowing: bool = False) -> None:
+        """Show only the rows (indexes into ``rows``) ``keep`` accepts; None shows them all.
+
+        ``narrowing``: ``keep`` accepts no row the last filter refused (a name typed
+        further), so only the rows shown now are looked at.
+        """
+        self._keep = keep
+        self._relayout(narrowing=narrowing and keep is not None)
+
+    def row_at(self, row: int) -> R | None:
+        return self.rows[self.shown[row]] if 0 <= row < len(self.shown) else None
+
+    def shown_rows(self) -> list[R]:
+        return [self.rows[i] for i in self.shown]
+
+    def row_of(self, ident: int) -> int | None:
+        for row, i in enumerate(self.shown):
+            if self.ident(self.rows[i]) == ident:
+                return row
+        return None
+
+    def _relayout(self, *, resort: bool = False, narrowing: bool = False) -> None:
+        self.layoutAboutToBeChanged.emit()
+        before = self.persistentIndexList()
+        held = [self.shown[i.row()] if 0 <= i.row() < len(self.shown) else None for i in before]
+        if resort:
+            self.data_.order = _sorted(self.data_.keys[self.sort_column], self.descending)
+            self.data_.sort = self.sort_order
+        keep = self._keep
+        if keep is None:
+            self.shown = list(self.data_.order)
+        elif narrowing:
+            self.shown = [i for i in self.shown if keep(i)]
+        else:
+            self.shown = [i for i in self.data_.order if keep(i)]
+        after = []
+        for index, row in zip(before, held, strict=True):
+            try:  # a handful of indexes (the current row, the selection): list.index is quick enough
+                after.append(self.index(self.shown.index(row), index.column()) if row is not None else QModelIndex())
+            except ValueError:
+                after.append(QModelIndex())
+        self.changePersistentIndexList(before, after)
+        self.layoutChanged.emit()
+
+
+class ColumnFit(QObject):
+    """Shares a table's width among its columns in proportion to their weights, none below
+    its minimum (``clients_page.fit_widths``), whenever the table is resized; a column
+    the person drags keeps its new share at the next resize."""
+
+    def __init__(self, table: QTableView, weights: Sequence[int], minimums: Sequence[int]) -> None:
+        super().__init__(table)
+        self.table = table
+        self.weights = dict(enumerate(weights))
+        self.minimums = dict(enumerate(minimums))
+        self._fitting = False
+        header = table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setMinimumSectionSize(40)
+        header.sectionResized.connect(self._dragged)
+        table.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
+            self.fit()
+        return False
+
+    def fit(self) -> None:
+        width = self.table.viewport().width()
+        if width <= 0:
+            return
+        self._fitting = True
+        try:
+            for column, size in fit_widths(self.weights, self.minimums, width).items():
+                self.table.horizontalHeader().resizeSection(column, size)
+        finally:
+            self._fitting = False
+
+    def _dragged(self, column: int, _old: int, new: int) -> None:
+        if not self._fitting:
+            self.weights[column] = max(new, self.minimums.get(column, 40))
+
+
+def _period_text(row: DocumentRow) -> str:
+    """"October 2026" for a statement; a superbill's date of service, or its first and last
+    ("2026-09-10 – 09-17" within a year)."""
+    if row.kind is DocumentKind.STATEMENT:
+        return f"{row.period_start:%B %Y}"
+    start, end = row.period_start, row.period_end
+    if start == end:
+        return start.isoformat()
+    return f"{start.isoformat()} – {end:%m-%d}" if start.year == end.year else f"{start} – {end}"
+
+
+def _cents(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def _days(row: DocumentRow) -> int:
+    """The period as one number that sorts by its first day, then its last."""
+    return row.period_start.toordinal() << 20 | row.period_end.toordinal()
+
+
+DOCUMENT_COLUMNS: list[Column[DocumentRow]] = [
+    Column("No.", lambda r: str(r.id), lambda r: r.id),
+    Column("Kind", lambda r: r.kind.value.capitalize(), lambda r: r.kind.value),
+    # The Client column's key is also what the Client filter searches.
+    Column("Client", lambda r: r.client_name, lambda r: r.client_name.casefold(), tooltip=True),
+    Column("Period or date of service", _period_text, _days, tooltip=True),
+    Column("Created", lambda r: f"{r.created_at:%Y-%m-%d %H:%M}", lambda r: r.created_at.timestamp()),
+    Column("Made", lambda r: "Automatic" if r.automatic else "Manual", lambda r: r.automatic),
+    Column("Amount", lambda r: money(r.amount), lambda r: _cents(r.amount), right=True),
+]
+DOCUMENT_WEIGHTS = (60, 90, 280, 190, 140, 90, 100)
+DOCUMENT_MINIMUMS = (50, 80, 150, 160, 125, 80, 90)
+
+
+class DocColumn(IntEnum):
+    NUMBER = 0
+    KIND = 1
+    CLIENT = 2
+    PERIOD = 3
+    CREATED = 4
+    MADE = 5
+    AMOUNT = 6
+
+
+MANUAL_COLUMNS: list[Column[AppointmentRow]] = [
+    Column("Date", lambda r: f"{r.start:%Y-%m-%d %H:%M}", lambda r: r.start.timestamp()),
+    Column("Client", lambda r: r.client_name, lambda r: r.client_name.casefold(), tooltip=True),
+    Column("Clinician", lambda r: r.clinician_name or "—", lambda r: r.clinician_name.casefold(), tooltip=True),
+    Column("Service", lambda r: f"{r.service_code} {r.service_description}".strip(),
+           lambda r: r.service_code, tooltip=True),
+    Column("Fee", lambda r: money(r.fee), lambda r: _cents(r.fee), right=True),
+]
+MANUAL_WEIGHTS = (140, 250, 180, 280, 100)
+MANUAL_MINIMUMS = (130, 150, 110, 150, 80)
+
+
+def _table(name: str, accessible: str, model: QAbstractTableModel, *, multi: bool = False) -> QTableView:
+    table = QTableView()
+    table.setObjectName(name)
+    table.setAccessibleName(accessible)
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection if multi
+                           else QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSortingEnabled(True)
+    table.setAlternatingRowColors(True)
+    table.setShowGrid(False)
+    table.setWordWrap(False)
+    table.setTextElideMode(Qt.TextElideMode.ElideRight)
+    table.setTabKeyNavigation(False)
+    vertical = table.verticalHeader()
+    vertical.setVisible(False)
+    vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    vertical.setDefaultSectionSize(ROW_HEIGHT)
+    table.horizontalHeader().setHighlightSections(False)
+    return table
+
+
+@dataclass(frozen=True)
+class Period:
+    """What the Documents tab reads: one month, every period, or the documents just made."""
+
+    month: dt.date | None  # the first day; None: every period
+    made: tuple[int, ...] = ()  # documents just made (Generate superbill), their clients' ids below
+    clients: tuple[int, ...] = ()
+
+    @property
+    def words(self) -> str:
+        if self.made:
+            return "made just now"
+        return "in every period" if self.month is None else f"of {self.month:%B %Y}"
+
+
+class BillingPage(QWidget):
+    """The Billing page (see the module's docstring)."""
+
+    countsChanged = Signal(str)  # what the Documents tab shows, for the window's status bar
+    sessionEnded = Signal(str)  # the practice refused this person (deactivated, role changed): why
+    loaded = Signal()  # a read of the Documents tab has arrived (or been refused)
+    manualLoaded = Signal()  # the same, for Needs manual billing
+    billingRun = Signal(object)  # a Run billing now finished: its BillingRunReport
+
+    def __init__(self, practice: Practice, actor: Actor, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("billingPage")
+        self.practice = practice
+        self.billing = practice.billing
+        self.actor = actor
+        self.windows: dict[int, DocumentWindow] = {}
+        self._generation = 0  # the newest read asked for; an older one arriving late is dropped
+        self._manual_generation = 0
+        self._loaded_for: tuple[Period, DocumentKind | None] | None = None
+        self._select_after_load: tuple[int, ...] = ()
+        self._progress: tuple[int, int] | None = None
+        self._stale = False  # reload() was asked for while hidden: read when shown
+        self._reading_for: tuple[Period, DocumentKind | None] | None = None  # the read in flight
+        self._read_again = False
+        self._last_filter: tuple[DocumentKind | None, str] | None = None
+        self.running = False
+
+        # ------------------------------------------------------------ Documents
+        self.period = QComboBox()
+        self.period.setObjectName("periodFilter")
+        self.period.setAccessibleName("Period")
+        self.period.setToolTip("The month whose documents are listed: a statement for that month, a "
+                               "superbill for a service on one of its days.")
+        this_month = self._today().replace(day=1)
+        month = this_month
+        for back in range(MONTHS_BACK + 1):
+            label = f"{month:%B %Y}"
+            if back == 0:
+                label = f"This month ({label})"
+            elif back == 1:
+                label = f"Last month ({label})"
+            self.period.addItem(label, Period(month))
+            month = (month - dt.timedelta(days=1)).replace(day=1)
+        self.period.addItem("All periods", Period(None))
+        # Last month: its statements are made on the 1st and its superbills are all in,
+        # which is what a biller sends out first; this month is one step up.
+        self.period.setCurrentIndex(1)
+        self._period_index = 1  # the choice whose documents are listed (or being read)
+        self.period.currentIndexChanged.connect(self._period_changed)
+        period_label = QLabel("Pe&riod:")
+        period_label.setBuddy(self.period)
+
+        self.kind = QComboBox()
+        self.kind.setObjectName("kindFilter")
+        self.kind.setAccessibleName("Kind")
+        for text, value in (("All", ""), ("Superbills", DocumentKind.SUPERBILL.value),
+                            ("Statements", DocumentKind.STATEMENT.value)):
+            self.kind.addItem(text, value)
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        kind_label = QLabel("&Kind:")
+        kind_label.setBuddy(self.kind)
+
+        self.client = QLineEdit()
+        self.client.setObjectName("clientFilter")
+        self.client.setAccessibleName("Client name")
+        self.client.setPlaceholderText("Type part of a client's name")
+        self.client.setClearButtonEnabled(True)
+        self.client.textChanged.connect(self._client_typed)
+        self.client.installEventFilter(self)
+        client_label = QLabel("Clien&t:")
+        client_label.setBuddy(self.client)
+
+        self.run_button = QPushButton("R&un billing now")
+        self.run_button.setObjectName("runBilling")
+        self.run_button.setAccessibleName("Run billing now")
+        self.run_button.setToolTip("Make the superbills and statements that are due, through yesterday "
+                                   "(Caseload also does this by itself every hour).")
+        self.run_button.setVisible(actor.can(Action.RUN_BILLING, any_client=True))
+        self.run_button.clicked.connect(self.run_billing)
+
+        self.documents = RowsModel(DOCUMENT_COLUMNS, lambda r: r.id, self)
+        self.documents.sort_column = DocColumn.CLIENT  # a client's superbills beside their statement
+        self.table = _table("documentsTable", "Billing documents", self.documents)
+        self.table.setAccessibleDescription("Enter or double-click opens the document.")
+        self.table.horizontalHeader().setSortIndicator(DocColumn.CLIENT, Qt.SortOrder.AscendingOrder)
+        self.document_columns = ColumnFit(self.table, DOCUMENT_WEIGHTS, DOCUMENT_MINIMUMS)
+        self.table.activated.connect(self._activated)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.documents.modelReset.connect(self._selection_changed)
+        self.documents.layoutChanged.connect(self._selection_changed)
+        self.empty = QLabel()
+        self.empty.setObjectName("documentsEmpty")
+        self.empty.setTextFormat(Qt.TextFormat.PlainText)  # it quotes what was typed
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.list_area = QStackedWidget()
+        self.list_area.addWidget(self.table)
+        self.list_area.addWidget(self.empty)
+
+        self.notice = QLabel()
+        self.notice.setObjectName("billingNotice")
+        self.notice.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet("QLabel#billingNotice { background: #eef4ea; border: 1px solid #b9d3ad; "
+                                  "border-radius: 3px; padding: 4px 8px; }")
+        self.notice.hide()
+        self.summary = QLabel()
+        self.summary.setObjectName("documentsSummary")
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)  # it quotes what was typed
+        self.summary.setWordWrap(True)
+        self.open_button = QPushButton("&Open")
+        self.open_button.setObjectName("openDocument")
+        self.open_button.clicked.connect(self.open_selected)
+        self.save_button = QPushButton("&Save as PDF…")
+        self.save_button.setObjectName("saveAsPdf")
+        self.save_button.setAccessibleName("Save as PDF")
+        self.save_button.clicked.connect(self.save_selected)
+        self.print_button = QPushButton("Pr&int…")
+        self.print_button.setObjectName("printDocument")
+        self.print_button.setAccessibleName("Print")
+        self.print_button.clicked.connect(self.print_selected)
+
+        bar = QHBoxLayout()
+        bar.addWidget(period_label)
+        bar.addWidget(self.period)
+        bar.addSpacing(12)
+        bar.addWidget(kind_label)
+        bar.addWidget(self.kind)
+        bar.addSpacing(12)
+        bar.addWidget(client_label)
+        bar.addWidget(self.client, 1)
+        bar.addSpacing(12)
+        bar.addWidget(self.run_button)
+        actions = QHBoxLayout()
+        actions.addWidget(self.summary, 1)
+        actions.addWidget(self.open_button)
+        actions.addWidget(self.save_button)
+        actions.addWidget(self.print_button)
+        documents_tab = QWidget()
+        documents_tab.setObjectName("documentsTab")
+        column = QVBoxLayout(documents_tab)
+        column.addLayout(bar)
+        column.addWidget(self.notice)
+        column.addWidget(self.list_area, 1)
+        column.addLayout(actions)
+
+        # ------------------------------------------------------- Needs manual billing
+        self.can_generate = actor.can(Action.GENERATE_DOCUMENTS, any_client=True)
+        about = QLabel("Attended appointments from a time their client was inactive. Caseload never "
+                       "bills these by itself; choose the ones to bill and generate their superbills.")
+        about.setObjectName("manualAbout")
+        about.setWordWrap(True)
+        self.manual = RowsModel(MANUAL_COLUMNS, lambda r: r.id, self)
+        self.manual_table = _table("manualTable", "Appointments that need manual billing", self.manual,
+                                   multi=True)
+        self.manual_columns = ColumnFit(self.manual_table, MANUAL_WEIGHTS, MANUAL_MINIMUMS)
+        self.manual_table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+        self.manual_table.selectionModel().selectionChanged.connect(self._manual_selection_changed)
+        self.manual.modelReset.connect(self._manual_selection_changed)
+        self.manual.layoutChanged.connect(self._manual_selection_changed)
+        self.manual_summary = QLabel()
+        self.manual_summary.setObjectName("manualSummary")
+        self.manual_summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.manual_summary.setWordWrap(True)
+        self.generate_button = QPushButton("&Generate superbill")
+        self.generate_button.setObjectName("generateSuperbill")
+        self.generate_button.setAccessibleName("Generate superbill")
+        if not self.can_generate:
+            self.generate_button.setToolTip("Your role cannot generate billing documents.")
+        self.generate_button.clicked.connect(self.generate_superbills)
+        manual_actions = QHBoxLayout()
+        manual_actions.addWidget(self.manual_summary, 1)
+        manual_actions.addWidget(self.generate_button)
+        manual_tab = QWidget()
+        manual_tab.setObjectName("manualTab")
+        column = QVBoxLayout(manual_tab)
+        column.addWidget(about)
+        column.addWidget(self.manual_table, 1)
+        column.addLayout(manual_actions)
+
+        # Mnemonics apart from the window's menus (File, Edit, View, Client, Practice, Help).
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("billingTabs")
+        self.tabs.addTab(documents_tab, "&Documents")
+        self.tabs.addTab(manual_tab, "&Needs manual billing")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 0)
+        layout.addWidget(self.tabs, 1)
+
+        self.progress_timer = QTimer(self)
+        self.progress_timer.setInterval(200)
+        self.progress_timer.timeout.connect(self._show_progress)
+        self._selection_changed()
+        self._manual_selection_changed()
+
+    # ------------------------------------------------------------- reading
+
+    def _today(self) -> dt.date:
+        """Today on the practice's clock (the months are the practice's); the computer's if unread."""
+        read = attempt(self, "Practice settings not read", lambda: self.practice.settings.settings(self.actor),
+                       report=lambda _message: None)
+        return clock.today(read.value.zone) if read and read.value is not None else dt.date.today()
+
+    def reload(self) -> None:
+        """Read both tabs again, off the GUI thread, keeping the selection where the rows remain.
+
+        While the page is hidden (another page of the window is showing) it only notes
+        that it is out of date and reads when next shown: a month of a large practice
+        takes seconds to read, and nobody is looking.
+        """
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
+        self.load_documents(force=True)
+        self.load_manual()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            QTimer.singleShot(0, self, self.reload)
+
+    def chosen_kind(self) -> DocumentKind | None:
+        value = self.kind.currentData()
+        return DocumentKind(value) if value else None
+
+    def current_period(self) -> Period:
+        period = self.period.currentData()
+        return period if isinstance(period, Period) else Period(None)
+
+    def load_documents(self, *, force: bool = False) -> None:
+        """Read the chosen period's documents (all kinds for a month, so Kind filters in memory)."""
+        period = self.current_period()
+        kind = self.chosen_kind() if period.month is None and not period.made else None
+        wanted = (period, kind)
+        if not force and self._loaded_for == wanted:
+            return
+        if self._reading_for == wanted:
+            self._read_again = True  # once this read is in, once more: something changed meanwhile
+            return
+        self._reading_for = wanted
+        self._read_again = False
+        self._generation += 1
+        generation = self._generation
+        self._say(f"Reading the documents {period.words}…")
+        billing, actor, sort = self.billing, self.actor, self.documents.sort_order
+
+        def read() -> Prepared[DocumentRow]:
+            if period.made:
+                made = set(period.made)
+                rows = [row for client_id in period.clients
+                        for row in billing.documents(actor, client_id=client_id) if row.id in made]
+            else:
+                month = None if period.month is None else f"{period.month:%Y-%m}"
+                rows = billing.documents(actor, month=month, kind=kind)
+            # Oldest period first (the controller gives the newest first): rows whose sort keys
+            # are equal (a client's statement and superbills) then read in time order.
+            rows.sort(key=lambda row: (row.period_start, row.id))
+            return prepare(rows, DOCUMENT_COLUMNS, sort)  # sorted here, off the GUI thread
+
+        in_background(self, "Billing documents not read", read,
+                      lambda outcome: self._documents_read(generation, wanted, outcome), report=self._say)
+
+    def _documents_read(self, generation: int, wanted: tuple[Period, DocumentKind | None],
+                        outcome: Outcome[Prepared[DocumentRow]]) -> None:
+        if generation != self._generation:
+            return  # another period was chosen meanwhile; its read is on its way
+        self._reading_for = None
+        if self._read_again and outcome:
+            self._read_again = False
+            self.load_documents(force=True)  # what arrived is already out of date
+            return
+        try:
+            if isinstance(outcome.error, NotSignedIn):
+                self.sessionEnded.emit(str(outcome.error))
+                return
+            if not outcome or outcome.value is None:
+                if outcome.error is None:
+                    self._say("The documents could not be read.")
+                return
+            selected = self.selected_document()
+            self._loaded_for = wanted
+            self._last_filter = None
+            self.documents.install(outcome.value)
+            self._apply_filters()
+            keep = self._select_after_load or ((selected.id,) if selected is not None else ())
+            self._select_after_load = ()
+            self.select_documents(keep)
+        finally:
+            self.loaded.emit()
+
+    def load_manual(self) -> None:
+        """Read the Needs manual billing list, off the GUI thread."""
+        if not self.can_generate:
+            self.manual.install([])
+            self.manual_summary.setText("Your role cannot generate billing documents.")
+            self.manualLoaded.emit()
+            return
+        self._manual_generation += 1
+        generation = self._manual_generation
+        self.manual_summary.setText("Reading…")
+        billing, actor = self.billing, self.actor
+        in_background(self, "Needs manual billing not read", lambda: billing.needs_manual_billing(actor),
+                      lambda outcome: self._manual_read(generation, outcome),
+                      report=self.manual_summary.setText)
+
+    def _manual_read(self, generation: int, outcome: Outcome[list[AppointmentRow]]) -> None:
+        if generation != self._manual_generation:
+            return
+        try:
+            if outcome and outcome.value is not None:
+                self.manual.install(outcome.value)
+                self._manual_selection_changed()
+            elif outcome.error is None:
+                self.manual_summary.setText("The list could not be read.")
+        finally:
+            self.manualLoaded.emit()
+
+    # ------------------------------------------------------------- filters
+
+    def _period_changed(self) -> None:
+        chosen = self.current_period()
+        if chosen.month is None and not chosen.made and not self._read_every_period():
+            self.period.blockSignals(True)  # back to what is listed; nothing is read
+            self.period.setCurrentIndex(self._period_index)
+            self.period.blockSignals(False)
+            return
+        self.tell("")  # about what was listed before
+        made_index = self.period.findText("Made just now")
+        if made_index >= 0 and made_index != self.period.currentIndex():
+            self.period.blockSignals(True)
+            self.period.removeItem(made_index)
+            self.period.blockSignals(False)
+        self._period_index = self.period.currentIndex()
+        self.load_documents()
+
+    def _read_every_period(self) -> bool:
+        """Whether to read every period: asked first when one month already holds many documents.
+
+        A practice of 100,000 clients holds over two million; reading them all takes
+        most of a minute and gigabytes of memory, so nobody does it by a slip of the list.
+        """
+        loaded = len(self.documents.rows)
+        period = self.current_period() if self._loaded_for is None else self._loaded_for[0]
+        if loaded <= ALL_PERIODS_ASK_ABOVE or period.month is None:
+            return True
+        box = QMessageBox(self)
+        box.setObjectName("confirmAllPeriods")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("All periods")
+        box.setText(f"{period.month:%B %Y} alone holds {loaded:,} documents; every period holds "
+                    "many times more.")
+        box.setInformativeText("Reading them all can take minutes and a lot of memory. To find a "
+                               "client's documents from any month, open their profile's Billing documents tab.")
+        read = box.addButton("Read every period", QMessageBox.ButtonRole.AcceptRole)
+        read.setObjectName("readAllPeriods")
+        keep = box.addButton(f"Keep {period.month:%B %Y}", QMessageBox.ButtonRole.RejectRole)
+        keep.setObjectName("keepMonth")
+        box.setDefaultButton(keep)
+        box.exec()
+        return box.clickedButton() is read
+
+    def _kind_changed(self) -> None:
+        period = self.current_period()
+        if period.month is None and not period.made:
+            self.load_documents()  # every period: read only the kind asked for
+        else:
+            self._apply_filters()
+
+    def _client_typed(self) -> None:
+        self._apply_filters()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.client and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            if event.key() == Qt.Key.Key_Escape and self.client.text():
+                self.client.clear()
+                return True
+            if event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Return, Qt.Key.Key_Enter) \
+                    and self.documents.rowCount():
+                self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+                if not self.table.selectionModel().hasSelection():
+                    self.table.selectRow(0)
+                return True
+        return super().eventFilter(watched, event)
+
+    def _apply_filters(self) -> None:
+        kind = self.chosen_kind()
+        query = self.client.text().strip().casefold()
+        kinds, names = self.documents.keys(DocColumn.KIND), self.documents.keys(DocColumn.CLIENT)
+        wanted = kind.value if kind is not None else None
+        last, self._last_filter = self._last_filter, (kind, query)
+        narrowing = last is not None and last[0] == kind and bool(last[1]) and query.startswith(last[1])
+        if kind is None and not query:
+            self.documents.set_keep(None)
+        elif not query:
+            self.documents.set_keep(lambda i: kinds[i] == wanted)
+        elif kind is None:
+            self.documents.set_keep(lambda i: query in names[i], narrowing=narrowing)
+        else:
+            self.documents.set_keep(lambda i: kinds[i] == wanted and query in names[i], narrowing=narrowing)
+        self._shown_changed()
+
+    def _shown_changed(self) -> None:
+        model = self.documents
+        shown = model.shown
+        kinds = model.keys(DocColumn.KIND)
+        superbills = sum(1 for i in shown if kinds[i] == "superbill")
+        statements = len(shown) - superbills
+        total = Decimal(sum(map(model.keys(DocColumn.AMOUNT).__getitem__, shown))) / 100
+        period = self.current_period()
+        query = self.client.text().strip()
+        parts = [f"{_count(len(shown), 'document', 'documents')} {period.words}"
+                 + (f" for “{isolate(query)}”" if query else ""),
+                 money(total)]
+        kinds_shown = [_count(n, one, many) for n, one, many in (
+            (superbills, "superbill", "superbills"), (statements, "statement", "statements")) if n]
+        if kinds_shown:
+            parts.append(", ".join(kinds_shown))
+        self._say(" · ".join(parts))
+        if shown or not self._loaded_for:
+            self.list_area.setCurrentWidget(self.table)
+            return
+        if query:
+            message = f"No documents {period.words} are for a client whose name has “{isolate(query)}”."
+        elif self.documents.rows:
+            message = f"No {self.kind.currentText().lower()} {period.words}."
+        else:
+            message = f"No billing documents {period.words}."
+        self.empty.setText(message)
+        self.list_area.setCurrentWidget(self.empty)
+
+    def _say(self, text: str) -> None:
+        self.summary.setText(text)
+        self.countsChanged.emit(text)
+
+    # ------------------------------------------------------------ selection
+
+    def selected_document(self) -> DocumentRow | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.documents.row_at(rows[0].row()) if rows else None
+
+    def select_documents(self, ids: Sequence[int]) -> bool:
+        """Select the documents ``ids`` that are shown (the first current); False if none is."""
+        selection = self.table.selectionModel()
+        selection.clearSelection()
+        first = None
+        for ident in ids:
+            row = self.documents.row_of(ident)
+            if row is None:
+                continue
+            index = self.documents.index(row, DocColumn.CLIENT)
+            if first is None:
+                first = index
+                self.table.setCurrentIndex(index)
+            selection.select(index, selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+        if first is not None:
+            self.table.scrollTo(first)
+        return first is not None
+
+    def _selection_changed(self) -> None:
+        chosen = self.selected_document() is not None
+        for button in (self.open_button, self.save_button, self.print_button):
+            button.setEnabled(chosen)
+
+    def _manual_chosen(self) -> list[AppointmentRow]:
+        rows = sorted(index.row() for index in self.manual_table.selectionModel().selectedRows())
+        return [r for r in (self.manual.row_at(row) for row in rows) if r is not None]
+
+    def _manual_selection_changed(self) -> None:
+        chosen = self._manual_chosen()
+        self.generate_button.setEnabled(self.can_generate and bool(chosen))
+        waiting = self.manual.rows
+        self.tabs.setTabText(1, f"&Needs manual billing ({len(waiting):,})" if waiting
+                             else "&Needs manual billing")
+        if not self.can_generate:
+            return
+        text = (f"{_count(len(waiting), 'appointment waits', 'appointments wait')} for manual billing, "
+                f"{money(sum((r.fee for r in waiting), Decimal('0')))}" if waiting
+                else "Nothing waits for manual billing.")
+        if chosen:
+            text += (f" · {_count(len(chosen), 'chosen', 'chosen')}, "
+                     f"{money(sum((r.fee for r in chosen), Decimal('0')))}")
+        self.manual_summary.setText(text)
+
+    # ------------------------------------------------------------- documents
+
+    def _activated(self, index: QModelIndex) -> None:
+        row = self.documents.row_at(index.row())
+        if row is not None:
+            self.open(row.id)
+
+    def open(self, document_id: int) -> DocumentWindow | None:
+        """Show document ``document_id`` in its window (the open one, if it is open already)."""
+        window = self.windows.get(document_id)
+        if window is not None:
+            window.show()
+            window.raise_()
+            window.activateWindow()
+            return window
+        opened = open_document(self, self.practice, self.actor, document_id)
+        if opened is not None:
+            self.windows[document_id] = opened
+            opened.destroyed.connect(lambda *_a, d=document_id: self.windows.pop(d, None))
+        return opened
+
+    def open_selected(self) -> None:
+        row = self.selected_document()
+        if row is not None:
+            self.open(row.id)
+
+    def save_selected(self) -> None:
+        row = self.selected_document()
+        if row is not None:
+            written = save_as_pdf(self, self.practice, self.actor, row)
+            if written is not None:
+                self.tell(f"Saved {row.kind.value} {row.id} as {written}")
+
+    def print_selected(self) -> None:
+        row = self.selected_document()
+        if row is not None and print_document(self, self.practice, self.actor, row):
+            self.tell(f"{row.kind.value.capitalize()} {row.id} was sent to the printer.")
+
+    # --------------------------------------------------------------- by hand
+
+    def generate_superbills(self) -> list[int]:
+        """Confirm what will be made, make it, and show it on the Documents tab; the new ids."""
+        chosen = self._manual_chosen()
+        if not chosen or not self.can_generate:
+            return []
+        by_client: dict[int, list[AppointmentRow]] = {}
+        for row in chosen:
+            by_client.setdefault(row.client_id, []).append(row)
+        total = sum((r.fee for r in chosen), Decimal("0"))
+        box = QMessageBox(self)
+        box.setObjectName("confirmGenerate")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Generate superbill")
+        made = _count(len(by_client), "superbill", "superbills")
+        box.setText(f"Make {made} for {_count(len(chosen), 'appointment', 'appointments')}, "
+                    f"{money(total)} in all?")
+        lines = [f"• {isolate(rows[0].client_name)}: {_count(len(rows), 'appointment', 'appointments')}, "
+                 f"{money(sum((r.fee for r in rows), Decimal('0')))}" for rows in by_client.values()]
+        if len(lines) > 12:
+            lines = [*lines[:12], f"… and {len(lines) - 12:,} more clients"]
+        box.setInformativeText("One superbill per client:\n" + "\n".join(lines))
+        go = box.addButton(f"Generate {made}", QMessageBox.ButtonRole.AcceptRole)
+        go.setObjectName("generate")
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(go)
+        box.exec()
+        if box.clickedButton() is not go:
+            return []
+        ids = [r.id for r in chosen]
+        generated = attempt(self, "Superbill not generated",
+                            lambda: self.billing.generate_superbills(self.actor, ids))
+        if not generated or not generated.value:
+            self.load_manual()  # what was refused may have been billed by someone else meanwhile
+            return []
+        documents = list(generated.value)
+        self.tell(f"Made {_count(len(documents), 'superbill', 'superbills')} by hand; "
+                  + ("it is listed below, selected." if len(documents) == 1
+                     else "they are listed below, selected."))
+        self.show_made(documents, tuple(by_client))
+        self.load_manual()
+        return documents
+
+    def show_made(self, document_ids: Sequence[int], client_ids: Sequence[int]) -> None:
+        """The Documents tab, showing just ``document_ids`` (made a moment ago), selected."""
+        made = Period(None, tuple(document_ids), tuple(client_ids))
+        self.period.blockSignals(True)
+        existing = self.period.findText("Made just now")
+        if existing >= 0:
+            self.period.removeItem(existing)
+        self.period.insertItem(0, "Made just now", made)
+        self.period.setCurrentIndex(0)
+        self._period_index = 0
+        self.period.blockSignals(False)
+        self.kind.setCurrentIndex(0)
+        self.client.clear()
+        self._select_after_load = tuple(document_ids)
+        self.tabs.setCurrentIndex(0)
+        self.load_documents(force=True)
+
+    # --------------------------------------------------------------- the run
+
+    def run_billing(self) -> None:
+        """Run billing now, off the GUI thread, progress said where the counts go; then read again."""
+        if self.running:
+            return
+        self.running = True
+        self.run_button.setEnabled(False)
+        self._progress = (0, 0)
+        self._say("Running billing…")
+        self.progress_timer.start()
+        billing, actor = self.billing, self.actor
+
+        def progress(done: int, total: int) -> None:
+            self._progress = (done, total)  # read by the GUI thread's timer: a plain tuple, no Qt
+
+        in_background(self, "Billing not run", lambda: billing.run_billing(actor, progress=progress),
+                      self._billing_done)
+
+    def _show_progress(self) -> None:
+        if self._progress is not None and self._progress[1]:
+            done, total = self._progress
+            self._say(f"Running billing… {done:,} of {_count(total, 'client', 'clients')}")
+
+    def _billing_done(self, outcome: Outcome[BillingRunReport]) -> None:
+        self.running = False
+        self.progress_timer.stop()
+        self._progress = None
+        self.run_button.setEnabled(True)
+        report = outcome.value if outcome else None
+        self.reload()
+        if report is not None:
+            self.billingRun.emit(report)
+            made = report.documents_created
+            kinds = ", ".join(_count(n, k, k + "s") for k, n in sorted(report.by_kind.items()) if n)
+            text = f"Billing run: {_count(made, 'document', 'documents')} made" + (f" ({kinds})" if kinds else "")
+            if report.held_for_manual_billing:
+                text += (f"; {_count(report.held_for_manual_billing, 'appointment waits', 'appointments wait')}"
+                         " for manual billing")
+            self.tell(text + ".")
+
+    def tell(self, text: str) -> None:
+        """Say what was just done, above the list, until the next thing is done."""
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
