@@ -56,6 +56,8 @@ from desktop.controllers.roster import Column
 from desktop.domain.models import ClientStatus
 from desktop.ui.app import icon, style_sheet
 from desktop.ui.automatic_billing import AutomaticBilling
+from desktop.ui.billing_page import BillingPage
+from desktop.ui.billing_page import offered_to as billing_offered_to
 from desktop.ui.clients_page import ClientsPage, isolate
 from desktop.ui.commands import Commands
 from desktop.ui.list_export import export_list
@@ -141,7 +143,14 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget()
         self.clients_page = ClientsPage(self.clients, self.roster, actor)
         self.pages.addWidget(self.clients_page)
-        self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self._page_counts: dict[int, str] = {}
+        self.billing_page: BillingPage | None = None
+        if billing_offered_to(actor):
+            self.billing_page = BillingPage(practice, actor)
+            self.billing_page.setObjectName("billingPage")
+            self.billing_page.reload()  # hidden: it reads when first shown
+            self._add_page("Billing", "billing", self.billing_page)
+        self.nav.currentRowChanged.connect(self._show_page)
         self.file_banner = QLabel()
         self.file_banner.setObjectName("fileProblem")
         self.file_banner.setAccessibleName("Practice file problem")
@@ -176,7 +185,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(QLabel(practice.location if practice.on_server else "Local database"))
         self.automatic_billing = AutomaticBilling(practice, self, self.billing_status)
         self.automatic_billing.finished.connect(self._billing_made)
-        self.clients_page.countsChanged.connect(self.shown.setText)
+        self.clients_page.countsChanged.connect(self._clients_counts)
+        if self.billing_page is not None:  # (it says its own counts, under its table)
+            self.billing_page.sessionEnded.connect(self.session_ended)
         self.clients_page.sessionEnded.connect(self.session_ended)
         self.clients_page.openRequested.connect(self.open_profile)
         self.clients_page.newClientRequested.connect(self.new_client)
@@ -207,6 +218,36 @@ class MainWindow(QMainWindow):
         self.watch_timer.timeout.connect(self._poll_changes)
 
         self._restore()
+
+    # ------------------------------------------------------------ pages
+
+    def _add_page(self, title: str, icon_name: str, page: QWidget) -> None:
+        QListWidgetItem(icon(icon_name), title, self.nav)
+        self.pages.addWidget(page)
+
+    @Slot(int)
+    def _show_page(self, index: int) -> None:
+        self.pages.setCurrentIndex(index)
+        self.shown.setText(self._page_counts.get(index, ""))
+
+    def _counts_of(self, page: QWidget, text: str) -> None:
+        """A page's summary ("1,000 clients shown"), in the status bar while it is the one shown."""
+        index = self.pages.indexOf(page)
+        self._page_counts[index] = text
+        if index == self.pages.currentIndex():
+            self.shown.setText(text)
+
+    @Slot(str)
+    def _clients_counts(self, text: str) -> None:
+        self._counts_of(self.clients_page, text)
+
+    def show_page(self, title: str) -> bool:
+        """Go to the page named ``title`` in the navigation; False if this person has none."""
+        for row in range(self.nav.count()):
+            if self.nav.item(row).text() == title:
+                self.nav.setCurrentRow(row)
+                return True
+        return False
 
     # ------------------------------------------------------- the Client menu
 
