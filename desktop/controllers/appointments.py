@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
 from desktop.controllers.base import (
@@ -51,6 +51,29 @@ CLINICIAN_ROLES = (Role.ACCOUNT_OWNER, Role.PRACTICE_MANAGER, Role.CLINICIAN)
 OCCUPIES = (Attendance.SCHEDULED, Attendance.ATTENDED, Attendance.NO_SHOW)
 # Attendance that says the appointment has taken place (or was due to): not before it begins.
 HAPPENED = (Attendance.ATTENDED, Attendance.NO_SHOW)
+
+
+# Record ids are INTEGER columns. PostgreSQL refuses to compare one with a larger number
+# ("integer out of range") instead of finding nothing, so no such number reaches a query.
+LARGEST_ID = 2**31 - 1
+
+
+def stored_id(value: Any, what: str) -> int:
+    """``check_id``, and ``NotFound`` for a number larger than any row's id can be."""
+    number = check_id(value, what)
+    if number > LARGEST_ID:
+        missing = NotFound(f"There is no {what} {number}.")
+        # The audit row's target column is an INTEGER too: the refusal is recorded without it.
+        missing.audit_target_id = None  # type: ignore[attr-defined]
+        raise missing
+    return number
+
+
+class RecordsController(Controller):
+    """A controller that looks clients up by any id a caller types (see ``stored_id``)."""
+
+    def _load_client(self, s: Session, client_id: int, *, for_update: bool = False) -> Client:
+        return super()._load_client(s, stored_id(client_id, "client"), for_update=for_update)
 
 
 @dataclass(frozen=True)
@@ -103,9 +126,12 @@ class Clinician:
     username: str
 
 
-def parse_start(value: dt.datetime | str) -> dt.datetime:
-    """A start as typed ("YYYY-MM-DD HH:MM") or given, as a naive wall-clock time."""
+def parse_start(value: dt.datetime | str, tz: ZoneInfo | None = None) -> dt.datetime:
+    """A start as typed ("YYYY-MM-DD HH:MM") or given, as a naive time on the practice's clock
+    (``tz``); a datetime that names its own zone is read in that zone."""
     if isinstance(value, dt.datetime):
+        if value.tzinfo is not None and tz is not None:
+            value = value.astimezone(tz)
         return value.replace(tzinfo=None, second=0, microsecond=0)
     if not isinstance(value, str):
         raise InvalidInput("The start must be a date and time such as 2026-11-26 14:30.", field="start")
@@ -149,7 +175,7 @@ def parse_attendance(value: Attendance | str) -> Attendance:
                            f"{', '.join(a.value for a in Attendance)}.", field="attendance") from None
 
 
-class AppointmentsController(Controller):
+class AppointmentsController(RecordsController):
     # ------------------------------------------------------------------ reading
 
     @reads("appointments.day", Action.MANAGE_APPOINTMENTS)
@@ -157,11 +183,13 @@ class AppointmentsController(Controller):
         """One day's appointments on the practice's clock, by start, that ``actor`` may manage."""
         if not isinstance(day, dt.date):
             raise InvalidInput("Choose a day.", field="day")
+        if isinstance(day, dt.datetime):
+            day = day.date()
         tz = self._zone(s)
         begin, end = clock.day_bounds(day, tz)
         where = [Appointment.start >= begin, Appointment.start < end]
         if clinician_id is not None:
-            where.append(Appointment.clinician_id == check_id(clinician_id, "clinician"))
+            where.append(Appointment.clinician_id == stored_id(clinician_id, "clinician"))
         rows = self._rows(s, actor, tz, where)
         return DayView(day, tz.key, tuple(rows))
 
@@ -175,7 +203,7 @@ class AppointmentsController(Controller):
     @reads("appointments.find", Action.MANAGE_APPOINTMENTS)
     def find(self, s: Session, actor: Actor, appointment_id: int) -> AppointmentRow:
         """One appointment as the edit dialog shows it."""
-        check_id(appointment_id, "appointment")
+        stored_id(appointment_id, "appointment")
         rows = self._rows(s, actor, self._zone(s), [Appointment.id == appointment_id])
         if not rows:
             raise NotFound(f"There is no appointment {appointment_id} that you may manage; "
@@ -212,9 +240,11 @@ class AppointmentsController(Controller):
         tz = self._zone(s)
         client = self._load_client(s, client_id)
         require(actor, Action.MANAGE_APPOINTMENTS, clinician_id=client.clinician_id)
-        begin = self._utc(parse_start(start), tz)
+        begin = self._utc(parse_start(start, tz), tz)
         length = parse_minutes(minutes)
-        clinician = self._clinician(s, clinician_id, client) if clinician_id is not None else client.clinician_id
+        # The clinician the booking would get (``book``'s default when none is chosen).
+        clinician = (self._clinician(s, clinician_id, client) if clinician_id not in (None, "")
+                     else self._default_clinician(s, actor, client))
         return self._warnings(s, tz, client, begin, length, clinician, appointment_id)
 
     # ------------------------------------------------------------------ changing
@@ -228,7 +258,7 @@ class AppointmentsController(Controller):
         client = self._load_client(s, client_id, for_update=True)
         require(actor, Action.MANAGE_APPOINTMENTS, clinician_id=client.clinician_id)
         service = self._service(s, service_code)
-        wall = parse_start(start)
+        wall = parse_start(start, tz)
         begin = self._utc(wall, tz)
         length = parse_minutes(service.minutes if minutes in (None, "") else minutes)
         amount = service.default_fee if fee in (None, "") else parse_fee(fee)
@@ -255,7 +285,7 @@ class AppointmentsController(Controller):
         tz = self._zone(s)
         appt, client = self._load(s, actor, appointment_id, expected_version)
         service = self._service(s, service_code, keep=appt.service_code)
-        wall = parse_start(start)
+        wall = parse_start(start, tz)
         values = {
             "start": self._utc(wall, tz), "duration_minutes": parse_minutes(minutes),
             "service_code": service.code, "fee": parse_fee(fee),
@@ -269,6 +299,10 @@ class AppointmentsController(Controller):
         self._check_happened(values["attendance"], values["start"], wall)  # type: ignore[arg-type]
         for key, value in values.items():
             setattr(appt, key, value)
+        if "start" in changed:
+            # Held for billing by hand because of when it took place: at its corrected time the
+            # next run decides again (docs/rules.md, "Billing").
+            appt.manual_billing_only = False
         self._owe(appt, billed=set())
         flush_versioned(s)
         audit(s, actor, "appointment.edit", "client", client.id,
@@ -302,8 +336,10 @@ class AppointmentsController(Controller):
     def _utc(wall: dt.datetime, tz: ZoneInfo) -> dt.datetime:
         try:
             return clock.to_utc(wall, tz)
-        except clock.NonexistentTime as gap:
-            raise InvalidInput(f"{gap} Choose another time.", field="start") from None
+        except clock.NonexistentTime:
+            # One sentence (the house rule for bad input), naming the zone the time was read in.
+            raise InvalidInput(f"{wall:%Y-%m-%d %H:%M} does not exist in {tz.key} because the clocks go "
+                               "forward that night; choose another time.", field="start") from None
 
     @staticmethod
     def _check_happened(state: Attendance, begin: dt.datetime, wall: dt.datetime) -> None:
@@ -320,7 +356,10 @@ class AppointmentsController(Controller):
 
     def _load(self, s: Session, actor: Actor, appointment_id: int, expected_version: int | None
               ) -> tuple[Appointment, Client]:
-        check_id(appointment_id, "appointment")
+        stored_id(appointment_id, "appointment")
+        # A billing run reads an appointment's figures before it prints them: a change must not
+        # come in between, so it waits for the run's billing lock and then sees what it made.
+        self.db.take_write_lock(s, "billing")
         stmt = select(Appointment).where(Appointment.id == appointment_id)
         if not self.db.is_sqlite:
             stmt = stmt.with_for_update()
@@ -362,7 +401,7 @@ class AppointmentsController(Controller):
     def _clinician(s: Session, value: int | str, client: Client) -> int:
         user = None
         if isinstance(value, int) and not isinstance(value, bool):
-            user = s.get(PracticeUser, value)
+            user = s.get(PracticeUser, value) if 0 < value <= LARGEST_ID else None
         elif isinstance(value, str):
             user = s.scalars(select(PracticeUser).where(PracticeUser.username == value.strip())).one_or_none()
         if user is None or not user.active or user.role not in CLINICIAN_ROLES:
@@ -420,7 +459,7 @@ class AppointmentsController(Controller):
                 .join(Client, Client.id == Appointment.client_id)
                 .outerjoin(PracticeUser, PracticeUser.id == Appointment.clinician_id)
                 .outerjoin(Service, Service.code == Appointment.service_code)
-                .where(and_(*where)).order_by(Appointment.start, Appointment.id))
+                .where(*where).order_by(Appointment.start, Appointment.id))
         if visible:
             stmt = visible_clients(stmt, actor.visibility(Action.MANAGE_APPOINTMENTS))
         return [AppointmentRow(i, cid, display_name(first, last), ClientStatus(status), clin, who or "",

@@ -25,18 +25,21 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from desktop.controllers.appointments import AppointmentRow, AppointmentsController
+from desktop.controllers.appointments import (
+    AppointmentRow,
+    AppointmentsController,
+    RecordsController,
+    stored_id,
+)
 from desktop.controllers.base import (
-    Controller,
     as_practice,
     audit,
-    check_id,
     reads,
     require,
     writes,
@@ -67,9 +70,14 @@ DOCUMENTS: Table = BillingDocument.__table__  # type: ignore[assignment]
 ITEMS: Table = BillingItem.__table__  # type: ignore[assignment]
 AUTOMATIC = Actor(user_id=0, username="automatic billing", display_name="Automatic billing",
                   role=Role.ACCOUNT_OWNER)
+# A run's transaction covers at most this many clients, and about this many owed documents'
+# worth of appointments: on SQLite that holds the file's write lock well under a second,
+# so a person saving meanwhile (or a second run) waits briefly instead of timing out.
 CHUNK_CLIENTS = 2_000
+CHUNK_OWED = 16_000
 IN_LIMIT = 500
 Progress = Callable[[int, int], None]  # (clients done, clients in all)
+T = TypeVar("T")
 
 
 @dataclass
@@ -83,6 +91,8 @@ class BillingRunReport:
     by_kind: dict[str, int] = field(default_factory=dict)
 
     def add(self, kind: DocumentKind, count: int) -> None:
+        if not count:
+            return  # by_kind names only what was made
         self.documents_created += count
         self.by_kind[kind.value] = self.by_kind.get(kind.value, 0) + count
 
@@ -183,9 +193,24 @@ def _month_end(first: dt.date) -> dt.date:
     return following - dt.timedelta(days=1)
 
 
-def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+def _chunks(values: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
+
+
+def _client_chunks(owing: dict[int, int]) -> Iterable[list[int]]:
+    """The clients in id order, cut into chunks of at most ``CHUNK_CLIENTS`` clients and, but
+    for a single client owing more, ``CHUNK_OWED`` owed documents."""
+    chunk: list[int] = []
+    weight = 0
+    for client_id in sorted(owing):
+        if chunk and (len(chunk) >= CHUNK_CLIENTS or weight + owing[client_id] > CHUNK_OWED):
+            yield chunk
+            chunk, weight = [], 0
+        chunk.append(client_id)
+        weight += owing[client_id]
+    if chunk:
+        yield chunk
 
 
 @dataclass(frozen=True)
@@ -208,7 +233,7 @@ class _Cutoffs:
                 and_(Appointment.statement_owed.is_(True), Appointment.start < self.statements_before)]
 
 
-class BillingController(Controller):
+class BillingController(RecordsController):
     # ------------------------------------------------------------- the automatic run
 
     @as_practice("billing.automatic")
@@ -231,10 +256,10 @@ class BillingController(Controller):
             cut = _Cutoffs.of(_parse_through(through, tz), tz)
             owing, skipped = self._clients_owed(s, cut)
         report = BillingRunReport(through=cut.last_day, inactive_clients_skipped=len(skipped))
-        total = len(owing)
+        total, done = len(owing), 0
         if progress is not None:
             progress(0, total)
-        for done, chunk in enumerate(_chunks(owing, CHUNK_CLIENTS)):
+        for chunk in _client_chunks(owing):
             for attempt in range(2):
                 try:
                     with self.db.transaction() as s:
@@ -256,8 +281,9 @@ class BillingController(Controller):
             report.appointments_billed += part.appointments_billed
             report.clients_billed += part.clients_billed
             report.held_for_manual_billing += part.held_for_manual_billing
+            done += len(chunk)
             if progress is not None:
-                progress(min((done + 1) * CHUNK_CLIENTS, total), total)
+                progress(done, total)
         if action == "billing.run" and not (report.documents_created or report.held_for_manual_billing):
             with self.db.transaction() as s:
                 audit(s, actor, action, "practice", None,
@@ -265,17 +291,22 @@ class BillingController(Controller):
         return report
 
     @staticmethod
-    def _clients_owed(s: Session, cut: _Cutoffs) -> tuple[list[int], set[int]]:
-        """Active clients with something due, and inactive ones skipped. Each half of ``due``
-        is its own query so each can use its index: with nothing due this is two index probes."""
-        owing: set[int] = set()
+    def _clients_owed(s: Session, cut: _Cutoffs) -> tuple[dict[int, int], set[int]]:
+        """Active clients with something due (and how many documents' worth), and inactive ones
+        skipped. Each half of ``due`` is its own query so each can use its index: with nothing
+        due this is two index probes."""
+        owing: dict[int, int] = defaultdict(int)
         skipped: set[int] = set()
         for condition in cut.due():
-            for client_id, status in s.execute(
-                    select(Appointment.client_id, Client.status).join(Client, Client.id == Appointment.client_id)
-                    .where(condition).distinct()):
-                (owing if status is ClientStatus.ACTIVE else skipped).add(client_id)
-        return sorted(owing), skipped
+            for client_id, status, count in s.execute(
+                    select(Appointment.client_id, Client.status, func.count())
+                    .join(Client, Client.id == Appointment.client_id)
+                    .where(condition).group_by(Appointment.client_id, Client.status)):
+                if status is ClientStatus.ACTIVE:
+                    owing[client_id] += count
+                else:
+                    skipped.add(client_id)
+        return owing, skipped
 
     def _bill_chunk(self, s: Session, client_ids: Sequence[int], cut: _Cutoffs) -> BillingRunReport:
         part = BillingRunReport()
@@ -296,18 +327,17 @@ class BillingController(Controller):
             if timeline is not None and timeline.status_at(row.start) is ClientStatus.INACTIVE:
                 held.append(row.id)
                 continue
+            day = clock.to_local(row.start, cut.tz).date()  # the practice's date of service
             if row.superbill_owed and row.start < cut.superbills_before:
-                superbills.append(row)
+                superbills.append((row, day))
             if row.statement_owed and row.start < cut.statements_before:
-                local = clock.to_local(row.start, cut.tz)
-                statements[row.client_id][local.date().replace(day=1)].append(row)
+                statements[row.client_id][day.replace(day=1)].append(row)
         now = utcnow()
         billed_clients: set[int] = set()
         superbilled = self._insert_documents(s, DocumentKind.SUPERBILL, [
-            (r.client_id, clock.to_local(r.start, cut.tz).date(), clock.to_local(r.start, cut.tz).date(),
-             [r], f"superbill:{r.id}") for r in superbills], now)
+            (r.client_id, day, day, [r], f"superbill:{r.id}") for r, day in superbills], now)
         part.add(DocumentKind.SUPERBILL, len(superbills))
-        billed_clients.update(r.client_id for r in superbills)
+        billed_clients.update(r.client_id for r, _day in superbills)
         stated: list[int] = []
         wanted: list[tuple[int, dt.date, dt.date, list[Any], str]] = []
         if statements:
@@ -350,11 +380,24 @@ class BillingController(Controller):
         if not documents:
             return []
         conn = s.connection()
-        ids = conn.execute(insert(DOCUMENTS).returning(DOCUMENTS.c.id, sort_by_parameter_order=True), [
-            {"client_id": client_id, "kind": kind.value, "period_start": first, "period_end": last,
-             "amount": sum((Decimal(r.fee) for r in rows), Decimal("0")), "automatic": automatic,
-             "created_at": now, "automatic_key": key}
-            for client_id, first, last, rows, key in documents]).scalars().all()
+        values = [{"client_id": client_id, "kind": kind.value, "period_start": first, "period_end": last,
+                   "amount": sum((Decimal(r.fee) for r in rows), Decimal("0")), "automatic": automatic,
+                   "created_at": now, "automatic_key": key}
+                  for client_id, first, last, rows, key in documents]
+        if automatic:
+            # A plain executemany, then the new ids by their unique keys: asked to return ids in
+            # order, SQLAlchemy inserts one row per statement on SQLite, ten times slower.
+            conn.execute(insert(DOCUMENTS), values)
+            keys = [str(key) for *_rest, key in documents]
+            by_key: dict[str, int] = {}
+            for batch in _chunks(keys, IN_LIMIT):
+                for key, doc_id in conn.execute(select(DOCUMENTS.c.automatic_key, DOCUMENTS.c.id)
+                                                .where(DOCUMENTS.c.automatic_key.in_(batch))):
+                    by_key[key] = doc_id
+            ids = [by_key[key] for key in keys]
+        else:
+            ids = list(conn.execute(insert(DOCUMENTS).returning(DOCUMENTS.c.id, sort_by_parameter_order=True),
+                                    values).scalars())
         items = [{"client_id": client_id, "document_id": doc_id, "appointment_id": r.id, "kind": kind.value}
                  for doc_id, (client_id, _f, _l, rows, _k) in zip(ids, documents, strict=True) for r in rows]
         conn.execute(insert(ITEMS), items)
@@ -421,6 +464,8 @@ class BillingController(Controller):
 
     @staticmethod
     def _month(value: str | dt.date) -> dt.date:
+        if isinstance(value, dt.datetime):
+            value = value.date()
         if isinstance(value, dt.date):
             return value.replace(day=1)
         try:
@@ -439,7 +484,7 @@ class BillingController(Controller):
         """
         if purpose not in ("view", "pdf", "print"):
             raise InvalidInput(f"{str(purpose)[:20]!r} is not a way to open a document.", field="purpose")
-        check_id(document_id, "billing document")
+        stored_id(document_id, "billing document")
         doc = s.get(BillingDocument, document_id)
         if doc is None:
             raise NotFound(f"There is no billing document {document_id}; it may have been deleted "
@@ -482,7 +527,7 @@ class BillingController(Controller):
     @writes("billing.generate", Action.GENERATE_DOCUMENTS)
     def generate_superbills(self, s: Session, actor: Actor, appointment_ids: Sequence[int]) -> list[int]:
         """By hand: a superbill per client for the chosen appointments; returns the documents' ids."""
-        chosen = sorted({check_id(i, "appointment") for i in appointment_ids})
+        chosen = sorted({stored_id(i, "appointment") for i in appointment_ids})
         if not chosen:
             raise InvalidInput("Choose one or more appointments.")
         self.db.take_write_lock(s, "billing")
@@ -498,7 +543,7 @@ class BillingController(Controller):
             raise InvalidInput(f"{str(kind)[:20]!r} is not a document kind.", field="kind") from None
         self.db.take_write_lock(s, "billing")
         self._load_client(s, client_id)
-        chosen = sorted({check_id(i, "appointment") for i in appointment_ids})
+        chosen = sorted({stored_id(i, "appointment") for i in appointment_ids})
         found = set(s.scalars(select(Appointment.id).where(Appointment.id.in_(chosen),
                                                           Appointment.client_id == client_id)))
         if not chosen or found != set(chosen):

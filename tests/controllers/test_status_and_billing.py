@@ -2,37 +2,39 @@
 
 Status (docs/rules.md, "Status"): a new client is Active; every change writes
 one status-history row and one audit row in the same transaction; inactivation
-leaves portal access alone unless asked. Billing (docs/rules.md, "Billing"): the run
-skips clients who are inactive now, never bills automatically an appointment
-that took place while the client was inactive (it is kept for billing by hand),
-and resumes for a reactivated client.
+leaves portal access alone unless asked. Billing (docs/rules.md, "Billing"): the
+run makes a superbill for each attended appointment and a statement per client
+for each month that has ended, through the end of yesterday on the practice's
+clock; it skips clients who are inactive now, never bills automatically an
+appointment that took place while the client was inactive (it waits in Needs
+manual billing), and resumes for a reactivated client.
 
-A status change is put in the past by moving its ``changed_at`` in a
-transaction of its own, keeping the clock the application recorded it with;
-appointment times are the clinic's wall-clock times, as a scheduler types them.
+Appointment starts are stored in UTC and status changes are stamped in UTC, so
+whether a visit fell in an inactive spell is decided in UTC whatever the
+practice's time zone; a status change is put in the past by moving its
+``changed_at`` in a transaction of its own. The practice here is in New York
+(Practice settings), and its visits are named on that clock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from desktop.controllers import clients as clients_module
+from desktop.controllers.appointments import AppointmentsController
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.errors import InvalidInput, PermissionDenied
 from desktop.controllers.permissions import Actor
+from desktop.domain import clock
 from desktop.domain.models import (
     Appointment,
     AuditEvent,
     BillingDocument,
-    BillingItem,
     Client,
     ClientStatus,
     DocumentKind,
@@ -41,8 +43,20 @@ from desktop.domain.models import (
     StatusChange,
 )
 from desktop.storage.database import Database
-from tests.controllers.support import audit_rows, last_audit_id, refused_and_unchanged, snapshot
-from tests.helpers import add_appointment, count
+from tests.controllers.support import (
+    NEW_YORK,
+    audit_rows,
+    billed,
+    covered_by,
+    last_audit_id,
+    refused_and_unchanged,
+    set_status_at,
+    snapshot,
+    stored_appointment,
+    stored_documents,
+    utc,
+)
+from tests.helpers import add_appointment, add_services, count
 
 DAY = dt.timedelta(days=1)
 
@@ -70,54 +84,20 @@ def client_row(db: Database, client_id: int) -> Client:
         return client
 
 
-def move_last_status_change(db: Database, client_id: int, by: dt.timedelta) -> None:
-    """Pretend the client's latest status change happened ``by`` earlier."""
-    with db.transaction() as s:
-        change = s.scalars(select(StatusChange).where(StatusChange.client_id == client_id)
-                           .order_by(StatusChange.id.desc()).limit(1)).one()
-        change.changed_at = change.changed_at - by
-
-
-def at_ten(days_ago: int) -> dt.datetime:
-    """10:00 on the clinic's clock, ``days_ago`` days back."""
-    return dt.datetime.combine(dt.date.today() - days_ago * DAY, dt.time(10, 0))
-
-
-def documents(db: Database, client_id: int | None = None) -> list[BillingDocument]:
-    with db.reading() as s:
-        stmt = select(BillingDocument).order_by(BillingDocument.id)
-        if client_id is not None:
-            stmt = stmt.where(BillingDocument.client_id == client_id)
-        docs = list(s.scalars(stmt))
-        s.expunge_all()
-        return docs
-
-
-def billed(db: Database, kind: DocumentKind | None = None) -> set[int]:
-    """Ids of appointments that some document (of ``kind``) covers."""
-    with db.reading() as s:
-        stmt = select(BillingItem.appointment_id)
-        if kind is not None:
-            stmt = stmt.where(BillingItem.kind == kind)
-        return set(s.scalars(stmt))
+def visit(db: Database, client_id: int, local: str, fee: str = "150.00", *, attended: bool = True) -> int:
+    """An appointment that took place at ``local`` on the New York practice's clock."""
+    return add_appointment(db, client_id, utc(local), fee=fee, attended=attended)
 
 
 def manual_only(db: Database, appointment_id: int) -> bool:
-    with db.reading() as s:
-        appt = s.get(Appointment, appointment_id)
-        assert appt is not None
-        return appt.manual_billing_only
+    return stored_appointment(db, appointment_id).manual_billing_only
 
 
-def inactive_between(db: Database, actor: Actor, client_id: int, since_days: int,
-                     until_days: int | None = None) -> None:
-    """Make the client inactive ``since_days`` ago, and active again ``until_days`` ago."""
-    clients = ClientsController(db)
-    clients.set_status(actor, client_id, "inactive", reason="moved")
-    move_last_status_change(db, client_id, since_days * DAY)
-    if until_days is not None:
-        clients.set_status(actor, client_id, "active")
-        move_last_status_change(db, client_id, until_days * DAY)
+@pytest.fixture
+def new_york(db: Database, practice: dict[str, Actor]) -> dict[str, Actor]:
+    """The demo users in a practice whose clock is New York's, with its services."""
+    add_services(db, time_zone=NEW_YORK)
+    return practice
 
 
 # ------------------------------------------------------------------- status
@@ -137,7 +117,7 @@ def test_marking_inactive_records_history_and_audit_and_keeps_every_record(
         db: Database, practice: dict[str, Actor]) -> None:
     owner = practice["owner"]
     client_id = add(db, owner, email="nora@example.org", phone="555 010 2000")
-    appt = add_appointment(db, client_id, at_ten(3))
+    appt = visit(db, client_id, "2026-03-10 10:00")
     mark = last_audit_id(db)
 
     version = ClientsController(db).set_status(owner, client_id, "inactive", reason="discharged",
@@ -261,113 +241,166 @@ def test_the_scheduler_cannot_change_status_and_nothing_changes(
     assert client_row(db, client_id).status is ClientStatus.ACTIVE
 
 
+
 # ------------------------------------------------------------------ billing
 
 
-def test_billing_creates_one_superbill_and_one_statement_per_client_for_attended_visits(
-        db: Database, practice: dict[str, Actor]) -> None:
-    owner, biller = practice["owner"], practice["biller"]
+def test_billing_makes_a_superbill_per_attended_visit_and_a_statement_per_client_and_month(
+        db: Database, new_york: dict[str, Actor]) -> None:
+    owner, biller = new_york["owner"], new_york["biller"]
     nora = add(db, owner)
     omar = add(db, owner, "Omar", "Haddad")
-    nora_visits = [add_appointment(db, nora, at_ten(20), fee="150.00"),
-                   add_appointment(db, nora, at_ten(13), fee="120.50")]
-    omar_visit = add_appointment(db, omar, at_ten(6), fee="90.00")
+    nora_march = [visit(db, nora, "2026-03-10 10:00", "150.00"), visit(db, nora, "2026-03-24 10:00", "120.50")]
+    nora_april = visit(db, nora, "2026-04-02 10:00", "90.00")
+    omar_march = visit(db, omar, "2026-03-15 16:00", "90.00")
+    mark = last_audit_id(db)
 
     report = BillingController(db).run_billing(biller)
 
-    assert (report.documents_created, report.clients_billed, report.appointments_billed) == (4, 2, 3)
-    assert report.by_kind == {"superbill": 2, "statement": 2}
-    nora_docs = documents(db, nora)
-    assert sorted(d.kind for d in nora_docs) == [DocumentKind.STATEMENT, DocumentKind.SUPERBILL]
-    for doc in nora_docs:
-        assert doc.amount == Decimal("270.50")
-        assert (doc.period_start, doc.period_end) == (at_ten(20).date(), at_ten(13).date())
-        assert doc.automatic is True
-    assert [d.amount for d in documents(db, omar)] == [Decimal("90.00")] * 2
+    assert report.by_kind == {"superbill": 4, "statement": 3}
+    assert (report.documents_created, report.clients_billed, report.appointments_billed) == (7, 2, 4)
+    superbills = stored_documents(db, kind=DocumentKind.SUPERBILL)
+    assert sorted((d.client_id, d.period_start, d.period_end, d.amount) for d in superbills) == sorted([
+        (nora, dt.date(2026, 3, 10), dt.date(2026, 3, 10), Decimal("150.00")),
+        (nora, dt.date(2026, 3, 24), dt.date(2026, 3, 24), Decimal("120.50")),
+        (nora, dt.date(2026, 4, 2), dt.date(2026, 4, 2), Decimal("90.00")),
+        (omar, dt.date(2026, 3, 15), dt.date(2026, 3, 15), Decimal("90.00"))])
+    for doc in superbills:
+        [appt] = covered_by(db, doc.id)
+        assert doc.automatic and doc.automatic_key == f"superbill:{appt}"
+    statements = {(d.client_id, d.period_start): d for d in stored_documents(db, kind=DocumentKind.STATEMENT)}
+    assert set(statements) == {(nora, dt.date(2026, 3, 1)), (nora, dt.date(2026, 4, 1)),
+                               (omar, dt.date(2026, 3, 1))}
+    march = statements[nora, dt.date(2026, 3, 1)]
+    assert (march.period_end, march.amount, march.automatic_key) == (
+        dt.date(2026, 3, 31), Decimal("270.50"), f"statement:{nora}:2026-03")
+    assert covered_by(db, march.id) == set(nora_march)
+    assert covered_by(db, statements[nora, dt.date(2026, 4, 1)].id) == {nora_april}
+    assert covered_by(db, statements[omar, dt.date(2026, 3, 1)].id) == {omar_march}
     for kind in DocumentKind:
-        assert billed(db, kind) == {*nora_visits, omar_visit}
-    [event] = [e for e in audit_rows(db) if e.action == "billing.run"]
-    assert (event.outcome, event.actor_username, event.details["documents"]) == (
-        Outcome.ALLOWED, "biller", 4)
+        assert billed(db, kind) == {*nora_march, nora_april, omar_march}
+    runs = [e for e in audit_rows(db, mark) if e.action == "billing.run"]
+    assert {(e.outcome, e.actor_username, e.target_kind) for e in runs} == {(Outcome.ALLOWED, "biller", "practice")}
+    assert sum(e.details["documents"] for e in runs) == 7
 
 
-def test_a_second_billing_run_bills_nothing_twice(db: Database, practice: dict[str, Actor]) -> None:
-    owner = practice["owner"]
+def test_a_second_run_bills_nothing_twice_and_a_late_entry_goes_on_the_next_statement(
+        db: Database, new_york: dict[str, Actor]) -> None:
+    owner = new_york["owner"]
     nora = add(db, owner)
-    first = add_appointment(db, nora, at_ten(10))
+    first = visit(db, nora, "2026-03-10 10:00")
     billing = BillingController(db)
-    billing.run_billing(owner)
+    billing.run_billing(owner, through="2026-03-31")
     before = snapshot(db)
 
-    again = billing.run_billing(owner)
+    again = billing.run_billing(owner, through="2026-03-31")
 
     assert (again.documents_created, again.appointments_billed) == (0, 0)
     assert snapshot(db) == before
 
-    later = add_appointment(db, nora, at_ten(2))
-    third = billing.run_billing(owner)
-    assert third.documents_created == 2
-    new_docs = documents(db, nora)[2:]
-    assert {d.amount for d in new_docs} == {Decimal("150.00")}
-    with db.reading() as s:
-        covered = set(s.scalars(select(BillingItem.appointment_id)
-                                .where(BillingItem.document_id.in_([d.id for d in new_docs]))))
-    assert covered == {later} and first not in covered
+    # Recorded after March's statement was made: its superbill now, its charge on April's statement.
+    late = visit(db, nora, "2026-03-20 10:00", "100.00")
+    april = visit(db, nora, "2026-04-08 10:00", "200.00")
+    third = billing.run_billing(owner, through="2026-04-30")
+
+    assert third.by_kind == {"superbill": 2, "statement": 1}
+    [statement] = [d for d in stored_documents(db, nora, DocumentKind.STATEMENT) if d.period_start.month == 4]
+    assert (statement.amount, covered_by(db, statement.id)) == (Decimal("300.00"), {late, april})
+    assert billed(db, DocumentKind.SUPERBILL) == {first, late, april}
+    assert len(stored_documents(db, nora)) == 5
 
 
-def test_billing_ignores_no_shows(db: Database, practice: dict[str, Actor]) -> None:
-    owner = practice["owner"]
+def test_only_attended_appointments_are_billed(db: Database, new_york: dict[str, Actor]) -> None:
+    owner = new_york["owner"]
     nora = add(db, owner)
     omar = add(db, owner, "Omar", "Haddad")
-    came = add_appointment(db, nora, at_ten(9))
-    no_show = add_appointment(db, nora, at_ten(8), attended=False)
-    add_appointment(db, omar, at_ten(7), attended=False)
+    book = AppointmentsController(db).book
+    came = book(owner, nora, "2026-03-09 10:00", service_code="90834", attendance="attended")
+    others = [book(owner, nora, f"2026-03-{day} 10:00", service_code="90834", attendance=state)
+              for day, state in (("10", "no-show"), ("11", "late-cancel"), ("12", "cancelled"),
+                                 ("13", "scheduled"))]
+    visit(db, omar, "2026-03-10 10:00", attended=False)
 
     report = BillingController(db).run_billing(owner)
 
-    assert report.clients_billed == 1
+    assert (report.clients_billed, report.by_kind) == (1, {"superbill": 1, "statement": 1})
     assert billed(db) == {came}
-    assert no_show not in billed(db)
-    assert documents(db, omar) == []
-    assert all(d.amount == Decimal("150.00") for d in documents(db, nora))
+    assert not set(others) & billed(db)
+    assert stored_documents(db, omar) == []
+    assert {d.amount for d in stored_documents(db, nora)} == {Decimal("140.00")}  # the service's fee
 
 
-def test_billing_does_not_bill_appointments_after_the_run_date(
-        db: Database, practice: dict[str, Actor]) -> None:
-    owner = practice["owner"]
+def test_the_run_bills_through_the_end_of_yesterday_on_the_practices_clock(
+        db: Database, new_york: dict[str, Actor], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run on 15 June in New York: 23:59 on the 14th is billed, midnight on the 15th is not,
+    although both are the 15th in UTC."""
+    owner = new_york["owner"]
     nora = add(db, owner)
-    past = add_appointment(db, nora, at_ten(10))
-    add_appointment(db, nora, at_ten(2))
+    yesterday = visit(db, nora, "2026-06-14 23:59")
+    today = visit(db, nora, "2026-06-15 00:00")
 
-    BillingController(db).run_billing(owner, through=(dt.date.today() - 5 * DAY).isoformat())
+    def today_in(tz):  # type: ignore[no-untyped-def]
+        assert tz.key == NEW_YORK, "the run must read the practice's clock"
+        return dt.date(2026, 6, 15)
 
+    monkeypatch.setattr(clock, "today", today_in)
+    report = BillingController(db).run_billing(owner)
+
+    assert report.through == dt.date(2026, 6, 14)
+    assert billed(db) == {yesterday}
+    assert report.by_kind == {"superbill": 1}  # June has not ended: no statement yet
+    assert stored_appointment(db, today).superbill_owed
+
+
+def test_a_run_through_a_date_leaves_later_appointments_owed(db: Database, new_york: dict[str, Actor]) -> None:
+    owner = new_york["owner"]
+    nora = add(db, owner)
+    past = visit(db, nora, "2026-03-10 10:00")
+    later = visit(db, nora, "2026-03-20 10:00")
+
+    report = BillingController(db).run_billing(owner, through="2026-03-15")
+
+    assert report.through == dt.date(2026, 3, 15)
     assert billed(db) == {past}
+    assert report.by_kind == {"superbill": 1}  # March has not ended by the 15th
+    assert BillingController(db).run_billing(owner, through="2026-03-31").by_kind == {
+        "superbill": 1, "statement": 1}
+    assert billed(db, DocumentKind.STATEMENT) == {past, later}
 
 
-def test_billing_skips_a_client_who_is_inactive_now(db: Database, practice: dict[str, Actor]) -> None:
-    owner = practice["owner"]
+def test_billing_skips_a_client_who_is_inactive_now_and_bills_their_active_time_once_back(
+        db: Database, new_york: dict[str, Actor]) -> None:
+    owner = new_york["owner"]
     active = add(db, owner)
     gone = add(db, owner, "Gail", "Frost")
-    add_appointment(db, active, at_ten(30))
-    before_leaving = add_appointment(db, gone, at_ten(30))
-    inactive_between(db, owner, gone, since_days=20)
+    visit(db, active, "2026-03-10 10:00")
+    before_leaving = visit(db, gone, "2026-03-10 10:00")
+    set_status_at(db, owner, gone, "inactive", utc("2026-04-01 09:00"))
+    billing = BillingController(db)
 
-    report = BillingController(db).run_billing(owner)
+    report = billing.run_billing(owner)
 
     assert report.inactive_clients_skipped == 1
-    assert documents(db, gone) == []
-    assert before_leaving not in billed(db)
-    assert len(documents(db, active)) == 2
+    assert stored_documents(db, gone) == []
+    assert len(stored_documents(db, active)) == 2
+    assert not manual_only(db, before_leaving)  # left alone while she is skipped
+
+    set_status_at(db, owner, gone, "active", utc("2026-05-01 09:00"))
+    back = billing.run_billing(owner)
+
+    assert (back.clients_billed, back.by_kind) == (1, {"superbill": 1, "statement": 1})
+    assert before_leaving in billed(db, DocumentKind.SUPERBILL)
 
 
 def test_an_appointment_while_inactive_is_never_billed_automatically_but_can_be_billed_by_hand(
-        db: Database, practice: dict[str, Actor]) -> None:
-    owner, biller = practice["owner"], practice["biller"]
+        db: Database, new_york: dict[str, Actor]) -> None:
+    owner, biller = new_york["owner"], new_york["biller"]
     nora = add(db, owner)
-    while_active = add_appointment(db, nora, at_ten(40))
-    while_inactive = add_appointment(db, nora, at_ten(25))
-    after_return = add_appointment(db, nora, at_ten(5))
-    inactive_between(db, owner, nora, since_days=30, until_days=10)
+    while_active = visit(db, nora, "2026-02-10 10:00")
+    while_inactive = visit(db, nora, "2026-03-10 10:00")
+    after_return = visit(db, nora, "2026-04-10 10:00")
+    set_status_at(db, owner, nora, "inactive", utc("2026-03-01 09:00"))
+    set_status_at(db, owner, nora, "active", utc("2026-04-01 09:00"))
     billing = BillingController(db)
 
     report = billing.run_billing(biller)
@@ -379,31 +412,35 @@ def test_an_appointment_while_inactive_is_never_billed_automatically_but_can_be_
     assert not manual_only(db, while_active) and not manual_only(db, after_return)
     shown = ClientsController(db).get_client(owner, nora).appointments
     assert {a["id"]: a["manual_billing_only"] for a in shown}[while_inactive] is True
+    [waiting] = billing.needs_manual_billing(biller)
+    assert (waiting.id, waiting.client_id, waiting.manual_billing_only) == (while_inactive, nora, True)
 
     billing.run_billing(biller)
     assert while_inactive not in billed(db)
 
-    doc_id = billing.generate_document(biller, nora, [while_inactive], "superbill")
-    [doc] = [d for d in documents(db, nora) if d.id == doc_id]
-    assert (doc.kind, doc.automatic, doc.amount) == (DocumentKind.SUPERBILL, False, Decimal("150.00"))
+    [doc_id] = billing.generate_superbills(biller, [while_inactive])
+    [doc] = [d for d in stored_documents(db, nora) if d.id == doc_id]
+    assert (doc.kind, doc.automatic, doc.automatic_key, doc.amount) == (
+        DocumentKind.SUPERBILL, False, None, Decimal("150.00"))
     assert billed(db, DocumentKind.SUPERBILL) == {while_active, while_inactive, after_return}
+    assert billing.needs_manual_billing(biller) == []
     # Billing one kind by hand does not let the run pick up the other kind.
     billing.run_billing(biller)
     assert while_inactive not in billed(db, DocumentKind.STATEMENT)
 
 
-def test_billing_resumes_for_a_reactivated_client(db: Database, practice: dict[str, Actor]) -> None:
-    owner = practice["owner"]
+def test_billing_resumes_for_a_reactivated_client_for_later_appointments_only(
+        db: Database, new_york: dict[str, Actor]) -> None:
+    owner = new_york["owner"]
     nora = add(db, owner)
     billing = BillingController(db)
-    inactive_between(db, owner, nora, since_days=30)
-    while_inactive = add_appointment(db, nora, at_ten(20))
+    set_status_at(db, owner, nora, "inactive", utc("2026-03-01 09:00"))
+    while_inactive = visit(db, nora, "2026-03-10 10:00")
     assert billing.run_billing(owner).documents_created == 0
     assert not manual_only(db, while_inactive)  # untouched while the client is skipped
 
-    ClientsController(db).set_status(owner, nora, "active")
-    move_last_status_change(db, nora, 10 * DAY)
-    after_return = add_appointment(db, nora, at_ten(3))
+    set_status_at(db, owner, nora, "active", utc("2026-04-01 09:00"))
+    after_return = visit(db, nora, "2026-04-10 10:00")
     report = billing.run_billing(owner)
 
     assert report.clients_billed == 1
@@ -412,79 +449,72 @@ def test_billing_resumes_for_a_reactivated_client(db: Database, practice: dict[s
 
 
 def test_billing_follows_a_client_through_several_inactive_spells(
-        db: Database, practice: dict[str, Actor]) -> None:
-    owner = practice["owner"]
-    clients = ClientsController(db)
+        db: Database, new_york: dict[str, Actor]) -> None:
+    owner = new_york["owner"]
     nora = add(db, owner)
-    visits = {days: add_appointment(db, nora, at_ten(days)) for days in (50, 35, 25, 15, 5)}
-    for status, days in (("inactive", 40), ("active", 30), ("inactive", 20), ("active", 10)):
-        clients.set_status(owner, nora, status, reason="other" if status == "inactive" else None)
-        move_last_status_change(db, nora, days * DAY)
+    visits = {month: visit(db, nora, f"2026-{month:02d}-10 10:00") for month in (1, 2, 3, 4, 5)}
+    for status, month in (("inactive", 2), ("active", 3), ("inactive", 4), ("active", 5)):
+        set_status_at(db, owner, nora, status, utc(f"2026-{month:02d}-01 09:00"))
+
+    report = BillingController(db).run_billing(owner)
+
+    assert billed(db) == {visits[1], visits[3], visits[5]}
+    assert {m for m, a in visits.items() if manual_only(db, a)} == {2, 4}
+    assert report.held_for_manual_billing == 2
+    assert [d.period_start.month for d in stored_documents(db, nora, DocumentKind.STATEMENT)] == [1, 3, 5]
+
+
+@pytest.mark.parametrize("zone_name", ["America/New_York", "Asia/Karachi", "Pacific/Auckland", "UTC"])
+def test_whether_a_visit_fell_in_an_inactive_spell_is_decided_in_utc_whatever_the_practices_zone(
+        db: Database, practice: dict[str, Actor], zone_name: str) -> None:
+    """An hour before the client was marked inactive is billed, an hour after is not,
+    wherever the practice is: both times are UTC, and no offset may move a visit from
+    one side of the change to the other."""
+    add_services(db, time_zone=zone_name)
+    owner = practice["owner"]
+    nora = add(db, owner)
+    marked_at = dt.datetime(2026, 3, 10, 15, 0)  # UTC
+    hour_before = add_appointment(db, nora, marked_at - dt.timedelta(hours=1))
+    hour_after = add_appointment(db, nora, marked_at + dt.timedelta(hours=1, minutes=1))
+    set_status_at(db, owner, nora, "inactive", marked_at)
+    set_status_at(db, owner, nora, "active", marked_at + 2 * DAY)
 
     BillingController(db).run_billing(owner)
-
-    assert billed(db) == {visits[50], visits[25], visits[5]}
-    assert {d for d, a in visits.items() if manual_only(db, a)} == {35, 15}
-
-
-@pytest.fixture
-def clinic_clock() -> Iterator[object]:
-    """Set the computer's time zone for one test, and put it back afterwards."""
-    if not hasattr(time, "tzset"):
-        pytest.skip("the time zone can only be switched on Unix")
-    saved = os.environ.get("TZ")
-
-    def use(tz: str) -> None:
-        os.environ["TZ"] = tz
-        time.tzset()
-
-    yield use
-    if saved is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = saved
-    time.tzset()
-
-
-@pytest.mark.parametrize("tz", ["EST+5", "PKT-5"], ids=["west_of_utc", "east_of_utc"])
-def test_the_inactive_spell_is_read_on_the_clinic_clock(
-        db: Database, practice: dict[str, Actor], clinic_clock, tz: str) -> None:  # type: ignore[no-untyped-def]
-    """An hour after the client was marked inactive is inactive, wherever the clinic is.
-
-    Appointments are wall-clock times; a status change is stamped by the
-    application. Five hours' offset between the two must not move a visit from
-    one side of the change to the other.
-    """
-    clinic_clock(tz)
-    owner = practice["owner"]
-    clients = ClientsController(db)
-    nora = add(db, owner)
-    marked_at = dt.datetime.now().replace(second=0, microsecond=0)  # the clinic's clock
-    clients.set_status(owner, nora, "inactive", reason="other")
-    move_last_status_change(db, nora, 3 * DAY)
-    hour_before = add_appointment(db, nora, marked_at - 3 * DAY - dt.timedelta(hours=1))
-    hour_after = add_appointment(db, nora, marked_at - 3 * DAY + dt.timedelta(hours=1, minutes=1))
-    clients.set_status(owner, nora, "active")
-    move_last_status_change(db, nora, 2 * DAY)
-
-    BillingController(db).run_billing(owner, through=dt.date.today() + DAY)
 
     assert billed(db) == {hour_before}
     assert manual_only(db, hour_after)
 
 
+@pytest.mark.parametrize("zone_name, day_of_service", [
+    ("America/New_York", dt.date(2026, 3, 10)), ("Asia/Karachi", dt.date(2026, 3, 11))])
+def test_a_superbills_date_of_service_is_the_practices_date(
+        db: Database, practice: dict[str, Actor], zone_name: str, day_of_service: dt.date) -> None:
+    add_services(db, time_zone=zone_name)
+    nora = add(db, practice["owner"])
+    add_appointment(db, nora, dt.datetime(2026, 3, 11, 3, 30))  # 22:30 on the 10th in New York
+
+    BillingController(db).run_billing(practice["owner"])
+
+    [superbill] = stored_documents(db, nora, DocumentKind.SUPERBILL)
+    assert superbill.period_start == superbill.period_end == day_of_service
+
+
 @pytest.mark.parametrize("username", ["clinician-all", "clinician", "scheduler"])
-def test_roles_without_billing_rights_cannot_run_billing_and_nothing_changes(
-        db: Database, practice: dict[str, Actor], username: str) -> None:
-    owner = practice["owner"]
-    nora = add(db, owner, clinician_id="clinician")
-    appt = add_appointment(db, nora, at_ten(4))
+def test_roles_without_billing_rights_cannot_run_or_generate_and_nothing_changes(
+        db: Database, new_york: dict[str, Actor], username: str) -> None:
+    nora = add(db, new_york["owner"], clinician_id="clinician")
+    appt = visit(db, nora, "2026-03-10 10:00")
     billing = BillingController(db)
+    actor = new_york[username]
 
     with refused_and_unchanged(db, username, PermissionDenied, "billing.run"):
-        billing.run_billing(practice[username])
+        billing.run_billing(actor)
     with refused_and_unchanged(db, username, PermissionDenied, "billing.generate"):
-        billing.generate_document(practice[username], nora, [appt], "statement")
+        billing.generate_document(actor, nora, [appt], "statement")
+    with refused_and_unchanged(db, username, PermissionDenied, "billing.generate"):
+        billing.generate_superbills(actor, [appt])
+    with refused_and_unchanged(db, username, PermissionDenied, "billing.manual"):
+        billing.needs_manual_billing(actor)
 
     assert count(db, BillingDocument) == 0
     assert count(db, AuditEvent, action="billing.run", outcome=Outcome.ALLOWED) == 0
@@ -492,31 +522,54 @@ def test_roles_without_billing_rights_cannot_run_billing_and_nothing_changes(
 
 @pytest.mark.parametrize("username", ["owner", "manager", "biller"])
 def test_owner_manager_and_biller_may_run_billing(
-        db: Database, practice: dict[str, Actor], username: str) -> None:
-    nora = add(db, practice["owner"])
-    add_appointment(db, nora, at_ten(4))
-    assert BillingController(db).run_billing(practice[username]).documents_created == 2
+        db: Database, new_york: dict[str, Actor], username: str) -> None:
+    nora = add(db, new_york["owner"])
+    visit(db, nora, "2026-03-10 10:00")
+    assert BillingController(db).run_billing(new_york[username]).by_kind == {"superbill": 1, "statement": 1}
     assert count(db, BillingDocument, client_id=nora) == 2
 
 
 def test_generating_a_document_twice_for_the_same_visit_is_refused(
-        db: Database, practice: dict[str, Actor]) -> None:
-    biller = practice["biller"]
-    nora = add(db, practice["owner"])
-    appt = add_appointment(db, nora, at_ten(4))
+        db: Database, new_york: dict[str, Actor]) -> None:
+    biller = new_york["biller"]
+    nora = add(db, new_york["owner"])
+    appt = visit(db, nora, "2026-03-10 10:00")
     billing = BillingController(db)
     billing.generate_document(biller, nora, [appt], "statement")
+    billing.generate_superbills(biller, [appt])
 
     with refused_and_unchanged(db, "biller", InvalidInput, "billing.generate"):
         billing.generate_document(biller, nora, [appt], "statement")
+    with refused_and_unchanged(db, "biller", InvalidInput, "billing.generate"):
+        billing.generate_superbills(biller, [appt])
+    # The run finds both kinds made and makes neither again.
+    assert BillingController(db).run_billing(biller).documents_created == 0
 
 
+def test_billing_by_hand_refuses_what_did_not_take_place_and_nothing_changes(
+        db: Database, new_york: dict[str, Actor]) -> None:
+    biller = new_york["biller"]
+    nora = add(db, new_york["owner"])
+    no_show = visit(db, nora, "2026-03-10 10:00", attended=False)
+    billing = BillingController(db)
+    with refused_and_unchanged(db, "biller", InvalidInput, "billing.generate") as refused:
+        billing.generate_superbills(biller, [no_show])
+    assert "no-show" in str(refused.value)
+    with refused_and_unchanged(db, "biller", InvalidInput, "billing.generate"):
+        billing.generate_superbills(biller, [])
+
+
+@pytest.mark.parametrize("through", ["2024-13-45", "yesterday", "31/03/2026"])
 def test_a_malformed_billing_date_is_refused_before_anything_runs(
-        db: Database, practice: dict[str, Actor]) -> None:
-    nora = add(db, practice["owner"])
-    add_appointment(db, nora, at_ten(4))
-    before = snapshot(db)
-    with pytest.raises(InvalidInput) as refused:
-        BillingController(db).run_billing(practice["biller"], through="2024-13-45")
+        db: Database, new_york: dict[str, Actor], through: str) -> None:
+    nora = add(db, new_york["owner"])
+    visit(db, nora, "2026-03-10 10:00")
+    billing = BillingController(db)
+    with refused_and_unchanged(db, "biller", InvalidInput, "billing.run") as refused:
+        billing.run_billing(new_york["biller"], through=through)
     assert refused.value.field == "through"
-    assert snapshot(db) == before
+
+    before = snapshot(db, with_audit=True)
+    with pytest.raises(InvalidInput):
+        billing.run_automatic(through=through)
+    assert snapshot(db, with_audit=True) == before

@@ -8,19 +8,31 @@ this version and checks what a person would see.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
 
+import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import Connection, select, text
 
+from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.roster import Roster
+from desktop.domain import clock
+from desktop.domain.models import (
+    Appointment,
+    Attendance,
+    BillingDocument,
+    BillingItem,
+    DocumentKind,
+)
 from desktop.storage.database import (
     SCHEMA_HEAD,
     alembic_config,
     create_database_engine,
     open_database,
 )
-from tests.helpers import seed_users
+from tests.helpers import add_services, seed_users
 from tests.storage.test_database import fresh_url  # noqa: F401 - the fixture
 
 PREVIOUS_RELEASE = "0001"
@@ -112,3 +124,135 @@ def test_the_last_releases_database_keeps_its_users_and_finds_duplicates_at_inta
                                                      "phone": "555 010 1815"})] == ["Ada"]
     finally:
         db.dispose()
+
+
+# ---------------------------------------------------------------- 0004 (the last release) -> head
+
+LAST_RELEASE = "0004"
+
+
+@pytest.fixture
+def computer_in_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The computer's own time zone is New York's (the one the last release's times were typed in)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    clock.computer_zone_name.cache_clear()
+    yield
+    monkeypatch.undo()
+    clock.computer_zone_name.cache_clear()
+
+
+def _old_appointment(conn: Connection, client_id: int, wall: str, *, attended: bool,
+                     manual: bool = False, fee: str = "150.00") -> int:
+    return conn.execute(text(
+        "INSERT INTO appointments (client_id, clinician_id, start, duration_minutes, service_code, fee,"
+        " attended, manual_billing_only) VALUES (:c, NULL, :start, 50, '90834', :fee, :attended, :manual)"
+        " RETURNING id"), {"c": client_id, "start": f"{wall}:00", "fee": fee, "attended": attended,
+                          "manual": manual}).scalar_one()
+
+
+def _old_document(conn: Connection, client_id: int, kind: str, appointment_ids: list[int], amount: str) -> int:
+    doc = conn.execute(text(
+        "INSERT INTO billing_documents (client_id, kind, period_start, period_end, amount, automatic, created_at)"
+        " VALUES (:c, :kind, '2026-02-01', '2026-02-02', :amount, TRUE, '2026-02-03 12:00:00') RETURNING id"),
+        {"c": client_id, "kind": kind, "amount": amount}).scalar_one()
+    for appointment in appointment_ids:
+        conn.execute(text("INSERT INTO billing_items (client_id, document_id, appointment_id, kind)"
+                          " VALUES (:c, :d, :a, :kind)"), {"c": client_id, "d": doc, "a": appointment, "kind": kind})
+    return doc
+
+
+def _last_release_with_billing(url: str) -> tuple[dict[str, int], int, int]:
+    """A 0004 practice with appointments as that release stored them and two documents
+    it made; returns the appointments by what they are, and the documents' ids."""
+    engine = create_database_engine(url, create=True)
+    try:
+        command.upgrade(alembic_config(engine), LAST_RELEASE)
+        with engine.begin() as conn:
+            ada = conn.execute(text(
+                "INSERT INTO clients (first_name, last_name, status, search_key, created_at, updated_at, version,"
+                " change_seq) VALUES ('Ada', 'Lovelace', 'active', 'ada lovelace', CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP, 1, 0) RETURNING id")).scalar_one()
+            old = {
+                "came_in_summer_time": _old_appointment(conn, ada, "2026-03-10 10:00", attended=True),
+                "no_show_in_winter": _old_appointment(conn, ada, "2026-01-15 09:00", attended=False),
+                "billed_both": _old_appointment(conn, ada, "2026-02-02 16:30", attended=True, fee="120.00"),
+                "billed_superbill_only": _old_appointment(conn, ada, "2026-02-01 11:00", attended=True),
+                "held_for_manual": _old_appointment(conn, ada, "2026-01-20 10:00", attended=True, manual=True),
+                "typed_in_the_skipped_hour": _old_appointment(conn, ada, "2026-03-08 02:30", attended=True),
+                "in_the_repeated_hour": _old_appointment(conn, ada, "2026-11-01 01:30", attended=False),
+            }
+            superbill = _old_document(conn, ada, "superbill", [old["billed_both"], old["billed_superbill_only"]],
+                                      "270.00")
+            statement = _old_document(conn, ada, "statement", [old["billed_both"]], "120.00")
+    finally:
+        engine.dispose()
+
+    return old, superbill, statement
+
+
+def test_the_last_releases_appointments_and_billing_upgrade_to_attendance_utc_and_owed_flags(
+        fresh_url, computer_in_new_york):  # type: ignore[no-untyped-def]  # noqa: F811
+    """0004 stored attended yes/no and wall-clock starts typed on this computer, and made
+    documents without keys. After the upgrade: attended / no-show, starts in UTC converted
+    from this computer's zone, owed flags only on attended appointments not yet billed,
+    documents kept, and the next run bills only what was never billed."""
+    old, superbill, statement = _last_release_with_billing(fresh_url)
+    db = open_database(fresh_url)
+    try:
+        with db.reading() as s:
+            appts = {a.id: (a.attendance, a.start, a.superbill_owed, a.statement_owed, a.manual_billing_only,
+                            a.version) for a in s.scalars(select(Appointment))}
+            docs = {d.id: (d.kind, d.amount, d.automatic, d.automatic_key) for d in s.scalars(select(BillingDocument))}
+            items = sorted((i.document_id, i.appointment_id, i.kind) for i in s.scalars(select(BillingItem)))
+        state = {name: appts[i] for name, i in old.items()}
+        A, N = Attendance.ATTENDED, Attendance.NO_SHOW
+        assert state == {
+            "came_in_summer_time": (A, dt.datetime(2026, 3, 10, 14, 0), True, True, False, 1),  # EDT, -4
+            "no_show_in_winter": (N, dt.datetime(2026, 1, 15, 14, 0), False, False, False, 1),  # EST, -5
+            "billed_both": (A, dt.datetime(2026, 2, 2, 21, 30), False, False, False, 1),
+            "billed_superbill_only": (A, dt.datetime(2026, 2, 1, 16, 0), False, True, False, 1),
+            "held_for_manual": (A, dt.datetime(2026, 1, 20, 15, 0), False, False, True, 1),
+            "typed_in_the_skipped_hour": (A, dt.datetime(2026, 3, 8, 7, 30), True, True, False, 1),  # 03:30 EDT
+            "in_the_repeated_hour": (N, dt.datetime(2026, 11, 1, 5, 30), False, False, False, 1),  # the first
+        }
+        assert docs == {superbill: (DocumentKind.SUPERBILL, Decimal("270.00"), True, None),
+                        statement: (DocumentKind.STATEMENT, Decimal("120.00"), True, None)}
+        assert items == sorted([(superbill, old["billed_both"], DocumentKind.SUPERBILL),
+                                (superbill, old["billed_superbill_only"], DocumentKind.SUPERBILL),
+                                (statement, old["billed_both"], DocumentKind.STATEMENT)])
+
+        # The practice keeps the computer's zone (an empty setting) and bills what was never billed.
+        add_services(db)
+        report = BillingController(db).run_automatic(through="2026-10-31")
+        assert report.by_kind == {"superbill": 2, "statement": 2}
+        with db.reading() as s:
+            billed = sorted(s.execute(select(BillingItem.appointment_id, BillingItem.kind)
+                                      .where(BillingItem.document_id.not_in(list(docs)))).all())
+        assert billed == sorted([(old["came_in_summer_time"], DocumentKind.SUPERBILL),
+                                 (old["came_in_summer_time"], DocumentKind.STATEMENT),
+                                 (old["typed_in_the_skipped_hour"], DocumentKind.SUPERBILL),
+                                 (old["typed_in_the_skipped_hour"], DocumentKind.STATEMENT),
+                                 (old["billed_superbill_only"], DocumentKind.STATEMENT)])
+    finally:
+        db.dispose()
+
+
+def test_going_back_to_the_last_release_keeps_the_documents_and_the_wall_clock_times(
+        fresh_url, computer_in_new_york):  # type: ignore[no-untyped-def]  # noqa: F811
+    old, superbill, statement = _last_release_with_billing(fresh_url)
+    open_database(fresh_url).dispose()
+    engine = create_database_engine(fresh_url)
+    try:
+        command.downgrade(alembic_config(engine), LAST_RELEASE)
+        with engine.connect() as conn:
+            rows = {i: (bool(a), s if isinstance(s, dt.datetime) else dt.datetime.fromisoformat(s))
+                    for i, a, s in conn.execute(text("SELECT id, attended, start FROM appointments"))}
+            items = conn.execute(text("SELECT count(*) FROM billing_items")).scalar_one()
+            docs = conn.execute(text("SELECT count(*) FROM billing_documents")).scalar_one()
+            clients = conn.execute(text("SELECT count(*) FROM clients")).scalar_one()
+    finally:
+        engine.dispose()
+    assert rows[old["came_in_summer_time"]] == (True, dt.datetime(2026, 3, 10, 10, 0))
+    assert rows[old["no_show_in_winter"]] == (False, dt.datetime(2026, 1, 15, 9, 0))
+    assert rows[old["typed_in_the_skipped_hour"]] == (True, dt.datetime(2026, 3, 8, 3, 30))
+    assert (clients, len(rows), items, docs) == (1, len(old), 3, 2)

@@ -1,0 +1,629 @@
+"""The automatic billing run and the documents it makes, as the practice lives them.
+
+docs/rules.md, "Billing": every open Caseload runs billing as the practice
+(audited as "automatic billing"); it makes a superbill for each attended
+appointment and a statement per client for each month that has ended, on the
+practice's clock, through the end of yesterday. A client's visits while they
+were inactive wait in Needs manual billing. However many workstations run at
+once, nothing is made twice: the database refuses a second automatic document
+for the same thing, and the runs take a practice-wide lock. Two real processes
+prove it here on SQLite and on PostgreSQL.
+
+Appointments are booked and marked through the appointments controller, as the
+front desk would, at times on the practice's clock (New York unless a test says
+otherwise).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from desktop.controllers.appointments import AppointmentsController
+from desktop.controllers.billing import BillingController
+from desktop.controllers.clients import ClientsController
+from desktop.controllers.errors import FileNotWritten, InvalidInput, NotFound, PermissionDenied
+from desktop.controllers.permissions import Actor
+from desktop.domain import clock
+from desktop.domain.models import (
+    Appointment,
+    Attendance,
+    BillingDocument,
+    BillingItem,
+    Client,
+    ClientStatus,
+    DocumentKind,
+    Outcome,
+)
+from desktop.storage.database import Database
+from tests.controllers.support import (
+    NEW_YORK,
+    audit_rows,
+    billed,
+    covered_by,
+    last_audit_id,
+    refused_and_unchanged,
+    set_status_at,
+    snapshot,
+    stored_appointment,
+    stored_documents,
+    utc,
+)
+from tests.helpers import add_appointment, add_services
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def world(db: Database, practice: dict[str, Actor]) -> dict[str, Any]:
+    """A New York practice: Ines is the own-clients clinician's client, Tobias the
+    entire-practice clinician's."""
+    add_services(db, time_zone=NEW_YORK)
+    owner = practice["owner"]
+    clients = ClientsController(db)
+    return {
+        **practice,
+        "ines": clients.add_client(owner, first_name="Ines", last_name="Harrow", clinician_id="clinician",
+                                   date_of_birth="1984-02-29", address="12 Elm St\nSpringfield",
+                                   diagnosis_codes="f41.1 F32.0"),
+        "tobias": clients.add_client(owner, first_name="Tobias", last_name="Wren",
+                                     clinician_id="clinician-all"),
+    }
+
+
+def attended(db: Database, world: dict[str, Any], client: str, local: str, service: str = "90834") -> int:
+    """Book a past appointment as the scheduler and mark it attended, as the front desk does."""
+    booked = AppointmentsController(db).book(world["scheduler"], world[client], local, service_code=service)
+    AppointmentsController(db).set_attendance(world["scheduler"], booked, "attended")
+    return booked
+
+
+def run(db: Database, through: str | None = None) -> dict[str, int]:
+    return BillingController(db).run_automatic(through=through).by_kind
+
+
+# ------------------------------------------------------------------ active, inactive, active again
+
+
+def test_an_attended_appointment_of_an_active_client_gets_a_superbill(db: Database, world: dict[str, Any]) -> None:
+    came = attended(db, world, "ines", "2026-03-10 10:00")
+    mark = last_audit_id(db)
+
+    report = BillingController(db).run_automatic(through="2026-03-10")
+
+    assert (report.by_kind, report.appointments_billed, report.clients_billed) == ({"superbill": 1}, 1, 1)
+    [superbill] = stored_documents(db, world["ines"])
+    assert (superbill.kind, superbill.automatic, superbill.amount, superbill.period_start) == (
+        DocumentKind.SUPERBILL, True, Decimal("140.00"), dt.date(2026, 3, 10))
+    assert covered_by(db, superbill.id) == {came}
+    [event] = audit_rows(db, mark)
+    assert (event.actor_username, event.action, event.outcome, event.target_kind) == (
+        "automatic billing", "billing.automatic", Outcome.ALLOWED, "practice")
+    assert event.details["documents"] == 1
+    assert stored_appointment(db, came).superbill_owed is False
+
+
+def test_the_same_appointment_while_inactive_gets_none_and_waits_for_billing_by_hand(
+        db: Database, world: dict[str, Any]) -> None:
+    owner, biller = world["owner"], world["biller"]
+    set_status_at(db, owner, world["ines"], "inactive", utc("2026-03-01 09:00"))
+    came = attended(db, world, "ines", "2026-03-10 10:00")
+    billing = BillingController(db)
+    assert billing.needs_manual_billing(biller) == []  # not yet: she is still inactive, so skipped
+
+    set_status_at(db, owner, world["ines"], "active", utc("2026-04-01 09:00"))
+    report = billing.run_automatic(through="2026-04-30")
+
+    assert report.documents_created == 0 and report.held_for_manual_billing == 1
+    assert stored_documents(db, world["ines"]) == []
+    [waiting] = billing.needs_manual_billing(biller)
+    assert (waiting.id, waiting.client_name, waiting.attendance, waiting.fee) == (
+        came, "Ines Harrow", Attendance.ATTENDED, Decimal("140.00"))
+    assert run(db, "2026-05-31") == {}  # never automatically, however often it runs
+
+    mark = last_audit_id(db)
+    [doc_id] = billing.generate_superbills(biller, [came])
+
+    [superbill] = stored_documents(db, world["ines"])
+    assert (superbill.id, superbill.kind, superbill.automatic, superbill.automatic_key) == (
+        doc_id, DocumentKind.SUPERBILL, False, None)
+    assert billing.needs_manual_billing(biller) == []
+    [event] = audit_rows(db, mark)
+    assert (event.actor_username, event.action, event.target_id, event.details["documents"]) == (
+        "biller", "billing.generate", world["ines"], [doc_id])
+
+
+def test_reactivating_resumes_automatic_generation_for_later_appointments_only(
+        db: Database, world: dict[str, Any]) -> None:
+    owner = world["owner"]
+    before = attended(db, world, "ines", "2026-02-10 10:00")
+    set_status_at(db, owner, world["ines"], "inactive", utc("2026-03-01 09:00"))
+    during = attended(db, world, "ines", "2026-03-10 10:00")
+    assert run(db, "2026-03-31") == {}  # inactive now: skipped entirely
+    set_status_at(db, owner, world["ines"], "active", utc("2026-04-01 09:00"))
+    after = attended(db, world, "ines", "2026-04-10 10:00")
+
+    assert run(db, "2026-04-30") == {"superbill": 2, "statement": 2}
+
+    assert billed(db, DocumentKind.SUPERBILL) == billed(db, DocumentKind.STATEMENT) == {before, after}
+    assert stored_appointment(db, during).manual_billing_only
+    assert [r.id for r in BillingController(db).needs_manual_billing(world["owner"])] == [during]
+
+
+def test_a_held_appointment_moved_to_its_right_time_is_decided_again_by_the_next_run(
+        db: Database, world: dict[str, Any]) -> None:
+    """Typed on the wrong day, inside the client's inactive spell: corrected, it is billed
+    automatically if it now falls in active time, and held again if it does not."""
+    owner, scheduler = world["owner"], world["scheduler"]
+    set_status_at(db, owner, world["ines"], "inactive", utc("2026-03-01 09:00"))
+    set_status_at(db, owner, world["ines"], "active", utc("2026-04-01 09:00"))
+    wrong_day = attended(db, world, "ines", "2026-03-10 10:00")
+    still_wrong = attended(db, world, "ines", "2026-03-11 10:00")
+    assert BillingController(db).run_automatic(through="2026-04-30").held_for_manual_billing == 2
+    edit = AppointmentsController(db).edit
+
+    edit(scheduler, wrong_day, 2, start="2026-04-10 10:00", minutes=45, service_code="90834", fee="140",
+         clinician_id="clinician", attendance="attended")
+    edit(scheduler, still_wrong, 2, start="2026-03-12 10:00", minutes=45, service_code="90834", fee="140",
+         clinician_id="clinician", attendance="attended")
+    report = BillingController(db).run_automatic(through="2026-04-30")
+
+    assert (report.by_kind, report.held_for_manual_billing) == ({"superbill": 1, "statement": 1}, 1)
+    assert billed(db) == {wrong_day}
+    assert [r.id for r in BillingController(db).needs_manual_billing(owner)] == [still_wrong]
+
+
+# ------------------------------------------------------------------ statements at month edges
+
+
+def test_a_visit_at_2330_on_the_31st_in_new_york_is_on_that_months_statement(
+        db: Database, world: dict[str, Any]) -> None:
+    """23:30 on 31 March in New York is 03:30 on 1 April in UTC; the practice's month wins."""
+    late = attended(db, world, "ines", "2026-03-31 23:30")
+    early = attended(db, world, "ines", "2026-04-01 00:30")
+    assert stored_appointment(db, late).start == dt.datetime(2026, 4, 1, 3, 30)
+
+    assert run(db, "2026-03-31") == {"superbill": 1, "statement": 1}  # as run on 1 April
+
+    [march] = stored_documents(db, world["ines"], DocumentKind.STATEMENT)
+    assert (march.period_start, march.period_end, march.automatic_key) == (
+        dt.date(2026, 3, 1), dt.date(2026, 3, 31), f"statement:{world['ines']}:2026-03")
+    assert covered_by(db, march.id) == {late}
+    [superbill] = stored_documents(db, world["ines"], DocumentKind.SUPERBILL)
+    assert superbill.period_start == dt.date(2026, 3, 31)
+    assert run(db, "2026-04-30") == {"superbill": 1, "statement": 1}
+    assert billed(db, DocumentKind.STATEMENT) == {late, early}
+
+
+def test_a_run_on_the_first_makes_last_months_statement_and_a_run_on_the_31st_does_not(
+        db: Database, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    attended(db, world, "ines", "2026-10-05 10:00")
+    attended(db, world, "ines", "2026-10-30 16:00")
+    today = {"date": dt.date(2026, 10, 31)}
+    monkeypatch.setattr(clock, "today", lambda tz: today["date"])
+
+    assert run(db) == {"superbill": 2}  # on the 31st: October has not ended
+    assert stored_documents(db, kind=DocumentKind.STATEMENT) == []
+
+    today["date"] = dt.date(2026, 11, 1)
+    assert run(db) == {"statement": 1}
+    [october] = stored_documents(db, kind=DocumentKind.STATEMENT)
+    assert (october.period_start, october.amount) == (dt.date(2026, 10, 1), Decimal("280.00"))
+
+
+@pytest.mark.parametrize("zone_name, local, month", [
+    ("Pacific/Auckland", "2026-03-01 08:00", 3),  # 2026-02-28 19:00 UTC: March in Auckland
+    ("America/Los_Angeles", "2026-02-28 20:00", 2),  # 2026-03-01 04:00 UTC: February in Los Angeles
+])
+def test_the_month_of_a_visit_is_the_practices_month(db: Database, practice: dict[str, Actor], zone_name: str,
+                                                     local: str, month: int) -> None:
+    add_services(db, time_zone=zone_name)
+    client = ClientsController(db).add_client(practice["owner"], first_name="Ada", last_name="Byron")
+    appt = add_appointment(db, client, utc(local, zone_name))
+
+    BillingController(db).run_automatic(through="2026-03-31")
+
+    [statement] = stored_documents(db, client, DocumentKind.STATEMENT)
+    assert statement.period_start == dt.date(2026, month, 1)
+    assert covered_by(db, statement.id) == {appt}
+
+
+def test_the_autumn_change_day_is_billed_whole_and_only_once(db: Database, world: dict[str, Any]) -> None:
+    """1 November 2026 in New York has 25 hours (01:00-02:00 twice); a run through that day
+    bills up to its last minute, October's statement takes 23:30 on the 31st (already
+    1 November in UTC) and not 00:30 on the 1st."""
+    last_of_october = attended(db, world, "ines", "2026-10-31 23:30")
+    first_minutes = attended(db, world, "ines", "2026-11-01 00:30")
+    repeated_hour = add_appointment(db, world["ines"], dt.datetime(2026, 11, 1, 6, 30))  # 01:30 EST, the 2nd
+    last_minutes = attended(db, world, "ines", "2026-11-01 23:30")  # 04:30 UTC on the 2nd
+    next_day = attended(db, world, "ines", "2026-11-02 00:10")
+
+    assert run(db, "2026-11-01") == {"superbill": 4, "statement": 1}
+
+    assert billed(db, DocumentKind.SUPERBILL) == {last_of_october, first_minutes, repeated_hour, last_minutes}
+    assert billed(db, DocumentKind.STATEMENT) == {last_of_october}
+    days = {d.period_start for d in stored_documents(db, kind=DocumentKind.SUPERBILL)}
+    assert days == {dt.date(2026, 10, 31), dt.date(2026, 11, 1)}
+    assert stored_appointment(db, next_day).superbill_owed
+
+
+def test_the_spring_change_day_ends_at_its_own_midnight(db: Database, world: dict[str, Any]) -> None:
+    """8 March 2026 in New York has 23 hours: 23:59 that night is 03:59 UTC on the 9th."""
+    before = attended(db, world, "ines", "2026-03-07 23:59")
+    change_day = [attended(db, world, "ines", f"2026-03-08 {t}") for t in ("00:00", "03:00", "23:59")]
+
+    assert run(db, "2026-03-07") == {"superbill": 1}
+    assert run(db, "2026-03-08") == {"superbill": 3}
+    assert billed(db) == {before, *change_day}
+
+
+# ------------------------------------------------------------------ the run itself
+
+
+def test_a_second_run_with_nothing_due_makes_nothing_and_writes_no_audit_row(
+        db: Database, world: dict[str, Any]) -> None:
+    attended(db, world, "ines", "2026-03-10 10:00")
+    attended(db, world, "tobias", "2026-04-10 10:00")
+    BillingController(db).run_automatic()
+    before = snapshot(db, with_audit=True)
+
+    again = BillingController(db).run_automatic()
+
+    assert (again.documents_created, again.appointments_billed, again.by_kind) == (0, 0, {})
+    assert snapshot(db, with_audit=True) == before
+
+
+def test_the_run_reports_its_progress_by_clients(db: Database, world: dict[str, Any]) -> None:
+    attended(db, world, "ines", "2026-03-10 10:00")
+    attended(db, world, "tobias", "2026-03-11 10:00")
+    seen: list[tuple[int, int]] = []
+
+    BillingController(db).run_automatic(progress=lambda done, total: seen.append((done, total)))
+
+    assert seen[0] == (0, 2) and seen[-1] == (2, 2)
+
+
+def test_a_big_run_is_cut_into_short_transactions_by_what_is_owed(
+        db: Database, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each transaction holds SQLite's write lock; a first run over years of visits must not
+    hold it for long, so it is cut by the documents owed, not only by clients."""
+    from desktop.controllers import billing
+
+    for day in (9, 10, 11):
+        attended(db, world, "ines", f"2026-03-{day} 10:00")  # 3 superbills and 3 statement lines owed
+    attended(db, world, "tobias", "2026-03-10 10:00")
+    monkeypatch.setattr(billing, "CHUNK_OWED", 6)
+    seen: list[tuple[int, int]] = []
+    mark = last_audit_id(db)
+
+    report = BillingController(db).run_automatic(progress=lambda done, total: seen.append((done, total)))
+
+    assert seen == [(0, 2), (1, 2), (2, 2)]
+    assert [e.details["documents"] for e in audit_rows(db, mark)] == [4, 2]
+    assert report.by_kind == {"superbill": 4, "statement": 2}
+
+
+def test_a_client_inactive_now_is_skipped_and_counted(db: Database, world: dict[str, Any]) -> None:
+    kept = attended(db, world, "tobias", "2026-03-10 10:00")
+    ClientsController(db).set_status(world["owner"], world["tobias"], "inactive", reason="moved")
+
+    report = BillingController(db).run_automatic()
+
+    assert (report.documents_created, report.inactive_clients_skipped) == (0, 1)
+    assert stored_appointment(db, kept).superbill_owed  # billed once Tobias is active again
+
+
+# ------------------------------------------------------------------ documents: the list
+
+
+@pytest.fixture
+def billed_world(world: dict[str, Any], db: Database) -> dict[str, Any]:
+    """Ines: March (two visits) and April; Tobias: April. All billed by the run."""
+    world["visits"] = {
+        "ines-mar-1": attended(db, world, "ines", "2026-03-10 10:00"),
+        "ines-mar-2": attended(db, world, "ines", "2026-03-24 15:00", service="90837"),
+        "ines-apr": attended(db, world, "ines", "2026-04-02 10:00"),
+        "tobias-apr": attended(db, world, "tobias", "2026-04-03 10:00"),
+    }
+    BillingController(db).run_automatic(through="2026-04-30")
+    return world
+
+
+def test_the_documents_list_filters_by_month_kind_and_client(db: Database, billed_world: dict[str, Any]) -> None:
+    w, documents = billed_world, BillingController(db).documents
+    biller = w["biller"]
+
+    every = documents(biller)
+    assert len(every) == 4 + 3
+    assert [d.period_start for d in every] == sorted((d.period_start for d in every), reverse=True)
+    march = documents(biller, month="2026-03")
+    assert sorted((d.kind.value, d.period) for d in march) == [
+        ("statement", "2026-03"), ("superbill", "2026-03-10"), ("superbill", "2026-03-24")]
+    assert {d.kind for d in documents(biller, kind="statement")} == {DocumentKind.STATEMENT}
+    assert len(documents(biller, kind=DocumentKind.SUPERBILL)) == 4
+    assert {d.client_id for d in documents(biller, client_id=w["tobias"])} == {w["tobias"]}
+    [april_statement] = documents(biller, month=dt.date(2026, 4, 9), kind="statement", client_id=w["ines"])
+    assert (april_statement.amount, april_statement.client_name) == (Decimal("140.00"), "Ines Harrow")
+    assert documents(biller, month="2026-05") == []
+
+
+def test_a_documents_dates_of_service_and_its_json(db: Database, billed_world: dict[str, Any]) -> None:
+    w = billed_world
+    [march] = BillingController(db).documents(w["owner"], month="2026-03", kind="statement", with_dates=True)
+
+    assert march.service_dates == (dt.date(2026, 3, 10), dt.date(2026, 3, 24))
+    data = march.as_json()
+    assert {k: data[k] for k in ("kind", "client_id", "service_dates", "period", "amount", "automatic")} == {
+        "kind": "statement", "client_id": w["ines"], "service_dates": ["2026-03-10", "2026-03-24"],
+        "period": "2026-03", "amount": "320.00", "automatic": True}
+    assert march.created_at.tzinfo is not None and str(march.created_at.tzinfo) == NEW_YORK
+
+
+def test_an_own_clients_clinician_sees_only_their_clients_documents(
+        db: Database, billed_world: dict[str, Any]) -> None:
+    w, documents = billed_world, BillingController(db).documents
+    assert {d.client_id for d in documents(w["clinician"])} == {w["ines"]}
+    assert {d.client_id for d in documents(w["clinician-all"])} == {w["ines"], w["tobias"]}
+    with refused_and_unchanged(db, "clinician", PermissionDenied, "billing.documents"):
+        documents(w["clinician"], client_id=w["tobias"])
+    tobias_doc = documents(w["owner"], client_id=w["tobias"])[0].id
+    with refused_and_unchanged(db, "clinician", PermissionDenied, "billing.document.view"):
+        BillingController(db).document(w["clinician"], tobias_doc)
+
+
+def test_the_scheduler_cannot_open_billing(db: Database, billed_world: dict[str, Any]) -> None:
+    w = billed_world
+    doc = BillingController(db).documents(w["owner"])[0].id
+    with refused_and_unchanged(db, "scheduler", PermissionDenied, "billing.documents"):
+        BillingController(db).documents(w["scheduler"])
+    with refused_and_unchanged(db, "scheduler", PermissionDenied, "billing.document.view"):
+        BillingController(db).document(w["scheduler"], doc)
+
+
+@pytest.mark.parametrize("filters, field", [({"month": "March"}, "month"), ({"month": "2026-13"}, "month"),
+                                            ({"kind": "invoice"}, "kind")])
+def test_a_filter_that_makes_no_sense_is_refused(db: Database, billed_world: dict[str, Any],
+                                                 filters: dict[str, str], field: str) -> None:
+    with refused_and_unchanged(db, "biller", InvalidInput, "billing.documents") as refused:
+        BillingController(db).documents(billed_world["biller"], **filters)
+    assert refused.value.field == field
+
+
+# ------------------------------------------------------------------ documents: one opened
+
+
+def test_opening_a_superbill_shows_practice_client_diagnoses_lines_and_total_and_is_audited(
+        db: Database, billed_world: dict[str, Any]) -> None:
+    w = billed_world
+    visit = w["visits"]["ines-mar-2"]
+    [superbill] = [d for d in BillingController(db).documents(w["biller"], kind="superbill", client_id=w["ines"])
+                   if d.period_start == dt.date(2026, 3, 24)]
+    mark = last_audit_id(db)
+
+    view = BillingController(db).document(w["biller"], superbill.id, purpose="pdf")
+
+    assert (view.practice.name, view.practice.address, view.practice.phone, view.practice.tax_id,
+            view.practice.npi) == ("Riverside Counselling", "1 Main St\nSpringfield", "555 0100", "12-3456789",
+                                   "1234567893")
+    assert (view.client_name, view.client_date_of_birth, view.client_address) == (
+        "Ines Harrow", dt.date(1984, 2, 29), "12 Elm St\nSpringfield")
+    assert view.diagnosis_codes == "F41.1, F32.0"
+    assert [(line.date, line.code, line.description, line.minutes, line.fee) for line in view.lines] == [
+        (dt.date(2026, 3, 24), "90837", "Psychotherapy, 60 minutes", 60, Decimal("180.00"))]
+    assert view.total == Decimal("180.00") and view.kind is DocumentKind.SUPERBILL
+    assert view.title == f"Superbill {superbill.id}"
+    [event] = audit_rows(db, mark)
+    assert (event.actor_username, event.action, event.target_kind, event.target_id, event.outcome) == (
+        "biller", "billing.document.view", "client", w["ines"], Outcome.ALLOWED)
+    assert event.details == {"document_id": superbill.id, "purpose": "pdf"}
+    assert covered_by(db, superbill.id) == {visit}
+
+
+def test_a_statement_lists_its_months_services_and_their_total(db: Database, billed_world: dict[str, Any]) -> None:
+    w = billed_world
+    [statement] = BillingController(db).documents(w["owner"], month="2026-03", kind="statement")
+
+    view = BillingController(db).document(w["owner"], statement.id)
+
+    assert [(line.date, line.code, line.fee) for line in view.lines] == [
+        (dt.date(2026, 3, 10), "90834", Decimal("140.00")), (dt.date(2026, 3, 24), "90837", Decimal("180.00"))]
+    assert view.total == sum(line.fee for line in view.lines) == Decimal("320.00")
+    assert (view.period_start, view.period_end) == (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+    assert view.title == f"Statement {statement.id} — March 2026"
+
+
+def test_a_delivery_that_fails_is_audited_as_refused(db: Database, billed_world: dict[str, Any]) -> None:
+    w = billed_world
+    doc = BillingController(db).documents(w["owner"])[0].id
+
+    def disk_full(view: object) -> None:
+        raise FileNotWritten("The PDF could not be written: the disk is full.")
+
+    with refused_and_unchanged(db, "owner", FileNotWritten, "billing.document.view"):
+        BillingController(db).document(w["owner"], doc, purpose="pdf", deliver=disk_full)
+    delivered: list[object] = []
+    BillingController(db).document(w["owner"], doc, purpose="print", deliver=delivered.append)
+    assert len(delivered) == 1
+
+
+@pytest.mark.parametrize("document_id, purpose, error", [
+    (10**9, "view", NotFound), (2**40, "view", NotFound), (2**64, "view", InvalidInput), (0, "view", InvalidInput),
+    (1, "email", InvalidInput)])
+def test_opening_a_document_that_is_not_there_is_refused(db: Database, billed_world: dict[str, Any],
+                                                         document_id: int, purpose: str,
+                                                         error: type[Exception]) -> None:
+    with refused_and_unchanged(db, "biller", error, "billing.document.view"):
+        BillingController(db).document(billed_world["biller"], document_id, purpose=purpose)
+
+
+@pytest.mark.parametrize("change", ["edit", "attendance"])
+def test_a_change_waits_for_a_billing_run_in_progress_and_is_then_refused(
+        db: Database, world: dict[str, Any], change: str) -> None:
+    """A run reads the appointment's fee, then prints it on a document. A change saved in
+    between would leave the document printing a figure the appointment no longer has."""
+    came = attended(db, world, "ines", "2026-03-10 10:00")
+    refused: list[BaseException] = []
+
+    def change_it() -> None:
+        try:
+            if change == "edit":
+                AppointmentsController(db).edit(world["scheduler"], came, 2, start="2026-03-10 10:00", minutes=45,
+                                                service_code="90834", fee="99.00", clinician_id="clinician",
+                                                attendance="attended")
+            else:
+                AppointmentsController(db).set_attendance(world["scheduler"], came, "no-show")
+        except InvalidInput as exc:
+            refused.append(exc)
+
+    worker = threading.Thread(target=change_it)
+    with db.transaction() as s:  # a run, as far as it got when the person saves
+        db.take_write_lock(s, "billing")
+        fee = s.get(Appointment, came).fee
+        worker.start()
+        time.sleep(0.5)
+        assert worker.is_alive(), "the change did not wait for the run"
+        doc = BillingDocument(client_id=world["ines"], kind=DocumentKind.SUPERBILL, period_start=dt.date(2026, 3, 10),
+                              period_end=dt.date(2026, 3, 10), amount=fee, automatic=True,
+                              automatic_key=f"superbill:{came}")
+        s.add(doc)
+        s.flush()
+        s.add(BillingItem(client_id=world["ines"], document_id=doc.id, appointment_id=came,
+                          kind=DocumentKind.SUPERBILL))
+    worker.join(timeout=30)
+
+    assert [type(e) for e in refused] == [InvalidInput]
+    appt = stored_appointment(db, came)
+    assert (appt.fee, appt.attendance) == (fee, Attendance.ATTENDED)
+
+
+# ------------------------------------------------------------------ never twice: the database
+
+
+def _a_document(s: Any, client_id: int, key: str | None) -> int:
+    return s.execute(insert(BillingDocument).values(
+        client_id=client_id, kind=DocumentKind.SUPERBILL, period_start=dt.date(2026, 3, 10),
+        period_end=dt.date(2026, 3, 10), amount=Decimal("140.00"), automatic=key is not None,
+        created_at=dt.datetime(2026, 3, 11), automatic_key=key).returning(BillingDocument.id)).scalar_one()
+
+
+def test_the_database_itself_refuses_a_second_automatic_document_for_the_same_thing(
+        db: Database, world: dict[str, Any]) -> None:
+    """Idempotence does not rest on the lock alone: a run that skipped it could not succeed."""
+    came = attended(db, world, "ines", "2026-03-10 10:00")
+    run(db, "2026-03-10")
+    before = snapshot(db)
+
+    with pytest.raises(IntegrityError), db.engine.begin() as conn:
+        _a_document(conn, world["ines"], f"superbill:{came}")
+    [made] = stored_documents(db, world["ines"])
+    with pytest.raises(IntegrityError), db.engine.begin() as conn:
+        doc = _a_document(conn, world["ines"], None)  # by hand, no key: the item is what clashes
+        conn.execute(insert(BillingItem).values(client_id=world["ines"], document_id=doc, appointment_id=came,
+                                                kind=DocumentKind.SUPERBILL))
+    assert snapshot(db) == before
+    assert made.automatic_key == f"superbill:{came}"
+    # Documents made by hand have no key, and any number of them may have none.
+    with db.engine.begin() as conn:
+        _a_document(conn, world["ines"], None)
+        _a_document(conn, world["ines"], None)
+
+
+# ------------------------------------------------------------------ never twice: two processes at once
+
+CLIENTS = 300
+VISITS_PER_CLIENT = 9  # January to September 2026, one a month
+INACTIVE_EVERY = 10  # every tenth client is inactive now: skipped by both runs
+THROUGH = "2026-09-30"
+
+RUNNER = r"""
+import json, os, sys, time
+from pathlib import Path
+from desktop.controllers import billing
+from desktop.storage.database import open_database
+
+url, folder, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+billing.CHUNK_CLIENTS = 25  # many short transactions, so the two runs interleave chunk by chunk
+db = open_database(url)
+(folder / f"ready-{name}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.001)
+began = time.time()
+report = billing.BillingController(db).run_automatic(through=sys.argv[4])
+ended = time.time()
+db.dispose()
+print(json.dumps({"began": began, "ended": ended, "documents": report.documents_created,
+                  "by_kind": report.by_kind, "appointments": report.appointments_billed}))
+"""
+
+
+def _busy_practice(db: Database) -> tuple[set[int], set[int]]:
+    """Hundreds of clients with months of attended visits, all owed; returns (active, inactive) ids."""
+    with db.transaction() as s:
+        s.execute(insert(Client), [
+            {"first_name": f"Client{i}", "last_name": "Busy", "search_key": f"busy client{i}",
+             "status": ClientStatus.INACTIVE if i % INACTIVE_EVERY == 0 else ClientStatus.ACTIVE}
+            for i in range(CLIENTS)])
+        clients = s.execute(select(Client.id, Client.status)).all()
+        s.execute(insert(Appointment), [
+            {"client_id": cid, "start": dt.datetime(2026, month, 1 + cid % 27, 14, 0), "duration_minutes": 45,
+             "service_code": "90834", "fee": Decimal("140.00"), "attendance": Attendance.ATTENDED,
+             "manual_billing_only": False, "superbill_owed": True, "statement_owed": True}
+            for cid, _status in clients for month in range(1, VISITS_PER_CLIENT + 1)])
+    return ({cid for cid, st in clients if st is ClientStatus.ACTIVE},
+            {cid for cid, st in clients if st is ClientStatus.INACTIVE})
+
+
+def test_two_processes_running_billing_at_the_same_moment_make_every_document_once(
+        db: Database, practice: dict[str, Actor], tmp_path: Path) -> None:
+    add_services(db, time_zone=NEW_YORK)
+    active, inactive = _busy_practice(db)
+    db.dispose()  # the two runs are the only ones using the database
+
+    runners = [subprocess.Popen([sys.executable, "-c", RUNNER, db.engine.url.render_as_string(hide_password=False),
+                                 str(tmp_path), name, THROUGH], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for name in ("left", "right")]
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready-{n}").exists() for n in ("left", "right")):
+        assert all(r.poll() is None for r in runners), [r.communicate() for r in runners]
+        assert time.monotonic() < deadline, "the runs did not start"
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    outputs = []
+    for runner in runners:
+        out, err = runner.communicate(timeout=300)
+        assert runner.returncode == 0, err
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+
+    left, right = outputs
+    assert left["began"] < right["ended"] and right["began"] < left["ended"], "the two runs did not overlap"
+    with db.reading() as s:
+        docs = s.execute(select(BillingDocument.kind, BillingDocument.client_id, BillingDocument.period_start,
+                                BillingDocument.automatic_key)).all()
+        items = s.execute(select(BillingItem.appointment_id, BillingItem.kind)).all()
+        appts = dict(s.execute(select(Appointment.id, Appointment.client_id)).all())
+        owed = s.scalar(select(func.count()).select_from(Appointment).where(
+            Appointment.client_id.in_(active), or_(Appointment.superbill_owed, Appointment.statement_owed)))
+    keys = [d.automatic_key for d in docs]
+    assert len(keys) == len(set(keys)) and None not in keys
+    superbilled = [a for a, kind in items if kind is DocumentKind.SUPERBILL]
+    stated = [a for a, kind in items if kind is DocumentKind.STATEMENT]
+    mine = {a for a, cid in appts.items() if cid in active}
+    assert sorted(superbilled) == sorted(mine)  # every one of them exactly once, and nothing else
+    assert sorted(stated) == sorted(mine)
+    assert not {a for a, cid in appts.items() if cid in inactive} & set(superbilled + stated)
+    months = [(d.client_id, d.period_start) for d in docs if d.kind is DocumentKind.STATEMENT]
+    assert len(months) == len(set(months)) == len(active) * VISITS_PER_CLIENT
+    assert owed == 0
+    assert left["documents"] + right["documents"] == len(docs) == 2 * len(mine)
+    assert left["appointments"] + right["appointments"] == len(mine)
