@@ -4,11 +4,14 @@ Everything shown comes from one ``ClientsController.get_client`` call; changes
 go through the edit dialog or the Client Portal switches, each one controller
 operation. ``changed`` and ``deleted`` tell the main window to refresh its list.
 The Billing documents and History tabs are there only when the controller
-returned those parts (docs/rules.md, "Who may do what"). Esc or Ctrl+W closes it.
+returned those parts (docs/rules.md, "Who may do what"); the Appointments tab
+offers New and Edit to those who may manage this client's appointments (the
+appointment dialog; the profile reloads after a save). Esc or Ctrl+W closes it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -32,7 +35,7 @@ from desktop.controllers.clients import ClientDetail
 from desktop.controllers.errors import NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
-from desktop.domain.models import ClientStatus
+from desktop.domain.models import Attendance, ClientStatus
 from desktop.domain.search import display_name
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import (
@@ -48,6 +51,14 @@ BADGE = {
     ClientStatus.ACTIVE: "background: #e3f4e8; color: #1b6e35; border: 1px solid #9fd3b0;",
     ClientStatus.INACTIVE: "background: #eeeeee; color: #555555; border: 1px solid #c4c4c4;",
 }
+
+
+def _wall_clock(stamp: str) -> str:
+    """An appointment's start as given (ISO, on the practice's clock) to the minute."""
+    try:
+        return f"{dt.datetime.fromisoformat(stamp):%Y-%m-%d %H:%M}"
+    except (TypeError, ValueError):
+        return str(stamp)
 
 
 def _caption(text: str, buddy: QWidget) -> QLabel:
@@ -155,12 +166,7 @@ class ProfileWindow(QWidget):
         self.tabs.addTab(self._overview(), "Overview")
         self.tabs.addTab(self._portal(), "Client Portal")
         self.tabs.addTab(self._contacts_tab(), f"Contacts ({len(d.contacts)})")
-        self.tabs.addTab(_table("appointmentsTable", ["Start", "Minutes", "Service", "Fee", "Attended",
-                                                      "Clinician", "Billing"], [
-            [a["start"].replace("T", " "), str(a["duration_minutes"]), a["service_code"], a["fee"],
-             "yes" if a["attended"] else "no-show", a["clinician"] or "",
-             "manual only (while inactive)" if a["manual_billing_only"] else ""]
-            for a in reversed(d.appointments)]), f"Appointments ({len(d.appointments)})")
+        self.tabs.addTab(self._appointments_tab(), f"Appointments ({len(d.appointments)})")
         # Left out of the record for roles that may not see them: no tab at all, not an empty one.
         documents = d.billing_documents
         if documents is not None:
@@ -185,6 +191,8 @@ class ProfileWindow(QWidget):
             ("Email", row.email or ""), ("Phone", row.phone or ""), ("Address", d.address or ""),
             ("Client status", row.status.value.title()),
         ]
+        if d.diagnosis_codes:
+            values.insert(7, ("Diagnosis codes", d.diagnosis_codes))
         if row.status is ClientStatus.INACTIVE:
             values.append(("Inactive reason", d.inactive_reason.value.title() if d.inactive_reason else ""))
             if d.inactive_note:
@@ -240,6 +248,87 @@ class ProfileWindow(QWidget):
         layout.addWidget(self.contacts_table, 1)
         layout.addLayout(row)
         return page
+
+    def _appointments_tab(self) -> QWidget:
+        """The client's appointments, newest first; New and Edit for those who manage them."""
+        d = self.detail
+        page = self.appointments_page = QWidget()
+        page.setObjectName("appointmentsTab")
+        shown = list(reversed(d.appointments))
+        self._appointment_ids = [a["id"] for a in shown]  # by table row
+        self.appointments_table = _table(
+            "appointmentsTable", ["Start", "Minutes", "Service", "Fee", "Attendance", "Clinician", "Billing"],
+            [[_wall_clock(a["start"]), str(a["minutes"]),
+              f"{a['service']} {a.get('service_description') or ''}".strip(), a["fee"],
+              Attendance(a["attendance"]).label, a.get("clinician_name") or "",
+              "on a billing document" if a.get("billed")
+              else "by hand only (while inactive)" if a["manual_billing_only"] else ""]
+             for a in shown])
+        self.appointments_table.setAccessibleName("Appointments")
+        for row in range(len(shown)):
+            item = self.appointments_table.item(row, 1)
+            if item is not None:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        manages = self.actor.can(Action.MANAGE_APPOINTMENTS, d.row.clinician_id)
+        self.new_appointment_button = QPushButton("&New appointment…")
+        self.new_appointment_button.setObjectName("newAppointment")
+        self.new_appointment_button.clicked.connect(self.new_appointment)
+        self.edit_appointment_button = QPushButton("&Edit appointment…")
+        self.edit_appointment_button.setObjectName("editAppointment")
+        self.edit_appointment_button.clicked.connect(self.edit_appointment)
+        self.edit_appointment_button.setEnabled(False)
+        self.appointments_table.itemSelectionChanged.connect(
+            lambda: self.edit_appointment_button.setEnabled(self._selected_appointment() is not None))
+        if manages:
+            self.appointments_table.cellDoubleClicked.connect(lambda _r, _c: self.edit_appointment())
+        buttons = QHBoxLayout()
+        for button in (self.new_appointment_button, self.edit_appointment_button):
+            button.setVisible(manages)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(page)
+        if not shown:
+            empty = QLabel("No appointments yet.")
+            empty.setObjectName("noAppointments")
+            layout.addWidget(empty)
+        layout.addWidget(self.appointments_table, 1)
+        layout.addLayout(buttons)
+        return page
+
+    def _selected_appointment(self) -> int | None:
+        rows = self.appointments_table.selectionModel().selectedRows()
+        return self._appointment_ids[rows[0].row()] if rows else None
+
+    def new_appointment(self) -> None:
+        from desktop.ui.dialogs.appointment import AppointmentDialog, ClientChoice
+
+        row = self.detail.row
+        client = ClientChoice(row.id, self._shown_name(), row.clinician_id, row.status,
+                              row.date_of_birth.isoformat() if row.date_of_birth else "", row.clinician or "")
+        self._run_appointment(AppointmentDialog(self.practice, self.actor, client=client, parent=self))
+
+    def edit_appointment(self) -> None:
+        from desktop.ui.dialogs.appointment import AppointmentDialog
+
+        appointment_id = self._selected_appointment()
+        if appointment_id is None or not self.actor.can(Action.MANAGE_APPOINTMENTS, self.detail.row.clinician_id):
+            return
+        found = attempt(self, "Cannot edit", lambda: self.practice.appointments.find(self.actor, appointment_id))
+        if not found or found.value is None:
+            self.reload()
+            return
+        self._run_appointment(AppointmentDialog(self.practice, self.actor, appointment=found.value, parent=self))
+
+    def _run_appointment(self, dialog: Any) -> None:
+        dialog.exec()
+        if dialog.made_active is not None:
+            self.changed.emit(self.record_id)  # the list shows the client's new status
+        if dialog.saved_id is not None or dialog.made_active is not None:
+            self.reload()
+            if dialog.saved_id in self._appointment_ids:
+                self.tabs.setCurrentWidget(self.appointments_page)
+                self.appointments_table.selectRow(self._appointment_ids.index(dialog.saved_id))
+        dialog.deleteLater()
 
     def _selected_contact(self) -> int | None:
         rows = self.contacts_table.selectionModel().selectedRows()
