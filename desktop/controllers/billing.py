@@ -28,7 +28,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from desktop.controllers.appointments import (
@@ -213,6 +214,38 @@ def _client_chunks(owing: dict[int, int]) -> Iterable[list[int]]:
         yield chunk
 
 
+def _bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows at the speed each database allows (a first run inserts millions).
+
+    SQLite: the driver's own executemany, each value converted as SQLAlchemy converts it
+    (its per-row bookkeeping was a third of the time). PostgreSQL: COPY (an executemany
+    there is a round trip per row)."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    columns = list(rows[0])
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    if dialect.name == "postgresql":
+        # COPY, in this transaction: psycopg converts each value from its Python type.
+        statement = f"COPY {quote(table.name)} ({names}) FROM STDIN"
+        driver = dialect.loaded_dbapi
+        try:
+            with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+                with cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(tuple(row.values()))
+        except driver.Error as exc:
+            # As SQLAlchemy would have raised it, so a clash arrives as ``DatabaseRefused``.
+            raise DBAPIError.instance(statement, None, exc, driver.Error) from exc
+        return
+    converters = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(['?'] * len(columns))})"
+    conn.exec_driver_sql(sql, [tuple(value if convert is None else convert(value)
+                                     for convert, value in zip(converters, row.values(), strict=True))
+                               for row in rows])
+
+
 @dataclass(frozen=True)
 class _Cutoffs:
     tz: ZoneInfo
@@ -362,7 +395,12 @@ class BillingController(RecordsController):
             stated = [r.id for w in wanted for r in w[3]]
         table = APPOINTMENTS
         conn = s.connection()
-        for ids, values in ((superbilled, {"superbill_owed": False}), (stated, {"statement_owed": False}),
+        # One update per appointment (each rewrites the row and its indexes): both flags at once
+        # for those that got both documents.
+        both = set(superbilled) & set(stated)
+        for ids, values in ((sorted(both), {"superbill_owed": False, "statement_owed": False}),
+                            ([i for i in superbilled if i not in both], {"superbill_owed": False}),
+                            ([i for i in stated if i not in both], {"statement_owed": False}),
                             (held, {"manual_billing_only": True, "superbill_owed": False,
                                     "statement_owed": False})):
             for batch in _chunks(ids, IN_LIMIT):
@@ -387,7 +425,7 @@ class BillingController(RecordsController):
         if automatic:
             # A plain executemany, then the new ids by their unique keys: asked to return ids in
             # order, SQLAlchemy inserts one row per statement on SQLite, ten times slower.
-            conn.execute(insert(DOCUMENTS), values)
+            _bulk_insert(conn, DOCUMENTS, values)
             keys = [str(key) for *_rest, key in documents]
             by_key: dict[str, int] = {}
             for batch in _chunks(keys, IN_LIMIT):
@@ -400,7 +438,7 @@ class BillingController(RecordsController):
                                     values).scalars())
         items = [{"client_id": client_id, "document_id": doc_id, "appointment_id": r.id, "kind": kind.value}
                  for doc_id, (client_id, _f, _l, rows, _k) in zip(ids, documents, strict=True) for r in rows]
-        conn.execute(insert(ITEMS), items)
+        _bulk_insert(conn, ITEMS, items)
         return [item["appointment_id"] for item in items]
 
     @staticmethod

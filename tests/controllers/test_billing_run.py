@@ -539,6 +539,41 @@ def test_the_database_itself_refuses_a_second_automatic_document_for_the_same_th
         _a_document(conn, world["ines"], None)
 
 
+def test_a_run_that_meets_a_superbill_made_by_hand_at_that_moment_tries_again_and_makes_nothing_twice(
+        db: Database, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the run reading what is owed and writing it, a superbill of the same
+    appointment is saved (by hand, or by an older Caseload that took no lock): the database
+    refuses the run's copy, and the run does that part again from what is now there."""
+    came = attended(db, world, "ines", "2026-03-10 10:00")
+    original = BillingController._insert_documents
+    calls: list[DocumentKind] = []
+
+    def meanwhile(s: Any, kind: DocumentKind, documents: Any, now: dt.datetime, **kw: Any) -> list[int]:
+        calls.append(kind)
+        if len(calls) == 1:
+            def by_hand(conn: Any) -> None:
+                doc = _a_document(conn, world["ines"], None)
+                conn.execute(insert(BillingItem).values(client_id=world["ines"], document_id=doc,
+                                                        appointment_id=came, kind=DocumentKind.SUPERBILL))
+                conn.execute(Appointment.__table__.update().where(Appointment.id == came)
+                             .values(superbill_owed=False))
+            if db.is_postgresql:  # another workstation, committed while the run is under way
+                with db.engine.begin() as other:
+                    by_hand(other)
+            else:  # SQLite lets nobody else write meanwhile: the clash comes from inside
+                by_hand(s.connection())
+        return original(s, kind, documents, now, **kw)
+
+    monkeypatch.setattr(BillingController, "_insert_documents", staticmethod(meanwhile))
+    report = BillingController(db).run_automatic(through="2026-03-31")
+
+    assert calls[:2] == [DocumentKind.SUPERBILL, DocumentKind.SUPERBILL]  # the first attempt was refused
+    with db.reading() as s:
+        kinds = sorted(s.scalars(select(BillingItem.kind).where(BillingItem.appointment_id == came)))
+    assert kinds == [DocumentKind.STATEMENT, DocumentKind.SUPERBILL]
+    assert report.by_kind.get("statement") == 1
+
+
 # ------------------------------------------------------------------ never twice: two processes at once
 
 CLIENTS = 300
