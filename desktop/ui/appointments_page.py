@@ -67,6 +67,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.appointments import HAPPENED, AppointmentRow, DayView
+from desktop.controllers.errors import CaseloadError, NotSignedIn
 from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Roster
@@ -302,6 +303,8 @@ class AppointmentsPage(QWidget):
     openClientRequested = Signal(int)  # a client id: open their profile
     clientChanged = Signal(int)  # a client was made active from the appointment dialog
     dayShown = Signal()  # the shown day was read (or its reading refused) and is on screen
+    countsChanged = Signal(str)  # what the page shows, for the window's status bar
+    sessionEnded = Signal(str)  # the practice refused this person (deactivated, role changed): why
 
     def __init__(self, practice: Practice, actor: Actor, roster: Roster, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -576,6 +579,7 @@ class AppointmentsPage(QWidget):
                 self._read_seconds = time.perf_counter() - started
                 self._remember(key, read.value)
                 self._display(read.value)
+            self._ended(read.error)
             return
         if key != self._shown:
             self._show_waiting(key)  # the same day read again keeps its rows meanwhile
@@ -600,6 +604,7 @@ class AppointmentsPage(QWidget):
         if epoch != self._epoch:
             return  # read before a change: the newer read decides what is shown
         self._pending.discard(key)
+        self._ended(outcome.error)
         if not outcome or outcome.value is None:
             if key == self._wanted and outcome.error is None:  # a bug (the crash handler said so)
                 self._refused(key, "The appointments could not be read.")
@@ -609,6 +614,10 @@ class AppointmentsPage(QWidget):
         self._remember(key, view)
         if key == self._wanted:
             self._display(view)
+
+    def _ended(self, error: CaseloadError | None) -> None:
+        if isinstance(error, NotSignedIn):
+            self.sessionEnded.emit(str(error))
 
     def _remember(self, key: DayKey, view: DayView) -> None:
         self._cache[key] = view
@@ -644,6 +653,7 @@ class AppointmentsPage(QWidget):
         self.table.setEnabled(True)
         self._shown = None
         self._say_empty(message, refused=True)
+        self.countsChanged.emit(message)
         self.dayShown.emit()
 
     def _display(self, view: DayView) -> None:
@@ -665,6 +675,9 @@ class AppointmentsPage(QWidget):
             chosen, self._select_after = self._select_after, None
             self.select_appointment(chosen)
         self._update_buttons()
+        count = len(view.rows)
+        self.countsChanged.emit(f"{count:,} appointment{'' if count == 1 else 's'} on {day_in_words(view.day)}"
+                                if count else f"No appointments on {day_in_words(view.day)}")
         self.dayShown.emit()
         self._read_ahead(DayKey(view.day, self._wanted.clinician_id if self._wanted else None))
 
@@ -769,6 +782,7 @@ class AppointmentsPage(QWidget):
         found = attempt(self, "Cannot edit", lambda: self.appointments.find(self.actor, chosen.id),
                         reload=self.reload)
         if not found or found.value is None:
+            self._ended(found.error)
             self.reload()  # it may be gone, or no longer this person's to manage
             return
         dialog = AppointmentDialog(self.practice, self.actor, appointment=found.value, parent=self)
@@ -802,4 +816,5 @@ class AppointmentsPage(QWidget):
                 rows = list(self.model.rows)
                 rows[row] = dataclasses.replace(chosen, attendance=state, version=marked.value)
                 self.model.set_rows(rows, zoned=self.model.zoned)
-            self.reload()
+        self._ended(marked.error)
+        self.reload()

@@ -600,3 +600,13 @@ def test_the_profile_books_and_edits_its_clients_appointments(qtbot, world):  # 
     qtbot.waitUntil(lambda: profile.appointments_table.item(1, 4).text() == "Attended")
     rows = p.appointments.for_client(owner, ids["ada"])
     assert [r.attendance for r in rows] == [Attendance.ATTENDED, Attendance.SCHEDULED]
+
+
+def test_a_person_deactivated_meanwhile_is_told_when_the_page_reads_next(qtbot, world):  # type: ignore[no-untyped-def]
+    p, users, _ids = world
+    page = open_page(qtbot, p, users["scheduler"])
+    p.users.deactivate(users["owner"], "scheduler")
+    with qtbot.waitSignal(page.sessionEnded) as ended:
+        qtbot.mouseClick(page.next_button, LEFT)
+    assert ended.args[0].endswith(".")
+    assert page.empty.isVisible() and page.model.rowCount() == 0  # nothing more is shown
