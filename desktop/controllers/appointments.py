@@ -289,7 +289,8 @@ class AppointmentsController(RecordsController):
         values = {
             "start": self._utc(wall, tz), "duration_minutes": parse_minutes(minutes),
             "service_code": service.code, "fee": parse_fee(fee),
-            "clinician_id": self._clinician(s, clinician_id, client) if clinician_id not in (None, "") else None,
+            "clinician_id": (self._clinician(s, clinician_id, client, keep=appt.clinician_id)
+                             if clinician_id not in (None, "") else None),
             "attendance": parse_attendance(attendance),
         }
         changed = sorted(k for k, v in values.items() if getattr(appt, k) != v)
@@ -398,12 +399,16 @@ class AppointmentsController(RecordsController):
         return service
 
     @staticmethod
-    def _clinician(s: Session, value: int | str, client: Client) -> int:
+    def _clinician(s: Session, value: int | str, client: Client, *, keep: int | None = None) -> int:
+        """The clinician chosen (an id or a username); ``keep``: the one the appointment already
+        has, kept even if they have since been deactivated or given another role."""
         user = None
         if isinstance(value, int) and not isinstance(value, bool):
             user = s.get(PracticeUser, value) if 0 < value <= LARGEST_ID else None
         elif isinstance(value, str):
             user = s.scalars(select(PracticeUser).where(PracticeUser.username == value.strip())).one_or_none()
+        if user is not None and keep is not None and user.id == keep:
+            return user.id
         if user is None or not user.active or user.role not in CLINICIAN_ROLES:
             raise InvalidInput(f"There is no active clinician {str(value)[:64]!r} to see the client.",
                                field="clinician_id")
@@ -411,8 +416,11 @@ class AppointmentsController(RecordsController):
 
     @staticmethod
     def _default_clinician(s: Session, actor: Actor, client: Client) -> int | None:
+        """The client's clinician while they still see clients; else whoever books, if they do."""
         if client.clinician_id is not None:
-            return client.clinician_id
+            user = s.get(PracticeUser, client.clinician_id)
+            if user is not None and user.active and user.role in CLINICIAN_ROLES:
+                return user.id
         return actor.user_id if actor.role in CLINICIAN_ROLES else None
 
     @staticmethod

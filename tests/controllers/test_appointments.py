@@ -24,6 +24,7 @@ from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied, StaleVersion
 from desktop.controllers.permissions import Actor
+from desktop.controllers.users import UsersController
 from desktop.domain.models import Attendance, ClientStatus
 from desktop.storage.database import Database
 from tests.controllers.support import (
@@ -256,6 +257,29 @@ def test_an_edit_saves_what_changed_and_an_edit_from_an_older_version_is_refused
                               fee="175", clinician_id="clinician", attendance="scheduled")
     with refused_and_unchanged(db, "owner", StaleVersion, "appointment.attendance"):
         appointments(db).set_attendance(owner, booked, "cancelled", expected_version=1)
+
+
+def test_an_appointment_keeps_a_clinician_who_has_left_and_cannot_be_given_one(
+        db: Database, world: dict[str, Any]) -> None:
+    owner = world["owner"]
+    booked = appointments(db).book(owner, world["ines"], "2026-07-01 14:30", service_code="90834")
+    UsersController(db).deactivate(owner, "clinician")
+
+    appointments(db).edit(owner, booked, 1, start="2026-07-01 14:30", minutes=45, service_code="90834",
+                          fee="120", clinician_id="clinician", attendance="scheduled")
+
+    appt = stored_appointment(db, booked)
+    assert (appt.fee, appt.clinician_id) == (Decimal("120.00"), world["clinician"].user_id)
+    with refused_and_unchanged(db, "owner", InvalidInput, "appointment.book") as refused:
+        appointments(db).book(owner, world["ines"], "2026-07-02 14:30", service_code="90834",
+                              clinician_id="clinician")
+    assert refused.value.field == "clinician_id"
+    # Booked without choosing, Ines's next appointment is with someone who still sees clients.
+    by_owner = appointments(db).book(owner, world["ines"], "2026-07-02 14:30", service_code="90834")
+    by_scheduler = appointments(db).book(world["scheduler"], world["ines"], "2026-07-03 14:30",
+                                         service_code="90834")
+    assert stored_appointment(db, by_owner).clinician_id == owner.user_id
+    assert stored_appointment(db, by_scheduler).clinician_id is None
 
 
 def test_a_billed_appointment_can_no_longer_be_changed(db: Database, world: dict[str, Any]) -> None:
