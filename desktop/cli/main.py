@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import functools
 import getpass
 import json
@@ -33,6 +34,9 @@ EXIT_USAGE = 2
 EXIT_LIKELY_DUPLICATE = 3  # `clients add` of someone who looks already there (see --allow-duplicate)
 LIST_COLUMNS = ("id", "first_name", "last_name", "date_of_birth", "email", "phone", "status",
                 "clinician")
+ATTENDANCE = ("scheduled", "attended", "no-show", "late-cancel", "cancelled")
+# `appointments list --format json`: exactly these keys (the issue's contract), in this order.
+APPOINTMENT_KEYS = ("id", "client_id", "start", "minutes", "service", "fee", "clinician", "attendance")
 
 
 class CliError(Exception):
@@ -69,6 +73,28 @@ def _record_id(text: str) -> int:
     if not 1 <= value <= MAX_ID:
         raise argparse.ArgumentTypeError(f"{value} is not an id (ids run from 1 to {MAX_ID})")
     return value
+
+
+def _day(text: str) -> str:
+    """A calendar day as typed: YYYY-MM-DD, and one that exists (checked before anything opens)."""
+    try:
+        if not (len(text) == 10 and text.isascii() and text[4] == text[7] == "-"):
+            raise ValueError
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{printable(text)[:40]!r} is not a day; use YYYY-MM-DD, "
+                                         "as in 2026-11-26") from None
+    return text
+
+
+def _month(text: str) -> str:
+    """A month as typed: YYYY-MM."""
+    if not (len(text) == 7 and text[4] == "-" and text[:4].isascii() and text[:4].isdigit()
+            and text[5:].isascii() and text[5:].isdigit() and 1 <= int(text[5:]) <= 12
+            and int(text[:4]) >= 1):
+        raise argparse.ArgumentTypeError(f"{printable(text)[:40]!r} is not a month; use YYYY-MM, "
+                                         "as in 2026-10")
+    return text
 
 
 @functools.cache
@@ -176,10 +202,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--take", action="append", default=[], metavar="FIELD",
                    help="take this field's value from the contact (first_name, last_name, email, phone)")
 
-    billing = sub.add_parser("billing", help="the automatic billing run")
+    appointments = sub.add_parser("appointments", help="book appointments, mark attendance, list them")
+    asub = appointments.add_subparsers(dest="appointments_command", metavar="ACTION", required=True)
+    p = command(asub, "add", cmd_appointments_add,
+                "book an appointment; prints the new id. Booking an inactive client or a clinician "
+                "who already has an appointment then is allowed, with a warning on stderr",
+                changes=True)
+    p.add_argument("client_id", type=_record_id, metavar="CLIENT_ID")
+    p.add_argument("--start", required=True, metavar='"YYYY-MM-DD HH:MM"',
+                   help="on the practice's clock (its time zone in Practice settings)")
+    p.add_argument("--minutes", metavar="N", help="how long (default: the service's minutes)")
+    p.add_argument("--service", required=True, metavar="CODE", help="a service the practice offers")
+    p.add_argument("--fee", metavar="AMOUNT", help="such as 150.00 (default: the service's fee)")
+    p.add_argument("--clinician", metavar="USERNAME",
+                   help="who sees the client (default: the client's clinician)")
+    p = command(asub, "set", cmd_appointments_set, "mark what became of an appointment", changes=True)
+    p.add_argument("id", type=_record_id)
+    p.add_argument("attendance", choices=ATTENDANCE)
+    p = command(asub, "list", cmd_appointments_list,
+                "list appointments on the practice's clock: one day's (--date), one client's "
+                "(--client), or that client's on that day; with neither, today's (a practice keeps "
+                "millions, so there is no list of them all)")
+    p.add_argument("--date", type=_day, metavar="YYYY-MM-DD")
+    p.add_argument("--client", type=_record_id, metavar="ID")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is looking (an own-clients clinician sees only theirs); password as for "
+                        "changes")
+
+    billing = sub.add_parser("billing", help="the billing run, and superbills and statements")
     bsub = billing.add_subparsers(dest="billing_command", metavar="ACTION", required=True)
     p = command(bsub, "run", cmd_billing_run, "create superbills and statements owed", changes=True)
     p.add_argument("--through", metavar="YYYY-MM-DD")
+    p = command(bsub, "documents", cmd_billing_documents,
+                "list superbills and statements, newest period first")
+    p.add_argument("--client", type=_record_id, metavar="ID")
+    p.add_argument("--kind", choices=("superbill", "statement"))
+    p.add_argument("--period", type=_month, metavar="YYYY-MM",
+                   help="documents whose period or dates of service fall in this month")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is looking; password from $CASELOAD_PASSWORD or a prompt")
+    p = command(bsub, "document", cmd_billing_document,
+                "write one superbill or statement as a PDF (readable only by you); opening it is "
+                "audited on its client")
+    p.add_argument("id", type=_record_id)
+    p.add_argument("--out", required=True, metavar="FILE.pdf")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is looking; every look at a record is audited under their name")
 
     users = sub.add_parser("users", help="practice users")
     usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
@@ -256,7 +326,7 @@ def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None
 
 
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else printable(str(value))
 
 
 def _dump_json(data: Any) -> None:
@@ -431,13 +501,107 @@ def cmd_contacts_merge_into_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_appointments_add(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
+    appointments = practice.appointments
+    new_id = appointments.book(actor, args.client_id, args.start, minutes=args.minutes,
+                               service_code=args.service, fee=args.fee, clinician_id=args.clinician)
+    print(new_id, flush=True)
+    # Booked: now say what the window would have warned about (docs/rules.md, "Appointments":
+    # neither an inactive client nor a double-booked clinician blocks a booking).
+    try:
+        row = appointments.find(actor, new_id)
+        warned = appointments.warnings(actor, row.client_id, row.start, row.minutes,
+                                       row.clinician_id, appointment_id=new_id)
+    except CaseloadError:
+        warned = []  # the booking stands; a warning that cannot be worked out is not a refusal
+    for warning in warned:
+        print(f"Warning: {printable(warning.text)}", file=sys.stderr)
+    return 0
+
+
+def cmd_appointments_set(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    practice.appointments.set_attendance(_actor(practice, args.as_user), args.id, args.attendance)
+    print(f"Appointment {args.id} is now {args.attendance}.")
+    return 0
+
+
+def cmd_appointments_list(args: argparse.Namespace) -> int:
+    from desktop.domain import clock
+
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
+    day = dt.date.fromisoformat(args.date) if args.date else None
+    if day is None and args.client is None:
+        day = clock.today(practice.settings.settings(actor).zone)
+    rows = practice.appointments.listing(actor, day=day, client_id=args.client)
+    if args.format == "json":
+        _dump_json([{k: r.as_json()[k] for k in APPOINTMENT_KEYS} for r in rows])
+        return 0
+    _print_table([{"id": r.id, "start": f"{r.start:%Y-%m-%d %H:%M}", "client": r.client_name,
+                   "client_id": r.client_id, "clinician": r.clinician_name, "service": r.service_code,
+                   "minutes": r.minutes, "fee": r.fee, "attendance": r.attendance.label}
+                  for r in rows],
+                 ("id", "start", "client", "client_id", "clinician", "service", "minutes", "fee",
+                  "attendance"))
+    return 0
+
+
 def cmd_billing_run(args: argparse.Namespace) -> int:
     practice = _open(args)
-    report = practice.billing.run_billing(_actor(practice, args.as_user), args.through)
+    report = practice.billing.run_billing(_actor(practice, args.as_user), args.through,
+                                         progress=_progress_on_terminal("Billing"))
     print(f"Created {report.documents_created} billing documents for {report.appointments_billed} "
           f"appointments of {report.clients_billed} clients; skipped "
           f"{report.inactive_clients_skipped} inactive clients; "
           f"{report.held_for_manual_billing} appointments from inactive periods left for manual billing.")
+    return 0
+
+
+def _progress_on_terminal(what: str) -> Callable[[int, int], None] | None:
+    """A progress line on stderr for a person watching a long run; nothing for a script."""
+    if not (sys.stderr and sys.stderr.isatty()):
+        return None
+    import time
+
+    shown = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - shown[0] < 0.5:
+            return
+        shown[0] = now
+        end = "\r\033[K" if done >= total else ""
+        print(f"\r{what}: {done:,} of {total:,} clients…{end}", end="", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def cmd_billing_documents(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    rows = practice.billing.documents(_actor(practice, args.as_user), month=args.period, kind=args.kind,
+                                      client_id=args.client, with_dates=True)
+    if args.format == "json":
+        _dump_json([r.as_json() for r in rows])
+        return 0
+    _print_table([{"id": r.id, "kind": r.kind.value, "client": r.client_name, "client_id": r.client_id,
+                   "period": r.period, "amount": r.amount,
+                   "made": "automatically" if r.automatic else "by hand",
+                   "created": f"{r.created_at:%Y-%m-%d %H:%M}"} for r in rows],
+                 ("id", "kind", "client", "client_id", "period", "amount", "made", "created"))
+    return 0
+
+
+def cmd_billing_document(args: argparse.Namespace) -> int:
+    from desktop.render.billing_document import write_pdf
+
+    practice = _open(args)
+    written: list[Path] = []
+    view = practice.billing.document(_actor(practice, args.as_user), args.id, purpose="pdf",
+                                     deliver=lambda v: written.append(write_pdf(v, args.out)))
+    print(f"Wrote {view.kind.value} {view.id} to {printable(str(written[0]))}.")
     return 0
 
 

@@ -43,7 +43,7 @@ from desktop.domain.models import (
 )
 from desktop.storage.database import Database
 from tests.controllers.support import audit_rows, last_audit_id
-from tests.helpers import PASSWORD, add_appointment, count, seed_users
+from tests.helpers import PASSWORD, add_appointment, add_services, count, seed_users
 
 ROOT = Path(__file__).resolve().parents[2]
 LIST_KEYS = {"id", "first_name", "last_name", "date_of_birth", "email", "phone", "status", "clinician"}
@@ -247,7 +247,8 @@ def test_list_json_shows_active_clients_with_the_documented_keys(any_clinic: Cli
 def test_every_read_names_who_is_reading_on_either_database(db: Database):
     """Every look at a record names a person in the audit log, on the laptop's file too."""
     seed_users(db)
-    for words in (("clients", "list"), ("clients", "show", "1"), ("clients", "duplicates"), ("audit",)):
+    for words in (("clients", "list"), ("clients", "show", "1"), ("clients", "duplicates"), ("audit",),
+                  ("appointments", "list"), ("billing", "documents"), ("billing", "document", "1", "--out", "x.pdf")):
         assert "--as" in refused(caseload(db, *words, password=None), code=2)
     assert as_json(caseload(db, "clients", "list", "--format", "json", "--as", "scheduler")) == []
 
@@ -343,10 +344,13 @@ def test_adding_without_a_last_name_is_a_one_line_usage_error(clinic: Clinic):
 # ------------------------------------------------------------- clients show
 
 def test_show_json_has_the_full_record(clinic: Clinic):
+    add_services(clinic.db, time_zone="America/New_York")
     ada = as_json(caseload(clinic.db, "clients", "show", "--as", "owner", str(clinic.ada), "--format", "json"))
     assert SHOW_KEYS <= set(ada)
     assert (ada["first_name"], ada["last_name"], ada["clinician"]) == ("Ada", "Lovelace", "Dr. Colin Park")
-    assert [a["start"] for a in ada["appointments"]] == ["2024-03-04T10:00", "2024-03-11T10:00"]
+    # Stored at 10:00 UTC; shown on the practice's clock, before and after the clocks went forward.
+    assert [(a["start"], a["attendance"]) for a in ada["appointments"]] == [
+        ("2024-03-04T05:00-05:00", "attended"), ("2024-03-11T06:00-04:00", "attended")]
     assert [(c["contact_id"], c["relationship"]) for c in ada["contacts"]] == [(clinic.guardian, "Guardian")]
     assert ada["portal"] == {"portal_enabled": False, "messaging_enabled": False}
     assert ada["status_history"] == [] and ada["billing_documents"] == []
@@ -615,13 +619,15 @@ def test_merging_a_field_contacts_do_not_have_is_refused(clinic: Clinic):
 
 def test_biller_runs_billing_and_only_active_clients_are_billed(clinic: Clinic):
     out = succeeded(caseload(clinic.db, "billing", "run", "--through", "2024-12-31", "--as", "biller"))
-    assert "Created 2 billing documents for 2 appointments of 1 clients" in out
+    # A superbill for each attended appointment and March's statement for both.
+    assert "Created 3 billing documents for 2 appointments of 1 clients" in out
     assert "skipped 1 inactive clients" in out
     with clinic.db.reading() as s:
         documents = s.execute(select(BillingDocument.client_id, BillingDocument.kind,
                                      BillingDocument.amount)).all()
     assert sorted((cid, kind.value, str(amount)) for cid, kind, amount in documents) == [
-        (clinic.ada, "statement", "330.00"), (clinic.ada, "superbill", "330.00")]
+        (clinic.ada, "statement", "330.00"), (clinic.ada, "superbill", "150.00"),
+        (clinic.ada, "superbill", "180.00")]
 
 
 def test_clinician_cannot_run_billing_and_no_document_is_created(clinic: Clinic):
