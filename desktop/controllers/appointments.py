@@ -20,12 +20,13 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
 from desktop.controllers.base import (
+    LARGEST_ID,
     Controller,
     audit,
-    check_id,
     flush_versioned,
     reads,
     require,
+    stored_id,
     writes,
 )
 from desktop.controllers.errors import InvalidInput, NotFound, StaleVersion
@@ -51,29 +52,6 @@ CLINICIAN_ROLES = (Role.ACCOUNT_OWNER, Role.PRACTICE_MANAGER, Role.CLINICIAN)
 OCCUPIES = (Attendance.SCHEDULED, Attendance.ATTENDED, Attendance.NO_SHOW)
 # Attendance that says the appointment has taken place (or was due to): not before it begins.
 HAPPENED = (Attendance.ATTENDED, Attendance.NO_SHOW)
-
-
-# Record ids are INTEGER columns. PostgreSQL refuses to compare one with a larger number
-# ("integer out of range") instead of finding nothing, so no such number reaches a query.
-LARGEST_ID = 2**31 - 1
-
-
-def stored_id(value: Any, what: str) -> int:
-    """``check_id``, and ``NotFound`` for a number larger than any row's id can be."""
-    number = check_id(value, what)
-    if number > LARGEST_ID:
-        missing = NotFound(f"There is no {what} {number}.")
-        # The audit row's target column is an INTEGER too: the refusal is recorded without it.
-        missing.audit_target_id = None  # type: ignore[attr-defined]
-        raise missing
-    return number
-
-
-class RecordsController(Controller):
-    """A controller that looks clients up by any id a caller types (see ``stored_id``)."""
-
-    def _load_client(self, s: Session, client_id: int, *, for_update: bool = False) -> Client:
-        return super()._load_client(s, stored_id(client_id, "client"), for_update=for_update)
 
 
 @dataclass(frozen=True)
@@ -175,7 +153,7 @@ def parse_attendance(value: Attendance | str) -> Attendance:
                            f"{', '.join(a.value for a in Attendance)}.", field="attendance") from None
 
 
-class AppointmentsController(RecordsController):
+class AppointmentsController(Controller):
     # ------------------------------------------------------------------ reading
 
     @reads("appointments.day", Action.MANAGE_APPOINTMENTS)

@@ -64,7 +64,10 @@ from desktop.storage.database import Database
 AUDITED_REFUSALS: tuple[type[CaseloadError], ...] = (
     PermissionDenied, ConfirmationMismatch, StaleVersion, InvalidInput, NotFound, NotSignedIn,
     FileNotWritten)
-MAX_ID = 2**63 - 1  # the largest id either database stores
+MAX_ID = 2**63 - 1  # the largest number an id may be typed as
+# The largest id a row can have: ids are INTEGER columns, 32 bits on PostgreSQL, which refuses
+# to compare one with a larger number ("integer out of range") instead of finding nothing.
+LARGEST_ID = 2**31 - 1
 
 Kind = Literal["read", "view", "write", "open", "practice"]
 P = ParamSpec("P")
@@ -127,6 +130,17 @@ def check_version(record: Client | Contact | PracticeSettings, expected_version:
         )
 
 
+def stored_id(value: Any, what: str) -> int:
+    """``check_id``, and ``NotFound`` for a number larger than any row's id can be."""
+    number = check_id(value, what)
+    if number > LARGEST_ID:
+        missing = NotFound(f"There is no {what} {number}.")
+        # The audit row's target column is an INTEGER too: the refusal is recorded without it.
+        missing.audit_target_id = None  # type: ignore[attr-defined]
+        raise missing
+    return number
+
+
 def flush_versioned(s: Session) -> None:
     """Flush, turning a lost race on the version counter into ``StaleVersion``."""
     try:
@@ -151,7 +165,7 @@ def _declare(kind: Kind, action: str, permission: Action | None, target: str | N
             target_id = None
             if target_arg:
                 value = public.bind_partial(self, actor, *args, **kwargs).arguments.get(target_arg)
-                target_id = value if isinstance(value, int) and 0 < value <= MAX_ID else None
+                target_id = value if isinstance(value, int) and 0 < value <= LARGEST_ID else None
             return self._run(kind, actor, action, permission, target_kind or None, target_id,
                              lambda s: body(self, s, actor, *args, **kwargs))
 
@@ -252,7 +266,7 @@ class Controller:
 
     def _load_client(self, s: Session, client_id: int, *, for_update: bool = False) -> Client:
         """The client, row-locked on PostgreSQL when about to change; ``NotFound`` if gone."""
-        check_id(client_id, "client")
+        stored_id(client_id, "client")
         stmt = select(Client).where(Client.id == client_id)
         if for_update and not self.db.is_sqlite:
             stmt = stmt.with_for_update()

@@ -35,14 +35,14 @@ from sqlalchemy.orm import Session
 from desktop.controllers.appointments import (
     AppointmentRow,
     AppointmentsController,
-    RecordsController,
-    stored_id,
 )
 from desktop.controllers.base import (
+    Controller,
     as_practice,
     audit,
     reads,
     require,
+    stored_id,
     writes,
 )
 from desktop.controllers.errors import InvalidInput, NotFound
@@ -266,7 +266,7 @@ class _Cutoffs:
                 and_(Appointment.statement_owed.is_(True), Appointment.start < self.statements_before)]
 
 
-class BillingController(RecordsController):
+class BillingController(Controller):
     # ------------------------------------------------------------- the automatic run
 
     @as_practice("billing.automatic")

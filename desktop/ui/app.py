@@ -7,6 +7,7 @@ and asks who signs in next, in the same run of the application.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,10 +29,39 @@ def resources_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "resources"
 
 
+class GarbageCollector(QObject):
+    """Python's cycle collector, run on the GUI thread only.
+
+    Left to itself, the collector runs in whichever thread happens to allocate
+    past its threshold, a background job's included. A Qt widget caught in a
+    cycle would then be deleted from that thread, in the middle of whatever the
+    GUI thread is doing: a crash. So automatic collection is switched off and
+    this timer does the same work, at the same thresholds, on the GUI thread.
+    """
+
+    def __init__(self, parent: QObject, interval_ms: int = 500) -> None:
+        super().__init__(parent)
+        self.thresholds = gc.get_threshold()
+        gc.disable()
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.check)
+        self.timer.start()
+
+    @Slot()
+    def check(self) -> None:
+        young, middle, old = gc.get_count()
+        if young > self.thresholds[0]:
+            generation = 2 if old > self.thresholds[2] else 1 if middle > self.thresholds[1] else 0
+            gc.collect(generation)
+
+
 def make_application(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication(argv if argv is not None else sys.argv[:1])
+    if app.findChild(GarbageCollector) is None:
+        GarbageCollector(app)
     app.setApplicationName("Caseload")
     app.setOrganizationName("Caseload")
     app.setApplicationDisplayName("Caseload")

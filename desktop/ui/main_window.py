@@ -50,11 +50,12 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.errors import CaseloadError
-from desktop.controllers.permissions import Actor
+from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
 from desktop.domain.models import ClientStatus
 from desktop.ui.app import icon, style_sheet
+from desktop.ui.appointments_page import AppointmentsPage
 from desktop.ui.automatic_billing import AutomaticBilling
 from desktop.ui.billing_page import BillingPage
 from desktop.ui.billing_page import offered_to as billing_offered_to
@@ -144,6 +145,11 @@ class MainWindow(QMainWindow):
         self.clients_page = ClientsPage(self.clients, self.roster, actor)
         self.pages.addWidget(self.clients_page)
         self._page_counts: dict[int, str] = {}
+        self.appointments_page: AppointmentsPage | None = None
+        if actor.can(Action.MANAGE_APPOINTMENTS, any_client=True):
+            self.appointments_page = AppointmentsPage(practice, actor, self.roster)
+            self.appointments_page.setObjectName("appointmentsPage")
+            self._add_page("Appointments", "appointments", self.appointments_page)
         self.billing_page: BillingPage | None = None
         if billing_offered_to(actor):
             self.billing_page = BillingPage(practice, actor)
@@ -186,6 +192,11 @@ class MainWindow(QMainWindow):
         self.automatic_billing = AutomaticBilling(practice, self, self.billing_status)
         self.automatic_billing.finished.connect(self._billing_made)
         self.clients_page.countsChanged.connect(self._clients_counts)
+        if self.appointments_page is not None:
+            self.appointments_page.countsChanged.connect(self._appointments_counts)
+            self.appointments_page.sessionEnded.connect(self.session_ended)
+            self.appointments_page.openClientRequested.connect(self._open_client)
+            self.appointments_page.clientChanged.connect(self._client_changed)
         if self.billing_page is not None:  # (it says its own counts, under its table)
             self.billing_page.sessionEnded.connect(self.session_ended)
         self.clients_page.sessionEnded.connect(self.session_ended)
@@ -240,6 +251,15 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _clients_counts(self, text: str) -> None:
         self._counts_of(self.clients_page, text)
+
+    @Slot(str)
+    def _appointments_counts(self, text: str) -> None:
+        if self.appointments_page is not None:
+            self._counts_of(self.appointments_page, text)
+
+    @Slot(int)
+    def _open_client(self, client_id: int) -> None:
+        self.open_profile("client", client_id)
 
     def show_page(self, title: str) -> bool:
         """Go to the page named ``title`` in the navigation; False if this person has none."""
@@ -567,6 +587,8 @@ class MainWindow(QMainWindow):
         self.show_file_problem(self.practice.file_problem())
         if self.watcher.changed():
             self.clients_page.refresh_from_database()  # a refusal is said where the counts go
+            if self.appointments_page is not None:
+                self.appointments_page.reload()  # hidden, it only notes that it is out of date
 
     def _restore(self) -> None:
         geometry = self.settings.value("main/geometry")

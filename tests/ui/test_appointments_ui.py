@@ -9,12 +9,11 @@ through the controllers (docs/rules.md, "Appointments").
 from __future__ import annotations
 
 import datetime as dt
-import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from PySide6.QtCore import QDate, QEvent, Qt, QTimer
+from PySide6.QtCore import QDate, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox
 
 from desktop.controllers.appointments import AppointmentRow
@@ -31,22 +30,6 @@ from tests.ui.test_profile_and_deletion import WHEN_MODAL_GENERATION, click_butt
 LEFT = Qt.MouseButton.LeftButton
 FUTURE = dt.date(2031, 3, 13)  # a Thursday, long after any test runs
 PAST = dt.date(2024, 5, 16)
-
-
-@pytest.fixture(autouse=True)
-def earlier_widgets_are_gone() -> Iterator[None]:
-    """Delete the widgets earlier tests closed, and collect their garbage, here on the GUI thread.
-
-    The page reads slow days on worker threads. A worker that happens to run Python's garbage
-    collector while a closed test window is still waiting for its deferred deletion makes
-    Shiboken delete that window from inside whatever event the GUI thread handles next: a crash
-    seen about one run in four before this. (In the application the page and its dialogs have
-    parents, so Qt, not the collector, deletes them.)
-    """
-    if QApplication.instance() is not None:
-        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gc.collect()
-    yield
 
 
 @pytest.fixture
