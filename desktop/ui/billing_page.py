@@ -431,10 +431,11 @@ class BillingPage(QWidget):
             self.period.addItem(label, Period(month))
             month = (month - dt.timedelta(days=1)).replace(day=1)
         self.period.addItem("All periods", Period(None))
-        # Last month: its statements are made on the 1st and its superbills are all in,
-        # which is what a biller sends out first; this month is one step up.
-        self.period.setCurrentIndex(1)
-        self._period_index = 1  # the choice whose documents are listed (or being read)
+        # This month: what the automatic run made since the month began (yesterday's
+        # superbills included) is what a person looks for first; last month, with the
+        # statements made on the 1st, is one step down.
+        self.period.setCurrentIndex(0)
+        self._period_index = 0  # the choice whose documents are listed (or being read)
         self.period.currentIndexChanged.connect(self._period_changed)
         period_label = QLabel("Pe&riod:")
         period_label.setBuddy(self.period)
