@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, false, func, insert, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -241,9 +241,17 @@ def _bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]])
         return
     converters = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
     sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(['?'] * len(columns))})"
-    conn.exec_driver_sql(sql, [tuple(value if convert is None else convert(value)
-                                     for convert, value in zip(converters, row.values(), strict=True))
-                               for row in rows])
+    values = [list(row.values()) for row in rows]
+    for i, convert in enumerate(converters):  # column by column: a call only where one is needed
+        if convert is not None:
+            done: dict[Any, Any] = {}  # dates, stamps, kinds and fees repeat: each converted once
+            for value in values:
+                raw = value[i]
+                found = done.get(raw, done)
+                if found is done:
+                    found = done[raw] = convert(raw)
+                value[i] = found
+    conn.exec_driver_sql(sql, [tuple(value) for value in values])
 
 
 @dataclass(frozen=True)
@@ -262,8 +270,19 @@ class _Cutoffs:
                    clock.start_of_day(open_month, tz), closed)
 
     def due(self) -> list[Any]:
-        return [and_(Appointment.superbill_owed.is_(True), Appointment.start < self.superbills_before),
-                and_(Appointment.statement_owed.is_(True), Appointment.start < self.statements_before)]
+        # "= true" word for word as the partial indexes' condition, so the planner uses them.
+        return [and_(Appointment.superbill_owed == true(), Appointment.start < self.superbills_before),
+                and_(Appointment.statement_owed == true(), Appointment.start < self.statements_before)]
+
+    def due_of_clients(self, client_ids: Sequence[int]) -> Any:
+        """``due`` for these clients, looked up by the client index. The flags are read through
+        an expression, which no index serves: on the flags' indexes SQLite's planner would walk
+        every owed appointment of the practice for each chunk of clients (100 times slower)."""
+        owes_superbill = func.coalesce(Appointment.superbill_owed, false()).is_(True)
+        owes_statement = func.coalesce(Appointment.statement_owed, false()).is_(True)
+        return and_(Appointment.client_id.in_(client_ids),
+                    or_(and_(owes_superbill, Appointment.start < self.superbills_before),
+                        and_(owes_statement, Appointment.start < self.statements_before)))
 
 
 class BillingController(Controller):
@@ -351,7 +370,7 @@ class BillingController(Controller):
         held: list[int] = []
         rows = s.execute(select(Appointment.id, Appointment.client_id, Appointment.start, Appointment.fee,
                                 Appointment.superbill_owed, Appointment.statement_owed)
-                         .where(Appointment.client_id.in_(client_ids), or_(*cut.due()))
+                         .where(cut.due_of_clients(client_ids))
                          .order_by(Appointment.client_id, Appointment.start, Appointment.id)).all()
         for row in rows:
             if row.client_id not in active:

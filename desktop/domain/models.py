@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import (
     false as sa_false,
@@ -309,13 +310,16 @@ class Appointment(Base):
 
     ``superbill_owed`` and ``statement_owed`` are set while an attended appointment
     still waits for that document, so the automatic run finds what is due through
-    an index instead of comparing every appointment with every billing item.
+    a (partial) index instead of comparing every appointment with every billing item.
     """
 
     __tablename__ = "appointments"
+    # Partial: only what is still owed is indexed, and billing an appointment removes it.
     __table_args__ = (
-        Index("ix_appointments_superbill_owed", "superbill_owed", "start"),
-        Index("ix_appointments_statement_owed", "statement_owed", "start"),
+        Index("ix_appointments_superbill_owed", "start", sqlite_where=text("superbill_owed = 1"),
+              postgresql_where=text("superbill_owed = true")),
+        Index("ix_appointments_statement_owed", "start", sqlite_where=text("statement_owed = 1"),
+              postgresql_where=text("statement_owed = true")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -369,8 +373,9 @@ class BillingItem(Base):
     # client_id is redundant with the document's, on purpose: every client-owned
     # row names its client, so deletion and its test need no join knowledge.
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("billing_documents.id", ondelete="CASCADE"), index=True)
-    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), index=True)
+    # Looked up through the two unique constraints' indexes, which they lead.
+    document_id: Mapped[int] = mapped_column(ForeignKey("billing_documents.id", ondelete="CASCADE"))
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"))
     kind: Mapped[DocumentKind] = mapped_column(_enum(DocumentKind, "document_kind"))
 
 
