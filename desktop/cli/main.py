@@ -14,6 +14,7 @@ import getpass
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -317,12 +318,42 @@ def _actor(practice: Practice, username: str | None) -> Actor:
     return practice.users.sign_in(username, _password(f"Password for {username}: ", "CASELOAD_PASSWORD"))
 
 
+TABLE_CELL = 40  # a cell shows at most this many columns of a terminal
+
+
 def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    widths = {c: max([len(c)] + [len(_cell(r.get(c))) for r in rows]) for c in columns}
-    widths = {c: min(w, 40) for c, w in widths.items()}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for r in rows:
-        print("  ".join(_cell(r.get(c))[:40].ljust(widths[c]) for c in columns).rstrip())
+    cells = [[_fit(_cell(r.get(c))) for c in columns] for r in rows]
+    widths = [max([len(c)] + [_columns(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    print("  ".join(_pad(c.upper(), w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(_pad(text, w) for text, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _width(ch: str) -> int:
+    return 0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
+def _columns(text: str) -> int:
+    """How many terminal columns ``text`` takes: two for a wide (Chinese, Japanese) character,
+    none for a combining mark, so that names in any script line up."""
+    return sum(_width(ch) for ch in text)
+
+
+def _fit(text: str) -> str:
+    """``text`` in at most ``TABLE_CELL`` columns, ending in "…" where it was cut."""
+    if _columns(text) <= TABLE_CELL:
+        return text
+    kept, used = [], 0
+    for ch in text:
+        if used + _width(ch) > TABLE_CELL - 1:
+            break
+        kept.append(ch)
+        used += _width(ch)
+    return "".join(kept) + "…"
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _columns(text))
 
 
 def _cell(value: Any) -> str:

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ from sqlalchemy import select
 
 from desktop.controllers.appointments import AppointmentsController
 from desktop.controllers.billing import BillingController
+from desktop.controllers.clients import ClientsController
 from desktop.domain import clock
 from desktop.domain.models import Appointment, Attendance, BillingDocument, Client
 from desktop.storage.database import Database
@@ -158,6 +160,27 @@ def test_listing_with_neither_a_date_nor_a_client_shows_today_on_the_practices_c
                                 "ATTENDANCE"]
     assert any(f"{today:%Y-%m-%d} 12:00" in line and "Ada Lovelace" in line and "Scheduled" in line
                for line in table[1:])
+
+
+def terminal_columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def test_the_table_lines_up_names_in_any_script_and_cuts_long_ones_visibly(clinic: Clinic):
+    clients = ClientsController(clinic.db)
+    names = [("伟", "王"), ("ليلى", "حداد"), ("Maximiliana-Josefina Alexandrina", "Featherstonehaugh-Worthington")]
+    for hour, (first, last) in enumerate(names, start=9):
+        book(clinic, clients.add_client(clinic.owner, first_name=first, last_name=last), f"2030-02-04 {hour}:00",
+             clinician="clinician-all")
+    lines = succeeded(caseload(clinic.db, "appointments", "list", "--date", "2030-02-04", "--as", "scheduler")
+                      ).splitlines()
+    assert len(lines) == 4
+    # Each line's clinician column starts at the same terminal column, whatever the name's script.
+    starts = {terminal_columns(line[:line.index(word)]) for line, word in zip(
+        lines, ["CLINICIAN", "Dr. Alma Reyes", "Dr. Alma Reyes", "Dr. Alma Reyes"], strict=True)}
+    assert len(starts) == 1, lines
+    assert "王伟" in lines[1] and "ليلى حداد" in lines[2]
+    assert "Maximiliana-Josefina Alexandrina Feathe…" in lines[3]
 
 
 def test_an_own_clients_clinician_lists_only_their_clients_appointments(clinic: Clinic):
