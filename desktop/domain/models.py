@@ -316,9 +316,9 @@ class Appointment(Base):
     __tablename__ = "appointments"
     # Partial: only what is still owed is indexed, and billing an appointment removes it.
     __table_args__ = (
-        Index("ix_appointments_superbill_owed", "start", sqlite_where=text("superbill_owed = 1"),
+        Index("ix_appointments_superbill_owed", "start", "client_id", sqlite_where=text("superbill_owed = 1"),
               postgresql_where=text("superbill_owed = true")),
-        Index("ix_appointments_statement_owed", "start", sqlite_where=text("statement_owed = 1"),
+        Index("ix_appointments_statement_owed", "start", "client_id", sqlite_where=text("statement_owed = 1"),
               postgresql_where=text("statement_owed = true")),
     )
 
