@@ -273,10 +273,19 @@ def print_to(view: DocumentView, printer: QPagedPaintDevice) -> int:
 
 
 def gui_application() -> QGuiApplication:
-    """The running Qt application, or an offscreen one for the command line."""
+    """The running Qt application, or an offscreen one for the command line.
+
+    The one made here is a full ``QApplication``, not the lighter
+    ``QGuiApplication`` that drawing needs: Qt allows one application per
+    process and never upgrades it, so a lighter one would make every later
+    window in the same process (a test run, a script that prints and then
+    opens the app) abort on its first widget.
+    """
     app = QGuiApplication.instance()
     if app is None:
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and os.name != "nt":
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QGuiApplication(["caseload"])
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication(["caseload"])
     return app  # type: ignore[return-value]

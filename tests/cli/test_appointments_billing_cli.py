@@ -464,3 +464,31 @@ def test_the_demo_books_two_years_mostly_attended_with_inactive_periods(db: Data
                     "ix_appointments_statement_owed", "ix_appointments_manual_billing_only"} <= names
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     assert BillingController(db).run_automatic().documents_created == 0
+
+
+def test_a_pdf_written_in_process_leaves_room_for_a_window_afterwards(clinic: Clinic, tmp_path: Path):
+    """Scripts (and the test run itself) call ``main`` in-process and may open the window after.
+
+    Qt allows one application per process; had the command line made the lighter
+    drawing-only one, the first widget after it would abort the whole process.
+    """
+    bill(clinic)
+    with clinic.db.reading() as s:
+        document = s.scalars(select(BillingDocument.id).limit(1)).one()
+    out_file = tmp_path / "doc.pdf"
+    script = (
+        "import sys\n"
+        "from desktop.cli.main import main\n"
+        f"code = main(['--database', {url_of(clinic.db)!r}, 'billing', 'document', '{document}', "
+        f"'--out', {str(out_file)!r}, '--as', 'owner'])\n"
+        "from PySide6.QtWidgets import QMessageBox\n"
+        "box = QMessageBox(QMessageBox.Icon.Information, 'After the PDF', 'A window opens.')\n"
+        "print(code, box.text())\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CASELOAD_")}
+    environ.update(QT_QPA_PLATFORM="offscreen", CASELOAD_PASSWORD=PASSWORD)
+    ran = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environ, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines()[-1] == "0 A window opens."
+    assert out_file.read_bytes().startswith(b"%PDF")
