@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -58,6 +59,7 @@ from desktop.domain.models import (
     Client,
     ClientStatus,
     DocumentKind,
+    PracticeUser,
     Role,
     Service,
     StatusChange,
@@ -136,6 +138,7 @@ class DocumentLine:
     description: str
     minutes: int
     fee: Decimal
+    clinician: str = ""  # who saw the client (the rendering provider); "" if nobody is recorded
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ def _parse_through(through: dt.date | str | None, tz: ZoneInfo) -> dt.date:
         raise InvalidInput(f"{str(through)[:40]!r} is not a date; use YYYY-MM-DD.", field="through") from None
 
 
+@functools.cache
 def _month_end(first: dt.date) -> dt.date:
     following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return following - dt.timedelta(days=1)
@@ -317,6 +321,9 @@ class _Cutoffs:
     superbills_before: dt.datetime  # UTC: the end of the last day
     statements_before: dt.datetime  # UTC: the start of the first month that has not ended
     last_closed_month: dt.date  # its first day
+    # Start (UTC) -> the practice's date and that month's first day. Sessions start at the
+    # same few times of day, so two million appointments have some thousands of starts.
+    _days: dict[dt.datetime, tuple[dt.date, dt.date]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, last_day: dt.date, tz: ZoneInfo) -> _Cutoffs:
@@ -324,6 +331,13 @@ class _Cutoffs:
         closed = (open_month - dt.timedelta(days=1)).replace(day=1)
         return cls(tz, last_day, clock.start_of_day(last_day + dt.timedelta(days=1), tz),
                    clock.start_of_day(open_month, tz), closed)
+
+    def day_and_month(self, start: dt.datetime) -> tuple[dt.date, dt.date]:
+        found = self._days.get(start)
+        if found is None:
+            day = clock.to_local(start, self.tz).date()
+            found = self._days[start] = (day, day.replace(day=1))
+        return found
 
     def due(self) -> list[Any]:
         # "= true" word for word as the partial indexes' condition, so the planner uses them.
@@ -424,7 +438,7 @@ class BillingController(Controller):
         superbills: list[Any] = []
         statements: dict[int, dict[dt.date, list[Any]]] = defaultdict(lambda: defaultdict(list))
         held: list[int] = []
-        rows = s.execute(select(Appointment.id, Appointment.client_id, Appointment.start, Appointment.fee,
+        rows = s.connection().execute(select(Appointment.id, Appointment.client_id, Appointment.start, Appointment.fee,
                                 Appointment.superbill_owed, Appointment.statement_owed)
                          .where(cut.due_of_clients(client_ids))
                          .order_by(Appointment.client_id, Appointment.start, Appointment.id)).all()
@@ -435,11 +449,11 @@ class BillingController(Controller):
             if timeline is not None and timeline.status_at(row.start) is ClientStatus.INACTIVE:
                 held.append(row.id)
                 continue
-            day = clock.to_local(row.start, cut.tz).date()  # the practice's date of service
+            day, month = cut.day_and_month(row.start)  # the practice's date of service
             if row.superbill_owed and row.start < cut.superbills_before:
                 superbills.append((row, day))
             if row.statement_owed and row.start < cut.statements_before:
-                statements[row.client_id][day.replace(day=1)].append(row)
+                statements[row.client_id][month].append(row)
         now = utcnow()
         billed_clients: set[int] = set()
         superbilled = self._insert_documents(s, DocumentKind.SUPERBILL, [
@@ -596,12 +610,13 @@ class BillingController(Controller):
         settings = SettingsController._read(s)
         tz = settings.zone
         lines = tuple(
-            DocumentLine(clock.to_local(start, tz).date(), code, about or "", minutes, fee)
-            for start, code, about, minutes, fee in s.execute(
+            DocumentLine(clock.to_local(start, tz).date(), code, about or "", minutes, fee, clinician or "")
+            for start, code, about, minutes, fee, clinician in s.execute(
                 select(Appointment.start, Appointment.service_code, Service.description,
-                       Appointment.duration_minutes, Appointment.fee)
+                       Appointment.duration_minutes, Appointment.fee, PracticeUser.display_name)
                 .join(BillingItem, BillingItem.appointment_id == Appointment.id)
                 .outerjoin(Service, Service.code == Appointment.service_code)
+                .outerjoin(PracticeUser, PracticeUser.id == Appointment.clinician_id)
                 .where(BillingItem.document_id == doc.id).order_by(Appointment.start, Appointment.id)))
         audit(s, actor, "billing.document.view", "client", client.id,
               details={"document_id": doc.id, "purpose": purpose})
@@ -654,7 +669,7 @@ class BillingController(Controller):
 
     def _generate(self, s: Session, actor: Actor, chosen: Sequence[int], kind: DocumentKind) -> list[int]:
         tz = SettingsController._read(s).zone
-        rows = s.execute(select(Appointment.id, Appointment.client_id, Appointment.start, Appointment.fee,
+        rows = s.connection().execute(select(Appointment.id, Appointment.client_id, Appointment.start, Appointment.fee,
                                 Appointment.attendance, Client.clinician_id)
                          .join(Client, Client.id == Appointment.client_id)
                          .where(Appointment.id.in_(chosen))).all()

@@ -5,7 +5,7 @@ escaped: names and addresses are typed by people), laid out as a clinician
 hands it to an insurer (docs/rules.md, "Billing"): the practice with its EIN
 and NPI at the top, the client with date of birth and address (and, on a
 superbill, the diagnosis codes), each service's date, code, description,
-minutes and fee, and the total. ``text_document`` wraps it in a
+clinician, minutes and fee, and the total. ``text_document`` wraps it in a
 ``QTextDocument`` set up the same way everywhere: left-to-right pages whose
 Arabic or Hebrew names still read right to left inside their lines, long
 words broken rather than cut off, and no typographic ligatures, so the PDF's
@@ -137,6 +137,7 @@ def document_html(view: DocumentView) -> str:
     keep = "style='white-space: nowrap;'"  # a date, a code or an amount is never broken across lines
     rows = "".join(
         f"<tr><td {keep}>{line.date.isoformat()}</td><td>{_e(line.code)}</td><td>{_p(line.description)}</td>"
+        f"<td>{_p(line.clinician)}</td>"
         f"<td align='right' {keep}>{line.minutes}</td><td align='right' {keep}>{money(line.fee)}</td></tr>"
         for line in view.lines)
     services = len(view.lines)
@@ -158,11 +159,11 @@ def document_html(view: DocumentView) -> str:
 <table width="100%" cellspacing="0" cellpadding="5" border="1"
  style="border-collapse: collapse; border-color: {RULE}; border-style: solid;">
 <thead><tr style="background-color: {SHADE};">
-<th width="15%" align="left" {keep}>Date</th><th width="12%" align="left">Code</th>
-<th align="left">Description</th><th width="10%" align="right" {keep}>Minutes</th>
-<th width="15%" align="right">Fee</th></tr></thead>
+<th width="13%" align="left" {keep}>Date</th><th width="10%" align="left">Code</th>
+<th align="left">Description</th><th width="20%" align="left">Clinician</th>
+<th width="10%" align="right" {keep}>Minutes</th><th width="13%" align="right">Fee</th></tr></thead>
 {rows}
-<tr style="background-color: {SHADE};"><td colspan="4" align="right"><b>{total_words}</b></td>
+<tr style="background-color: {SHADE};"><td colspan="5" align="right"><b>{total_words}</b></td>
 <td align="right" {keep}><b>{money(view.total)}</b></td></tr>
 </table>
 <p style="color: {MUTED}; font-size: 7.5pt; margin-top: 10px;">{title} {view.id}, made {made} by Caseload
