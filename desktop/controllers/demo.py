@@ -40,6 +40,7 @@ from desktop.domain.models import (
     InactiveReason,
     Outcome,
     PortalAccess,
+    PracticeSettings,
     PracticeUser,
     Role,
     Service,
@@ -84,6 +85,8 @@ NICKNAMES = {full.title(): nick.title() for nick, full in reversed(DUPLICATE_NIC
 STREETS = ("Maple Ave", "Oak St", "Pine Rd", "Cedar Ln", "Elm St", "Birch Way", "Willow Dr",
            "Lakeview Blvd", "Hillcrest Rd", "River St")
 CITIES = ("Springfield", "Riverton", "Fairview", "Greenville", "Madison", "Georgetown", "Salem")
+DEMO_PRACTICE_NAME = "Lakeside Counselling (demo)"
+DEMO_PRACTICE_ADDRESS = "100 Lakeside Avenue, Suite 2\nSpringfield, IL 62701"
 SERVICES = (("90834", Decimal("140.00"), 45), ("90837", Decimal("180.00"), 60),
             ("90791", Decimal("200.00"), 60), ("90847", Decimal("160.00"), 50))
 SERVICE_NAMES = {"90834": "Psychotherapy, 45 minutes", "90837": "Psychotherapy, 60 minutes",
@@ -309,6 +312,16 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
                             (ClientContactLink, link_rows)):
             for chunk in range(0, len(rows), 20_000):
                 conn.execute(insert(model), rows[chunk:chunk + 20_000])
+        details = s.get(PracticeSettings, 1)
+        if details is None:
+            details = PracticeSettings(id=1, version=1)
+            s.add(details)
+        if not (details.name or details.address or details.tax_id or details.npi):
+            # A fictional practice, so its documents look like the ones a practice sends
+            # (the NPI is the standard's worked example; its check digit is right).
+            details.name, details.address, details.phone = DEMO_PRACTICE_NAME, DEMO_PRACTICE_ADDRESS, "555 0100"
+            details.tax_id, details.npi = "12-3456789", "1234567893"
+            s.flush()
         if not s.scalars(select(Service.id)).first():
             conn.execute(insert(Service), [
                 dict(code=code, description=SERVICE_NAMES[code], minutes=minutes, default_fee=fee, position=i)

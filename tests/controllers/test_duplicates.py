@@ -115,6 +115,28 @@ def test_demo_on_a_practice_with_an_owner_adds_no_second_owner(sqlite_db):  # ty
         assert [o.username for o in owners] == ["dana"]
 
 
+def test_the_demo_gives_its_practice_details_so_its_documents_look_real(sqlite_db):  # type: ignore[no-untyped-def]
+    from desktop.controllers.settings import SettingsController
+
+    build_demo_practice(sqlite_db, clients=20, seed=3)
+    with sqlite_db.reading() as s:
+        shown = SettingsController._read(s)
+    assert shown.name == "Lakeside Counselling (demo)" and "Springfield" in shown.address
+    assert (shown.tax_id, shown.npi) == ("12-3456789", "1234567893")
+
+
+def test_the_demo_keeps_the_details_a_practice_typed_itself(sqlite_db):  # type: ignore[no-untyped-def]
+    from desktop.controllers.settings import SettingsController
+    from desktop.domain.models import PracticeSettings
+
+    with sqlite_db.transaction() as s:
+        s.add(PracticeSettings(id=1, name="Harbour Therapy", address="", phone="", tax_id="", npi="", version=1))
+    build_demo_practice(sqlite_db, clients=20, seed=3)
+    with sqlite_db.reading() as s:
+        shown = SettingsController._read(s)
+    assert (shown.name, shown.npi) == ("Harbour Therapy", "")
+
+
 def test_a_contact_who_is_a_client_is_offered_for_merging_into_the_client(db, practice):  # type: ignore[no-untyped-def]
     from desktop.controllers.contacts import ContactsController
 
