@@ -510,11 +510,12 @@ class BillingController(Controller):
             return []
         conn = s.connection()
         ids = _new_ids(conn, DOCUMENTS, len(documents))
-        zero = Decimal("0")
+        zero, name = Decimal("0"), kind.value
         _bulk_insert(conn, DOCUMENTS, DOCUMENT_COLUMNS, [
-            (doc_id, client_id, kind.value, first, last, sum((r.fee for r in rows), zero), automatic, now, key)
+            (doc_id, client_id, name, first, last, rows[0].fee if len(rows) == 1 else sum((r.fee for r in rows), zero),
+             automatic, now, key)
             for doc_id, (client_id, first, last, rows, key) in zip(ids, documents, strict=True)])
-        items = [(client_id, doc_id, r.id, kind.value)
+        items = [(client_id, doc_id, r.id, name)
                  for doc_id, (client_id, _f, _l, rows, _k) in zip(ids, documents, strict=True) for r in rows]
         _bulk_insert(conn, ITEMS, ITEM_COLUMNS, items)
         return [item[2] for item in items]
