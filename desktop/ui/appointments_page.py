@@ -34,7 +34,6 @@ from typing import Any, NamedTuple
 from PySide6.QtCore import (
     QAbstractTableModel,
     QDate,
-    QEvent,
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
@@ -73,9 +72,8 @@ from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Roster
 from desktop.domain import clock
 from desktop.domain.models import Attendance, ClientStatus
-from desktop.ui.clients_page import fit_widths
 from desktop.ui.operation import Outcome, attempt, in_background
-from desktop.ui.widgets import heading_label
+from desktop.ui.widgets import ColumnFitter, heading_label
 
 ROW_HEIGHT = 26
 COLUMNS = ("Time", "Client", "Clinician", "Service", "Minutes", "Attendance")
@@ -233,21 +231,9 @@ class DayModel(QAbstractTableModel):
 
 
 class DayTable(QTableView):
-    """The day's table: a right-click (or the Menu key) asks for the row's menu, and the columns
-    always share its width (``fit_columns``)."""
+    """The day's table: a right-click (or the Menu key) asks for the row's menu."""
 
     menuRequested = Signal(QModelIndex, QPoint)
-
-    def __init__(self, weights: dict[int, int], minimums: dict[int, int]) -> None:
-        super().__init__()
-        self.weights = dict(weights)
-        self.minimums = dict(minimums)
-        self._fitting = False
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(False)
-        header.setMinimumSectionSize(min(minimums.values()))
-        header.sectionResized.connect(self._dragged)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         if event.reason() == QContextMenuEvent.Reason.Mouse:
@@ -259,42 +245,6 @@ class DayTable(QTableView):
         if index.isValid():
             self.menuRequested.emit(index, where)
             event.accept()
-
-    def viewportEvent(self, event: QEvent) -> bool:
-        # The viewport's own resize: the window's, and a scroll bar coming or going.
-        if event.type() == QEvent.Type.Resize:
-            self.fit_columns()
-        return super().viewportEvent(event)
-
-    def fit_columns(self) -> None:
-        """Share the width in proportion to ``weights``, none below its minimum (then it scrolls)."""
-        width = self.viewport().width()
-        if width <= 0:
-            return
-        header = self.horizontalHeader()
-        self._fitting = True
-        try:
-            for column, size in fit_widths(self.weights, self.minimums, width).items():
-                if header.sectionSize(column) != size:
-                    header.resizeSection(column, size)
-        finally:
-            self._fitting = False
-
-    def make_room(self, column: int, width: int) -> None:
-        """Give ``column`` at least ``width`` (or back to its usual minimum with ``MINIMUMS``)."""
-        if self.minimums[column] == width:
-            return
-        self.minimums[column] = width
-        self.weights[column] = max(self.weights[column], width) if width > MINIMUMS[column] else WEIGHTS[column]
-        self.fit_columns()
-
-    def _dragged(self, _column: int, _old: int, _new: int) -> None:
-        """A column the person dragged wider or narrower keeps that share of the width."""
-        if self._fitting:
-            return
-        header = self.horizontalHeader()
-        self.weights = {c: max(header.sectionSize(c), self.minimums[c]) for c in self.weights}
-        self.fit_columns()
 
 
 class AppointmentsPage(QWidget):
@@ -376,7 +326,7 @@ class AppointmentsPage(QWidget):
         self.mark_button.setMenu(self.mark_menu)
 
         self.model = DayModel(self)
-        self.table = DayTable(WEIGHTS, MINIMUMS)
+        self.table = DayTable()
         self.table.setObjectName("appointmentsTable")
         self.table.setAccessibleName("Appointments")
         self.table.setAccessibleDescription("Enter or double-click edits the appointment; "
@@ -394,8 +344,8 @@ class AppointmentsPage(QWidget):
         vertical.setVisible(False)
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vertical.setDefaultSectionSize(ROW_HEIGHT)
-        header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
+        self.table.horizontalHeader().setHighlightSections(False)
+        self.columns = ColumnFitter(self.table, WEIGHTS, MINIMUMS)  # the columns always share its width
         self.table.activated.connect(self._activated)
         self.table.menuRequested.connect(self._row_menu)
         selection = self.table.selectionModel()
@@ -662,7 +612,7 @@ class AppointmentsPage(QWidget):
         self.zone_name = view.zone_name
         change = clock_change(view.day, view.zone_name)
         self.model.set_rows(view.rows, zoned=bool(change))
-        self.table.make_room(TIME, ZONED_TIME_WIDTH if change else MINIMUMS[TIME])
+        self.columns.make_room(TIME, ZONED_TIME_WIDTH if change else MINIMUMS[TIME])
         self.table.setEnabled(True)
         self._show_heading(view, change)
         if view.rows:

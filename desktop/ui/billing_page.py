@@ -3,7 +3,8 @@
 Offered to the roles that may run billing (``offered_to``; docs/rules.md, "Who
 may do what"). Two tabs:
 
-* **Documents**: one period at a time (a month, read off the GUI thread; a
+* **Documents**: one period at a time (a month on the practice's clock, which
+  the first read finds out, read off the GUI thread; a
   practice of 100,000 clients makes over a hundred thousand documents a month,
   so the page never reads every period unasked), narrowed by kind and by the
   client's name as it is typed (in memory, over the rows read). Open
@@ -63,9 +64,9 @@ from desktop.controllers.practice import Practice
 from desktop.domain import clock
 from desktop.domain.models import DocumentKind
 from desktop.render.billing_document import money
-from desktop.ui.clients_page import fit_widths
 from desktop.ui.document_window import DocumentWindow, open_document, print_document, save_as_pdf
 from desktop.ui.operation import Outcome, attempt, in_background
+from desktop.ui.widgets import ColumnFitter
 
 ROW_HEIGHT = 26
 MONTHS_BACK = 24
@@ -254,45 +255,6 @@ class RowsModel(QAbstractTableModel, Generic[R]):
         self.layoutChanged.emit()
 
 
-class ColumnFit(QObject):
-    """Shares a table's width among its columns in proportion to their weights, none below
-    its minimum (``clients_page.fit_widths``), whenever the table is resized; a column
-    the person drags keeps its new share at the next resize."""
-
-    def __init__(self, table: QTableView, weights: Sequence[int], minimums: Sequence[int]) -> None:
-        super().__init__(table)
-        self.table = table
-        self.weights = dict(enumerate(weights))
-        self.minimums = dict(enumerate(minimums))
-        self._fitting = False
-        header = table.horizontalHeader()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setMinimumSectionSize(40)
-        header.sectionResized.connect(self._dragged)
-        table.viewport().installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
-            self.fit()
-        return False
-
-    def fit(self) -> None:
-        width = self.table.viewport().width()
-        if width <= 0:
-            return
-        self._fitting = True
-        try:
-            for column, size in fit_widths(self.weights, self.minimums, width).items():
-                self.table.horizontalHeader().resizeSection(column, size)
-        finally:
-            self._fitting = False
-
-    def _dragged(self, column: int, _old: int, new: int) -> None:
-        if not self._fitting:
-            self.weights[column] = max(new, self.minimums.get(column, 40))
-
-
 def _period_text(row: DocumentRow) -> str:
     """"October 2026" for a statement; a superbill's date of service, or its first and last
     ("2026-09-10 – 09-17" within a year)."""
@@ -323,8 +285,9 @@ DOCUMENT_COLUMNS: list[Column[DocumentRow]] = [
     Column("Made", lambda r: "Automatic" if r.automatic else "Manual", lambda r: r.automatic),
     Column("Amount", lambda r: money(r.amount), lambda r: _cents(r.amount), right=True),
 ]
-DOCUMENT_WEIGHTS = (60, 90, 280, 190, 140, 90, 100)
-DOCUMENT_MINIMUMS = (50, 80, 150, 160, 125, 80, 90)
+# How the columns share a table's width, and how narrow each may get (``widgets.ColumnFitter``).
+DOCUMENT_WEIGHTS = dict(enumerate((60, 90, 280, 190, 140, 90, 100)))
+DOCUMENT_MINIMUMS = dict(enumerate((50, 80, 150, 160, 125, 80, 90)))
 
 
 class DocColumn(IntEnum):
@@ -345,8 +308,8 @@ MANUAL_COLUMNS: list[Column[AppointmentRow]] = [
            lambda r: r.service_code, tooltip=True),
     Column("Fee", lambda r: money(r.fee), lambda r: _cents(r.fee), right=True),
 ]
-MANUAL_WEIGHTS = (140, 250, 180, 280, 100)
-MANUAL_MINIMUMS = (130, 150, 110, 150, 80)
+MANUAL_WEIGHTS = dict(enumerate((140, 250, 180, 280, 100)))
+MANUAL_MINIMUMS = dict(enumerate((130, 150, 110, 150, 80)))
 
 
 def _table(name: str, accessible: str, model: QAbstractTableModel, *, multi: bool = False) -> QTableView:
@@ -379,12 +342,23 @@ class Period:
     month: dt.date | None  # the first day; None: every period
     made: tuple[int, ...] = ()  # documents just made (Generate superbill), their clients' ids below
     clients: tuple[int, ...] = ()
+    waiting: bool = False  # this month, before the first read has said which month that is
+
+    @property
+    def every(self) -> bool:
+        """Whether this is All periods."""
+        return self.month is None and not self.made and not self.waiting
 
     @property
     def words(self) -> str:
         if self.made:
             return "made just now"
+        if self.waiting:
+            return "of this month"
         return "in every period" if self.month is None else f"of {self.month:%B %Y}"
+
+
+THIS_MONTH = Period(None, waiting=True)
 
 
 class BillingPage(QWidget):
@@ -413,6 +387,11 @@ class BillingPage(QWidget):
         self._read_again = False
         self._last_filter: tuple[DocumentKind | None, str] | None = None
         self.running = False
+        # Today on the practice's clock (its months are the practice's). Reading the practice's
+        # settings is a database read, so it is not done here, on the GUI thread: the first read
+        # of the documents finds it, off the GUI thread, and then lists the months (``_fill_periods``).
+        self.today: dt.date | None = None
+        self._reading_today = False
 
         # ------------------------------------------------------------ Documents
         self.period = QComboBox()
@@ -420,20 +399,7 @@ class BillingPage(QWidget):
         self.period.setAccessibleName("Period")
         self.period.setToolTip("The month whose documents are listed: a statement for that month, a "
                                "superbill for a service on one of its days.")
-        this_month = self._today().replace(day=1)
-        month = this_month
-        for back in range(MONTHS_BACK + 1):
-            label = f"{month:%B %Y}"
-            if back == 0:
-                label = f"This month ({label})"
-            elif back == 1:
-                label = f"Last month ({label})"
-            self.period.addItem(label, Period(month))
-            month = (month - dt.timedelta(days=1)).replace(day=1)
-        self.period.addItem("All periods", Period(None))
-        # This month: what the automatic run made since the month began (yesterday's
-        # superbills included) is what a person looks for first; last month, with the
-        # statements made on the 1st, is one step down.
+        self.period.addItem("This month", THIS_MONTH)  # the months once the first read says which
         self.period.setCurrentIndex(0)
         self._period_index = 0  # the choice whose documents are listed (or being read)
         self.period.currentIndexChanged.connect(self._period_changed)
@@ -473,7 +439,7 @@ class BillingPage(QWidget):
         self.table = _table("documentsTable", "Billing documents", self.documents)
         self.table.setAccessibleDescription("Enter or double-click opens the document.")
         self.table.horizontalHeader().setSortIndicator(DocColumn.CLIENT, Qt.SortOrder.AscendingOrder)
-        self.document_columns = ColumnFit(self.table, DOCUMENT_WEIGHTS, DOCUMENT_MINIMUMS)
+        self.document_columns = ColumnFitter(self.table, DOCUMENT_WEIGHTS, DOCUMENT_MINIMUMS)
         self.table.activated.connect(self._activated)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.documents.modelReset.connect(self._selection_changed)
@@ -543,7 +509,7 @@ class BillingPage(QWidget):
         self.manual = RowsModel(MANUAL_COLUMNS, lambda r: r.id, self)
         self.manual_table = _table("manualTable", "Appointments that need manual billing", self.manual,
                                    multi=True)
-        self.manual_columns = ColumnFit(self.manual_table, MANUAL_WEIGHTS, MANUAL_MINIMUMS)
+        self.manual_columns = ColumnFitter(self.manual_table, MANUAL_WEIGHTS, MANUAL_MINIMUMS)
         self.manual_table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.manual_table.selectionModel().selectionChanged.connect(self._manual_selection_changed)
         self.manual.modelReset.connect(self._manual_selection_changed)
@@ -585,11 +551,50 @@ class BillingPage(QWidget):
 
     # ------------------------------------------------------------- reading
 
-    def _today(self) -> dt.date:
-        """Today on the practice's clock (the months are the practice's); the computer's if unread."""
-        read = attempt(self, "Practice settings not read", lambda: self.practice.settings.settings(self.actor),
-                       report=lambda _message: None)
-        return clock.today(read.value.zone) if read and read.value is not None else dt.date.today()
+    def _read_today(self) -> None:
+        """Find today on the practice's clock, off the GUI thread; then list the months and read."""
+        if self._reading_today:
+            return
+        self._reading_today = True
+        self._say(f"Reading the documents {THIS_MONTH.words}…")
+        settings, actor = self.practice.settings, self.actor
+        in_background(self, "Practice settings not read", lambda: clock.today(settings.settings(actor).zone),
+                      self._today_read, report=lambda _message: None)
+
+    def _today_read(self, outcome: Outcome[dt.date]) -> None:
+        self._reading_today = False
+        # Not read (a refusal is said by the documents' read, which meets it too): the computer's date.
+        self._fill_periods(outcome.value if outcome and outcome.value is not None else dt.date.today())
+        self.load_documents(force=True)
+
+    def _fill_periods(self, today: dt.date) -> None:
+        """The months to choose from, this month (on the practice's clock) first, and chosen.
+
+        This month: what the automatic run made since the month began (yesterday's superbills
+        included) is what a person looks for first; last month, with the statements made on
+        the 1st, is one step down. Documents made just now, if shown meanwhile, stay shown.
+        """
+        self.today = today
+        chosen = self.current_period()
+        blocked = self.period.blockSignals(True)
+        try:
+            self.period.clear()
+            if chosen.made:
+                self.period.addItem("Made just now", chosen)
+            month = today.replace(day=1)
+            for back in range(MONTHS_BACK + 1):
+                label = f"{month:%B %Y}"
+                if back == 0:
+                    label = f"This month ({label})"
+                elif back == 1:
+                    label = f"Last month ({label})"
+                self.period.addItem(label, Period(month))
+                month = (month - dt.timedelta(days=1)).replace(day=1)
+            self.period.addItem("All periods", Period(None))
+            self.period.setCurrentIndex(0)
+        finally:
+            self.period.blockSignals(blocked)
+        self._period_index = 0
 
     def reload(self) -> None:
         """Read both tabs again, off the GUI thread, keeping the selection where the rows remain.
@@ -621,7 +626,10 @@ class BillingPage(QWidget):
     def load_documents(self, *, force: bool = False) -> None:
         """Read the chosen period's documents (all kinds for a month, so Kind filters in memory)."""
         period = self.current_period()
-        kind = self.chosen_kind() if period.month is None and not period.made else None
+        if period.waiting:
+            self._read_today()  # which month this is; then this method again
+            return
+        kind = self.chosen_kind() if period.every else None
         wanted = (period, kind)
         if not force and self._loaded_for == wanted:
             return
@@ -710,7 +718,7 @@ class BillingPage(QWidget):
 
     def _period_changed(self) -> None:
         chosen = self.current_period()
-        if chosen.month is None and not chosen.made and not self._read_every_period():
+        if chosen.every and not self._read_every_period():
             self.period.blockSignals(True)  # back to what is listed; nothing is read
             self.period.setCurrentIndex(self._period_index)
             self.period.blockSignals(False)
@@ -752,7 +760,7 @@ class BillingPage(QWidget):
 
     def _kind_changed(self) -> None:
         period = self.current_period()
-        if period.month is None and not period.made:
+        if period.every:
             self.load_documents()  # every period: read only the kind asked for
         else:
             self._apply_filters()

@@ -7,7 +7,7 @@ is shown and leaves the row as it was. A client saved since by anyone (another
 workstation, or this window's own profile) takes that client's steps off the
 undo stack: undoing them would overwrite that save.
 
-The columns always fill the list's width (``ColumnFitter``); a search that
+The columns always fill the list's width (``widgets.ColumnFitter``); a search that
 finds nothing, or a practice with no clients yet, says so in the list's place
 (``EmptyList``) instead of showing an empty grid, and an empty practice offers
 its first New client there.
@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from PySide6.QtCore import (
-    QByteArray,
     QEvent,
     QModelIndex,
     QObject,
@@ -71,7 +70,7 @@ from desktop.domain.models import ClientStatus
 from desktop.domain.search import display_name
 from desktop.ui.operation import Outcome, attempt, in_background
 from desktop.ui.roster_model import IdRole, KindRole, RosterModel
-from desktop.ui.widgets import ask_portal_switch_off
+from desktop.ui.widgets import ColumnFitter, ask_portal_switch_off
 
 STATUS_CHOICES = ("Active", "Inactive")
 
@@ -96,6 +95,8 @@ def release_free_memory() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         except (OSError, AttributeError):
             pass
+
+
 ROW_HEIGHT = 26
 PREPARE_ORDERS_AFTER_MS = 1000
 # How the columns share the list's width until the person resizes one, and how
@@ -107,133 +108,6 @@ COLUMN_WEIGHTS: dict[int, int] = {
 COLUMN_MINIMUMS: dict[int, int] = {
     Column.NAME: 150, Column.TYPE: 64, Column.STATUS: 96, Column.DATE_OF_BIRTH: 92,
     Column.PHONE: 120, Column.EMAIL: 150, Column.CLINICIAN: 110}
-
-
-def apportion(amount: int, weights: Mapping[int, float]) -> dict[int, int]:
-    """``amount`` split in whole pixels in proportion to ``weights``; the parts add up exactly."""
-    total = sum(weights.values())
-    if not weights or total <= 0:
-        return dict.fromkeys(weights, 0)
-    sign, left = (1, amount) if amount >= 0 else (-1, -amount)
-    shares = {key: left * weight / total for key, weight in weights.items()}
-    parts = {key: int(share) for key, share in shares.items()}
-    remainder = left - sum(parts.values())
-    for key in sorted(shares, key=lambda k: shares[k] - parts[k], reverse=True)[:remainder]:
-        parts[key] += 1
-    return {key: sign * part for key, part in parts.items()}
-
-
-def fit_widths(weights: Mapping[int, int], minimums: Mapping[int, int], width: int) -> dict[int, int]:
-    """Column widths in proportion to ``weights`` that add up to ``width``, none below its minimum.
-
-    If ``width`` cannot hold every minimum, every column gets its minimum.
-    """
-    if sum(minimums[c] for c in weights) >= width:
-        return {c: minimums[c] for c in weights}
-    fixed: dict[int, int] = {}
-    free = {c: max(1, w) for c, w in weights.items()}
-    while True:  # a column whose share is below its minimum gets the minimum; the rest share what is left
-        room = width - sum(fixed.values())
-        total = sum(free.values())
-        low = [c for c, w in free.items() if room * w / total < minimums[c]]
-        if not low:
-            return {**fixed, **apportion(room, free)}
-        for c in low:
-            fixed[c] = minimums[c]
-            del free[c]
-
-
-class ColumnFitter(QObject):
-    """Keeps the list's columns exactly as wide as the list: no sideways scroll bar, nothing cut off.
-
-    A window resize scales every column in the person's proportions (never
-    below its minimum). A column the person drags wider or narrower takes its
-    room from, or gives it to, the columns to its right; what they set is what
-    the header saves (``MainWindow.closeEvent``) and ``restore`` brings back.
-    """
-
-    def __init__(self, table: QTableView) -> None:
-        super().__init__(table)
-        self.table = table
-        self.header = table.horizontalHeader()
-        self.weights: dict[int, int] = dict(COLUMN_WEIGHTS)
-        self._busy = False
-        self._settle()
-        self._resize(COLUMN_WEIGHTS)
-        table.viewport().installEventFilter(self)
-        self.header.sectionResized.connect(self._resized)
-
-    def _settle(self) -> None:
-        self.header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.header.setStretchLastSection(False)  # the fit fills the width, to the pixel
-        self.header.setMinimumSectionSize(40)
-
-    def _columns(self) -> list[int]:
-        """Shown columns, left to right."""
-        header = self.header
-        return [c for c in (header.logicalIndex(v) for v in range(header.count()))
-                if not header.isSectionHidden(c)]
-
-    def _resize(self, widths: Mapping[int, int]) -> None:
-        self._busy = True
-        try:
-            for column, width in widths.items():
-                if self.header.sectionSize(column) != width:
-                    self.header.resizeSection(column, width)
-        finally:
-            self._busy = False
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
-            self.fit()
-        return False
-
-    def fit(self) -> None:
-        """Share the list's width among the columns in the person's proportions."""
-        width = self.table.viewport().width()
-        if not self.table.isVisible() or width <= 0:
-            return  # a hidden list's size means nothing yet
-        columns = self._columns()
-        self._resize(fit_widths({c: self.weights.get(c, COLUMN_WEIGHTS[c]) for c in columns},
-                                COLUMN_MINIMUMS, width))
-
-    def _resized(self, column: int, old: int, new: int) -> None:
-        """The person dragged a column's edge: the columns to its right make room, down to their
-        minimums, or take what it gave up. It grows no further than they can give."""
-        if self._busy:
-            return
-        columns = self._columns()
-        right = columns[columns.index(column) + 1:] if column in columns else []
-        if not right:  # the last column's right edge is the list's: it stays where it is
-            self._resize({column: old})
-            return
-        sizes = {c: self.header.sectionSize(c) for c in right}
-        delta = new - old
-        if delta > 0:
-            spare = {c: max(0, size - COLUMN_MINIMUMS[c]) for c, size in sizes.items()}
-            if delta > sum(spare.values()):
-                delta = sum(spare.values())
-                self._resize({column: old + delta})
-            change = apportion(-delta, spare)
-        else:
-            change = apportion(-delta, sizes)
-        self._resize({c: sizes[c] + change[c] for c in right})
-        self.weights = {c: self.header.sectionSize(c) for c in columns}
-
-    def restore(self, state: QByteArray) -> bool:
-        """Bring back the widths, order and sort the header saved; then fit them to the list."""
-        self._busy = True
-        try:
-            restored = self.header.restoreState(state)
-        finally:
-            self._busy = False
-        self._settle()  # a state saved by an older Caseload stretched the last column
-        if restored:
-            sizes = {c: self.header.sectionSize(c) for c in self._columns()}
-            if all(size > 0 for size in sizes.values()):
-                self.weights = sizes
-        self.fit()
-        return restored
 
 
 class RosterTable(QTableView):
@@ -507,7 +381,7 @@ class ClientsPage(QWidget):
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vertical.setDefaultSectionSize(ROW_HEIGHT)
         self.table.horizontalHeader().setHighlightSections(False)
-        self.columns = ColumnFitter(self.table)
+        self.columns = ColumnFitter(self.table, COLUMN_WEIGHTS, COLUMN_MINIMUMS)
         self.table.clicked.connect(self._clicked)
         self.table.activated.connect(self._activated)
         self.table.menuRequested.connect(self._row_menu)

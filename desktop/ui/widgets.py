@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Mapping
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt
+from PySide6.QtWidgets import QFormLayout, QHeaderView, QLabel, QTableView, QWidget
 
 from desktop.ui.operation import attempt
 
@@ -96,6 +97,152 @@ def file_name_part(text: str) -> str:
     kept = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
     kept = _UNSAFE_IN_FILE_NAMES.sub(" ", kept)
     return " ".join(kept.split()).strip(". ")[:120]
+
+
+def apportion(amount: int, weights: Mapping[int, float]) -> dict[int, int]:
+    """``amount`` split in whole pixels in proportion to ``weights``; the parts add up exactly."""
+    total = sum(weights.values())
+    if not weights or total <= 0:
+        return dict.fromkeys(weights, 0)
+    sign, left = (1, amount) if amount >= 0 else (-1, -amount)
+    shares = {key: left * weight / total for key, weight in weights.items()}
+    parts = {key: int(share) for key, share in shares.items()}
+    remainder = left - sum(parts.values())
+    for key in sorted(shares, key=lambda k: shares[k] - parts[k], reverse=True)[:remainder]:
+        parts[key] += 1
+    return {key: sign * part for key, part in parts.items()}
+
+
+def fit_widths(weights: Mapping[int, int], minimums: Mapping[int, int], width: int) -> dict[int, int]:
+    """Column widths in proportion to ``weights`` that add up to ``width``, none below its minimum.
+
+    If ``width`` cannot hold every minimum, every column gets its minimum.
+    """
+    if sum(minimums[c] for c in weights) >= width:
+        return {c: minimums[c] for c in weights}
+    fixed: dict[int, int] = {}
+    free = {c: max(1, w) for c, w in weights.items()}
+    while True:  # a column whose share is below its minimum gets the minimum; the rest share what is left
+        room = width - sum(fixed.values())
+        total = sum(free.values())
+        low = [c for c, w in free.items() if room * w / total < minimums[c]]
+        if not low:
+            return {**fixed, **apportion(room, free)}
+        for c in low:
+            fixed[c] = minimums[c]
+            del free[c]
+
+
+class ColumnFitter(QObject):
+    """Keeps a table's columns exactly as wide as the table: no sideways scroll bar, nothing cut off.
+
+    The shown columns share the width in proportion to ``weights``, none below
+    its ``minimums`` (below the sum of those the table scrolls sideways); this
+    is done again whenever the table's viewport is resized or shown. A column
+    the person drags wider or narrower takes its room from, or gives it to, the
+    columns to its right (never more than they can give); the widths they set
+    are then the proportions kept at the next resize, so a dragged column is
+    not put back. The Clients list, the Appointments day and both Billing
+    tables use it.
+    """
+
+    def __init__(self, table: QTableView, weights: Mapping[int, int], minimums: Mapping[int, int]) -> None:
+        super().__init__(table)
+        self.table = table
+        self.header = table.horizontalHeader()
+        self.usual_weights = dict(weights)
+        self.usual_minimums = dict(minimums)
+        self.weights: dict[int, int] = dict(weights)
+        self.minimums: dict[int, int] = dict(minimums)
+        self._busy = False
+        self._settle()
+        self._resize(self.weights)  # until the table's width is known
+        self.viewport = table.viewport()
+        self.viewport.installEventFilter(self)
+        self.header.sectionResized.connect(self._resized)
+
+    def _settle(self) -> None:
+        self.header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.header.setStretchLastSection(False)  # the fit fills the width, to the pixel
+        self.header.setMinimumSectionSize(40)
+
+    def _columns(self) -> list[int]:
+        """Shown columns, left to right."""
+        header = self.header
+        return [c for c in (header.logicalIndex(v) for v in range(header.count()))
+                if not header.isSectionHidden(c) and c in self.usual_weights]
+
+    def _resize(self, widths: Mapping[int, int]) -> None:
+        self._busy = True
+        try:
+            for column, width in widths.items():
+                if self.header.sectionSize(column) != width:
+                    self.header.resizeSection(column, width)
+        finally:
+            self._busy = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Resized: the window's size, or a scroll bar coming or going. Shown: a table on a
+        # page of a stack or a tab comes into view at the size it was given while hidden.
+        if event.type() in (QEvent.Type.Resize, QEvent.Type.Show) and watched is self.viewport:
+            self.fit()
+        return False
+
+    def fit(self) -> None:
+        """Share the table's width among the shown columns in the person's proportions."""
+        width = self.viewport.width()
+        if not self.table.isVisible() or width <= 0:
+            return  # a hidden table's size means nothing yet
+        columns = self._columns()
+        self._resize(fit_widths({c: self.weights.get(c, self.usual_weights[c]) for c in columns},
+                                self.minimums, width))
+
+    def make_room(self, column: int, width: int) -> None:
+        """Keep ``column`` at least ``width`` wide (its usual minimum or less: back to its usual share)."""
+        if self.minimums[column] == width:
+            return
+        self.minimums[column] = width
+        self.weights[column] = (max(self.weights.get(column, 0), width) if width > self.usual_minimums[column]
+                                else self.usual_weights[column])
+        self.fit()
+
+    def _resized(self, column: int, old: int, new: int) -> None:
+        """The person dragged a column's edge: the columns to its right make room, down to their
+        minimums, or take what it gave up. It grows no further than they can give."""
+        if self._busy:
+            return
+        columns = self._columns()
+        right = columns[columns.index(column) + 1:] if column in columns else []
+        if not right:  # the last column's right edge is the table's: it stays where it is
+            self._resize({column: old})
+            return
+        sizes = {c: self.header.sectionSize(c) for c in right}
+        delta = new - old
+        if delta > 0:
+            spare = {c: max(0, size - self.minimums[c]) for c, size in sizes.items()}
+            if delta > sum(spare.values()):
+                delta = sum(spare.values())
+                self._resize({column: old + delta})
+            change = apportion(-delta, spare)
+        else:
+            change = apportion(-delta, sizes)
+        self._resize({c: sizes[c] + change[c] for c in right})
+        self.weights = {c: self.header.sectionSize(c) for c in columns}
+
+    def restore(self, state: QByteArray) -> bool:
+        """Bring back the widths, order and sort the header saved; then fit them to the table."""
+        self._busy = True
+        try:
+            restored = self.header.restoreState(state)
+        finally:
+            self._busy = False
+        self._settle()  # a state saved by an older Caseload stretched the last column
+        if restored:
+            sizes = {c: self.header.sectionSize(c) for c in self._columns()}
+            if all(size > 0 for size in sizes.values()):
+                self.weights = sizes
+        self.fit()
+        return restored
 
 
 def problem_label(name: str = "problem") -> QLabel:

@@ -77,6 +77,8 @@ def test_book_mark_attended_bill_open_and_save_the_superbill(qtbot, db, practice
     # Billing: the superbill is listed for the month of the visit; open it and save it as PDF.
     assert window.show_page("Billing")
     billing = window.findChild(BillingPage, "billingPage")
+    # Which month is this month on the practice's clock comes with the page's first read.
+    qtbot.waitUntil(lambda: billing.period.currentText().startswith("This month ("), timeout=10_000)
     if yesterday.month != today.month:
         with qtbot.waitSignal(billing.loaded, timeout=10_000):
             billing.period.setCurrentIndex(1)

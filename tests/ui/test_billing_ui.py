@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QWidget,
 )
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
@@ -42,9 +43,18 @@ from desktop.controllers.practice import Practice
 from desktop.domain import clock
 from desktop.domain.models import AuditEvent, BillingItem, DocumentKind, Outcome, StatusChange
 from desktop.storage.database import Database
-from desktop.ui.billing_page import BillingPage, DocColumn, offered_to
+from desktop.ui.billing_page import (
+    DOCUMENT_MINIMUMS,
+    DOCUMENT_WEIGHTS,
+    MANUAL_MINIMUMS,
+    BillingPage,
+    DocColumn,
+    offered_to,
+)
 from desktop.ui.document_window import DocumentWindow
+from desktop.ui.widgets import fit_widths
 from tests.helpers import add_appointment, add_services, count
+from tests.ui.test_list_polish import drag_column_edge
 from tests.ui.test_profile_and_deletion import WHEN_MODAL_GENERATION
 
 LEFT = Qt.MouseButton.LeftButton
@@ -242,6 +252,84 @@ def test_a_hidden_page_reads_when_it_is_next_shown_not_before(qtbot, db, practic
     with qtbot.waitSignals([page.loaded, page.manualLoaded], timeout=10_000):
         page.show()
     assert f"{month_back(0):%B %Y}" in page.summary.text() and page.manual.rowCount() == 2
+
+
+def test_the_months_are_the_practices_and_are_found_off_the_gui_thread_not_while_the_page_is_made(  # type: ignore[no-untyped-def]
+        qtbot, db, practice, monkeypatch):
+    """Making the page reads nothing from the database (it is made on the GUI thread, with the
+    window); which month it is comes with the first read, on the practice's clock."""
+    add_services(db, time_zone="Pacific/Auckland")
+    # Late on 31 January on this computer's clock; in Auckland it is already 1 February.
+    monkeypatch.setattr(clock, "today", lambda tz: dt.date(2031, 2, 1) if tz.key == "Pacific/Auckland"
+                        else dt.date(2031, 1, 31))
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(("GUI thread: " if threading.current_thread() is threading.main_thread() else "")
+                          + statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        page = BillingPage(Practice(db), practice["biller"])
+        qtbot.addWidget(page)
+        assert statements == []  # nothing read while the page was made
+        page.resize(1100, 700)
+        page.show()
+        with qtbot.waitSignals([page.loaded, page.manualLoaded], timeout=10_000):
+            page.reload()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert statements and not [s for s in statements if s.startswith("GUI thread: ")]
+    assert page.period.currentText() == "This month (February 2031)"
+    assert page.period.itemText(1) == "Last month (January 2031)"
+    assert page.period.itemText(page.period.count() - 1) == "All periods"
+    assert page.summary.text().startswith("0 documents of February 2031")
+
+
+def test_before_the_first_read_the_page_says_it_is_reading_this_month(qtbot, db, practice, billed):  # type: ignore[no-untyped-def]
+    page = BillingPage(Practice(db), practice["biller"])
+    qtbot.addWidget(page)
+    page.resize(1100, 700)
+    page.show()
+    assert page.period.count() == 1 and page.period.currentText() == "This month"
+    with qtbot.waitSignal(page.loaded, timeout=10_000):
+        page.reload()
+        assert page.summary.text() == "Reading the documents of this month…"
+    assert page.period.currentText() == f"This month ({month_back(0):%B %Y})"
+    assert page.period.count() == 1 + 24 + 1  # this month, 24 back, All periods
+
+
+def widths(table) -> list[int]:  # type: ignore[no-untyped-def]
+    header = table.horizontalHeader()
+    return [header.sectionSize(c) for c in range(header.count())]
+
+
+def test_the_columns_fill_each_list_and_a_dragged_column_keeps_its_share(qtbot, db, practice, billed):  # type: ignore[no-untyped-def]
+    page = opened_page(qtbot, db, practice["manager"])
+    table, header = page.table, page.table.horizontalHeader()
+    qtbot.waitUntil(lambda: sum(widths(table)) == table.viewport().width())
+    assert not table.horizontalScrollBar().isVisible()
+    assert all(w >= DOCUMENT_MINIMUMS[c] for c, w in enumerate(widths(table)))
+
+    # Dragging the Client heading's edge wider takes the room from the columns to its right.
+    client, right = header.sectionSize(DocColumn.CLIENT), widths(table)[DocColumn.PERIOD:]
+    drag_column_edge(qtbot, header, DocColumn.CLIENT, 100)
+    assert header.sectionSize(DocColumn.CLIENT) == client + 100
+    assert sum(widths(table)) == table.viewport().width() and not table.horizontalScrollBar().isVisible()
+    assert all(now <= was for now, was in zip(widths(table)[DocColumn.PERIOD:], right, strict=True))
+    # A narrower window keeps the person's proportions: the dragged column is not put back.
+    before = table.viewport().width()
+    page.resize(1000, 700)
+    qtbot.waitUntil(lambda: table.viewport().width() < before and sum(widths(table)) == table.viewport().width())
+    usual = fit_widths(DOCUMENT_WEIGHTS, DOCUMENT_MINIMUMS, table.viewport().width())
+    assert header.sectionSize(DocColumn.CLIENT) > usual[DocColumn.CLIENT] + 50
+
+    # The other tab's list was hidden while the window changed size: shown, it fits too.
+    tab_bar = page.tabs.tabBar()
+    qtbot.mouseClick(tab_bar, LEFT, pos=tab_bar.tabRect(1).center())
+    manual = page.manual_table
+    qtbot.waitUntil(lambda: manual.isVisible() and sum(widths(manual)) == manual.viewport().width())
+    assert all(w >= MANUAL_MINIMUMS[c] for c, w in enumerate(widths(manual)))
 
 
 def test_kind_and_the_typed_client_name_narrow_the_list(qtbot, db, practice, billed):  # type: ignore[no-untyped-def]

@@ -67,6 +67,15 @@ def right_click(qtbot, view, pos: QPoint) -> None:  # type: ignore[no-untyped-de
                                                        viewport.mapToGlobal(pos)))
 
 
+def drag_column_edge(qtbot, header, column: int, by: int) -> None:  # type: ignore[no-untyped-def]
+    """Drag the right edge of ``column``'s heading ``by`` pixels, in steps, as a hand does."""
+    edge = QPoint(header.sectionViewportPosition(column) + header.sectionSize(column) - 1, header.height() // 2)
+    qtbot.mousePress(header.viewport(), Qt.MouseButton.LeftButton, pos=edge)
+    for step in range(1, 11):
+        qtbot.mouseMove(header.viewport(), edge + QPoint(step * by // 10, 0))
+    qtbot.mouseRelease(header.viewport(), Qt.MouseButton.LeftButton, pos=edge + QPoint(by, 0))
+
+
 def press_undo(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
@@ -279,11 +288,7 @@ def test_dragging_a_column_wider_takes_room_from_the_columns_to_its_right_never_
     viewport = table.viewport()
     qtbot.waitUntil(lambda: sum(header.sectionSize(c) for c in Column) == viewport.width())
     name_before, type_before = header.sectionSize(Column.NAME), header.sectionSize(Column.TYPE)
-    edge = QPoint(header.sectionViewportPosition(Column.NAME) + name_before - 1, header.height() // 2)
-    qtbot.mousePress(header.viewport(), Qt.MouseButton.LeftButton, pos=edge)
-    for step in range(1, 11):
-        qtbot.mouseMove(header.viewport(), edge + QPoint(step * 40, 0))
-    qtbot.mouseRelease(header.viewport(), Qt.MouseButton.LeftButton, pos=edge + QPoint(400, 0))
+    drag_column_edge(qtbot, header, Column.NAME, 400)
     assert header.sectionSize(Column.NAME) > name_before
     assert header.sectionSize(Column.TYPE) <= type_before
     assert sum(header.sectionSize(c) for c in Column) == viewport.width()
