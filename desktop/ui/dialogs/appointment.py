@@ -6,7 +6,13 @@ query per keystroke, and only clients are offered, not contacts. From a
 profile the client is given and fixed. Date, time (arrows step 5 minutes),
 service (choosing one fills its minutes and fee), minutes, fee, clinician and
 attendance complete it; the fee is checked as typed by the controller's own
-rule, and Book waits until the form is complete.
+rule, and Book waits until the form is complete. A booking's clinician starts
+as "Client's clinician": the controller's default (``book``), named as it will
+be; choosing someone else overrides it, and the dialog adds no rule of its own.
+
+Editing sends the start as the moment the appointment has (not rebuilt from the
+date and time shown) unless the date or time was changed: 01:30 on the night
+the clocks go back happens twice, and an edit of the fee must not move it.
 
 Before saving, the controller's ``warnings`` are asked for and answered
 (docs/rules.md, "Appointments": neither blocks): an inactive client offers
@@ -42,7 +48,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.appointments import AppointmentRow, BookingWarning, Clinician, parse_fee
+from desktop.controllers.appointments import (
+    CLINICIAN_ROLES,
+    AppointmentRow,
+    BookingWarning,
+    Clinician,
+    parse_fee,
+)
 from desktop.controllers.clients import StatusFilter
 from desktop.controllers.errors import CaseloadError, InvalidInput, StaleVersion
 from desktop.controllers.permissions import Action, Actor
@@ -247,7 +259,13 @@ class AppointmentDialog(QDialog):
         self.clinician = QComboBox()
         self.clinician.setObjectName("clinician")
         self.clinician.setAccessibleName("Clinician")
-        self.clinician.setPlaceholderText("Choose a clinician")
+        # "Client's clinician" is named once the client is chosen: the box grows to show it all.
+        self.clinician.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        if not editing:
+            # Who the controller books the appointment with unless someone else is chosen.
+            self.clinician.addItem("Client's clinician", None)
+            self.clinician.setToolTip("Unless you choose someone, the appointment is with the client's "
+                                      "clinician; if they have none who sees clients, with you if you do.")
         self.clinician.currentIndexChanged.connect(self._changed)
         box, self.errors["clinician_id"] = field_with_error(self.clinician, "clinicianError")
         form_row(form, "C&linician:", box, buddy=self.clinician)
@@ -381,15 +399,28 @@ class AppointmentDialog(QDialog):
         self.client_note.setVisible(bool(self.client_note.text()))
 
     def _default_clinician(self) -> None:
-        """The client's own clinician; else the person booking, if they see clients; else none yet."""
+        """A booking starts on "Client's clinician" (the controller's default), named as it will be."""
         if self.appointment is not None:
             return
-        for candidate in ((self.client.clinician_id if self.client else None), self.actor.user_id):
-            at = self.clinician.findData(candidate) if candidate is not None else -1
-            if at >= 0:
-                self.clinician.setCurrentIndex(at)
-                return
-        self.clinician.setCurrentIndex(-1)
+        self.clinician.setItemText(0, self.default_clinician_words())
+        self.clinician.setCurrentIndex(0)
+
+    def default_clinician_words(self) -> str:
+        """Who ``AppointmentsController.book`` books with when no clinician is chosen, in words.
+
+        The controller decides (``_default_clinician``): the client's clinician while they are an
+        active user who sees clients; else whoever books, if they see clients; else nobody.
+        """
+        client = self.client
+        if client is None:
+            return "Client's clinician"
+        names = {person.id: person.name for person in self.clinicians}  # active, and they see clients
+        if client.clinician_id in names:
+            return f"Client's clinician ({names[client.clinician_id]})"
+        why = "the client has none" if client.clinician_id is None else "theirs no longer sees clients"
+        if self.actor.role in CLINICIAN_ROLES:
+            return f"You ({names.get(self.actor.user_id, self.actor.display_name)}): {why}"
+        return f"No clinician: {why}"
 
     # ------------------------------------------------------------ the client
 
@@ -398,6 +429,8 @@ class AppointmentDialog(QDialog):
         if self.client is not None:
             self.client = None
             self._show_client_note()
+            if self.appointment is None:
+                self.clinician.setItemText(0, self.default_clinician_words())
         self.matches.clear()
         roster = self.roster
         self._matches = matching_clients(roster, text) if roster is not None else []
@@ -495,13 +528,16 @@ class AppointmentDialog(QDialog):
         return None
 
     def _check(self) -> bool:
-        """Say the fee's problem as typed; Book waits for a client, a service, a clinician and a fee."""
+        """Say the fee's problem as typed; Book waits for a client, a service and a fee.
+
+        Not for a clinician: who the appointment is with when nobody is chosen is the
+        controller's rule (``book``), offered as the "Client's clinician" choice.
+        """
         if self._filling:
             return False
         fee_problem = self._fee_problem() if self.fee.text().strip() else "Type the fee, such as 150.00."
         say(self.errors["fee"], fee_problem if self.fee.text().strip() else None)
-        ready = (self.client is not None and self.service.currentIndex() >= 0
-                 and self.clinician.currentIndex() >= 0 and fee_problem is None
+        ready = (self.client is not None and self.service.currentIndex() >= 0 and fee_problem is None
                  and (self.appointment is None or not self.appointment.billed))
         self.ok_button.setEnabled(ready)
         return ready
@@ -535,11 +571,16 @@ class AppointmentDialog(QDialog):
             return
         self.problem.clear()
         client = self.client
-        start, minutes = self.start_text(), self.minutes.value()
+        start: dt.datetime | str = self.start_text()
+        minutes = self.minutes.value()
         service, fee = self.service.currentData(), self.fee.text().strip()
         clinician, attendance = self.clinician.currentData(), self.attendance.currentData()
         appt = self.appointment
         moved = appt is None or (start, minutes, clinician) != self._initial_when()
+        if appt is not None and start == self._initial_when()[0]:
+            # Date and time as they were: the moment itself, not the wall-clock time rebuilt
+            # from them, which means the first of two 01:30s on the night the clocks go back.
+            start = appt.start
         if moved:
             warned = attempt(self, "Appointment not saved", lambda: self.appointments.warnings(
                 self.actor, client.id, start, minutes, clinician, appt.id if appt else None),
@@ -568,8 +609,8 @@ class AppointmentDialog(QDialog):
         _id, _text, start, _service, minutes, _fee, clinician, _attendance = self._initial
         return start, minutes, clinician
 
-    def _save_changes(self, appt: AppointmentRow, start: str, minutes: int, service: str, fee: str,
-                      clinician: int | None, attendance: Attendance) -> bool:
+    def _save_changes(self, appt: AppointmentRow, start: dt.datetime | str, minutes: int, service: str,
+                      fee: str, clinician: int | None, attendance: Attendance) -> bool:
         only_attendance = self._snapshot()[:-1] == self._initial[:-1]
         if only_attendance:
             if attendance is appt.attendance:
