@@ -66,8 +66,11 @@ def to_local(stamp: dt.datetime, tz: ZoneInfo) -> dt.datetime:
 
 
 def to_utc(wall: dt.datetime, tz: ZoneInfo) -> dt.datetime:
-    """A wall-clock time in ``tz`` as stored (naive UTC); ``NonexistentTime`` if the clocks skip it."""
-    aware = wall.replace(tzinfo=tz, fold=0)
+    """A wall-clock time in ``tz`` as stored (naive UTC); ``NonexistentTime`` if the clocks skip it.
+
+    In the hour that repeats when the clocks go back, a typed time (``fold`` 0) is the first of
+    the two; a time that came from a stored one keeps its ``fold``, so the second stays second."""
+    aware = wall.replace(tzinfo=tz)
     utc = aware.astimezone(dt.UTC)
     if utc.astimezone(tz).replace(tzinfo=None) != wall.replace(fold=0):
         raise NonexistentTime(

@@ -601,10 +601,6 @@ def test_saving_the_fee_of_an_appointment_in_the_repeated_hour_sends_its_own_sta
     assert start.tzname() == "EST"  # the second 01:30
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "AppointmentsController.edit: parse_start keeps the aware start's fold, but clock.to_utc "
-    "replaces it with fold=0, so the second 01:30 is stored as the first (05:30 UTC) whatever the "
-    "dialog sends; the fix belongs in desktop/domain/clock.py or the controller"))
 def test_saving_the_fee_of_an_appointment_in_the_repeated_hour_keeps_its_stored_start(  # type: ignore[no-untyped-def]
         qtbot, world, monkeypatch):
     appt, _sent = edit_fee_of_second_half_past_one(qtbot, world, monkeypatch)
