@@ -314,8 +314,12 @@ class Appointment(Base):
     """
 
     __tablename__ = "appointments"
-    # Partial: only what is still owed is indexed, and billing an appointment removes it.
     __table_args__ = (
+        # A day of the Appointments page, read from this index alone, already in its order
+        # (start, then id): every column the page shows of an appointment, and nothing else.
+        Index("ix_appointments_day", "start", "id", "client_id", "clinician_id", "duration_minutes",
+              "service_code", "fee", "attendance", "version", "manual_billing_only"),
+        # Partial: only what is still owed is indexed, and billing an appointment removes it.
         Index("ix_appointments_superbill_owed", "start", "client_id", sqlite_where=text("superbill_owed = 1"),
               postgresql_where=text("superbill_owed = true")),
         Index("ix_appointments_statement_owed", "start", "client_id", sqlite_where=text("statement_owed = 1"),
@@ -349,6 +353,10 @@ class BillingDocument(Base):
     """
 
     __tablename__ = "billing_documents"
+    # A month's documents are those whose period touches it: period_end from the month's first
+    # day on (this month's and last month's, the ones looked at most, are at the end of this
+    # index), with period_start checked in the index itself.
+    __table_args__ = (Index("ix_billing_documents_period_end", "period_end", "period_start"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)

@@ -7,14 +7,20 @@ this version and checks what a person would see.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import shutil
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, event, inspect, select, text
 
+from desktop.controllers.appointments import AppointmentsController
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.roster import Roster
@@ -24,6 +30,8 @@ from desktop.domain.models import (
     Attendance,
     BillingDocument,
     BillingItem,
+    Client,
+    ClientStatus,
     DocumentKind,
 )
 from desktop.storage.database import (
@@ -32,7 +40,8 @@ from desktop.storage.database import (
     create_database_engine,
     open_database,
 )
-from tests.helpers import add_services, seed_users
+from tests.controllers.support import NEW_YORK, utc
+from tests.helpers import add_appointment, add_services, seed_users
 from tests.storage.test_database import fresh_url  # noqa: F401 - the fixture
 
 PREVIOUS_RELEASE = "0001"
@@ -256,3 +265,229 @@ def test_going_back_to_the_last_release_keeps_the_documents_and_the_wall_clock_t
     assert rows[old["no_show_in_winter"]] == (False, dt.datetime(2026, 1, 15, 9, 0))
     assert rows[old["typed_in_the_skipped_hour"]] == (True, dt.datetime(2026, 3, 8, 3, 30))
     assert (clients, len(rows), items, docs) == (1, len(old), 3, 2)
+
+
+# ---------------------------------------------------------------- 0005 -> head (0006: indexes)
+
+INDEXES_ONLY_SINCE = "0005"
+JULY_FIRST = dt.date(2026, 7, 1)
+
+
+def _indexes(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's indexes: name, columns, unique, and a partial index's condition."""
+    db = open_database(url, upgrade=False)
+    try:
+        with db.engine.connect() as conn:
+            inspector = inspect(conn)
+            return {table: sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]),
+                                   tuple(sorted((k, str(v)) for k, v in i.get("dialect_options", {}).items())))
+                                  for i in inspector.get_indexes(table))
+                    for table in inspector.get_table_names()}
+    finally:
+        db.dispose()
+
+
+@contextlib.contextmanager
+def _another_database(url: str, tmp_path: Path) -> Iterator[str]:
+    """A second empty database on the same back end as ``url``."""
+    if url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'another' / 'caseload.db'}"
+        return
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL
+
+    name = f"caseload_fresh_{uuid.uuid4().hex[:10]}"
+    admin = PG_ADMIN_URL.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _practice_at_0005(url: str) -> dict[str, Any]:
+    """A 0005 practice (its tables are this version's, less two indexes) with a busy first of
+    July in New York: two clients at 09:00 (booked in this order), one without a clinician and
+    inactive, one billed, one named in Chinese."""
+    engine = create_database_engine(url, create=True)
+    try:
+        command.upgrade(alembic_config(engine), INDEXES_ONLY_SINCE)
+    finally:
+        engine.dispose()
+    db = open_database(url, upgrade=False)
+    try:
+        actors = seed_users(db)
+        add_services(db, time_zone=NEW_YORK)
+        owner = actors["owner"]
+        clients = ClientsController(db)
+        ines = clients.add_client(owner, first_name="Ines", last_name="Harrow", clinician_id="clinician")
+        tobias = clients.add_client(owner, first_name="Tobias", last_name="Wren", clinician_id="clinician-all")
+        una = clients.add_client(owner, first_name="Una", last_name="Field")
+        li = clients.add_client(owner, first_name="小龍", last_name="李")
+        booked = {
+            "tobias_9": add_appointment(db, tobias, utc("2026-07-01 09:00"), fee="120.00",
+                                        clinician_id=actors["clinician-all"].user_id),
+            "ines_9": add_appointment(db, ines, utc("2026-07-01 09:00"), clinician_id=actors["clinician"].user_id),
+            "una_8": add_appointment(db, una, utc("2026-07-01 08:00"), attended=False),
+            "li_17": add_appointment(db, li, utc("2026-07-01 17:30"), fee="99.99"),
+            "ines_next_day": add_appointment(db, ines, utc("2026-07-02 00:30")),
+        }
+        with db.transaction() as s:
+            s.get(Client, una).status = ClientStatus.INACTIVE  # type: ignore[union-attr]
+            doc = BillingDocument(client_id=ines, kind=DocumentKind.SUPERBILL, period_start=JULY_FIRST,
+                                  period_end=JULY_FIRST, amount=Decimal("150.00"), automatic=False)
+            s.add(doc)
+            s.flush()
+            s.add(BillingItem(client_id=ines, document_id=doc.id, appointment_id=booked["ines_9"],
+                              kind=DocumentKind.SUPERBILL))
+        return {"owner": owner, "booked": booked, "day": AppointmentsController(db).day(owner, JULY_FIRST)}
+    finally:
+        db.dispose()
+
+
+def test_a_0005_database_gains_the_day_and_month_indexes_in_place_and_shows_the_same_day(
+        fresh_url, tmp_path):  # type: ignore[no-untyped-def]  # noqa: F811
+    old = _practice_at_0005(fresh_url)
+    indexes_0005 = _indexes(fresh_url)
+    db = open_database(fresh_url)
+    try:
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_HEAD
+        day = AppointmentsController(db).day(old["owner"], JULY_FIRST)
+    finally:
+        db.dispose()
+
+    # The same day, row for row, and as a person would read it.
+    assert day == old["day"]
+    b = old["booked"]
+    assert [(r.id, r.start.strftime("%H:%M"), r.client_name, r.client_status, r.clinician_name, r.fee, r.billed,
+             r.attendance) for r in day.rows] == [
+        (b["una_8"], "08:00", "Una Field", ClientStatus.INACTIVE, "", Decimal("150.00"), False, Attendance.NO_SHOW),
+        (b["tobias_9"], "09:00", "Tobias Wren", ClientStatus.ACTIVE, "Dr. Alma Reyes", Decimal("120.00"), False,
+         Attendance.ATTENDED),
+        (b["ines_9"], "09:00", "Ines Harrow", ClientStatus.ACTIVE, "Dr. Colin Park", Decimal("150.00"), True,
+         Attendance.ATTENDED),
+        (b["li_17"], "17:30", "李小龍", ClientStatus.ACTIVE, "", Decimal("99.99"), False, Attendance.ATTENDED),
+    ]
+    assert day.rows[1].service_description == "Psychotherapy, 45 minutes"
+
+    # Two indexes more than 0005 had, and exactly those of a practice created at this version.
+    upgraded = _indexes(fresh_url)
+    added = {t: sorted(set(upgraded[t]) - set(indexes_0005.get(t, []))) for t in upgraded}
+    assert {t: [i[:3] for i in found] for t, found in added.items() if found} == {
+        "appointments": [("ix_appointments_day", ("start", "id", "client_id", "clinician_id", "duration_minutes",
+                                                  "service_code", "fee", "attendance", "version",
+                                                  "manual_billing_only"), False)],
+        "billing_documents": [("ix_billing_documents_period_end", ("period_end", "period_start"), False)],
+    }
+    with _another_database(fresh_url, tmp_path) as new_url:
+        open_database(new_url, create=True).dispose()
+        assert _indexes(new_url) == upgraded
+
+    # Going back drops them again and keeps every row.
+    engine = create_database_engine(fresh_url)
+    try:
+        command.downgrade(alembic_config(engine), INDEXES_ONLY_SINCE)
+    finally:
+        engine.dispose()
+    assert _indexes(fresh_url) == indexes_0005
+    db = open_database(fresh_url, upgrade=False)
+    try:
+        assert AppointmentsController(db).day(old["owner"], JULY_FIRST) == old["day"]
+    finally:
+        db.dispose()
+
+
+# ---------------------------------------------------------------- migrating SQLite with foreign keys off
+
+def _migrations_with(tmp_path: Path, revision: str, body: str) -> Any:
+    """Caseload's migrations plus one more after the head, in a copy: its configuration."""
+    from desktop.storage.database import MIGRATIONS
+
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "versions" / f"{revision}_test.py").write_text(
+        f'revision = "{revision}"\ndown_revision = "{SCHEMA_HEAD}"\nbranch_labels = None\ndepends_on = None\n\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n\ndef upgrade():\n"
+        + "".join(f"    {line}\n" for line in body.strip().splitlines())
+        + "\n\ndef downgrade():\n    pass\n")
+    cfg = alembic_config()
+    cfg.set_main_option("script_location", str(folder))
+    return cfg
+
+
+def _billed_practice(tmp_path: Path) -> tuple[str, int]:
+    url = f"sqlite:///{tmp_path / 'practice.db'}"
+    db = open_database(url, create=True)
+    try:
+        owner = seed_users(db)["owner"]
+        ada = ClientsController(db).add_client(owner, first_name="Ada", last_name="Lovelace")
+        appointment = add_appointment(db, ada, dt.datetime(2026, 3, 2, 15, 0))
+        with db.transaction() as s:
+            doc = BillingDocument(client_id=ada, kind=DocumentKind.SUPERBILL, period_start=dt.date(2026, 3, 2),
+                                  period_end=dt.date(2026, 3, 2), amount=Decimal("150.00"), automatic=False)
+            s.add(doc)
+            s.flush()
+            s.add(BillingItem(client_id=ada, document_id=doc.id, appointment_id=appointment,
+                              kind=DocumentKind.SUPERBILL))
+    finally:
+        db.dispose()
+    return url, appointment
+
+
+def _count(url: str, table: str) -> int:
+    db = open_database(url, upgrade=False)
+    try:
+        with db.engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+    finally:
+        db.dispose()
+
+
+def test_a_sqlite_table_rebuilt_by_a_migration_keeps_the_rows_that_refer_to_it(tmp_path: Path) -> None:
+    """Batch mode copies ``appointments`` and drops the old one: with foreign keys on, the drop
+    would delete every billing item. After the migration the pooled connection has them on again."""
+    url, _ = _billed_practice(tmp_path)
+    cfg = _migrations_with(tmp_path, "t001", """
+with op.batch_alter_table("appointments", recreate="always") as batch_op:
+    batch_op.alter_column("duration_minutes", existing_type=sa.Integer(), nullable=False)
+""")
+    engine = create_database_engine(url)
+    seen: list[tuple[Any, int]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def peek(_conn, cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("DROP TABLE APPOINTMENTS"):
+            seen.append((cursor.connection, cursor.connection.execute("PRAGMA foreign_keys").fetchone()[0]))
+
+    try:
+        cfg.attributes["engine"] = engine
+        command.upgrade(cfg, "t001")
+        [(used, foreign_keys)] = seen
+        assert foreign_keys == 0
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection is used  # the migration's, back from the pool
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+    assert (_count(url, "appointments"), _count(url, "billing_items"), _count(url, "billing_documents")) == (1, 1, 1)
+
+
+def test_a_sqlite_migration_that_would_leave_references_to_missing_rows_is_refused(tmp_path: Path) -> None:
+    url, _ = _billed_practice(tmp_path)
+    cfg = _migrations_with(tmp_path, "t002", 'op.execute("DELETE FROM appointments")')
+    engine = create_database_engine(url)
+    try:
+        cfg.attributes["engine"] = engine
+        with pytest.raises(RuntimeError, match=r"left 1 references to missing rows .*billing_items row \d+ "
+                                               r"refers to a missing appointments row"):
+            command.upgrade(cfg, "t002")
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_HEAD
+    finally:
+        engine.dispose()
+    assert (_count(url, "appointments"), _count(url, "billing_items")) == (1, 1)
