@@ -18,10 +18,11 @@ having repainted its visible rows (``viewport().repaint()`` forced, as in
   benchmark waits for the read-ahead, as a person's second of looking does.
 * **Next day clicked again at once**: a second click straight after the first,
   before the day after that could be read ahead: timed until its rows are painted.
-* **A day not read ahead** (a jump with the date picker): the day is read on a
-  worker thread; timed until its rows are painted. Meanwhile a 5 ms timer on the
-  GUI thread records the longest gap between its ticks: how long the window
-  could not answer a keystroke or a click.
+* **A day not read ahead** (a jump with the date picker, to a day no one has read
+  yet): the day is read on a worker thread; timed until its rows are painted, with
+  the same 50 ms target as Next day. Meanwhile a 5 ms timer on the GUI thread
+  records the longest gap between its ticks: how long the window could not answer
+  a keystroke or a click.
 * **Next day, read on the spot**: the same click with the page told that reads
   are quick (``sync_read_limit`` infinite), so the controller's ``day`` runs on
   the GUI thread inside the click: what a plain synchronous call costs.
@@ -319,7 +320,7 @@ def report(args: argparse.Namespace, result: Result, first: dt.date, appointment
     line("Next day, read ahead (the page as it runs)", result.read_ahead, target=True, compare=True)
     r.add("  p90 / max", f"{ms(percentile(result.read_ahead, 90))} / {ms(max(result.read_ahead))}")
     line("Next day clicked again at once (not read ahead yet)", result.again, compare=True)
-    line("a day not read ahead (date picker), read off the GUI thread", result.jump, compare=True)
+    line("a day not read ahead (date picker), read off the GUI thread", result.jump, target=True, compare=True)
     r.add("  longest the window could not answer meanwhile", ms(median(result.jump_stall)),
           "—", "—", f"≤ {ms(TARGET_S)}", median(result.jump_stall) <= TARGET_S)
     line("Next day, read on the spot (plain synchronous call)", result.on_the_spot, compare=True)

@@ -10,13 +10,14 @@ keeps the figures that document printed: it can no longer be changed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select
+from sqlalchemy import String, exists, select, type_coerce
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, aliased
 
 from desktop.controllers.base import (
@@ -52,10 +53,17 @@ CLINICIAN_ROLES = (Role.ACCOUNT_OWNER, Role.PRACTICE_MANAGER, Role.CLINICIAN)
 OCCUPIES = (Attendance.SCHEDULED, Attendance.ATTENDED, Attendance.NO_SHOW)
 # Attendance that says the appointment has taken place (or was due to): not before it begins.
 HAPPENED = (Attendance.ATTENDED, Attendance.NO_SHOW)
+_set_fields = object.__setattr__  # a frozen dataclass's way past its own __setattr__
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class AppointmentRow:
+    """One appointment as the page, the profile and the command line show it.
+
+    ``__init__`` is written out: a frozen dataclass's own sets each of the sixteen fields
+    through ``object.__setattr__``, three times as long, and a busy day builds thousands.
+    """
+
     id: int
     client_id: int
     client_name: str
@@ -72,6 +80,18 @@ class AppointmentRow:
     version: int
     billed: bool  # on a superbill or a statement: no longer changeable
     manual_billing_only: bool
+
+    def __init__(self, id: int, client_id: int, client_name: str, client_status: ClientStatus,  # noqa: A002
+                 clinician_id: int | None, clinician_name: str, clinician_username: str | None,
+                 start: dt.datetime, minutes: int, service_code: str, service_description: str, fee: Decimal,
+                 attendance: Attendance, version: int, billed: bool, manual_billing_only: bool) -> None:
+        _set_fields(self, "__dict__", {
+            "id": id, "client_id": client_id, "client_name": client_name, "client_status": client_status,
+            "clinician_id": clinician_id, "clinician_name": clinician_name,
+            "clinician_username": clinician_username, "start": start, "minutes": minutes,
+            "service_code": service_code, "service_description": service_description, "fee": fee,
+            "attendance": attendance, "version": version, "billed": billed,
+            "manual_billing_only": manual_billing_only})
 
     @property
     def end(self) -> dt.datetime:
@@ -436,20 +456,73 @@ class AppointmentsController(Controller):
     @staticmethod
     def _rows(s: Session, actor: Actor, tz: ZoneInfo, where: Sequence[Any], *, visible: bool = True
               ) -> list[AppointmentRow]:
+        """The appointments matching ``where``, by start, as rows for the page.
+
+        A busy day holds thousands: they are read as plain tuples (the day's through the
+        ``ix_appointments_day`` index alone, then each client by its key), the few users and
+        services once each, and every distinct stored value (a start, a fee) is converted
+        once, by the same conversion SQLAlchemy would apply to each row.
+        """
+        dialect = s.get_bind().dialect
         billed = exists().where(BillingItem.appointment_id == Appointment.id)
         stmt = (select(Appointment.id, Appointment.client_id, Client.first_name, Client.last_name,
-                       Client.status, Appointment.clinician_id, PracticeUser.display_name,
-                       PracticeUser.username, Appointment.start, Appointment.duration_minutes,
-                       Appointment.service_code, Service.description, Appointment.fee, Appointment.attendance,
-                       Appointment.version, billed, Appointment.manual_billing_only)
+                       _raw(Client.status), Appointment.clinician_id, _raw(Appointment.start),
+                       Appointment.duration_minutes, Appointment.service_code, _raw(Appointment.fee),
+                       _raw(Appointment.attendance), Appointment.version, _raw(billed),
+                       _raw(Appointment.manual_billing_only))
                 .join(Client, Client.id == Appointment.client_id)
-                .outerjoin(PracticeUser, PracticeUser.id == Appointment.clinician_id)
-                .outerjoin(Service, Service.code == Appointment.service_code)
                 .where(*where).order_by(Appointment.start, Appointment.id))
         if visible:
             stmt = visible_clients(stmt, actor.visibility(Action.MANAGE_APPOINTMENTS))
-        return [AppointmentRow(i, cid, display_name(first, last), ClientStatus(status), clin, who or "",
-                               user, start.replace(tzinfo=dt.UTC).astimezone(tz), minutes, code, about or "",
-                               fee, Attendance(state), version, bool(was_billed), manual)
-                for (i, cid, first, last, status, clin, who, user, start, minutes, code, about, fee, state,
-                     version, was_billed, manual) in s.execute(stmt)]
+        conn = s.connection()  # Core: the ORM's handling of each row is of no use to plain columns
+        found = conn.execute(stmt).all()
+        if not found:
+            return []
+        # As the outer joins gave them: a missing clinician or service is "" (and no username).
+        users = {i: (name, username) for i, name, username in conn.execute(
+            select(PracticeUser.id, PracticeUser.display_name, PracticeUser.username))}
+        services = dict(conn.execute(select(Service.code, Service.description)).all())
+        read_start = _converter(Appointment.start, dialect)
+        read_fee = _converter(Appointment.fee, dialect)
+        starts: dict[Any, dt.datetime] = {}
+        fees: dict[Any, Decimal] = {}
+        row = AppointmentRow
+        rows: list[AppointmentRow] = []
+        append = rows.append
+        for (i, cid, first, last, status, clin, start, minutes, code, fee, state, version, was_billed,
+             manual) in found:
+            local = starts.get(start)
+            if local is None:
+                stamp = start if read_start is None else read_start(start)
+                local = starts[start] = stamp.replace(tzinfo=dt.UTC).astimezone(tz)
+            if read_fee is not None:
+                amount = fees.get(fee)
+                if amount is None:
+                    amount = fees[fee] = read_fee(fee)
+                fee = amount
+            who, user = users.get(clin) or ("", None)
+            # A name with an ASCII family name reads given name first: display_name's answer, sooner.
+            append(row(i, cid, f"{first} {last}" if last.isascii() else display_name(first, last),
+                       _STATUSES[status], clin, who, user, local, minutes, code, services.get(code, ""), fee,
+                       _ATTENDANCES[state], version, bool(was_billed), bool(manual)))
+        return rows
+
+
+# What ``_rows`` reads: stored values as the driver hands them over, converted in Python.
+_STATUSES = {s.value: s for s in ClientStatus}
+_ATTENDANCES = {a.value: a for a in Attendance}
+
+
+def _raw(column: Any) -> Any:
+    """``column`` as the driver returns it, without SQLAlchemy's conversion of each row."""
+    return type_coerce(column, String())
+
+
+def _converter(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's own conversion of ``column``'s stored values, or None where the driver's value
+    is already what SQLAlchemy would return: SQLite stores times as text and amounts as numbers,
+    while psycopg hands over datetimes and Decimals."""
+    if dialect.name != "sqlite":
+        return None
+    convert: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return convert

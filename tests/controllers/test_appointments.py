@@ -12,20 +12,37 @@ refusal changes nothing and leaves one DENIED audit row.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import inspect
 import re
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import delete, select
 
-from desktop.controllers.appointments import AppointmentsController
+from desktop.controllers.appointments import AppointmentRow, AppointmentsController
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied, StaleVersion
 from desktop.controllers.permissions import Actor
 from desktop.controllers.users import UsersController
-from desktop.domain.models import Attendance, ClientStatus
+from desktop.domain import clock
+from desktop.domain.models import (
+    Appointment,
+    Attendance,
+    BillingDocument,
+    BillingItem,
+    Client,
+    ClientStatus,
+    DocumentKind,
+    PracticeSettings,
+    PracticeUser,
+    Service,
+)
+from desktop.domain.search import display_name
 from desktop.storage.database import Database
 from tests.controllers.support import (
     NEW_YORK,
@@ -485,3 +502,78 @@ def test_a_day_is_filtered_by_clinician(db: Database, world: dict[str, Any]) -> 
 
     assert [r.id for r in rows] == [park]
     assert rows[0].client_status is ClientStatus.ACTIVE
+
+
+# ------------------------------------------------------------------ a day's rows, read the fast way
+
+
+def _rows_the_plain_orm_way(db: Database, day: dt.date) -> list[AppointmentRow]:
+    """What the Appointments page must show for ``day``, worked out the slow, obvious way: an
+    ``Appointment`` object per row and its client, clinician, service and billing items by key."""
+    with db.reading() as s:
+        tz = clock.zone(s.scalar(select(PracticeSettings.time_zone)) or "")
+        begin, end = clock.day_bounds(day, tz)
+        rows = []
+        for a in s.scalars(select(Appointment).where(Appointment.start >= begin, Appointment.start < end)
+                           .order_by(Appointment.start, Appointment.id)):
+            client = s.get(Client, a.client_id)
+            assert client is not None
+            user = s.get(PracticeUser, a.clinician_id) if a.clinician_id is not None else None
+            service = s.scalars(select(Service).where(Service.code == a.service_code)).first()
+            billed = s.scalars(select(BillingItem.id).where(BillingItem.appointment_id == a.id)).first()
+            rows.append(AppointmentRow(
+                a.id, a.client_id, display_name(client.first_name, client.last_name), client.status,
+                a.clinician_id, user.display_name if user else "", user.username if user else None,
+                a.start.replace(tzinfo=dt.UTC).astimezone(tz), a.duration_minutes, a.service_code,
+                service.description if service else "", a.fee, a.attendance, a.version, billed is not None,
+                a.manual_billing_only))
+        return rows
+
+
+def test_a_days_rows_are_exactly_what_the_plain_orm_reading_gives(db: Database, world: dict[str, Any]) -> None:
+    """The day is read as plain tuples with each distinct value converted once: every field
+    must still be what reading each appointment as an object gives, whatever the row holds."""
+    owner = world["owner"]
+    clients = ClientsController(db)
+    names = [("José", "Ñúñez"), ("小龍", "李"), ("민준", "김"), ("Ada", "O'Neil-Smith"), ("Zoë", "van der Berg")]
+    others = [clients.add_client(owner, first_name=f, last_name=last) for f, last in names]
+    for n, (client, at) in enumerate(zip([world["ines"], world["tobias"], world["una"], *others],
+                                         ["09:00", "09:00", "09:00", "10:15", "11:30", "13:00", "16:45", "23:59"],
+                                         strict=True)):
+        appointments(db).book(owner, client, f"2026-07-01 {at}", service_code=("90834", "90837")[n % 2],
+                              fee=("150.00", "99.99", "0", "1234.50")[n % 4])
+    past = add_appointment(db, world["ines"], utc("2026-07-01 07:30"), fee="120.10")
+    add_appointment(db, world["tobias"], utc("2026-06-30 23:59"))  # the day before, on the practice's clock
+    add_appointment(db, world["tobias"], utc("2026-07-02 00:00"))  # the day after
+    ClientsController(db).set_status(owner, world["una"], ClientStatus.INACTIVE, reason="moved")
+    with db.transaction() as s:
+        s.execute(delete(Service).where(Service.code == "90837"))  # no longer offered: no description
+        doc = BillingDocument(client_id=world["ines"], kind=DocumentKind.SUPERBILL, period_start=dt.date(2026, 7, 1),
+                              period_end=dt.date(2026, 7, 1), amount=Decimal("120.10"), automatic=False)
+        s.add(doc)
+        s.flush()
+        s.add(BillingItem(client_id=world["ines"], document_id=doc.id, appointment_id=past,
+                          kind=DocumentKind.SUPERBILL))
+
+    rows = appointments(db).day(owner, dt.date(2026, 7, 1)).rows
+
+    assert list(rows) == _rows_the_plain_orm_way(db, dt.date(2026, 7, 1))
+    assert len(rows) == 9 and rows[0].id == past and rows[0].billed
+    assert [r.client_name for r in rows[4:]] == ["José Ñúñez", "李小龍", "김 민준", "Ada O'Neil-Smith", "Zoë van der Berg"]
+    assert {r.service_description for r in rows if r.service_code == "90837"} == {""}
+    assert {type(r.fee) for r in rows} == {Decimal} and {str(r.fee) for r in rows} >= {"99.99", "0.00", "1234.50"}
+
+
+def test_an_appointment_row_is_built_field_by_field_like_any_dataclass() -> None:
+    """``AppointmentRow`` writes its ``__init__`` out: it must set every field, by name, in order."""
+    values: tuple[Any, ...] = (1, 2, "Ada Lovelace", ClientStatus.ACTIVE, 3, "Dr. Colin Park", "clinician",
+              dt.datetime(2026, 7, 1, 9, tzinfo=ZoneInfo(NEW_YORK)), 50, "90834", "Psychotherapy", Decimal("150.00"),
+              Attendance.SCHEDULED, 4, True, False)
+    row = AppointmentRow(*values)
+    assert list(inspect.signature(AppointmentRow).parameters) == [f.name for f in dataclasses.fields(row)]
+    assert dataclasses.astuple(row) == values and vars(row) == dict(zip(vars(row), values, strict=True))
+    assert row == AppointmentRow(**{f.name: v for f, v in zip(dataclasses.fields(row), values, strict=True)})
+    assert hash(row) == hash(AppointmentRow(*values))
+    assert dataclasses.replace(row, minutes=80).end == row.start + dt.timedelta(minutes=80)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.minutes = 80  # type: ignore[misc]
