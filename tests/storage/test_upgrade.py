@@ -374,14 +374,23 @@ def test_a_0005_database_gains_the_day_and_month_indexes_in_place_and_shows_the_
     ]
     assert day.rows[1].service_description == "Psychotherapy, 45 minutes"
 
-    # Two indexes more than 0005 had, and exactly those of a practice created at this version.
+    # The day's and the month's indexes added, the owed flags' client first, the period's
+    # start alone gone: exactly the indexes of a practice created at this version.
     upgraded = _indexes(fresh_url)
     added = {t: sorted(set(upgraded[t]) - set(indexes_0005.get(t, []))) for t in upgraded}
+    removed = {t: sorted(set(indexes_0005[t]) - set(upgraded.get(t, []))) for t in indexes_0005}
     assert {t: [i[:3] for i in found] for t, found in added.items() if found} == {
         "appointments": [("ix_appointments_day", ("start", "id", "client_id", "clinician_id", "duration_minutes",
                                                   "service_code", "fee", "attendance", "version",
-                                                  "manual_billing_only"), False)],
+                                                  "manual_billing_only"), False),
+                         ("ix_appointments_statement_owed", ("client_id", "start"), False),
+                         ("ix_appointments_superbill_owed", ("client_id", "start"), False)],
         "billing_documents": [("ix_billing_documents_period_end", ("period_end", "period_start"), False)],
+    }
+    assert {t: [i[:3] for i in found] for t, found in removed.items() if found} == {
+        "appointments": [("ix_appointments_statement_owed", ("start", "client_id"), False),
+                         ("ix_appointments_superbill_owed", ("start", "client_id"), False)],
+        "billing_documents": [("ix_billing_documents_period_start", ("period_start",), False)],
     }
     with _another_database(fresh_url, tmp_path) as new_url:
         open_database(new_url, create=True).dispose()
