@@ -473,7 +473,7 @@ class AppointmentsController(Controller):
                 .join(Client, Client.id == Appointment.client_id)
                 .where(*where).order_by(Appointment.start, Appointment.id))
         if visible:
-            stmt = visible_clients(stmt, actor.visibility(Action.MANAGE_APPOINTMENTS))
+            stmt = visible_clients(stmt, actor.visibility(Action.MANAGE_APPOINTMENTS), lead=False)
         conn = s.connection()  # Core: the ORM's handling of each row is of no use to plain columns
         found = conn.execute(stmt).all()
         if not found:

@@ -32,11 +32,18 @@ EVERYONE = Visibility()
 S = TypeVar("S", bound=Select)  # type: ignore[type-arg]
 
 
-def visible_clients(stmt: S, who: Visibility) -> S:
+def visible_clients(stmt: S, who: Visibility, *, lead: bool = True) -> S:
+    """``stmt`` narrowed to the clients ``who`` sees.
+
+    ``lead=False`` when another condition picks far fewer rows (a day's appointments): the
+    clinician's clients are then checked, not used to start from. Offered the index on
+    ``clients.clinician_id``, SQLite's planner starts there and reads every appointment
+    those clients ever had (a day took 72 ms instead of 6)."""
     if who.nobody:
         return stmt.where(false())
     if who.clinician_id is not None:
-        return stmt.where(Client.clinician_id == who.clinician_id)
+        column = Client.clinician_id if lead else Client.clinician_id + 0  # "+ 0": no index fits it
+        return stmt.where(column == who.clinician_id)
     return stmt
 
 

@@ -29,6 +29,9 @@ def resources_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "resources"
 
 
+SWITCH_INTERVAL_S = 0.001
+
+
 class GarbageCollector(QObject):
     """Python's cycle collector, run on the GUI thread only.
 
@@ -62,6 +65,11 @@ def make_application(argv: list[str] | None = None) -> QApplication:
         app = QApplication(argv if argv is not None else sys.argv[:1])
     if app.findChild(GarbageCollector) is None:
         GarbageCollector(app)
+    # A background job running Python (the first billing run: a minute of it) keeps the
+    # interpreter lock up to this long each time the window's thread asks for it, and a
+    # repaint asks once per cell. Python's 5 ms made a keystroke wait up to 270 ms while
+    # the first run went on; 1 ms keeps it under 50 (benchmarks/list_filter.py).
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     app.setApplicationName("Caseload")
     app.setOrganizationName("Caseload")
     app.setApplicationDisplayName("Caseload")

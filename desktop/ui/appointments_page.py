@@ -89,6 +89,7 @@ IdRole = Qt.ItemDataRole.UserRole + 1
 SYNC_READ_S = 0.030
 CACHED_DAYS = 7
 SAY_READING_AFTER_MS = 200  # a read answered sooner never shows "Reading…"
+READ_AHEAD_AFTER_MS = 100  # the days either side are read this long after a day is shown
 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _ACCESSIBLE = int(Qt.ItemDataRole.AccessibleTextRole)
@@ -629,7 +630,9 @@ class AppointmentsPage(QWidget):
         self.countsChanged.emit(f"{count:,} appointment{'' if count == 1 else 's'} on {day_in_words(view.day)}"
                                 if count else f"No appointments on {day_in_words(view.day)}")
         self.dayShown.emit()
-        self._read_ahead(DayKey(view.day, self._wanted.clinician_id if self._wanted else None))
+        # After the repaint, not alongside it: a read going on meanwhile made it three times slower.
+        key = DayKey(view.day, self._wanted.clinician_id if self._wanted else None)
+        QTimer.singleShot(READ_AHEAD_AFTER_MS, self, lambda: self._read_ahead(key))
 
     def _show_heading(self, view: DayView, change: str) -> None:
         self.heading.setText(f"{day_in_words(view.day)} · {view.zone_name}")

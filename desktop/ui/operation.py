@@ -93,7 +93,7 @@ def attempt(parent: QWidget | None, title: str, call: Callable[[], T], *,
 # meanwhile simply never hears back.
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="caseload-job")
 _PENDING: set[Future[Any]] = set()
-POLL_MS = 15
+POLL_MS = 5  # a finished job waits at most this long to be shown; the timer runs only while jobs do
 
 
 @dataclass
