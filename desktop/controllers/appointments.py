@@ -109,6 +109,7 @@ class DayView:
     day: dt.date
     zone_name: str
     rows: tuple[AppointmentRow, ...]
+    complete: bool = True  # False: only the day's first rows, as asked (``day(first=N)``)
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,12 @@ class AppointmentsController(Controller):
     # ------------------------------------------------------------------ reading
 
     @reads("appointments.day", Action.MANAGE_APPOINTMENTS)
-    def day(self, s: Session, actor: Actor, day: dt.date, clinician_id: int | None = None) -> DayView:
-        """One day's appointments on the practice's clock, by start, that ``actor`` may manage."""
+    def day(self, s: Session, actor: Actor, day: dt.date, clinician_id: int | None = None, *,
+            first: int | None = None) -> DayView:
+        """One day's appointments on the practice's clock, by start, that ``actor`` may manage.
+
+        ``first``: only that many, from the start of the day (what a window shows at once, read
+        in a few milliseconds however busy the day); the view says whether that was all."""
         if not isinstance(day, dt.date):
             raise InvalidInput("Choose a day.", field="day")
         if isinstance(day, dt.datetime):
@@ -188,7 +193,11 @@ class AppointmentsController(Controller):
         where = [Appointment.start >= begin, Appointment.start < end]
         if clinician_id is not None:
             where.append(Appointment.clinician_id == stored_id(clinician_id, "clinician"))
-        rows = self._rows(s, actor, tz, where)
+        if first is not None and (not isinstance(first, int) or first < 1):
+            raise InvalidInput("Ask for at least one appointment.", field="first")
+        rows = self._rows(s, actor, tz, where, limit=None if first is None else first + 1)
+        if first is not None and len(rows) > first:
+            return DayView(day, tz.key, tuple(rows[:first]), complete=False)
         return DayView(day, tz.key, tuple(rows))
 
     @reads("appointments.client", Action.SEE_CLIENTS, target="client:client_id")
@@ -454,8 +463,8 @@ class AppointmentsController(Controller):
         return found
 
     @staticmethod
-    def _rows(s: Session, actor: Actor, tz: ZoneInfo, where: Sequence[Any], *, visible: bool = True
-              ) -> list[AppointmentRow]:
+    def _rows(s: Session, actor: Actor, tz: ZoneInfo, where: Sequence[Any], *, visible: bool = True,
+              limit: int | None = None) -> list[AppointmentRow]:
         """The appointments matching ``where``, by start, as rows for the page.
 
         A busy day holds thousands: they are read as plain tuples (the day's through the
@@ -474,6 +483,8 @@ class AppointmentsController(Controller):
                 .where(*where).order_by(Appointment.start, Appointment.id))
         if visible:
             stmt = visible_clients(stmt, actor.visibility(Action.MANAGE_APPOINTMENTS), lead=False)
+        if limit is not None:
+            stmt = stmt.limit(limit)
         conn = s.connection()  # Core: the ORM's handling of each row is of no use to plain columns
         found = conn.execute(stmt).all()
         if not found:

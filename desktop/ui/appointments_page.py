@@ -90,6 +90,8 @@ SYNC_READ_S = 0.030
 CACHED_DAYS = 7
 SAY_READING_AFTER_MS = 200  # a read answered sooner never shows "Reading…"
 READ_AHEAD_AFTER_MS = 100  # the days either side are read this long after a day is shown
+# Rows shown at once of a day that is slow to read whole: more than a tall window shows.
+FIRST_ROWS = 80
 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _ACCESSIBLE = int(Qt.ItemDataRole.AccessibleTextRole)
@@ -276,6 +278,8 @@ class AppointmentsPage(QWidget):
         self._wanted: DayKey | None = None  # the day the person asked to see
         self._shown: DayKey | None = None  # the day whose rows the table holds
         self._select_after: int | None = None
+        self._first_rows_seconds = 0.0  # how long the last read of a day's first rows took
+        self.first_rows_limit = SYNC_READ_S  # slower than this, they are not read on the spot
         settings = attempt(self, "Practice settings not read", lambda: practice.settings.settings(actor),
                            report=lambda _message: None) if self.allowed else None
         # The practice's zone decides which day is today; each day read says it again.
@@ -532,9 +536,30 @@ class AppointmentsPage(QWidget):
                 self._display(read.value)
             self._ended(read.error)
             return
-        if key != self._shown:
+        if key != self._shown and not self._show_first_rows(key):
             self._show_waiting(key)  # the same day read again keeps its rows meanwhile
         self._read_in_background(key)
+
+    def _show_first_rows(self, key: DayKey) -> bool:
+        """Show the first screenful of a day that is slow to read whole, read on the spot (a few
+        milliseconds at any size of day), while the whole day is read off the GUI thread.
+
+        Skipped once such a read has been slow itself (a server far away): then the page says
+        it is reading, as before. A quiet day may come whole: it is then shown and kept."""
+        if self._first_rows_seconds > self.first_rows_limit:
+            return False
+        started = time.perf_counter()
+        read = attempt(self, "Appointments not read",
+                       lambda: self.appointments.day(self.actor, key.day, key.clinician_id, first=FIRST_ROWS),
+                       report=lambda message: self._refused(key, message))
+        self._first_rows_seconds = time.perf_counter() - started
+        self._ended(read.error)
+        if not read or read.value is None:
+            return True  # refused: said so already
+        if read.value.complete:
+            self._remember(key, read.value)
+        self._display(read.value)
+        return True
 
     def _read_in_background(self, key: DayKey) -> None:
         if key in self._pending:
@@ -564,6 +589,10 @@ class AppointmentsPage(QWidget):
         self._read_seconds = seconds
         self._remember(key, view)
         if key == self._wanted:
+            # The first rows were shown meanwhile: whoever picked one of them keeps it picked.
+            picked = self.selected() if self.view is not None and not self.view.complete else None
+            if picked is not None and self._select_after is None:
+                self._select_after = picked.id
             self._display(view)
 
     def _ended(self, error: CaseloadError | None) -> None:
@@ -622,6 +651,10 @@ class AppointmentsPage(QWidget):
             who = self.clinician_filter.currentText() if self._wanted and self._wanted.clinician_id else ""
             self._say_empty(f"No appointments on {day_in_words(view.day)}"
                             + (f" with {who}" if who else "") + ".")
+        if not view.complete:
+            self.subheading.setText("Reading the rest of the day's appointments…")
+            self._update_buttons()
+            return  # the whole day follows: its count, its read-ahead
         if self._select_after is not None:
             chosen, self._select_after = self._select_after, None
             self.select_appointment(chosen)

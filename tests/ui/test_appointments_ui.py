@@ -20,7 +20,7 @@ from desktop.controllers.appointments import AppointmentRow
 from desktop.controllers.permissions import Action
 from desktop.controllers.practice import Practice
 from desktop.domain.models import Appointment, Attendance, ClientStatus
-from desktop.ui.appointments_page import CLIENT, MINIMUMS, TIME, AppointmentsPage
+from desktop.ui.appointments_page import CLIENT, FIRST_ROWS, MINIMUMS, TIME, AppointmentsPage
 from desktop.ui.dialogs.appointment import AppointmentDialog
 from desktop.ui.profile import ProfileWindow
 from tests.helpers import add_appointment, add_services
@@ -57,6 +57,8 @@ def open_page(qtbot, p: Practice, actor, day: dt.date = FUTURE) -> AppointmentsP
     qtbot.addWidget(page)
     page.resize(1100, 700)
     page.show()
+    page.activateWindow()  # as the window a person works in is
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is page)
     page.show_day(day)
     qtbot.waitUntil(lambda: page.view is not None and page.view.day == day)
     return page
@@ -668,6 +670,7 @@ def test_a_slow_day_is_read_off_the_gui_thread_and_the_next_day_is_read_ahead(qt
     p.appointments.book(owner, ids["zoe"], f"{FUTURE + dt.timedelta(days=1)} 13:00", service_code="90834")
     page = open_page(qtbot, p, owner)
     page.sync_read_limit = -1.0  # every read counts as slow, as in a practice of millions
+    page.first_rows_limit = -1.0  # even a day's first rows, as from a server far away
     page.show_day(FUTURE - dt.timedelta(days=1))
     assert page.subheading.text() == "Reading the appointments…"
     assert not page.table.isEnabled()
@@ -680,6 +683,32 @@ def test_a_slow_day_is_read_off_the_gui_thread_and_the_next_day_is_read_ahead(qt
     page.reload()
     assert shown(page) == ["Ada Lovelace"]  # the old rows stay until the new ones arrive
     qtbot.waitUntil(lambda: shown(page) == ["Ada Lovelace", "Zoë Dvořák"])
+
+
+def test_a_busy_day_shows_its_first_rows_at_once_and_the_rest_when_read(qtbot, world):  # type: ignore[no-untyped-def]
+    p, users, ids = world
+    owner = users["owner"]
+    busy = FIRST_ROWS + 10
+    for i in range(busy):
+        minute = 7 * 60 + 5 * i
+        p.appointments.book(owner, ids["ada" if i % 2 else "zoe"], f"{FUTURE} {minute // 60:02d}:{minute % 60:02d}",
+                            service_code="90834")
+    page = open_page(qtbot, p, owner, FUTURE - dt.timedelta(days=1))
+    page.sync_read_limit = -1.0  # the whole day counts as slow to read, as in a practice of millions
+    qtbot.mouseClick(page.next_button, LEFT)
+    # Before the worker could answer: the first screenful, usable, and word that more is coming.
+    assert page.model.rowCount() == FIRST_ROWS
+    assert shown(page, 0)[:2] == ["07:00 – 07:45", "07:05 – 07:50"]
+    assert page.table.isEnabled()
+    assert page.subheading.text() == "Reading the rest of the day's appointments…"
+    third = page.table.visualRect(page.model.index(2, 1)).center()
+    qtbot.mouseClick(page.table.viewport(), LEFT, pos=third)
+    picked = page.selected()
+    assert picked is not None and picked.start.strftime("%H:%M") == "07:10"
+    qtbot.waitUntil(lambda: page.model.rowCount() == busy)
+    assert page.subheading.text().startswith(f"{busy} appointments")
+    still = page.selected()
+    assert still is not None and still.id == picked.id  # the row picked meanwhile stays picked
 
 
 def read_ahead(page: AppointmentsPage, day: dt.date) -> bool:
