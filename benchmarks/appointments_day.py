@@ -19,10 +19,12 @@ having repainted its visible rows (``viewport().repaint()`` forced, as in
 * **Next day clicked again at once**: a second click straight after the first,
   before the day after that could be read ahead: timed until its rows are painted.
 * **A day not read ahead** (a jump with the date picker, to a day no one has read
-  yet): the day is read on a worker thread; timed until its rows are painted, with
-  the same 50 ms target as Next day. Meanwhile a 5 ms timer on the GUI thread
-  records the longest gap between its ticks: how long the window could not answer
-  a keystroke or a click.
+  yet): the page reads the day's first screenful on the spot (``FIRST_ROWS``, a
+  limited query) and the whole day on a worker thread; timed until the first rows
+  are painted (the 50 ms target: what the person sees), and until every
+  appointment of the day is in the table. Meanwhile a 5 ms timer on the GUI
+  thread records the longest gap between its ticks: how long the window could not
+  answer a keystroke or a click.
 * **Next day, read on the spot**: the same click with the page told that reads
   are quick (``sync_read_limit`` infinite), so the controller's ``day`` runs on
   the GUI thread inside the click: what a plain synchronous call costs.
@@ -63,13 +65,19 @@ from desktop.domain.models import Appointment, Client, PracticeSettings, Practic
 from desktop.domain.search import display_name  # noqa: E402
 from desktop.storage.database import Database, open_database  # noqa: E402
 from desktop.ui.app import make_application  # noqa: E402
-from desktop.ui.appointments_page import COLUMNS, AppointmentsPage, day_in_words  # noqa: E402
+from desktop.ui.appointments_page import (  # noqa: E402
+    COLUMNS,
+    READ_AHEAD_AFTER_MS,
+    AppointmentsPage,
+    day_in_words,
+)
 from desktop.ui.operation import wait_for_background_jobs  # noqa: E402
 
 TARGET_S = 0.050
 PAGE_SIZE = (1280 - 170, 800 - 90)  # the main window less its navigation, menu, toolbar and status bar
 DAYS_BACK = 35  # five weeks back: the demo's busiest stretch (its practice has grown to the present)
 READ_TIMEOUT_S = 60
+LOOK_MS = READ_AHEAD_AFTER_MS + 200  # a glance at a day: the page has started its read-ahead by then
 
 
 def default_database(clients: int) -> Path:
@@ -129,6 +137,8 @@ class Result:
     again: list[float] = field(default_factory=list)
     jump: list[float] = field(default_factory=list)
     jump_stall: list[float] = field(default_factory=list)
+    again_whole: list[float] = field(default_factory=list)
+    jump_whole: list[float] = field(default_factory=list)
     on_the_spot: list[float] = field(default_factory=list)
     controller: list[float] = field(default_factory=list)
     naive: list[float] = field(default_factory=list)
@@ -152,10 +162,12 @@ def open_page(app: QApplication, practice: Practice, actor) -> tuple[QWidget, Ap
     return frame, page
 
 
-def wait_shown(app: QApplication, page: AppointmentsPage, day: dt.date) -> None:
-    """Run the event loop (as the application does: in Qt, not polling from Python) until ``day`` is shown."""
+def wait_shown(app: QApplication, page: AppointmentsPage, day: dt.date, *, whole: bool = False) -> None:
+    """Run the event loop (as the application does: in Qt, not polling from Python) until ``day`` is shown:
+    its first screenful, or with ``whole`` every appointment of it."""
     def shown() -> bool:
-        return page.view is not None and page.view.day == day and page.table.isEnabled()
+        return (page.view is not None and page.view.day == day and page.table.isEnabled()
+                and (page.view.complete or not whole))
 
     deadline = time.monotonic() + READ_TIMEOUT_S
     while not shown():
@@ -168,11 +180,19 @@ def wait_shown(app: QApplication, page: AppointmentsPage, day: dt.date) -> None:
             raise SystemExit(f"{day} was not shown within {READ_TIMEOUT_S} s")
 
 
+def look_at_the_day() -> None:
+    """A person's look at the day shown: the whole day arrives, the page starts reading the days
+    either side (READ_AHEAD_AFTER_MS after that repaint), and those reads end."""
+    wait_for_background_jobs(READ_TIMEOUT_S * 1000)
+    QTest.qWait(LOOK_MS)
+    wait_for_background_jobs(READ_TIMEOUT_S * 1000)
+
+
 def go_to(app: QApplication, page: AppointmentsPage, day: dt.date) -> None:
     """Show ``day`` and let the page read ahead around it (untimed)."""
     page.show_day(day)
     wait_shown(app, page, day)
-    wait_for_background_jobs(READ_TIMEOUT_S * 1000)
+    look_at_the_day()
     settle(app)
 
 
@@ -197,7 +217,7 @@ def measure_ours(app: QApplication, practice: Practice, actor, page: Appointment
             raise SystemExit(f"Next day did not show {expected} at once: was it read ahead?")
         result.read_ahead.append(seconds)
         result.rows.append(len(page.view.rows))
-        wait_for_background_jobs(READ_TIMEOUT_S * 1000)  # the next read-ahead, while "looking"
+        look_at_the_day()  # the next read-ahead, while looking
 
     # Next day twice in a row, the second click before its day could be read ahead.
     for _ in range(repeat):
@@ -208,7 +228,10 @@ def measure_ours(app: QApplication, practice: Practice, actor, page: Appointment
         wait_shown(app, page, expected)
         page.table.viewport().repaint()
         result.again.append(time.perf_counter() - started)
-        wait_for_background_jobs(READ_TIMEOUT_S * 1000)
+        wait_shown(app, page, expected, whole=True)
+        page.table.viewport().repaint()
+        result.again_whole.append(time.perf_counter() - started)
+        look_at_the_day()
 
     # A jump the page did not read ahead: the date picker, weeks away each time.
     stalls = Stalls()
@@ -221,8 +244,11 @@ def measure_ours(app: QApplication, practice: Practice, actor, page: Appointment
         wait_shown(app, page, day)
         page.table.viewport().repaint()
         result.jump.append(time.perf_counter() - started)
+        wait_shown(app, page, day, whole=True)
+        page.table.viewport().repaint()
+        result.jump_whole.append(time.perf_counter() - started)
         result.jump_stall.append(stalls.stop())
-        wait_for_background_jobs(READ_TIMEOUT_S * 1000)
+        look_at_the_day()
 
     # The same click with the read on the spot (a plain synchronous controller call).
     page.sync_read_limit = float("inf")
@@ -320,7 +346,10 @@ def report(args: argparse.Namespace, result: Result, first: dt.date, appointment
     line("Next day, read ahead (the page as it runs)", result.read_ahead, target=True, compare=True)
     r.add("  p90 / max", f"{ms(percentile(result.read_ahead, 90))} / {ms(max(result.read_ahead))}")
     line("Next day clicked again at once (not read ahead yet)", result.again, compare=True)
-    line("a day not read ahead (date picker), read off the GUI thread", result.jump, target=True, compare=True)
+    line("  … until every appointment of it is in the table", result.again_whole, compare=True)
+    line("a day not read ahead (date picker): its first screenful", result.jump, target=True, compare=True)
+    line("  … until every appointment of it is in the table (off the GUI thread)", result.jump_whole,
+         compare=True)
     r.add("  longest the window could not answer meanwhile", ms(median(result.jump_stall)),
           "—", "—", f"≤ {ms(TARGET_S)}", median(result.jump_stall) <= TARGET_S)
     line("Next day, read on the spot (plain synchronous call)", result.on_the_spot, compare=True)
