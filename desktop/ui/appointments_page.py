@@ -654,6 +654,7 @@ class AppointmentsPage(QWidget):
         if not view.complete:
             self.subheading.setText("Reading the rest of the day's appointments…")
             self._update_buttons()
+            self.countsChanged.emit(f"Reading the appointments of {day_in_words(view.day)}…")
             return  # the whole day follows: its count, its read-ahead
         if self._select_after is not None:
             chosen, self._select_after = self._select_after, None

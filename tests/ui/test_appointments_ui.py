@@ -695,18 +695,22 @@ def test_a_busy_day_shows_its_first_rows_at_once_and_the_rest_when_read(qtbot, w
                             service_code="90834")
     page = open_page(qtbot, p, owner, FUTURE - dt.timedelta(days=1))
     page.sync_read_limit = -1.0  # the whole day counts as slow to read, as in a practice of millions
+    counts: list[str] = []
+    page.countsChanged.connect(counts.append)  # what the status bar says
     qtbot.mouseClick(page.next_button, LEFT)
     # Before the worker could answer: the first screenful, usable, and word that more is coming.
     assert page.model.rowCount() == FIRST_ROWS
     assert shown(page, 0)[:2] == ["07:00 – 07:45", "07:05 – 07:50"]
     assert page.table.isEnabled()
     assert page.subheading.text() == "Reading the rest of the day's appointments…"
+    assert counts == ["Reading the appointments of Thursday 13 March 2031…"]
     third = page.table.visualRect(page.model.index(2, 1)).center()
     qtbot.mouseClick(page.table.viewport(), LEFT, pos=third)
     picked = page.selected()
     assert picked is not None and picked.start.strftime("%H:%M") == "07:10"
     qtbot.waitUntil(lambda: page.model.rowCount() == busy)
     assert page.subheading.text().startswith(f"{busy} appointments")
+    assert counts[-1] == f"{busy} appointments on Thursday 13 March 2031"
     still = page.selected()
     assert still is not None and still.id == picked.id  # the row picked meanwhile stays picked
 
