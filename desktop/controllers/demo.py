@@ -316,7 +316,7 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
         if details is None:
             details = PracticeSettings(id=1, version=1)
             s.add(details)
-        if not (details.name or details.address or details.tax_id or details.npi):
+        if not (details.name or details.address or details.phone or details.tax_id or details.npi):
             # A fictional practice, so its documents look like the ones a practice sends
             # (the NPI is the standard's worked example; its check digit is right).
             details.name, details.address, details.phone = DEMO_PRACTICE_NAME, DEMO_PRACTICE_ADDRESS, "555 0100"

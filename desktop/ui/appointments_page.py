@@ -29,7 +29,7 @@ import datetime as dt
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -506,6 +506,7 @@ class AppointmentsPage(QWidget):
         self._epoch += 1
         self._cache.clear()
         self._pending.clear()
+        self._first_rows_seconds = 0.0  # a slow one before may have been a cold start: try again
         if not self.isVisible():
             self._stale = True  # read when next shown: nobody is looking now
             return
@@ -536,18 +537,25 @@ class AppointmentsPage(QWidget):
                 self._display(read.value)
             self._ended(read.error)
             return
-        if key != self._shown and not self._show_first_rows(key):
-            self._show_waiting(key)  # the same day read again keeps its rows meanwhile
+        if key != self._shown:
+            first = self._show_first_rows(key)
+            if first in ("whole", "refused"):
+                return  # nothing more to read (a refusal has been said)
+            if first == "skipped":
+                self._show_waiting(key)  # the same day read again keeps its rows meanwhile
         self._read_in_background(key)
 
-    def _show_first_rows(self, key: DayKey) -> bool:
+    def _show_first_rows(self, key: DayKey) -> Literal["whole", "partial", "refused", "skipped"]:
         """Show the first screenful of a day that is slow to read whole, read on the spot (a few
         milliseconds at any size of day), while the whole day is read off the GUI thread.
 
         Skipped once such a read has been slow itself (a server far away): then the page says
-        it is reading, as before. A quiet day may come whole: it is then shown and kept."""
+        it is reading, as before, until the page is reloaded. A quiet day may come whole.
+
+        Says what came of it: the whole day (shown and kept), its first rows (shown), a
+        refusal (said), or nothing tried."""
         if self._first_rows_seconds > self.first_rows_limit:
-            return False
+            return "skipped"
         started = time.perf_counter()
         read = attempt(self, "Appointments not read",
                        lambda: self.appointments.day(self.actor, key.day, key.clinician_id, first=FIRST_ROWS),
@@ -555,11 +563,11 @@ class AppointmentsPage(QWidget):
         self._first_rows_seconds = time.perf_counter() - started
         self._ended(read.error)
         if not read or read.value is None:
-            return True  # refused: said so already
+            return "refused"
         if read.value.complete:
             self._remember(key, read.value)
         self._display(read.value)
-        return True
+        return "whole" if read.value.complete else "partial"
 
     def _read_in_background(self, key: DayKey) -> None:
         if key in self._pending:
@@ -589,11 +597,7 @@ class AppointmentsPage(QWidget):
         self._read_seconds = seconds
         self._remember(key, view)
         if key == self._wanted:
-            # The first rows were shown meanwhile: whoever picked one of them keeps it picked.
-            picked = self.selected() if self.view is not None and not self.view.complete else None
-            if picked is not None and self._select_after is None:
-                self._select_after = picked.id
-            self._display(view)
+            self._display(view)  # over the first rows, if they were shown: a row picked stays picked
 
     def _ended(self, error: CaseloadError | None) -> None:
         if isinstance(error, NotSignedIn):

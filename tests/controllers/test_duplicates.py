@@ -130,11 +130,11 @@ def test_the_demo_keeps_the_details_a_practice_typed_itself(sqlite_db):  # type:
     from desktop.domain.models import PracticeSettings
 
     with sqlite_db.transaction() as s:
-        s.add(PracticeSettings(id=1, name="Harbour Therapy", address="", phone="", tax_id="", npi="", version=1))
+        s.add(PracticeSettings(id=1, name="", address="", phone="555 0199", tax_id="", npi="", version=1))
     build_demo_practice(sqlite_db, clients=20, seed=3)
     with sqlite_db.reading() as s:
         shown = SettingsController._read(s)
-    assert (shown.name, shown.npi) == ("Harbour Therapy", "")
+    assert (shown.name, shown.phone, shown.npi) == ("", "555 0199", "")
 
 
 def test_a_contact_who_is_a_client_is_offered_for_merging_into_the_client(db, practice):  # type: ignore[no-untyped-def]

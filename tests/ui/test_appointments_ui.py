@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from PySide6.QtCore import QDate, Qt, QTimer
+from PySide6.QtCore import QDate, Qt, QTime, QTimer
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox
 
 from desktop.controllers.appointments import AppointmentRow
@@ -22,6 +22,7 @@ from desktop.controllers.practice import Practice
 from desktop.domain.models import Appointment, Attendance, ClientStatus
 from desktop.ui.appointments_page import CLIENT, FIRST_ROWS, MINIMUMS, TIME, AppointmentsPage
 from desktop.ui.dialogs.appointment import AppointmentDialog
+from desktop.ui.operation import wait_for_background_jobs
 from desktop.ui.profile import ProfileWindow
 from tests.helpers import add_appointment, add_services
 from tests.ui.test_list_polish import drag_column_edge, right_click
@@ -593,6 +594,35 @@ def edit_fee_of_second_half_past_one(qtbot, world, monkeypatch) -> tuple[int, li
     return appt, sent
 
 
+def test_the_dialog_says_which_of_the_two_repeated_times_an_appointment_is(qtbot, world):  # type: ignore[no-untyped-def]
+    p, users, ids = world
+    owner = users["owner"]
+    appt = add_appointment(p.db, ids["ada"], SECOND_HALF_PAST_ONE, fee="140.00")
+    page = open_page(qtbot, p, owner, SECOND_HALF_PAST_ONE.date())
+    page.select_appointment(appt)
+    notes: list[str] = []
+
+    def read_and_move(dialog: AppointmentDialog) -> None:
+        notes.append(dialog.zone_note.text())
+        dialog.time_edit.setTime(QTime(11, 0))  # later that day: one 11:00 only
+        notes.append(dialog.zone_note.text())
+        dialog.reject()
+
+    when_modal(AppointmentDialog, read_and_move)
+    qtbot.keyClick(page.table, Qt.Key.Key_Return)
+    assert notes == ["EST — the second of the two, after the clocks went back", "EST"]
+
+    def book_half_past_one(dialog: AppointmentDialog) -> None:
+        dialog.time_edit.setFocus()
+        dialog.time_edit.setTime(QTime(1, 30))  # typed: the first 01:30
+        notes.append(dialog.zone_note.text())
+        dialog.reject()
+
+    when_modal(AppointmentDialog, book_half_past_one)
+    qtbot.mouseClick(page.new_button, LEFT)
+    assert notes[-1] == "EDT — the first of the two, before the clocks go back"
+
+
 def test_saving_the_fee_of_an_appointment_in_the_repeated_hour_sends_its_own_start(  # type: ignore[no-untyped-def]
         qtbot, world, monkeypatch):
     """Date and time untouched: the dialog sends the appointment's moment, not "01:30" rebuilt."""
@@ -713,6 +743,29 @@ def test_a_busy_day_shows_its_first_rows_at_once_and_the_rest_when_read(qtbot, w
     assert counts[-1] == f"{busy} appointments on Thursday 13 March 2031"
     still = page.selected()
     assert still is not None and still.id == picked.id  # the row picked meanwhile stays picked
+
+
+def test_a_quiet_day_that_comes_whole_with_its_first_rows_is_read_once(qtbot, world, monkeypatch):  # type: ignore[no-untyped-def]
+    p, users, ids = world
+    owner = users["owner"]
+    p.appointments.book(owner, ids["zoe"], f"{FUTURE + dt.timedelta(days=1)} 13:00", service_code="90834")
+    page = open_page(qtbot, p, owner)
+    page.sync_read_limit = -1.0  # the last whole day was slow to read
+    asked: list[tuple[dt.date, int | None]] = []
+    day = p.appointments.day
+
+    def recording_day(actor, when, clinician_id=None, *, first=None):  # type: ignore[no-untyped-def]
+        asked.append((when, first))
+        return day(actor, when, clinician_id, first=first)
+
+    monkeypatch.setattr(p.appointments, "day", recording_day)
+    qtbot.mouseClick(page.next_button, LEFT)
+    assert shown(page) == ["Zoë Dvořák"] and page.subheading.text().startswith("1 appointment")
+    wait_for_background_jobs()
+    qtbot.wait(300)  # the read-ahead of the days either side, after the repaint
+    wait_for_background_jobs()
+    tomorrow = FUTURE + dt.timedelta(days=1)
+    assert [a for a in asked if a[0] == tomorrow] == [(tomorrow, FIRST_ROWS)]  # once, not again whole
 
 
 def read_ahead(page: AppointmentsPage, day: dt.date) -> bool:

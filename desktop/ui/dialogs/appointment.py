@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -227,7 +228,20 @@ class AppointmentDialog(QDialog):
         self.time_edit.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
         self.time_edit.setToolTip("On the practice's clock. The arrows move the minutes 5 at a time.")
         self.time_edit.timeChanged.connect(self._changed)
-        box, self.errors["start"] = field_with_error(self.time_edit, "startError")
+        # Which clock the time is on (EST or EDT), and on the night the clocks go back which
+        # of the two 01:30s it is: the time alone cannot say.
+        self.zone_note = QLabel()
+        self.zone_note.setObjectName("zoneNote")
+        self.zone_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.zone_note.setStyleSheet("color: palette(placeholder-text);")
+        self.date_edit.dateChanged.connect(self._show_zone)
+        self.time_edit.timeChanged.connect(self._show_zone)
+        clock_row = QWidget()
+        clock_line = QHBoxLayout(clock_row)
+        clock_line.setContentsMargins(0, 0, 0, 0)
+        clock_line.addWidget(self.time_edit)
+        clock_line.addWidget(self.zone_note, 1)
+        box, self.errors["start"] = field_with_error(clock_row, "startError")
         form_row(form, "&Time:", box, buddy=self.time_edit)
 
         # ---- what, how long, how much
@@ -311,6 +325,7 @@ class AppointmentDialog(QDialog):
             self._show_new(day or clock.today(self.zone), time or DEFAULT_TIME)
         self._filling = False
         self._initial = self._snapshot()
+        self._show_zone()
         self._check()
         (self.client_edit if self.client is None and not self.client_edit.isReadOnly()
          else self.date_edit).setFocus(Qt.FocusReason.OtherFocusReason)
@@ -550,6 +565,31 @@ class AppointmentDialog(QDialog):
     def has_unsaved_changes(self) -> bool:
         return self.saved_id is None and self._snapshot() != self._initial
 
+    def _show_zone(self, *_args: Any) -> None:
+        """Say on which clock the time shown is, and which of two it is in the repeated hour."""
+        if self._filling:
+            return  # once the form is filled
+        day, time = self.date_edit.date().toPython(), self.time_edit.time().toPython()
+        if not isinstance(day, dt.date) or not isinstance(time, dt.time):
+            self.zone_note.clear()
+            return
+        wall = dt.datetime.combine(day, time)
+        appt = self.appointment
+        if appt is not None and self.start_text() == self._initial_when()[0]:
+            moment = appt.start  # as stored: it knows which of two repeated times it is
+        else:
+            try:
+                moment = clock.to_utc(wall, self.zone).replace(tzinfo=dt.UTC).astimezone(self.zone)
+            except clock.NonexistentTime:
+                self.zone_note.setText("not on the clock that day: it goes forward at this hour")
+                return
+        local = moment.astimezone(self.zone)
+        repeated = (wall.replace(tzinfo=self.zone, fold=0).utcoffset()
+                    != wall.replace(tzinfo=self.zone, fold=1).utcoffset())
+        which = (" — the second of the two, after the clocks went back" if local.fold
+                 else " — the first of the two, before the clocks go back") if repeated else ""
+        self.zone_note.setText(f"{local.tzname()}{which}")
+
     def start_text(self) -> str:
         """The start as the controller takes it, on the practice's clock: "2026-11-26 14:30"."""
         return (f"{self.date_edit.date().toString('yyyy-MM-dd')} "
@@ -645,6 +685,7 @@ class AppointmentDialog(QDialog):
         self._show_appointment(found.value)
         self._filling = False
         self._initial = self._snapshot()
+        self._show_zone()
         self._check()
         self.problem.setText(f"{refusal} The form now shows the saved appointment.")
 
