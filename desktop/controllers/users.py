@@ -11,6 +11,8 @@ their history stays. The practice always keeps an active Account Owner.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import secrets
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -78,6 +80,12 @@ def _password(value: str, field: str = "password") -> str:
     return passwords.check(value, field)
 
 
+@functools.cache
+def _stand_in_hash() -> str:
+    """A hash with the practice's parameters of a password nobody knows (made once per process)."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
 def _verifies(password_hash: str, password: str | None) -> bool:
     try:
         return bool(_hasher.verify(password_hash, password or ""))
@@ -121,7 +129,11 @@ class UsersController(Controller):
         """The user behind a username and password; ``NotSignedIn`` (audited) otherwise."""
         user = s.scalars(select(PracticeUser).where(PracticeUser.username == (username or "").strip())
                          ).one_or_none()
-        if user is None or not user.active or not _verifies(user.password_hash, password):
+        # The password is checked whoever is named, against a stand-in for nobody: an unknown or
+        # deactivated username must take as long to refuse as a wrong password, or the time
+        # taken would tell a guesser which usernames exist.
+        matches = _verifies(user.password_hash if user is not None else _stand_in_hash(), password)
+        if user is None or not user.active or not matches:
             # Attempts on unknown usernames are recorded without the name typed:
             # people sometimes type their password into the username field.
             raise NotSignedIn("Wrong username or password.", user_id=user.id if user else None,

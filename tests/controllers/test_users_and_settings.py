@@ -129,6 +129,30 @@ def test_a_deactivated_user_cannot_sign_in_nor_act_and_their_history_stays(
     assert users.sign_in("clinician", PASSWORD).user_id == clinician.user_id
 
 
+def test_unknown_and_deactivated_usernames_cost_a_guesser_as_much_as_a_wrong_password(
+        db: Database, practice: dict[str, Actor], users: UsersController, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal is one sentence whoever is named, and the password is checked every time (a
+    quick refusal of an unknown name would tell a guesser which usernames exist)."""
+    import desktop.controllers.users as module
+
+    checked: list[str] = []
+    verifies = module._verifies
+
+    def counting(password_hash: str, password: str | None) -> bool:
+        checked.append(password_hash[:9])  # "$argon2id"
+        return verifies(password_hash, password)
+
+    monkeypatch.setattr(module, "_verifies", counting)
+    users.deactivate(practice["owner"], "clinician")
+    said = []
+    for username, password in (("nobody-here", PASSWORD), ("clinician", PASSWORD), ("manager", "not it")):
+        with pytest.raises(NotSignedIn) as refused:
+            users.sign_in(username, password)
+        said.append(str(refused.value))
+    assert checked == ["$argon2id"] * 3
+    assert said == ["Wrong username or password."] * 3
+
+
 def test_the_last_account_owner_is_kept(db: Database, practice: dict[str, Actor], users: UsersController) -> None:
     owner = practice["owner"]
     with refused_and_unchanged(db, "owner", InvalidInput, "user.deactivate"):
