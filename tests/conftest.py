@@ -7,6 +7,7 @@ never pass as "skipped".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -23,6 +24,22 @@ from desktop.storage.database import Database, open_database  # noqa: E402
 from tests.helpers import seed_users  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("CASELOAD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.contextmanager
+def empty_pg_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server of ``server_url`` (its URL), dropped afterwards."""
+    import psycopg
+
+    name = f"caseload_fresh_{uuid.uuid4().hex[:10]}"
+    admin = PG_ADMIN_URL.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _pg_available() -> str | None:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import stat
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -32,7 +30,7 @@ from desktop.storage.database import (
     open_database,
     resolve_url,
 )
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import empty_pg_database
 from tests.helpers import seed_users
 
 FUTURE_REVISION = "f7e3a91c0d2b"  # what a newer Caseload's migration would be called
@@ -46,16 +44,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         assert not path.exists()
         yield f"sqlite:///{path}"
         return
-    base = request.getfixturevalue("pg_url").rsplit("/", 1)[0]
-    name = f"caseload_fresh_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with empty_pg_database(request.getfixturevalue("pg_url")) as url:
+        yield url
 
 
 def _revision(db: Database) -> str | None:

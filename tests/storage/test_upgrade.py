@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import shutil
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -293,19 +292,10 @@ def _another_database(url: str, tmp_path: Path) -> Iterator[str]:
     if url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'another' / 'caseload.db'}"
         return
-    import psycopg
+    from tests.conftest import empty_pg_database
 
-    from tests.conftest import PG_ADMIN_URL
-
-    name = f"caseload_fresh_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with empty_pg_database(url) as other:
+        yield other
 
 
 def _practice_at_0005(url: str) -> dict[str, Any]:
