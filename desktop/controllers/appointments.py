@@ -125,6 +125,16 @@ class Clinician:
     username: str
 
 
+def default_clinician(actor: Actor, client_clinician_id: int | None,
+                      sees_clients: Callable[[int], bool]) -> int | None:
+    """Who a booking without a chosen clinician is with (docs/rules.md, "Appointments"): the
+    client's clinician while they are an active user who sees clients; else whoever books, if
+    they see clients; else nobody. ``sees_clients`` answers for a user id."""
+    if client_clinician_id is not None and sees_clients(client_clinician_id):
+        return client_clinician_id
+    return actor.user_id if actor.role in CLINICIAN_ROLES else None
+
+
 def parse_start(value: dt.datetime | str, tz: ZoneInfo | None = None) -> dt.datetime:
     """A start as typed ("YYYY-MM-DD HH:MM") or given, as a naive time on the practice's clock
     (``tz``); a datetime that names its own zone is read in that zone."""
@@ -423,12 +433,11 @@ class AppointmentsController(Controller):
 
     @staticmethod
     def _default_clinician(s: Session, actor: Actor, client: Client) -> int | None:
-        """The client's clinician while they still see clients; else whoever books, if they do."""
-        if client.clinician_id is not None:
-            user = s.get(PracticeUser, client.clinician_id)
-            if user is not None and user.active and user.role in CLINICIAN_ROLES:
-                return user.id
-        return actor.user_id if actor.role in CLINICIAN_ROLES else None
+        def sees_clients(user_id: int) -> bool:
+            user = s.get(PracticeUser, user_id)
+            return user is not None and user.active and user.role in CLINICIAN_ROLES
+
+        return default_clinician(actor, client.clinician_id, sees_clients)
 
     @staticmethod
     def _warnings(s: Session, tz: ZoneInfo, client: Client, begin: dt.datetime, minutes: int,

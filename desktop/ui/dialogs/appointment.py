@@ -50,10 +50,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.appointments import (
-    CLINICIAN_ROLES,
     AppointmentRow,
     BookingWarning,
     Clinician,
+    default_clinician,
     parse_fee,
 )
 from desktop.controllers.clients import StatusFilter
@@ -423,18 +423,19 @@ class AppointmentDialog(QDialog):
     def default_clinician_words(self) -> str:
         """Who ``AppointmentsController.book`` books with when no clinician is chosen, in words.
 
-        The controller decides (``_default_clinician``): the client's clinician while they are an
-        active user who sees clients; else whoever books, if they see clients; else nobody.
+        The controller's rule decides (``default_clinician``), from the clinicians listed here
+        (the active users who see clients).
         """
         client = self.client
         if client is None:
             return "Client's clinician"
-        names = {person.id: person.name for person in self.clinicians}  # active, and they see clients
-        if client.clinician_id in names:
-            return f"Client's clinician ({names[client.clinician_id]})"
+        names = {person.id: person.name for person in self.clinicians}
+        chosen = default_clinician(self.actor, client.clinician_id, names.__contains__)
+        if chosen is not None and chosen == client.clinician_id:
+            return f"Client's clinician ({names[chosen]})"
         why = "the client has none" if client.clinician_id is None else "theirs no longer sees clients"
-        if self.actor.role in CLINICIAN_ROLES:
-            return f"You ({names.get(self.actor.user_id, self.actor.display_name)}): {why}"
+        if chosen is not None:
+            return f"You ({names.get(chosen, self.actor.display_name)}): {why}"
         return f"No clinician: {why}"
 
     # ------------------------------------------------------------ the client
