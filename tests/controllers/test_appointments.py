@@ -443,6 +443,20 @@ def test_an_appointment_id_that_is_no_appointment_is_refused(db: Database, world
         appointments(db).find(world["owner"], appointment_id)
 
 
+def test_a_days_first_rows_say_whether_they_are_all_of_it(db: Database, world: dict[str, Any]) -> None:
+    owner, day = world["owner"], dt.date(2026, 7, 1)
+    booked = [appointments(db).book(owner, world["ines"], f"2026-07-01 {hour:02d}:00", service_code="90834")
+              for hour in (9, 10, 11)]
+    first_two = appointments(db).day(owner, day, first=2)
+    assert [r.id for r in first_two.rows] == booked[:2] and not first_two.complete
+    exactly = appointments(db).day(owner, day, first=3)
+    assert [r.id for r in exactly.rows] == booked and exactly.complete
+    assert appointments(db).day(owner, day).complete
+    for wrong in (0, -1, "2"):
+        with refused_and_unchanged(db, "owner", InvalidInput, "appointments.day"):
+            appointments(db).day(owner, day, first=wrong)  # type: ignore[arg-type]
+
+
 def test_a_day_that_is_not_a_date_is_refused(db: Database, world: dict[str, Any]) -> None:
     with refused_and_unchanged(db, "owner", InvalidInput, "appointments.day"):
         appointments(db).day(world["owner"], "2026-07-01")  # type: ignore[arg-type]
