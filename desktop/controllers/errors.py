@@ -11,8 +11,12 @@ from desktop.storage.errors import (
     DatabaseRefused,
     DatabaseUnavailable,
     InvalidDatabaseUrl,
+    KeyFileDamaged,
+    KeyFileForeign,
+    KeyFileMissing,
     NotAPracticeFile,
     OutcomeUnknown,
+    PracticeLocked,
     PracticeMissing,
     SchemaTooNew,
 )
@@ -27,12 +31,17 @@ __all__ = [
     "FileNotWritten",
     "InvalidDatabaseUrl",
     "InvalidInput",
+    "KeyFileDamaged",
+    "KeyFileForeign",
+    "KeyFileMissing",
     "NotAPracticeFile",
     "PracticeMissing",
     "NotFound",
     "NotSignedIn",
     "OutcomeUnknown",
     "PermissionDenied",
+    "PracticeLocked",
+    "SignInThrottled",
     "SchemaTooNew",
     "StaleVersion",
 ]
@@ -78,3 +87,11 @@ class NotSignedIn(CaseloadError):
 
 class FileNotWritten(CaseloadError):
     """A file the person asked for could not be written; nothing was left behind."""
+
+
+class SignInThrottled(NotSignedIn):
+    """Too many failed attempts for this username: wait ``wait_seconds`` before the next."""
+
+    def __init__(self, message: str, *, wait_seconds: int) -> None:
+        super().__init__(message)
+        self.wait_seconds = wait_seconds

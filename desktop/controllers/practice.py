@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop.controllers.appointments import AppointmentsController
 from desktop.controllers.billing import BillingController
@@ -24,8 +25,11 @@ from desktop.controllers.permissions import Actor
 from desktop.controllers.roster import Roster
 from desktop.controllers.settings import SettingsController
 from desktop.controllers.users import UsersController
-from desktop.storage.database import Database, open_database, resolve_url
+from desktop.storage.database import Database, resolve_url
 from desktop.storage.watch import ChangeWatcher
+
+if TYPE_CHECKING:
+    from desktop.controllers.access import Access
 
 
 @dataclass
@@ -35,6 +39,25 @@ class Practice:
     db: Database = field(repr=False)
 
     def __post_init__(self) -> None:
+        self._controllers()
+        from desktop.controllers.access import Access
+
+        # Signing in, the key file, locking, encrypting and backing up (desktop/controllers/access.py).
+        self.access: Access = Access(self)
+
+    def reopen(self, db: Database) -> None:
+        """Go on with ``db`` (the same practice, now encrypted): the same signed-in person, new
+        controllers; rosters and watchers made before must be made again."""
+        old, self.db = self.db, db
+        signed_in = self.access.signed_in
+        self._controllers()
+        from desktop.controllers.access import Access
+
+        self.access = Access(self)
+        self.access.signed_in = signed_in
+        old.engine.dispose()
+
+    def _controllers(self) -> None:
         self.clients = ClientsController(self.db)
         self.contacts = ContactsController(self.db)
         self.appointments = AppointmentsController(self.db)
@@ -42,6 +65,21 @@ class Practice:
         self.users = UsersController(self.db)
         self.duplicates = DuplicatesController(self.db)
         self.settings = SettingsController(self.db)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the practice is a local file encrypted with a key file beside it."""
+        return self.db.encrypted
+
+    @property
+    def plain_local(self) -> bool:
+        """Whether the practice is a local file that is not encrypted (the banner offers to)."""
+        return self.db.is_sqlite and not self.db.encrypted
+
+    @property
+    def locked(self) -> bool:
+        """Whether the data cannot be read now: an encrypted file before sign-in, or the idle lock."""
+        return self.access.locked
 
     @property
     def on_server(self) -> bool:
@@ -65,8 +103,11 @@ class Practice:
 
     def load_demo(self, *, clients: int, password: str, actor: Actor | None = None,
                   seed: int = 1) -> DemoReport:
-        """Fill an empty practice with demo data (see ``build_demo_practice``)."""
-        return build_demo_practice(self.db, clients=clients, password=password, actor=actor, seed=seed)
+        """Fill an empty practice with demo data (see ``build_demo_practice``); on an encrypted
+        file every demo user gets a slot in the key file."""
+        report = build_demo_practice(self.db, clients=clients, password=password, actor=actor, seed=seed)
+        self.access.users_added_outside(report.users_created)
+        return report
 
     def when_erasure_waits(self, say: Callable[[], None] | None) -> None:
         """Have a deletion call ``say`` if erasing it must wait for another program's read."""
@@ -89,8 +130,13 @@ class Practice:
         return self.db.check_integrity(full=full)
 
     def close(self) -> None:
-        """Finish any pending erasure and let go of the database."""
-        self.db.dispose()
+        """Finish any pending erasure, let go of the database, and forget its key."""
+        if not self.db.locked:
+            self.db.dispose()
+        else:
+            self.db.engine.dispose()
+        if self.db.keys is not None:
+            self.db.keys.clear()
 
 
 def where(url: str | None = None) -> tuple[str, bool | None]:
@@ -102,13 +148,18 @@ def where(url: str | None = None) -> tuple[str, bool | None]:
     return resolved.split("@")[-1], None
 
 
-def open_practice(url: str | None = None, *, create: bool = False) -> Practice:
+def open_practice(url: str | None = None, *, create: bool = False, encrypt_new: bool = True) -> Practice:
     """Open the practice at ``url`` (else the environment's, else the local file).
 
     ``create``: make a new practice there if there is none (the first run, ``demo``,
-    ``init``); otherwise a missing practice is refused, never silently made anew.
+    ``init``); otherwise a missing practice is refused, never silently made anew. A new
+    local practice is encrypted (``encrypt_new``), with a key file beside it.
+
+    An encrypted file is not read until someone signs in (``Practice.access.sign_in``).
 
     Raises ``InvalidDatabaseUrl``, ``DatabaseUnavailable``, ``SchemaTooNew`` and the
     other ``CaseloadError``s with a sentence for a person; nothing else.
     """
-    return Practice(open_database(url, create=create))
+    from desktop.controllers.access import open_database_for
+
+    return Practice(open_database_for(resolve_url(url), create=create, encrypt_new=encrypt_new))

@@ -37,6 +37,7 @@ from desktop.domain.models import PracticeSettings, Service
 FIELDS = (("name", "Practice name", 200), ("address", "Address", 500), ("phone", "Phone", 40),
           ("tax_id", "Tax id (EIN)", 20), ("npi", "NPI", 10), ("time_zone", "Time zone", 64))
 MAX_SERVICES = 200
+IDLE_LOCK_DEFAULT, IDLE_LOCK_MIN, IDLE_LOCK_MAX = 10, 1, 60  # minutes (docs/rules.md, "Privacy at rest")
 MAX_MINUTES = 600
 MAX_FEE = Decimal("100000")
 
@@ -63,6 +64,7 @@ class Settings:
     version: int = 0  # 0: never saved
     services: tuple[ServiceRow, ...] = field(default_factory=tuple)
     time_zone: str = ""  # empty: the computer's own
+    idle_lock_minutes: int = IDLE_LOCK_DEFAULT
 
     @property
     def zone(self) -> ZoneInfo:
@@ -81,7 +83,8 @@ class Settings:
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address, "phone": self.phone, "tax_id": self.tax_id,
-                "npi": self.npi, "time_zone": self.zone_name, "version": self.version,
+                "npi": self.npi, "time_zone": self.zone_name, "idle_lock_minutes": self.idle_lock_minutes,
+                "version": self.version,
                 "services": [s.as_json() for s in self.services]}
 
 
@@ -103,11 +106,28 @@ def _text(values: Mapping[str, Any], key: str, label: str, limit: int) -> str:
     return cleaned
 
 
-def _clean_settings(values: Mapping[str, Any]) -> dict[str, str]:
-    unknown = set(values) - {key for key, _label, _limit in FIELDS}
+def idle_lock_minutes(value: Any) -> int:
+    """Minutes before the idle lock, as typed (a whole number from 1 to 60), else ``InvalidInput``."""
+    problem = (f"Lock after must be a whole number of minutes from {IDLE_LOCK_MIN} to {IDLE_LOCK_MAX}.")
+    if isinstance(value, bool):
+        raise InvalidInput(problem, field="idle_lock_minutes")
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > 3:
+            raise InvalidInput(problem, field="idle_lock_minutes")
+        value = int(text)
+    if not isinstance(value, int) or not IDLE_LOCK_MIN <= value <= IDLE_LOCK_MAX:
+        raise InvalidInput(problem, field="idle_lock_minutes")
+    return value
+
+
+def _clean_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - {key for key, _label, _limit in FIELDS} - {"idle_lock_minutes"}
     if unknown:
         raise InvalidInput(f"Unknown setting {sorted(unknown)[0]!r}.", field=sorted(unknown)[0])
-    cleaned = {key: _text(values, key, label, limit) for key, label, limit in FIELDS}
+    cleaned: dict[str, Any] = {key: _text(values, key, label, limit) for key, label, limit in FIELDS}
+    if values.get("idle_lock_minutes") is not None:
+        cleaned["idle_lock_minutes"] = idle_lock_minutes(values["idle_lock_minutes"])
     tax_id = cleaned["tax_id"]
     if tax_id and not (len(tax_id.replace("-", "")) == 9 and tax_id.replace("-", "").isdigit()):
         raise InvalidInput("A tax id (EIN) has nine digits, as in 12-3456789.", field="tax_id")
@@ -205,7 +225,7 @@ class SettingsController(Controller):
         if row is None:
             return Settings(services=services)
         return Settings(row.name, row.address, row.phone, row.tax_id, row.npi, row.version, services,
-                        row.time_zone or "")
+                        row.time_zone or "", row.idle_lock_minutes or IDLE_LOCK_DEFAULT)
 
     @writes("settings.save", Action.PRACTICE_SETTINGS)
     def save(self, s: Session, actor: Actor, expected_version: int, values: Mapping[str, Any],
@@ -242,3 +262,13 @@ class SettingsController(Controller):
         audit(s, actor, "settings.save", "practice", 1,
               details={"fields": sorted(cleaned), "services": len(rows)})
         return self._read(s)
+
+    @reads("practice.backup_check", Action.PRACTICE_SETTINGS)
+    def check_may_back_up(self, s: Session, actor: Actor) -> None:
+        """Refuse unless ``actor`` may back the practice up (who may change its settings)."""
+        require(actor, Action.PRACTICE_SETTINGS, any_client=True)
+
+    @writes("practice.backup", Action.PRACTICE_SETTINGS)
+    def backed_up(self, s: Session, actor: Actor, file_name: str) -> None:
+        """Record that a backup was written (its file name only)."""
+        audit(s, actor, "practice.backup", "practice", 1, details={"file": file_name[:200]})

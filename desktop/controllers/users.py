@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 from desktop.controllers import passwords, validation
 from desktop.controllers.base import Controller, audit, before_sign_in, reads, require, writes
 from desktop.controllers.errors import InvalidInput, NotFound, NotSignedIn, PermissionDenied
+from desktop.controllers.keyring import Keyring
 from desktop.controllers.permissions import Action, Actor
-from desktop.domain.models import PracticeUser, Role, utcnow
+from desktop.domain.models import Outcome, PracticeUser, Role, utcnow
 
 _hasher = PasswordHasher()
 USERNAME_MAX = 64
@@ -102,6 +103,9 @@ def _role(value: Role | str) -> Role:
 
 
 class UsersController(Controller):
+    # An encrypted practice's key file, changed in step with the users (set by ``Practice``).
+    keyring: Keyring | None = None
+
     @before_sign_in("practice.has_users")
     def has_users(self, s: Session) -> bool:
         """Whether the practice has been set up (the first run creates its Account Owner)."""
@@ -120,6 +124,8 @@ class UsersController(Controller):
         )
         s.add(user)
         s.flush()
+        if self.keyring is not None:
+            self.keyring.owner_created(s, user.username, password)
         actor = actor_for(user)
         audit(s, actor, "user.create_owner", "user", user.id)
         return actor
@@ -162,6 +168,8 @@ class UsersController(Controller):
         )
         s.add(user)
         s.flush()
+        if self.keyring is not None:
+            self.keyring.user_hash(s, user.username, user.password_hash)
         audit(s, actor, "user.add", "user", user.id, details={"role": role_value.value})
         return user.id
 
@@ -225,6 +233,8 @@ class UsersController(Controller):
         self._keep_an_owner(s, user, "deactivate this one")
         if user.active:
             user.active = False
+            if self.keyring is not None:
+                self.keyring.user_removed(s, user.username)
             audit(s, actor, "user.deactivate", "user", user.id)
 
     @writes("user.reactivate", Action.MANAGE_USERS, target="user:username")
@@ -233,6 +243,8 @@ class UsersController(Controller):
         user = self._user(s, username)
         if not user.active:
             user.active = True
+            if self.keyring is not None:
+                self.keyring.user_hash(s, user.username, user.password_hash)
             audit(s, actor, "user.reactivate", "user", user.id)
 
     @writes("user.change_role", Action.MANAGE_USERS, target="user:username")
@@ -258,6 +270,8 @@ class UsersController(Controller):
         user = self._user(s, username)
         user.password_hash = hash_password(_password(password))
         user.must_change_password = user.id != actor.user_id
+        if self.keyring is not None and user.active:
+            self.keyring.user_hash(s, user.username, user.password_hash)
         audit(s, actor, "user.reset_password", "user", user.id)
 
     # Every signed-in user may change their own password: the permission asked is one every
@@ -274,5 +288,66 @@ class UsersController(Controller):
             raise InvalidInput("Choose a password different from the current one.", field="new_password")
         user.password_hash = hash_password(_password(new_password, "new_password"))
         user.must_change_password = False
+        if self.keyring is not None:
+            self.keyring.user_password(s, user.username, new_password)
         audit(s, actor, "user.change_password", "user", user.id)
         return actor_for(user)
+
+    @before_sign_in("user.recover")
+    def recover_owner(self, s: Session, username: str | None, new_password: str) -> Actor:
+        """With the recovery key already proven (``Practice.recover``): a new password for an active
+        Account Owner (``username``, or the only one), who is then signed in."""
+        owners = list(s.scalars(select(PracticeUser).where(
+            PracticeUser.role == Role.ACCOUNT_OWNER, PracticeUser.active.is_(True)).order_by(PracticeUser.id)))
+        if username:
+            owners = [u for u in owners if u.username == username.strip()]
+            if not owners:
+                raise InvalidInput(f"{username!r} is not an active Account Owner of this practice; the "
+                                   "recovery key sets an Account Owner's password.", field="username")
+        elif len(owners) > 1:
+            raise InvalidInput("This practice has several Account Owners; say whose password to set "
+                               f"with --as ({', '.join(u.username for u in owners)}).", field="username")
+        if not owners:
+            raise NotFound("This practice has no active Account Owner.")
+        user = owners[0]
+        user.password_hash = hash_password(_password(new_password, "new_password"))
+        user.must_change_password = False
+        user.last_sign_in_at = utcnow()
+        if self.keyring is not None:
+            self.keyring.user_password(s, user.username, new_password)
+        actor = actor_for(user)
+        audit(s, actor, "user.recover", "user", user.id)
+        return actor
+
+    @before_sign_in("user.late_failures")
+    def record_failed_attempts(self, s: Session, username: str, times: list[float]) -> None:
+        """Failed sign-ins that could not be written when they happened (the practice file was
+        locked), written now that someone has signed in as ``username``."""
+        user = s.scalars(select(PracticeUser).where(PracticeUser.username == username.strip())).one_or_none()
+        for at in times[-50:]:
+            audit(s, None, "user.sign_in", "user", user.id if user else None, Outcome.DENIED,
+                  details={"refusal": "NotSignedIn", "username_known": user is not None,
+                           "at": dt.datetime.fromtimestamp(at, dt.UTC).replace(tzinfo=None).isoformat(
+                               timespec="seconds") + "Z", "recorded_at_next_sign_in": True})
+
+    @reads("user.check_owner", Action.MANAGE_USERS)
+    def check_account_owner(self, s: Session, actor: Actor) -> None:
+        """Refuse unless ``actor`` is (still) an active Account Owner."""
+        if actor.role is not Role.ACCOUNT_OWNER:
+            raise PermissionDenied("Only the Account Owner can do this.")
+
+    @writes("practice.recovery_key", Action.MANAGE_USERS)
+    def replace_recovery_key(self, s: Session, actor: Actor, recovery_key: str) -> None:
+        """A new recovery key's slot replaces the old one (the old key opens nothing any more)."""
+        if actor.role is not Role.ACCOUNT_OWNER:
+            raise PermissionDenied("Only the Account Owner can make a new recovery key.")
+        if self.keyring is None:
+            raise InvalidInput("This practice file is not encrypted, so it has no recovery key.")
+        self.db.take_write_lock(s, "key file")
+        self.keyring.change(lambda found, key: found.put_recovery(key, recovery_key), s)
+        audit(s, actor, "practice.recovery_key", "practice", 1)
+
+    @writes("practice.encrypt", Action.MANAGE_USERS)
+    def note_encrypted(self, s: Session, actor: Actor) -> None:
+        """Record, in the newly encrypted file, that it was encrypted and by whom."""
+        audit(s, actor, "practice.encrypt", "practice", 1)

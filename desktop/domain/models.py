@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -161,6 +162,8 @@ class PracticeSettings(Base):
     npi: Mapped[str] = mapped_column(String(10), default="")
     # An IANA name such as "America/New_York"; empty: the computer's own time zone.
     time_zone: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # Minutes without keyboard or mouse input before the window warns and locks (1 to 60).
+    idle_lock_minutes: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's own mapping
@@ -453,6 +456,19 @@ class ContactClientDismissal(Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("practice_users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SignInAttempts(Base):
+    """Failed sign-ins of one username bucket since its last success (a PostgreSQL practice's
+    throttling, shared by its workstations; docs/rules.md, "Signing in")."""
+
+    __tablename__ = "sign_in_attempts"
+
+    bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failure: Mapped[float | None] = mapped_column(Float)
+    # Times (epoch seconds, comma-separated) of failures not yet written to the audit log.
+    unaudited: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class AuditEvent(Base):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ from desktop.storage.errors import (
     DatabaseUnavailable,
     InvalidDatabaseUrl,
     NotAPracticeFile,
+    PracticeLocked,
     PracticeMissing,
     SchemaTooNew,
 )
@@ -63,6 +65,71 @@ def resolve_url(url: str | None = None) -> str:
     return f"sqlite:///{default_database_path()}"
 
 
+class KeyHolder:
+    """The database key of an encrypted practice, in memory only while someone is signed in.
+
+    The engine asks it for the key on every new connection; ``clear`` (the idle lock, closing)
+    overwrites the bytes and makes every later connection refuse until the next sign-in.
+    Python may still hold copies of the hex text it passed to SQLCipher until they are reused.
+    """
+
+    def __init__(self, key: bytearray | None = None) -> None:
+        self._key: bytearray | None = None
+        if key is not None:
+            self.set(key)
+
+    @property
+    def present(self) -> bool:
+        return self._key is not None
+
+    def set(self, key: bytearray) -> None:
+        self.clear()
+        self._key = bytearray(key)
+        for i in range(len(key)):
+            key[i] = 0
+
+    def copy(self) -> bytearray:
+        if self._key is None:
+            raise PracticeLocked("The practice file is locked; sign in to open it.")
+        return bytearray(self._key)
+
+    def clear(self) -> None:
+        if self._key is not None:
+            for i in range(len(self._key)):
+                self._key[i] = 0
+        self._key = None
+
+    def key_pragma(self) -> str:
+        if self._key is None:
+            raise PracticeLocked("The practice file is locked; sign in to open it.")
+        return f"PRAGMA key = \"x'{self._key.hex()}'\""
+
+
+def sqlcipher_module():  # type: ignore[no-untyped-def]
+    import sqlcipher3.dbapi2
+
+    return sqlcipher3.dbapi2
+
+
+def _encrypted_connector(path: Path, keys: KeyHolder) -> Callable[[], object]:
+    """A connection to the encrypted file at ``path``, keyed before anything else touches it."""
+
+    def connect() -> object:
+        module = sqlcipher_module()
+        pragma = keys.key_pragma()  # PracticeLocked while nobody is signed in
+        conn = module.connect(str(path), timeout=5, check_same_thread=False)
+        try:
+            conn.execute(pragma)
+            # The first read checks the key: a wrong key or a damaged file fails here, not later.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    return connect
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -78,7 +145,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 # The newest migration in migrations/versions. Knowing it here lets an
 # up-to-date database open without importing Alembic at all (a fifth of a
 # second and 12 MB at every start); a test keeps it equal to Alembic's head.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 # Tables every Caseload schema has; a database with other tables and not these is not ours.
 CASELOAD_TABLES = {"clients", "practice_users", "audit_events"}
 
@@ -117,6 +184,44 @@ class Database:
     # The SQLite file's identity (device, inode) when opened: a file deleted or replaced while
     # open would otherwise take writes that nobody will ever see again.
     file_identity: tuple[int, int] | None = field(default=None, init=False, repr=False)
+    # An encrypted file's key (None: a plain file or a server). Empty while nobody has signed in
+    # and while the screen is locked; the engine cannot connect then.
+    keys: KeyHolder | None = field(default=None, repr=False)
+    # False until an encrypted file has been opened with its key and brought up to date.
+    opened: bool = field(default=True, repr=False)
+    upgrade: bool = field(default=True, repr=False)
+
+    @property
+    def encrypted(self) -> bool:
+        return self.keys is not None
+
+    @property
+    def locked(self) -> bool:
+        return self.keys is not None and not self.keys.present
+
+    def finish_opening(self) -> None:
+        """With the key in hand: migrate, mark and finish erasing, as an unencrypted file is at once."""
+        if self.opened:
+            return
+        _prepare(self.engine, upgrade=self.upgrade, create=False)
+        self.opened = True
+        self._note_identity()
+        if self.upgrade:
+            with contextlib.suppress(DatabaseUnavailable):
+                self.finish_pending_erasure()
+
+    def lock(self) -> None:
+        """Drop the key and close every pooled connection (an encrypted file; else nothing)."""
+        if self.keys is None:
+            return
+        self.keys.clear()
+        self.engine.dispose()
+
+    def _note_identity(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                info = self.path.stat()
+                self.file_identity = (info.st_dev, info.st_ino)
 
     @property
     def path(self) -> Path | None:
@@ -186,6 +291,10 @@ class Database:
         except BaseException:
             with contextlib.suppress(Exception):
                 session.rollback()
+            # Files changed in step with this transaction (the key file) go back as they were.
+            for undo in reversed(session.info.pop("undo_on_failure", [])):
+                with contextlib.suppress(Exception):
+                    undo()
             raise
         finally:
             session.close()
@@ -347,12 +456,19 @@ def _unavailable_as_error() -> Iterator[None]:
         if exc.connection_invalidated:
             raise DatabaseUnavailable(_describe(exc)) from exc
         first = _first_line(exc)
-        if isinstance(exc.orig, sqlite3.DatabaseError) and any(
+        if _is_sqlite_error(exc.orig) and any(
                 sign in first for sign in ("not a database", "malformed", "disk image")):
             raise DatabaseDamaged(
                 f"The practice file is damaged or is not a Caseload file ({first}). "
                 "Restore it from a backup.") from exc
         raise DatabaseRefused(f"The database refused this ({first}).") from exc
+
+
+def _is_sqlite_error(error: BaseException | None) -> bool:
+    if isinstance(error, sqlite3.DatabaseError):
+        return True
+    cipher = sys.modules.get("sqlcipher3.dbapi2")
+    return cipher is not None and isinstance(error, cipher.DatabaseError)
 
 
 def _first_line(exc: DBAPIError) -> str:
@@ -369,10 +485,11 @@ UNSUPPORTED_URL = ("That is not a database location Caseload can use; use sqlite
                    "or postgresql+psycopg://USER@HOST/DATABASE.")
 
 
-def create_database_engine(url: str, *, create: bool = False) -> Engine:
+def create_database_engine(url: str, *, create: bool = False, keys: KeyHolder | None = None) -> Engine:
     """An engine for ``url``; a SQLite file is checked to be a practice first (``practice_file``).
 
     ``create``: a missing or empty file may become a new practice (first run, demo, init).
+    ``keys``: the file is (or is to become) encrypted with the key this holds (SQLCipher).
     """
     try:
         sa_url = make_url(url)
@@ -389,8 +506,11 @@ def create_database_engine(url: str, *, create: bool = False) -> Engine:
         if path.resolve() == default_database_path().resolve() and path.parent.exists():
             with contextlib.suppress(OSError):
                 path.parent.chmod(0o700)  # Caseload's own folder: its owner's only
-        practice_file.check_before_open(path, create=create)
-        engine = create_engine(sa_url, connect_args={"timeout": 5})
+        practice_file.check_before_open(path, create=create, encrypted=keys is not None)
+        if keys is not None:
+            engine = create_engine(sa_url, module=sqlcipher_module(), creator=_encrypted_connector(path, keys))
+        else:
+            engine = create_engine(sa_url, connect_args={"timeout": 5})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if sa_url.get_backend_name() == "postgresql":
@@ -448,24 +568,34 @@ def _mark_sqlite(engine: Engine) -> None:
             conn.commit()
 
 
-def open_database(url: str | None = None, *, upgrade: bool = True, create: bool = False) -> Database:
-    """Open (and migrate) the practice at ``url``; ``create`` lets a new one be made there."""
-    engine = create_database_engine(resolve_url(url), create=create)
+def _prepare(engine: Engine, *, upgrade: bool, create: bool) -> None:
+    if upgrade:
+        migrate(engine, create=create)
+        if engine.dialect.name == "sqlite":
+            _mark_sqlite(engine)
+
+
+def open_database(url: str | None = None, *, upgrade: bool = True, create: bool = False,
+                  keys: KeyHolder | None = None) -> Database:
+    """Open (and migrate) the practice at ``url``; ``create`` lets a new one be made there.
+
+    ``keys``: the SQLite file is encrypted with this key. While the holder is empty nothing is
+    read yet; ``Database.finish_opening`` does the rest once the key is there.
+    """
+    engine = create_database_engine(resolve_url(url), create=create, keys=keys)
+    waiting = keys is not None and not keys.present
     try:
-        if upgrade:
-            migrate(engine, create=create)
-            if engine.dialect.name == "sqlite":
-                _mark_sqlite(engine)
+        if not waiting:
+            _prepare(engine, upgrade=upgrade, create=create)
     except BaseException:
         engine.dispose()
         raise
     sessions = sessionmaker(engine, expire_on_commit=False)
     stamp_changes(sessions)
-    db = Database(engine=engine, sessions=sessions)
-    if db.path is not None:
-        with contextlib.suppress(OSError):
-            info = db.path.stat()
-            db.file_identity = (info.st_dev, info.st_ino)
+    db = Database(engine=engine, sessions=sessions, keys=keys, opened=not waiting, upgrade=upgrade)
+    if waiting:
+        return db
+    db._note_identity()
     if upgrade:
         # A deletion whose erasing was held up (or cut short by a crash) is finished now.
         with contextlib.suppress(DatabaseUnavailable):

@@ -39,3 +39,19 @@ class CommitLost(CaseloadError):
 
 class OutcomeUnknown(CaseloadError):
     """Whether a change was saved cannot be found out (the server stays unreachable)."""
+
+
+class KeyFileMissing(CaseloadError):
+    """An encrypted practice file has no key file beside it."""
+
+
+class KeyFileDamaged(CaseloadError):
+    """The key file cannot be read or parsed."""
+
+
+class KeyFileForeign(CaseloadError):
+    """The key file belongs to another practice file."""
+
+
+class PracticeLocked(DatabaseUnavailable):
+    """The practice file is encrypted and nobody has signed in (or the screen is locked)."""

@@ -30,8 +30,25 @@ _CASELOAD_TABLES = {"alembic_version", "clients", "practice_users", "audit_event
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
-def check_before_open(path: Path, *, create: bool) -> bool:
-    """Refuse ``path`` unless it is a practice file (or may become one); True if it is new."""
+ENCRYPTED_PAGE = 4096  # SQLCipher 4's page size: an encrypted file is a whole number of pages
+
+
+def looks_encrypted(path: Path) -> bool:
+    """Whether ``path`` is a non-empty file that does not start as a plain SQLite file does
+    (an encrypted practice, or a damaged or foreign file: its key file tells which)."""
+    try:
+        if path.stat().st_size == 0:
+            return False
+    except OSError:
+        return False
+    return not _header(path).startswith(_HEADER)
+
+
+def check_before_open(path: Path, *, create: bool, encrypted: bool = False) -> bool:
+    """Refuse ``path`` unless it is a practice file (or may become one); True if it is new.
+
+    ``encrypted``: the file has a key file, so it is expected to be unreadable without it.
+    """
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -53,6 +70,16 @@ def check_before_open(path: Path, *, create: bool) -> bool:
             f"{path} is empty, not a Caseload practice; nothing was changed. Restore the practice "
             "from a backup, or choose another file.")
     header = _header(path)
+    if encrypted:
+        if header.startswith(_HEADER):
+            raise NotAPracticeFile(
+                f"{path} is not encrypted, yet a key file is used to open it; nothing was changed.")
+        if info.st_size % ENCRYPTED_PAGE:
+            raise DatabaseDamaged(
+                f"{path} is damaged (it was cut short, perhaps while being copied); nothing was "
+                "changed. Restore it and its key file from a backup.")
+        tighten(path)
+        return False
     if not header.startswith(_HEADER):
         raise DatabaseDamaged(
             f"{path} is damaged or is not a Caseload practice file; nothing was changed. Restore it "

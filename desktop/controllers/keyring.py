@@ -1,0 +1,92 @@
+"""An encrypted practice's key file, kept in step with its users (docs/rules.md, "Privacy at rest").
+
+Every change to who may open the practice changes the key file in the same unit
+of work as the users table: the key file is rewritten (atomically) just before
+the transaction commits, and put back as it was if the transaction does not.
+
+* a new Account Owner: a slot under their password, and one under the recovery key;
+* a user added, a password reset, a user reactivated: a slot made from the stored
+  password hash, remade under the password itself when they next sign in;
+* a password changed (or set with the recovery key): a fresh slot under it;
+* a user deactivated: their slot removed, so their password opens nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from desktop.storage.database import Database
+from desktop.storage.keyfile import KeyFile, key_file_path
+
+
+class Keyring:
+    def __init__(self, db: Database) -> None:
+        assert db.path is not None and db.keys is not None
+        self.db = db
+        self.path = key_file_path(db.path)
+        # The recovery key a new Account Owner's slot is written with (``owner_created``).
+        self.pending_recovery: str | None = None
+
+    def read(self) -> KeyFile:
+        return KeyFile.read(self.path, database=self.db.path)
+
+    def change(self, change: Callable[[KeyFile, bytearray], None], s: Session | None = None) -> None:
+        """Rewrite the key file with ``change`` applied (given the file and the database key).
+
+        With ``s``, as part of that transaction: the old file comes back if it does not commit.
+        Without, at once (the caller holds the database's write lock, or nobody else can write).
+        """
+        before = self.path.read_bytes()
+        found = KeyFile.read(self.path, database=self.db.path)
+        key = self.db.keys.copy()  # type: ignore[union-attr]
+        try:
+            change(found, key)
+        finally:
+            key[:] = bytes(len(key))
+        found.write(self.path)
+        if s is not None:
+            s.info.setdefault("undo_on_failure", []).append(lambda: restore(self.path, before))
+
+    # ------------------------------------------------------------ what the users controller calls
+
+    def owner_created(self, s: Session, username: str, password: str) -> None:
+        recovery = self.pending_recovery
+
+        def change(found: KeyFile, key: bytearray) -> None:
+            found.put_user(username, key, password)
+            if recovery is not None:
+                found.put_recovery(key, recovery)
+            found.state = "ready"
+
+        self.change(change, s)
+
+    def user_hash(self, s: Session, username: str, password_hash: str) -> None:
+        self.change(lambda found, key: found.put_user_from_hash(username, key, password_hash), s)
+
+    def user_password(self, s: Session | None, username: str, password: str) -> None:
+        self.change(lambda found, key: found.put_user(username, key, password), s)
+
+    def user_removed(self, s: Session, username: str) -> None:
+        self.change(lambda found, key: found.remove_user(username), s)
+
+
+def restore(path: Path, data: bytes) -> None:
+    """Put the key file back as ``data`` (atomically)."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
