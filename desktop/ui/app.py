@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from desktop.controllers.access import SignedIn
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice, open_practice, where
 from desktop.ui.operation import attempt
@@ -99,15 +100,14 @@ def style_sheet() -> str:
 DEMO_PASSWORD = "demo"  # published: the demo's users are fictional and share it
 
 
-def sign_in(practice: Practice, notice: str = "") -> Actor | None:
+def sign_in(practice: Practice, notice: str = "") -> SignedIn | None:
     """First run (create the owner, maybe load the demo) or the sign-in dialog (with ``notice``
     above it, e.g. why the last person was signed out)."""
     from desktop.ui.dialogs.first_run import FirstRunDialog
     from desktop.ui.dialogs.sign_in import SignInDialog
 
-    users = practice.users
-    if not users.has_users():
-        first = FirstRunDialog(users)
+    if not practice.access.has_users():
+        first = FirstRunDialog(practice)
         if not first.exec() or first.actor is None:
             return None
         if first.demo.isChecked():
@@ -124,11 +124,11 @@ def sign_in(practice: Practice, notice: str = "") -> Actor | None:
                 f"password “{DEMO_PASSWORD}”, so anyone can try each role. Every password a person "
                 "sets, yours included, needs 10 or more characters. You remain the only Account Owner.")
             box.exec()
-        return first.actor
-    dialog = SignInDialog(users, practice.location, notice=notice)
+        return SignedIn(first.actor)
+    dialog = SignInDialog(practice, practice.location, notice=notice)
     if not dialog.exec():
         return None
-    return dialog.actor
+    return dialog.signed_in
 
 
 def change_password_first(practice: Practice, actor: Actor) -> Actor | None:
@@ -164,10 +164,11 @@ class Session(QObject):
         from desktop.ui.main_window import MainWindow
 
         while True:
-            actor = sign_in(self.practice, self.notice)
+            signed = sign_in(self.practice, self.notice)
             self.notice = ""
-            if actor is None:
+            if signed is None:
                 return False
+            actor = signed.actor
             if actor.must_change_password:
                 actor = change_password_first(self.practice, actor)
                 if actor is None:  # no new password, no work: back to signing in
@@ -191,6 +192,7 @@ class Session(QObject):
 
     @Slot()
     def _signed_out(self) -> None:
+        self.practice.access.sign_out()  # an encrypted file's key goes with the person
         window, self.window = self.window, None
         if window is not None:
             window.deleteLater()

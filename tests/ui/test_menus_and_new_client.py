@@ -745,7 +745,7 @@ def test_change_password_users_and_practice_settings_open_from_the_menus(
 # ---------------------------------------------------------------- the demo
 
 def test_the_first_run_says_the_demo_users_share_the_published_password(qtbot, db):  # type: ignore[no-untyped-def]
-    dialog = FirstRunDialog(UsersController(db))
+    dialog = FirstRunDialog(Practice(db))
     qtbot.addWidget(dialog)
     dialog.show()
     note = dialog.findChild(QWidget, "demoNote")
@@ -779,8 +779,8 @@ def test_after_loading_the_demo_the_window_says_its_users_share_the_password_dem
         qtbot.mouseClick(dialog.create_button, LEFT)
 
     when_modal(FirstRunDialog, create)
-    actor = app.sign_in(practice)
-    assert actor is not None and actor.username == "dana"
+    signed = app.sign_in(practice)
+    assert signed is not None and signed.actor.username == "dana"
     assert loaded == ["demo"]
     assert told and "“demo”" in told[0] and "10 or more characters" in told[0]
 

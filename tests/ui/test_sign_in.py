@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from desktop.controllers.clients import ClientsController
+from desktop.controllers.practice import Practice
 from desktop.controllers.users import UsersController
 from desktop.domain.models import AuditEvent, Outcome, PracticeUser, Role
 from desktop.ui.dialogs.first_run import FirstRunDialog
@@ -13,7 +14,7 @@ from tests.helpers import PASSWORD, count
 
 
 def test_first_run_creates_the_account_owner(qtbot, db):  # type: ignore[no-untyped-def]
-    dialog = FirstRunDialog(UsersController(db))
+    dialog = FirstRunDialog(Practice(db))
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.keyClicks(dialog.username, "dana")
@@ -35,14 +36,14 @@ def test_first_run_creates_the_account_owner(qtbot, db):  # type: ignore[no-unty
 
 
 def test_first_run_with_demo_ticked_leaves_the_box_for_the_app_to_act_on(qtbot, db):  # type: ignore[no-untyped-def]
-    dialog = FirstRunDialog(UsersController(db))
+    dialog = FirstRunDialog(Practice(db))
     qtbot.addWidget(dialog)
     qtbot.mouseClick(dialog.demo, Qt.MouseButton.LeftButton)
     assert dialog.demo.isChecked()
 
 
 def test_wrong_password_is_refused_with_one_message_and_audited(qtbot, db, practice):  # type: ignore[no-untyped-def]
-    dialog = SignInDialog(UsersController(db), "test database")
+    dialog = SignInDialog(Practice(db), "test database")
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.keyClicks(dialog.username, "owner")

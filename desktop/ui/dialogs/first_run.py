@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from desktop.controllers import passwords
 from desktop.controllers.permissions import Actor
-from desktop.controllers.users import UsersController
+from desktop.controllers.practice import Practice
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import problem_label
 
@@ -24,10 +24,12 @@ from desktop.ui.widgets import problem_label
 class FirstRunDialog(QDialog):
     """Collects the owner's details, validates them live, and creates the account."""
 
-    def __init__(self, users: UsersController, parent: QWidget | None = None) -> None:
+    def __init__(self, practice: Practice, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.users = users
+        self.practice = practice
         self.actor: Actor | None = None
+        # An encrypted practice's recovery key, made with the Account Owner (shown once).
+        self.recovery_key: str | None = None
         self.setWindowTitle("Welcome to Caseload")
         self.setObjectName("firstRunDialog")
         self.setMinimumWidth(460)
@@ -107,9 +109,9 @@ class FirstRunDialog(QDialog):
     def _create(self) -> None:
         username, display_name = self.username.text(), self.display_name.text()
         password = self.password.text()
-        created = attempt(self, "Account Owner not created", lambda: self.users.create_account_owner(
+        created = attempt(self, "Account Owner not created", lambda: self.practice.access.create_owner(
             username, display_name, password), report=self.problem.setText)
         if not created:
             return
-        self.actor = created.value
+        self.actor, self.recovery_key = created.value
         self.accept()

@@ -14,19 +14,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.controllers.access import SignedIn
 from desktop.controllers.errors import NotSignedIn
 from desktop.controllers.permissions import Actor
-from desktop.controllers.users import UsersController
+from desktop.controllers.practice import Practice
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import problem_label
 
 
 class SignInDialog(QDialog):
-    def __init__(self, users: UsersController, database_label: str, parent: QWidget | None = None,
+    def __init__(self, practice: Practice, database_label: str | None = None, parent: QWidget | None = None,
                  username: str = "", *, notice: str = "") -> None:
         super().__init__(parent)
-        self.users = users
+        self.practice = practice
+        database_label = practice.location if database_label is None else database_label
         self.actor: Actor | None = None
+        # The sign-in, with how many attempts failed since this person last signed in.
+        self.signed_in: SignedIn | None = None
         self.setWindowTitle("Sign in to Caseload")
         self.setObjectName("signInDialog")
         self.setMinimumWidth(400)
@@ -71,12 +75,13 @@ class SignInDialog(QDialog):
 
     def _sign_in(self) -> None:
         username, password = self.username.text(), self.password.text()
-        signed_in = attempt(self, "Not signed in", lambda: self.users.sign_in(username, password),
+        signed_in = attempt(self, "Not signed in", lambda: self.practice.access.sign_in(username, password),
                             report=self.problem.setText)
         if not signed_in:
             if isinstance(signed_in.error, NotSignedIn):
                 self.password.clear()
                 self.password.setFocus()
             return
-        self.actor = signed_in.value
+        self.signed_in = signed_in.value
+        self.actor = signed_in.value.actor
         self.accept()
