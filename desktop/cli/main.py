@@ -128,7 +128,28 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func, changes=changes)
         return p
 
-    command(sub, "check", cmd_check, "check the whole practice file for damage (SQLite's integrity check)")
+    p = command(sub, "check", cmd_check, "check the whole practice file for damage (SQLite's integrity check)")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME",
+                   help="an encrypted practice file is checked once someone signs in")
+    p = command(sub, "encrypt", cmd_encrypt,
+                "encrypt a plain practice file in place, with a key file beside it; every user keeps "
+                "their password (Account Owner)")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="the Account Owner; password from $CASELOAD_PASSWORD or a prompt")
+    p = command(sub, "backup", cmd_backup,
+                "write a consistent copy of the practice file (encrypted, with its key file beside it) "
+                "while Caseload may be running")
+    p.add_argument("--out", required=True, metavar="FILE", help="the new backup file, such as "
+                   "caseload-2026-11-26.db (its key file is written beside it as caseload-2026-11-26.keys)")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is backing up (who may change practice settings); password as for changes")
+    p = command(sub, "recover", cmd_recover,
+                "set the Account Owner's password with the practice's recovery key (new password from "
+                "$CASELOAD_NEW_PASSWORD or a prompt)")
+    p.add_argument("--recovery-key", metavar="KEY",
+                   help="the recovery key (else $CASELOAD_RECOVERY_KEY, else a prompt)")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME",
+                   help="whose password to set, if the practice has several Account Owners")
     p = command(sub, "init", cmd_init, "create a new, empty practice and its Account Owner")
     p.add_argument("--owner", required=True, metavar="USERNAME", help="the Account Owner's username")
     p.add_argument("--display-name", help="the Account Owner's name as shown (default: the username)")
@@ -300,8 +321,16 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Practice:
     practice = open_practice(getattr(args, "database", None), create=create)
     _opened.append(practice)
     if getattr(args, "changes", False):
-        practice.check()  # damage found makes the change refuse, saying to restore a backup
+        # Damage found makes the change refuse, saying to restore a backup. An encrypted file
+        # can be read only once someone has signed in: checked then (``_actor``).
+        if practice.locked:
+            _check_after_sign_in.add(id(practice))
+        else:
+            practice.check()
     return practice
+
+
+_check_after_sign_in: set[int] = set()
 
 
 def _password(prompt: str, env: str) -> str:
@@ -315,7 +344,20 @@ def _password(prompt: str, env: str) -> str:
 def _actor(practice: Practice, username: str | None) -> Actor:
     if not username:
         raise CliError("Say who you are with --as USERNAME.")
-    return practice.users.sign_in(username, _password(f"Password for {username}: ", "CASELOAD_PASSWORD"))
+    signed = practice.access.sign_in(username, _password(f"Password for {username}: ", "CASELOAD_PASSWORD"))
+    if signed.notice:
+        print(f"caseload: {signed.notice}", file=sys.stderr)
+    if id(practice) in _check_after_sign_in:
+        _check_after_sign_in.discard(id(practice))
+        practice.check()
+    return signed.actor
+
+
+def _say_recovery_key(recovery_key: str) -> None:
+    print("Recovery key (shown only now): " + recovery_key)
+    print("Write it down and keep it somewhere safe, away from this computer. With it, the Account "
+          "Owner can set a new password (`caseload recover`); without a password or this key, nobody "
+          "can open the practice file.")
 
 
 TABLE_CELL = 40  # a cell shows at most this many columns of a terminal
@@ -369,6 +411,10 @@ def _dump_json(data: Any) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     practice = _open(args)
+    if practice.locked:
+        if not args.as_user:
+            raise CliError("The practice file is encrypted: say who you are with --as USERNAME to check it.")
+        _actor(practice, args.as_user)
     problems = practice.check(full=True)
     if not problems:
         print(f"The practice at {practice.location} is sound.")
@@ -382,11 +428,51 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     practice = _open(args, create=True)
-    if practice.users.has_users():
+    if practice.access.has_users():
         raise CliError(f"There is already a practice at {practice.location}; nothing was changed.")
     password = _password(f"Password for {args.owner}: ", "CASELOAD_NEW_PASSWORD")
-    owner = practice.users.create_account_owner(args.owner, args.display_name or args.owner, password)
+    owner, recovery_key = practice.access.create_owner(args.owner, args.display_name or args.owner, password)
     print(f"New practice at {practice.location}; its Account Owner is {owner.username}.")
+    if recovery_key is not None:
+        print(f"The practice file is encrypted; keep its key file {practice.key_file} beside it and in "
+              "every backup.")
+        _say_recovery_key(recovery_key)
+    return 0
+
+
+def cmd_encrypt(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    if practice.encrypted:
+        raise CliError(f"The practice file at {practice.location} is already encrypted; nothing was changed.")
+    actor = _actor(practice, args.as_user)
+    recovery_key = practice.access.encrypt(actor)
+    print(f"The practice file at {practice.location} is now encrypted, with its key file beside it. "
+          "Every user signs in with the password they have.")
+    _say_recovery_key(recovery_key)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
+    written, keys = practice.access.backup(actor, Path(args.out))
+    if keys is not None:
+        print(f"Backup written: {written} and its key file {keys}. Keep the two together; the backup opens "
+              "with the same passwords.")
+    else:
+        print(f"Backup written: {written}. The practice file is not encrypted, so neither is this backup; "
+              "`caseload encrypt` encrypts the practice.")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    recovery_key = args.recovery_key or os.environ.get("CASELOAD_RECOVERY_KEY")
+    if not recovery_key:
+        recovery_key = _password("Recovery key: ", "CASELOAD_RECOVERY_KEY")
+    password = _password("New password: ", "CASELOAD_NEW_PASSWORD")
+    actor = practice.access.recover(recovery_key, password, args.as_user)
+    print(f"{actor.display_name} ({actor.username}) has a new password; the recovery key still works.")
     return 0
 
 
@@ -394,6 +480,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
     practice = _open(args, create=True)
+    if practice.locked:
+        raise CliError(f"The practice at {practice.location} is encrypted and already set up; the demo fills "
+                       "only a new practice. Give --database a new file.")
     password = os.environ.get("CASELOAD_NEW_PASSWORD") or DEMO_PASSWORD
     started = time.perf_counter()
     report = practice.load_demo(clients=args.clients, seed=args.seed, password=password)
@@ -743,7 +832,8 @@ def _refuse(message: str, code: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     settings = [os.environ.get(name, "") for name in
-                ("CASELOAD_PASSWORD", "CASELOAD_NEW_PASSWORD", "CASELOAD_DATABASE_URL")]
+                ("CASELOAD_PASSWORD", "CASELOAD_NEW_PASSWORD", "CASELOAD_DATABASE_URL",
+                 "CASELOAD_RECOVERY_KEY")]
     if any(has_undecodable(word) for word in words + settings):
         print(NOT_UTF8, file=sys.stderr)
         return EXIT_USAGE

@@ -139,11 +139,14 @@ def open_database_for(url: str, *, create: bool, encrypt_new: bool) -> Database:
             return open_database(url, keys=KeyHolder())
     exists = path.exists() and path.stat().st_size > 0
     if not exists and keys_path.exists():
-        with contextlib.suppress(CaseloadError):
-            if KeyFile.read(keys_path).state == "ready":
-                raise PracticeMissing(
-                    f"The practice file {path} is missing or empty, but its key file {keys_path.name} is "
-                    "there. Restore the practice file from the backup it was saved in; nothing was changed.")
+        try:
+            state = KeyFile.read(keys_path).state
+        except CaseloadError:
+            state = "ready"  # a damaged key file may still be someone's: never replaced by a new practice
+        if state == "ready":
+            raise PracticeMissing(
+                f"The practice file {path} is missing or empty, but its key file {keys_path.name} is "
+                "there. Restore the practice file from the backup it was saved in; nothing was changed.")
     if exists or not create or not encrypt_new:
         return open_database(url, create=create)
     # A new practice: the key file first (with no slots yet), then the encrypted file.
@@ -399,10 +402,14 @@ class Access:
             self.db.take_write_lock(s, "key file")
             hashes = dict(s.execute(select(PracticeUser.username, PracticeUser.password_hash).where(
                 PracticeUser.username.in_(usernames), PracticeUser.active.is_(True))).tuples().all())
+            owner = s.execute(select(PracticeUser.id).where(
+                PracticeUser.role == Role.ACCOUNT_OWNER, PracticeUser.active.is_(True)).limit(1)).first()
 
             def change(found: KeyFile, key: bytearray) -> None:
                 for name, stored in hashes.items():
                     found.put_user_from_hash(name, key, stored)
+                if owner:
+                    found.state = "ready"  # a demo's own Account Owner finishes setting up a new practice
 
             self.keyring.change(change, s)
 

@@ -36,7 +36,7 @@ class Keyring:
     def read(self) -> KeyFile:
         return KeyFile.read(self.path, database=self.db.path)
 
-    def change(self, change: Callable[[KeyFile, bytearray], None], s: Session | None = None) -> None:
+    def change(self, change: Callable[[KeyFile, bytearray], object], s: Session | None = None) -> None:
         """Rewrite the key file with ``change`` applied (given the file and the database key).
 
         With ``s``, as part of that transaction: the old file comes back if it does not commit.

@@ -77,6 +77,12 @@ class Practice:
         return self.db.is_sqlite and not self.db.encrypted
 
     @property
+    def key_file(self) -> Path | None:
+        """The key file beside an encrypted practice file (None otherwise)."""
+        keyring = self.access.keyring
+        return keyring.path if keyring is not None else None
+
+    @property
     def locked(self) -> bool:
         """Whether the data cannot be read now: an encrypted file before sign-in, or the idle lock."""
         return self.access.locked

@@ -180,7 +180,7 @@ def _lock(fd: int) -> None:
     if os.name == "nt":  # pragma: no cover - Windows
         import msvcrt
 
-        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
     else:
         import fcntl
 
