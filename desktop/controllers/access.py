@@ -166,8 +166,10 @@ def open_database_for(url: str, *, create: bool, encrypt_new: bool) -> Database:
 def _finish_interrupted_encryption(path: Path) -> None:
     """After ``encrypt`` was cut short: remove its half-written copy, or, if the encrypted file is
     already in place, overwrite and remove the plain one it left."""
-    with contextlib.suppress(FileNotFoundError):
-        path.with_name(path.name + ENCRYPTING).unlink()
+    half = path.with_name(path.name + ENCRYPTING)
+    for leftover in (half, *(half.with_name(half.name + side) for side in practice_file.SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
     old = path.with_name(path.name + LEFTOVER_PLAIN)
     if old.exists() and practice_file.looks_encrypted(path):
         shred(old)
@@ -450,8 +452,7 @@ class Access:
             except module.OperationalError:
                 raise InvalidInput("Another Caseload window or program has this practice file open. Close "
                                    "it, then encrypt again; nothing was changed.") from None
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            _finish_interrupted_encryption(path)
             conn.execute(f"ATTACH DATABASE ? AS encrypted KEY \"x'{key.hex()}'\"", (str(tmp),))
             conn.execute("PRAGMA encrypted.synchronous=FULL")
             conn.execute("BEGIN EXCLUSIVE")
