@@ -1,7 +1,8 @@
 """``caseload --self-test``: prove, without a window on screen, that this installation works.
 
 It creates a temporary SQLite database, runs the migrations, creates a client,
-marks it inactive and deletes it; loads the PostgreSQL dialect and the psycopg
+marks it inactive and deletes it; creates an encrypted practice file (SQLCipher and its
+key file) and checks that a client's name cannot be read in it; loads the PostgreSQL dialect and the psycopg
 driver with its libpq (without connecting to any server); starts Qt on the
 offscreen platform plugin; renders the application icon; and opens the real
 main window offscreen. A bundle missing a SQL dialect, a migration file, a Qt
@@ -184,4 +185,35 @@ def _steps(tmp: Path, state: dict) -> list[Callable[[], str]]:
         QPrinter()  # printing support is bundled
         return f"appointment billed and its superbill rendered as a PDF ({len(pdf):,} bytes)"
 
-    return [database, client_lifecycle, postgresql, qt_offscreen, resources, main_window, billing_document]
+    def encrypted_file() -> str:
+        from desktop.controllers.practice import open_practice
+
+        path = tmp / "encrypted" / "caseload.db"
+        name = "Zoë Quixotic-Selftest"
+        practice = open_practice(f"sqlite:///{path}", create=True)
+        try:
+            if not practice.encrypted:
+                raise RuntimeError("a new practice file was not encrypted")
+            owner, recovery = practice.access.create_owner("selftest", "Self Test", "self-test passphrase")
+            first, last = name.split(" ")
+            practice.clients.add_client(owner, first_name=first, last_name=last)
+        finally:
+            practice.close()
+        data = b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith("caseload.db"))
+        if data.startswith(b"SQLite format 3"):
+            raise RuntimeError("the encrypted practice file starts as a plain SQLite file does")
+        for word in name.split(" "):
+            if word.encode("utf-8") in data:
+                raise RuntimeError(f"the client's name ({word}) can be read in the encrypted file")
+        practice = open_practice(f"sqlite:///{path}")
+        try:
+            actor = practice.access.sign_in("selftest", "self-test passphrase").actor
+            if [r.last_name for r in practice.clients.list_clients(actor)] != [last]:
+                raise RuntimeError("the encrypted practice did not read back after signing in again")
+        finally:
+            practice.close()
+        return (f"encrypted practice file written, unreadable without its key (no name in its "
+                f"{len(data):,} bytes), and opened again with the password; recovery key made ({recovery is not None})")
+
+    return [database, client_lifecycle, postgresql, qt_offscreen, resources, main_window, billing_document,
+            encrypted_file]
