@@ -548,3 +548,32 @@ def test_a_server_practice_signs_in_as_before_with_throttling_shared_through_the
     finally:
         first.close()
         second.close()
+
+
+# ---------------------------------------------------------------------- the idle lock's setting
+
+@pytest.mark.parametrize("typed", [0, 61, -5, "0", "61", "ten", "", "٣", "1e1", True, 10.5, "10\x00", "99999"])
+def test_the_idle_lock_minutes_outside_one_to_sixty_are_refused_and_nothing_is_saved(
+        db, practice, typed: object) -> None:  # type: ignore[no-untyped-def]
+    from desktop.controllers.settings import SettingsController
+
+    settings = SettingsController(db)
+    owner = practice["owner"]
+    with pytest.raises(InvalidInput) as refused:
+        settings.save(owner, 0, {"name": "Lakeside", "idle_lock_minutes": typed}, [])
+    assert str(refused.value) == "Lock after must be a whole number of minutes from 1 to 60."
+    assert refused.value.field == "idle_lock_minutes"
+    assert settings.settings(owner).version == 0
+
+
+def test_the_idle_lock_minutes_are_saved_and_read_by_everyone(db, practice) -> None:  # type: ignore[no-untyped-def]
+    from desktop.controllers.settings import SettingsController
+
+    settings = SettingsController(db)
+    assert settings.settings(practice["scheduler"]).idle_lock_minutes == 10
+    settings.save(practice["owner"], 0, {"name": "Lakeside", "idle_lock_minutes": " 1 "}, [])
+    assert settings.settings(practice["scheduler"]).idle_lock_minutes == 1
+    settings.save(practice["owner"], 1, {"name": "Lakeside", "idle_lock_minutes": 60}, [])
+    assert settings.settings(practice["clinician"]).idle_lock_minutes == 60
+    with pytest.raises(PermissionDenied):
+        settings.save(practice["scheduler"], 2, {"idle_lock_minutes": 5}, [])

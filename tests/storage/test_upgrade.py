@@ -508,3 +508,45 @@ def test_a_sqlite_migration_that_would_leave_references_to_missing_rows_is_refus
     finally:
         engine.dispose()
     assert (_count(url, "appointments"), _count(url, "billing_items")) == (1, 1)
+
+
+# ---------------------------------------------------------------- 0006 -> head (0007: idle lock, sign-in attempts)
+
+def test_a_0006_practice_keeps_its_settings_and_gains_the_idle_lock_and_the_attempts_table(
+        fresh_url):  # type: ignore[no-untyped-def]  # noqa: F811
+    from desktop.controllers.practice import Practice
+    from desktop.controllers.settings import SettingsController
+
+    engine = create_database_engine(fresh_url, create=True)
+    try:
+        command.upgrade(alembic_config(engine), "0006")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO practice_settings (id, name, address, phone, tax_id, npi, time_zone, "
+                              "version) VALUES (1, 'Lakeside', '', '', '', '', 'America/New_York', 3)"))
+    finally:
+        engine.dispose()
+    db = open_database(fresh_url)
+    try:
+        actors = seed_users(db)
+        found = SettingsController(db).settings(actors["owner"])
+        assert (found.name, found.time_zone, found.version, found.idle_lock_minutes) == (
+            "Lakeside", "America/New_York", 3, 10)
+        saved = SettingsController(db).save(actors["owner"], 3, {"name": "Lakeside", "idle_lock_minutes": "25"}, [])
+        assert saved.idle_lock_minutes == 25
+        practice = Practice(db)
+        for _ in range(2):
+            with pytest.raises(Exception, match="Wrong username or password"):
+                practice.access.sign_in("owner", "not the password")
+        if db.is_postgresql:  # a server counts failures in the new table (a file counts them beside it)
+            with db.engine.connect() as conn:
+                assert conn.execute(text("SELECT failures FROM sign_in_attempts")).scalar() == 2
+    finally:
+        db.dispose()
+    engine = create_database_engine(fresh_url)
+    try:
+        command.downgrade(alembic_config(engine), "0006")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name, version FROM practice_settings")).one() == ("Lakeside", 4)
+            assert "sign_in_attempts" not in inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
