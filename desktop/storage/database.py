@@ -190,6 +190,8 @@ class Database:
     # False until an encrypted file has been opened with its key and brought up to date.
     opened: bool = field(default=True, repr=False)
     upgrade: bool = field(default=True, repr=False)
+    _lock_listeners: list[Callable[[], Callable[[], object] | None]] = field(
+        default_factory=list, init=False, repr=False)
 
     @property
     def encrypted(self) -> bool:
@@ -210,11 +212,26 @@ class Database:
             with contextlib.suppress(DatabaseUnavailable):
                 self.finish_pending_erasure()
 
+    def when_locked(self, close: Callable[[], object]) -> None:
+        """Have ``close`` called when the key is dropped (a long-lived connection held outside the pool)."""
+        import weakref
+
+        holder = weakref.WeakMethod(close) if hasattr(close, "__self__") else (lambda: close)  # type: ignore[arg-type]
+        self._lock_listeners.append(holder)
+
     def lock(self) -> None:
-        """Drop the key and close every pooled connection (an encrypted file; else nothing)."""
+        """Drop the key and close every connection: the pool's and those held outside it (an
+        encrypted file; else nothing)."""
         if self.keys is None:
             return
         self.keys.clear()
+        listeners, self._lock_listeners = self._lock_listeners, []
+        for ref in listeners:
+            close = ref()
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+                self._lock_listeners.append(ref)
         self.engine.dispose()
 
     def _note_identity(self) -> None:

@@ -15,12 +15,14 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from desktop.storage.database import CHANGE_CHANNEL, Database
-from desktop.storage.errors import CaseloadError
+from desktop.storage.errors import CaseloadError, DatabaseUnavailable
 
 
 class ChangeWatcher:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Locking an encrypted file closes this connection too, so no connection keeps its key.
+        db.when_locked(self.close)
         self._conn: Any = None  # a DB-API connection: sqlite3's or psycopg's
         self._last_version: int | None = None
         self._had_connection = False
@@ -58,6 +60,8 @@ class ChangeWatcher:
         if self._skip > 0:
             self._skip -= 1
             return False
+        if self.db.locked:
+            return False  # nothing can be read until someone signs in again
         try:
             if self._conn is None:
                 self._connect()
@@ -74,7 +78,7 @@ class ChangeWatcher:
                         self.db.finish_pending_erasure()
                 return changed
             return bool(list(self._conn.notifies(timeout=0)))  # type: ignore[union-attr]
-        except (sqlite3.Error, DBAPIError) + _psycopg_errors():
+        except (sqlite3.Error, DBAPIError, DatabaseUnavailable) + _driver_errors():
             self.close()
             # A server that is down would make every tick wait for the connect
             # timeout: try again after 1, 2, 4 … up to 64 ticks.
@@ -94,8 +98,14 @@ class ChangeWatcher:
         self._conn = None
 
 
-def _psycopg_errors() -> tuple[type[BaseException], ...]:
+def _driver_errors() -> tuple[type[BaseException], ...]:
     import sys
 
+    found: tuple[type[BaseException], ...] = ()
     psycopg = sys.modules.get("psycopg")  # imported only if a PostgreSQL watcher ran
-    return (psycopg.Error,) if psycopg is not None else ()
+    if psycopg is not None:
+        found += (psycopg.Error,)
+    cipher = sys.modules.get("sqlcipher3.dbapi2")  # imported only for an encrypted file
+    if cipher is not None:
+        found += (cipher.Error,)
+    return found

@@ -577,3 +577,30 @@ def test_the_idle_lock_minutes_are_saved_and_read_by_everyone(db, practice) -> N
     assert settings.settings(practice["clinician"]).idle_lock_minutes == 60
     with pytest.raises(PermissionDenied):
         settings.save(practice["scheduler"], 2, {"idle_lock_minutes": 5}, [])
+
+
+def test_the_lock_also_closes_the_change_watchers_connection_and_the_watcher_waits_quietly(
+        tmp_path: Path) -> None:
+    path, _ = new_practice(tmp_path)
+    practice = reopen(path)
+    try:
+        olive = practice.access.sign_in("olive", OWNER_PASSWORD).actor
+        watcher = practice.watcher()
+        watcher.changed()  # connects
+        assert watcher._conn is not None
+        practice.access.lock()
+        assert watcher._conn is None  # no connection holds the key any more
+        assert watcher.changed() is False  # and polling while locked is no error
+        assert watcher._conn is None
+        practice.access.unlock(olive, OWNER_PASSWORD)
+        watcher.changed()
+        other = reopen(path)
+        try:
+            other.clients.add_client(other.access.sign_in("olive", OWNER_PASSWORD).actor,
+                                     first_name="New", last_name="Arrival")
+        finally:
+            other.close()
+        assert watcher.changed() is True
+        watcher.close()
+    finally:
+        practice.close()
