@@ -175,8 +175,8 @@ def _finish_interrupted_encryption(path: Path) -> None:
         shred(old)
 
 
-def shred(path: Path) -> None:
-    """Overwrite a file with zeros, flush it to disk, and remove it."""
+def overwrite(path: Path) -> None:
+    """Overwrite a file with zeros, in place, and flush it to disk (nothing if it is not there)."""
     with contextlib.suppress(FileNotFoundError):
         size = path.stat().st_size
         with path.open("r+b") as f:
@@ -187,6 +187,12 @@ def shred(path: Path) -> None:
                 left -= len(block)
             f.flush()
             os.fsync(f.fileno())
+
+
+def shred(path: Path) -> None:
+    """Overwrite a file with zeros, flush it to disk, and remove it."""
+    overwrite(path)
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
 
 
@@ -445,6 +451,11 @@ class Access:
                 # Held until this connection closes: nobody else reads or writes the plain file
                 # from here on. Leaving WAL needs it to be the only connection.
                 conn.execute("PRAGMA locking_mode=EXCLUSIVE").fetchone()
+                if conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()[0]:
+                    raise module.OperationalError("a reader holds the WAL")
+                # Every page of the WAL is in the file now: its copies of them (recent changes,
+                # names included) are overwritten before SQLite removes it.
+                overwrite(path.with_name(path.name + "-wal"))
                 if conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0].lower() != "delete":
                     raise module.OperationalError("still in WAL mode")
                 conn.execute("BEGIN EXCLUSIVE")

@@ -415,7 +415,12 @@ def _plain_practice(folder: Path) -> Path:
 def test_encrypting_a_plain_file_keeps_every_row_and_every_password(tmp_path: Path) -> None:
     path = _plain_practice(tmp_path)
     practice = reopen(path)
+    wal = path.with_name("caseload.db-wal")
     try:
+        # A recent change still in the WAL: its copy of the name must not outlive the plain file.
+        practice.clients.add_client(practice.access.sign_in("manager", PASSWORD).actor,
+                                    first_name="Walburga", last_name="Recentchange")
+        assert b"Walburga" in wal.read_bytes()
         assert practice.plain_local and not practice.encrypted
         biller = practice.access.sign_in("biller", PASSWORD).actor
         with pytest.raises(PermissionDenied):
@@ -423,13 +428,15 @@ def test_encrypting_a_plain_file_keeps_every_row_and_every_password(tmp_path: Pa
         owner = practice.access.sign_in("owner", PASSWORD).actor
         recovery = practice.access.encrypt(owner)
         assert practice.encrypted and not practice.locked
-        assert sorted(r.last_name for r in practice.clients.list_clients(owner)) == ["Pérez", "Quixotic"]
+        assert sorted(r.last_name for r in practice.clients.list_clients(owner)) == [
+            "Pérez", "Quixotic", "Recentchange"]
         with pytest.raises(InvalidInput, match="already encrypted"):
             practice.access.encrypt(owner)
     finally:
         practice.close()
     raw = path.read_bytes()
-    assert not raw.startswith(b"SQLite format 3") and b"Quixotic" not in raw
+    assert not raw.startswith(b"SQLite format 3") and b"Quixotic" not in raw and b"Walburga" not in raw
+    assert not wal.exists() or b"Walburga" not in wal.read_bytes()
     assert not path.with_name("caseload.db.plain-old").exists()
     assert not path.with_name("caseload.db.encrypting").exists()
     for username in ("owner", "manager", "clinician", "biller", "scheduler"):
