@@ -42,6 +42,7 @@ import os
 import re
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,26 @@ def derive(secret: str | bytes, salt: bytes, params: KdfParams) -> bytes:
                            KEY_BYTES, Type.ID)
 
 
+_USER_KDF_SECONDS: list[float] = []  # what one derivation with USER_KDF took here, once measured
+
+
 def spend_like_a_password(password: str) -> None:
     """Spend what unwrapping a user's slot costs, for nothing (an unknown username)."""
+    started = time.perf_counter()
     derive(password or "", secrets.token_bytes(SALT_BYTES), USER_KDF)
+    if not _USER_KDF_SECONDS:
+        _USER_KDF_SECONDS.append(time.perf_counter() - started)
+
+
+def _as_long_as_a_password(started: float, password: str) -> None:
+    """After a cheaper slot refused ``password``: take as long as a full-cost one would have, so
+    the time taken does not tell which usernames have such a slot."""
+    if not _USER_KDF_SECONDS:
+        spend_like_a_password(password)
+        return
+    left = _USER_KDF_SECONDS[0] - (time.perf_counter() - started)
+    if left > 0:
+        time.sleep(left)
 
 
 # ------------------------------------------------------------------ recovery keys
@@ -226,7 +244,11 @@ class KeyFile:
         if slot is None:
             spend_like_a_password(password)
             return None, None
-        return self.unwrap(slot, password), slot
+        started = time.perf_counter()
+        key = self.unwrap(slot, password)
+        if key is None and slot.params != USER_KDF:
+            _as_long_as_a_password(started, password)
+        return key, slot
 
     def unwrap_recovery(self, recovery_key: str) -> bytearray | None:
         slot = self.slot("recovery", "recovery")

@@ -611,3 +611,38 @@ def test_the_lock_also_closes_the_change_watchers_connection_and_the_watcher_wai
         watcher.close()
     finally:
         practice.close()
+
+
+def test_an_unknown_username_costs_what_a_wrong_password_costs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Measured in Argon2 work, not seconds: a refusal spends one derivation at the users' cost,
+    whoever is named; a cheaper slot (made from a stored hash) is padded to that time."""
+    path, _ = new_practice(tmp_path)
+    spent: list[keyfile.KdfParams] = []
+    real = keyfile.derive
+
+    def counting(secret: str | bytes, salt: bytes, params: keyfile.KdfParams) -> bytes:
+        spent.append(params)
+        return real(secret, salt, params)
+
+    monkeypatch.setattr(keyfile, "derive", counting)
+    practice = reopen(path)
+    try:
+        costs = {}
+        for name in ("olive", "nobody-at-all", "OLIVE "):
+            spent.clear()
+            with pytest.raises(NotSignedIn, match="^Wrong username or password.$"):
+                practice.access.sign_in(name, "a wrong passphrase")
+            costs[name] = list(spent)
+        assert costs["olive"] == costs["nobody-at-all"] == [keyfile.USER_KDF]
+        # clara's slot, after a reset, is made from her stored hash: cheaper, so padded.
+        owner = practice.access.sign_in("olive", OWNER_PASSWORD).actor
+        practice.users.reset_password(owner, "clara", PASSWORD)
+        practice.access.sign_out()
+        slept: list[float] = []
+        monkeypatch.setattr(keyfile, "_USER_KDF_SECONDS", [30.0])
+        monkeypatch.setattr(keyfile.time, "sleep", slept.append)
+        with pytest.raises(NotSignedIn, match="^Wrong username or password.$"):
+            practice.access.sign_in("clara", "a wrong passphrase")
+        assert len(slept) == 1 and 29 < slept[0] <= 30
+    finally:
+        practice.close()
