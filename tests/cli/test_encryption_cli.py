@@ -214,3 +214,19 @@ def test_encrypt_killed_at_random_moments_leaves_the_plain_or_the_encrypted_file
         if kind == "encrypted":
             assert b"SQLite format 3" not in path.read_bytes()[:16]
     assert seen == {"plain", "encrypted"}, f"the kills all landed on one side: {seen}"
+
+
+def test_a_new_demo_practice_is_encrypted_and_grep_finds_none_of_its_names(tmp_path: Path) -> None:
+    path = tmp_path / "caseload.db"
+    succeeded(run(path, "demo", "--clients", "200", password=None))
+    listed = succeeded(run(path, "clients", "list", "--status", "all", "--as", "owner", "--format", "csv",
+                           password="demo"))
+    # Five letters or more: a shorter run of bytes turns up by chance in megabytes of ciphertext.
+    names = {word for line in listed.splitlines()[1:] for word in line.split(",")[1:3] if len(word) >= 5}
+    assert len(names) > 50
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("caseload.db"))
+    found = [name for name in names if name.encode() in data]
+    assert found == []
+    sample = sorted(names)[0]
+    grep = subprocess.run(["grep", "-c", sample, str(path)], capture_output=True, text=True)
+    assert grep.stdout.strip() == "0"
