@@ -57,6 +57,7 @@ from desktop.storage.keyfile import (
     new_database_key,
     new_recovery_key,
     normalize_recovery_key,
+    sync_folder,
 )
 
 if TYPE_CHECKING:
@@ -487,7 +488,7 @@ class Access:
                 old.unlink()
             os.link(path, old)
             os.replace(tmp, path)
-            _sync_folder(path.parent)
+            sync_folder(path.parent)
         except CaseloadError:
             raise
         except (OSError, module.Error) as exc:
@@ -539,7 +540,7 @@ class Access:
                 self._plain_copy(tmp)
             os.chmod(tmp, 0o600)
             os.replace(tmp, out)
-            _sync_folder(out.parent)
+            sync_folder(out.parent)
         except CaseloadError:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -619,14 +620,3 @@ def _same_rows(conn, first: str, second: str) -> None:  # type: ignore[no-untype
                                      "the practice file is as it was, unencrypted.")
             if not left:
                 break
-
-
-def _sync_folder(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

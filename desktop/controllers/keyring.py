@@ -13,16 +13,12 @@ the transaction commits, and put back as it was if the transaction does not.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from desktop.storage.database import Database
-from desktop.storage.keyfile import KeyFile, key_file_path
+from desktop.storage.keyfile import KeyFile, key_file_path, write_atomically
 
 
 class Keyring:
@@ -51,7 +47,7 @@ class Keyring:
             key[:] = bytes(len(key))
         found.write(self.path)
         if s is not None:
-            s.info.setdefault("undo_on_failure", []).append(lambda: restore(self.path, before))
+            s.info.setdefault("undo_on_failure", []).append(lambda: write_atomically(self.path, before))
 
     # ------------------------------------------------------------ what the users controller calls
 
@@ -74,19 +70,3 @@ class Keyring:
 
     def user_removed(self, s: Session, username: str) -> None:
         self.change(lambda found, key: found.remove_user(username), s)
-
-
-def restore(path: Path, data: bytes) -> None:
-    """Put the key file back as ``data`` (atomically)."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

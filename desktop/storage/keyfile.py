@@ -270,20 +270,7 @@ class KeyFile:
 
     def write(self, path: Path) -> None:
         """Replace the key file at ``path`` atomically (owner-only); the old one stays if this fails."""
-        data = json.dumps(self.as_json(), indent=1).encode("ascii")
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _sync_folder(path.parent)
+        write_atomically(path, json.dumps(self.as_json(), indent=1).encode("ascii"))
 
     @classmethod
     def read(cls, path: Path, *, database: Path | None = None) -> KeyFile:
@@ -392,7 +379,24 @@ def _unb64(text: Any) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
-def _sync_folder(folder: Path) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` (owner-only): a temporary file, flushed, renamed over it."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
     """Make a rename durable (POSIX); Windows has no directory handles to flush."""
     if os.name != "posix":
         return
