@@ -1,4 +1,5 @@
-"""What both list benchmarks share: the demo database, memory readings, the naive list, the table.
+"""What the list benchmarks share: the demo database (plain, and an encrypted copy of it),
+memory readings, the naive list, the table.
 
 The *naive* list is the way STYLE.md warns against, built here so every run
 times it beside ours on the same rows: one ``QStandardItem`` per cell for the
@@ -75,23 +76,144 @@ def working_copy(url: str, folder: Path) -> tuple[str, int]:
     appointments at 100,000 clients), so the list is measured while it goes: the worst
     case a person meets, and the same on every run of the benchmark, because the cached
     file itself is never billed.
+
+    An encrypted cached practice (``encrypted_copy``) is opened with the owner's demo
+    password to checkpoint and count it, and its key file is copied beside the copy.
     """
     import shutil
 
+    from desktop.controllers.practice import open_practice
     from desktop.domain.models import BillingDocument
+    from desktop.storage.keyfile import key_file_path
 
     source = Path(url.removeprefix("sqlite:///"))
-    db = open_database(url)
+    practice = open_practice(url)
     try:
+        if practice.encrypted:
+            practice.access.sign_in(DEMO_OWNER, DEMO_PASSWORD)
+        db = practice.db
         with db.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         with db.reading() as s:
             documents = s.execute(select(func.count()).select_from(BillingDocument)).scalar_one()
+        encrypted = practice.encrypted
     finally:
-        db.dispose()
+        practice.close()
     target = folder / source.name
     shutil.copyfile(source, target)
+    if encrypted:
+        shutil.copyfile(key_file_path(source), key_file_path(target))
     return f"sqlite:///{target}", documents
+
+
+# ---------------------------------------------------------------- the encrypted copy
+
+DEMO_OWNER, DEMO_PASSWORD = "owner", "demo"  # the demo's Account Owner (build_demo_practice)
+
+
+def encrypted_path(plain_path: Path) -> Path:
+    """Where the encrypted copy of a cached plain demo lives: ``caseload-bench-N-encrypted.db``."""
+    return plain_path.with_name(f"{plain_path.stem}-encrypted{plain_path.suffix}")
+
+
+def _demo_fingerprint(url: str) -> list[object]:
+    """What tells one built demo from another, and stays the same when benchmarks sign in to it
+    (which writes audit rows, so the file's modification time says nothing): its clients' count,
+    highest id and the first and last clients' names and birth dates (the demo dates them from
+    the day it is built)."""
+    from sqlalchemy import text
+
+    db = open_database(url)
+    try:
+        with db.reading() as s:
+            count, highest, lowest = s.execute(text("SELECT count(*), max(id), min(id) FROM clients")).one()
+            ends = [list(row) for row in s.execute(text(
+                "SELECT id, first_name, last_name, date_of_birth FROM clients WHERE id IN (:a, :b) ORDER BY id"),
+                {"a": lowest, "b": highest})]
+    finally:
+        db.dispose()
+    return [count, highest, ends]
+
+
+def _owner_slot_is_full_cost(keys_path: Path, database: Path) -> bool:
+    """Whether the owner's slot in the key file is made under the password with this version's
+    Argon2id parameters (as after a real user's first sign-in), not from a stored hash."""
+    from desktop.storage.keyfile import USER_KDF, KeyFile
+
+    try:
+        slot = KeyFile.read(keys_path, database=database).user_slot(DEMO_OWNER)
+    except Exception:  # a damaged or foreign key file: build the copy again
+        return False
+    return slot is not None and not slot.rehash and slot.params == USER_KDF
+
+
+def encrypted_copy(plain_path: Path) -> str:
+    """The URL of an encrypted copy of the cached plain demo at ``plain_path`` (with its key file),
+    built beside it as ``caseload-bench-N-encrypted.db`` + ``.keys``, or reused.
+
+    Built as a person would: the plain file is checkpointed and copied, the copy opened and
+    encrypted by its Account Owner (``Practice.access.encrypt``, SQLCipher 4; every user
+    gets a slot from their stored password hash), then the owner signs in once more, which
+    remakes their slot with the full-cost Argon2id (``keyfile.USER_KDF``), as a real user's
+    first sign-in after encrypting does.
+
+    Reused while a stamp beside it (``…-encrypted.source``) records the same demo (see
+    ``_demo_fingerprint``: not the modification time, which every sign-in to the plain file
+    changes) and the owner's slot has this version's parameters; built again otherwise.
+    """
+    import json
+    import shutil
+
+    from desktop.controllers.practice import open_practice
+    from desktop.storage.keyfile import USER_KDF, key_file_path
+    from desktop.storage.practice_file import SIDE_FILES
+
+    plain_url = f"sqlite:///{plain_path.resolve()}"
+    target = encrypted_path(plain_path.resolve())
+    keys = key_file_path(target)
+    stamp = target.with_name(target.stem + ".source")
+    wanted = {"plain": str(plain_path.resolve()), "demo": _demo_fingerprint(plain_url),
+              "user_kdf": [USER_KDF.time_cost, USER_KDF.memory_kib, USER_KDF.parallelism]}
+    url = f"sqlite:///{target}"
+    try:
+        recorded = json.loads(stamp.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = None
+    if recorded == wanted and target.exists() and keys.exists() and _owner_slot_is_full_cost(keys, target):
+        print(f"Reusing {target} (encrypted copy, key file {keys.name}).", flush=True)
+        return url
+
+    print(f"Building the encrypted copy {target} …", flush=True)
+    started = time.perf_counter()
+    for leftover in (stamp, target, keys, target.with_name(target.stem + ".signin"),
+                     *(target.with_name(target.name + side) for side in SIDE_FILES)):
+        leftover.unlink(missing_ok=True)
+    db = open_database(plain_url)
+    try:
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.dispose()
+    shutil.copyfile(plain_path, target)
+    practice = open_practice(url)
+    try:
+        owner = practice.access.sign_in(DEMO_OWNER, DEMO_PASSWORD).actor
+        practice.access.encrypt(owner)  # the recovery key it returns is not needed here
+    finally:
+        practice.close()
+    practice = open_practice(url)
+    try:
+        practice.access.sign_in(DEMO_OWNER, DEMO_PASSWORD)  # remakes the owner's slot at full cost
+        with practice.db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        practice.close()
+    if not _owner_slot_is_full_cost(keys, target):
+        raise SystemExit(f"the owner's slot in {keys} was not remade with keyfile.USER_KDF; "
+                         "cannot measure a real user's sign-in")
+    stamp.write_text(json.dumps(wanted), encoding="utf-8")  # last: a build cut short is built again
+    print(f"  built in {time.perf_counter() - started:.1f} s.", flush=True)
+    return url
 
 
 def code_version() -> str:
@@ -106,6 +228,14 @@ def code_version() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{commit} + uncommitted changes in desktop/" if dirty else commit
+
+
+def load_note() -> str:
+    """The machine's load averages and cores, to read the timings by (others may be working on it)."""
+    import os
+
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min) on {os.cpu_count()} cores"
 
 
 def rss_mb() -> float:
@@ -203,18 +333,21 @@ def mb(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} MB"
 
 
-def ratio(naive: float | None, ours: float | None) -> str:
+def ratio(naive: float | None, ours: float | None, digits: int = 1) -> str:
     if naive is None or ours is None or ours <= 0:
         return "—"
-    return f"{naive / ours:,.1f}×"
+    return f"{naive / ours:,.{digits}f}×"
 
 
 class Report:
-    """A plain-text table: metric, ours, naive, naive/ours, target, met."""
+    """A plain-text table: metric, ours, naive, naive/ours, target, met (or other ``head``ings)."""
 
     HEAD = ("metric", "ours", "naive", "naive/ours", "target", "met")
+    # The encrypted-against-plain tables of startup.py and list_filter.py.
+    ENCRYPTED_HEAD = ("metric", "plain", "encrypted", "encrypted/plain", "target", "met")
 
-    def __init__(self) -> None:
+    def __init__(self, head: tuple[str, ...] = HEAD) -> None:
+        self.head = head
         self.rows: list[tuple[str, ...]] = []
 
     def add(self, metric: str, ours: str, naive: str = "—", ratio_text: str = "—",
@@ -227,14 +360,14 @@ class Report:
 
     def print(self) -> None:
         full = [r for r in self.rows if len(r) > 1]
-        widths = [max(len(str(r[i])) for r in [self.HEAD, *full]) for i in range(len(self.HEAD))]
+        widths = [max(len(str(r[i])) for r in [self.head, *full]) for i in range(len(self.head))]
         line = "  ".join("-" * w for w in widths)
 
         def fmt(row: tuple[str, ...]) -> str:
             cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
             return "  ".join(cells).rstrip()
 
-        print(fmt(self.HEAD))
+        print(fmt(self.head))
         print(line)
         for row in self.rows:
             print(row[0] if len(row) == 1 else fmt(row))

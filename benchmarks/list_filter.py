@@ -1,6 +1,8 @@
-"""How fast the Clients and contacts list answers a person, beside the naive way, in one process.
+"""How fast the Clients and contacts list answers a person, beside the naive way, in one process,
+and the same gestures on the encrypted copy of the practice in a second one.
 
-    python benchmarks/list_filter.py --clients 100000 [--db PATH] [--repeat K] [--skip-naive] [--profile]
+    python benchmarks/list_filter.py --clients 100000 [--db PATH] [--repeat K] [--skip-naive]
+                                     [--skip-encrypted] [--profile]
 
 A demo practice of ``--clients`` clients is built (or reused, if the file
 already holds exactly that many) in a SQLite file. The real ``MainWindow`` is
@@ -40,6 +42,22 @@ on a copy of the cached practice, and bills it as the app does 1.5 s after the l
 is shown: on a demo never billed, every gesture is measured while the first full
 automatic run (two million appointments at 100,000 clients) goes on in the
 background, the worst case a person meets; the report says whether it did.
+The window is opened as the app does: ``open_practice`` and
+``practice.access.sign_in`` as the Account Owner.
+
+Encrypted against plain (issue 14: the keystroke, Client status and sort
+targets are unchanged, since the list is in memory once read): unless
+``--skip-encrypted``, the same load and gestures of ours (not the naive
+list, nor the counting pass) are then measured on the encrypted copy of the
+practice (``common.encrypted_copy``, SQLCipher 4 + key file, built beside the
+cached file or reused), on a working copy of it with its key file, billed in
+the background the same way. That pass runs in a fresh process of its own
+(this file with ``--child-encrypted``), started after the plain window is
+closed and its billing stopped, so neither list's memory or billing weighs on
+the other; a second table gives both, the ratio encrypted/plain and the
+targets. Both are measured by default because the targets are stated against
+the plain file "in the same run": the two passes then share the machine's
+load of the moment (its load averages at the start and the end are printed).
 """
 
 from __future__ import annotations
@@ -48,13 +66,15 @@ import argparse
 import cProfile
 import gc
 import io
+import json
 import os
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -62,14 +82,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import common  # noqa: E402  (also puts the repository on sys.path)
 from common import mb, median, ms, percentile, ratio, rss_mb, secs  # noqa: E402
-from PySide6.QtCore import QEventLoop, QPoint, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QPoint, QSettings, Qt, QThreadPool, QTimer  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication, QLineEdit, QTableView, QVBoxLayout, QWidget  # noqa: E402
 
-from desktop.controllers.practice import Practice  # noqa: E402
+from desktop.controllers.practice import open_practice  # noqa: E402
 from desktop.controllers.roster import Column  # noqa: E402
-from desktop.controllers.users import UsersController  # noqa: E402
-from desktop.storage.database import open_database  # noqa: E402
 from desktop.ui.app import make_application  # noqa: E402
 from desktop.ui.main_window import MainWindow  # noqa: E402
 from desktop.ui.roster_model import RosterModel  # noqa: E402
@@ -217,12 +235,13 @@ class OursResult:
 
 
 def open_window(url: str, settings_path: Path) -> tuple[QApplication, MainWindow]:
+    """The app's way in: open the practice, sign the owner in (unlocking an encrypted file), the window."""
     common.quiet_offscreen_plugin()
     app = make_application([sys.argv[0]])
-    db = open_database(url, create=True)
-    actor = UsersController(db).sign_in("owner", "demo")
+    practice = open_practice(url)
+    actor = practice.access.sign_in(common.DEMO_OWNER, common.DEMO_PASSWORD).actor
     settings = QSettings(str(settings_path), QSettings.Format.IniFormat)
-    window = MainWindow(Practice(db), actor, settings)
+    window = MainWindow(practice, actor, settings)
     window.resize(*common.WINDOW_SIZE)
     window.show()
     settle(app)
@@ -513,15 +532,115 @@ def report(args: argparse.Namespace, ours: OursResult, naive: NaiveResult | None
         print(f"  {query!r:12} ours {ours.shown.get(query, 0):>9,}   naive {naive_text:>9}")
 
 
+def report_encrypted(args: argparse.Namespace, plain: OursResult, encrypted: OursResult) -> None:
+    """The same gestures on the plain file and on its encrypted copy: both, encrypted/plain, targets."""
+    target = targets_for(args.clients)
+    r = common.Report(common.Report.ENCRYPTED_HEAD)
+
+    def both(metric: str, pick: Callable[[OursResult], float], fmt: Callable[[float | None], str],
+             limit: float | None = None) -> None:
+        a, b = pick(plain), pick(encrypted)
+        r.add(metric, fmt(a), fmt(b), ratio(b, a, 2), "—" if limit is None else f"≤ {fmt(limit)}",
+              None if limit is None else b <= limit)
+
+    r.section("Keystroke in the search box → table repainted")
+    both("median, every keystroke", lambda o: median(o.keys.painted), ms, target.keystroke_s)
+    both("p90, every keystroke", lambda o: percentile(o.keys.painted, 90), ms)
+    both("max, every keystroke", lambda o: max(o.keys.painted), ms)
+    both("median, until the event queue is empty", lambda o: median(o.keys.idle), ms)
+    r.section("Client status chosen + Apply clicked → table repainted")
+    for label in STATUSES:
+        both(f"median, {label}", lambda o, label=label: median(o.status[label]), ms, target.status_s)
+    both("max, any status", lambda o: max(t for times in o.status.values() for t in times), ms, target.status_s)
+    r.section("Column header clicked → sorted and repainted")
+    both("first click on a column, median", lambda o: median(list(o.sort_first.values())), ms)
+    both("first click on a column, max", lambda o: max(o.sort_first.values()), ms, target.sort_s)
+    both("later clicks (cached order), median", lambda o: median(o.sort_cached), ms, target.sort_s)
+    both("later clicks (cached order), max", lambda o: max(o.sort_cached), ms)
+    r.section("Loading and memory")
+    both("list ready and painted (read on a pool thread)", lambda o: o.load_s, secs)
+    both("memory the list added (RSS growth)", lambda o: o.rss_after_load - o.rss_before_load, mb)
+    both("process RSS after load", lambda o: o.rss_after_load, mb, target.rss_mb)
+
+    print()
+    print(f"Encrypted against plain (same run) — the same gestures on a working copy of "
+          f"{common.encrypted_path(args.db)} (SQLCipher 4 + key file), in a process of its own, against "
+          f"the plain file above; {encrypted.rows:,} rows held (plain {plain.rows:,}); {len(encrypted.keys.painted)} "
+          "keystrokes timed per list")
+    print()
+    r.print()
+    print("The targets are the plain list's: once loaded, the list is in memory whichever file it was read from.")
+
+
+def measure_encrypted_here(url: str, repeat: int) -> None:
+    """The encrypted pass, in a fresh process: our list on a working copy of the encrypted file.
+
+    Prints one JSON line (the ``OursResult`` and what the window's billing did meanwhile) on
+    stdout; progress goes to stderr.
+    """
+    with tempfile.TemporaryDirectory(prefix="caseload-bench-") as tmp:
+        url, billed = common.working_copy(url, Path(tmp))
+        app, window = open_window(url, Path(tmp) / "settings.ini")
+        if not window.practice.encrypted:
+            raise SystemExit(f"{url} is not encrypted")
+        ours = OursResult()
+        print("Loading the list (encrypted) …", file=sys.stderr, flush=True)
+        load_list(app, window, ours)
+        print(f"  loaded in {ours.load_s:.2f} s; measuring ours on the encrypted copy …", file=sys.stderr,
+              flush=True)
+        measure_ours(app, window, repeat, ours)
+        outcome = {"ours": asdict(ours), "billing": billing_note(window, billed)}
+        print(json.dumps(outcome), flush=True)
+        window.close()
+        os._exit(0)  # skip tearing down 100,000s of objects and waiting for billing's current chunk
+
+
+def measure_encrypted(args: argparse.Namespace, url: str) -> tuple[OursResult, str]:
+    """Run ``measure_encrypted_here`` in a child process; its result and billing note."""
+    here = Path(__file__).resolve()
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, str(here), "--child-encrypted", url, "--repeat", str(args.repeat)],
+                          env=env, stdout=subprocess.PIPE, text=True, timeout=LOAD_TIMEOUT_S + 1800)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"the encrypted pass failed (exit {done.returncode}):\n{done.stdout}")
+    raw = json.loads(lines[-1])
+    fields = raw["ours"]
+    result = OursResult(**{**fields, "keys": Timings(**fields["keys"]), "viewport": tuple(fields["viewport"])})
+    return result, raw["billing"]
+
+
+def billing_note(window: MainWindow, billed: int) -> str:
+    """What the window's automatic billing was doing while the gestures were measured."""
+    billing = window.automatic_billing
+    if billed:
+        return (f"The practice was billed before ({billed:,} documents): the window's automatic run found "
+                "little to do. Remove the cached file to measure during a first run.")
+    if billing.running and billing._progress:
+        done, total = billing._progress
+        return (f"Measured while the window's first automatic billing run went on in the background "
+                f"(started 1.5 s after the list; {done:,} of {total:,} clients billed when the "
+                "measurements ended).")
+    return "The window's first automatic billing run had ended before the measurements did."
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child-encrypted"]:
+        repeat = int(argv[argv.index("--repeat") + 1])
+        measure_encrypted_here(argv[1], repeat)
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=100_000, help="demo clients (default 100,000)")
     parser.add_argument("--db", type=Path, help="SQLite file to build or reuse "
-                        "(default: caseload-bench-N.db in the temp folder)")
+                        "(default: caseload-bench-N.db in the temp folder; the encrypted copy is "
+                        "built beside it)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds of every gesture (default 3)")
     parser.add_argument("--skip-naive", action="store_true",
                         help="leave out the QStandardItemModel baseline (for 1,000,000 clients)")
+    parser.add_argument("--skip-encrypted", action="store_true",
+                        help="leave out the same gestures on the encrypted copy of the practice")
     parser.add_argument("--profile", action="store_true",
                         help="also print cProfiles of one untimed round of keystrokes and of status Applies")
     args = parser.parse_args(argv)
@@ -529,6 +648,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--clients and --repeat must be at least 1")
     args.db = args.db or common.default_database(args.clients)
     url = common.ensure_demo_database(args.db, args.clients)
+    encrypted_url = None if args.skip_encrypted else common.encrypted_copy(args.db)
+    print(f"Load average at the start: {common.load_note()}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="caseload-bench-") as tmp:
         url, billed = common.working_copy(url, Path(tmp))
@@ -545,21 +666,23 @@ def main(argv: list[str] | None = None) -> int:
             print("Building and measuring the naive list …", flush=True)
             naive = NaiveResult()
             measure_naive(app, window, args.repeat, naive)
+        plain_billing = billing_note(window, billed)
+        # Its billing run stops after the current chunk: nothing of this window runs during the next pass.
+        window.close()
+        QThreadPool.globalInstance().waitForDone()
+        settle(app)
+        encrypted = None
+        if encrypted_url is not None:
+            print("Measuring ours on the encrypted copy, in a fresh process …", flush=True)
+            encrypted, encrypted_billing = measure_encrypted(args, encrypted_url)
         report(args, ours, naive)
-        billing = window.automatic_billing
-        if billed:
-            print(f"The practice was billed before ({billed:,} documents): the window's automatic run found "
-                  "little to do. Remove the cached file to measure during a first run.")
-        elif billing.running and billing._progress:
-            done, total = billing._progress
-            print(f"Measured while the window's first automatic billing run went on in the background "
-                  f"(started 1.5 s after the list; {done:,} of {total:,} clients billed when the "
-                  "measurements ended).")
-        else:
-            print("The window's first automatic billing run had ended before the measurements did.")
+        print(plain_billing)
+        if encrypted is not None:
+            report_encrypted(args, ours, encrypted)
+            print(f"Encrypted pass: {encrypted_billing[0].lower()}{encrypted_billing[1:]}")
+        print(f"Load average at the end: {common.load_note()}")
         if profile:
             print(profile)
-        window.close()
     return 0
 
 
