@@ -572,34 +572,36 @@ def report_encrypted(args: argparse.Namespace, plain: OursResult, encrypted: Our
     print("The targets are the plain list's: once loaded, the list is in memory whichever file it was read from.")
 
 
-def measure_encrypted_here(url: str, repeat: int) -> None:
-    """The encrypted pass, in a fresh process: our list on a working copy of the encrypted file.
+def measure_encrypted_here(url: str, repeat: int, folder: Path) -> None:
+    """The encrypted pass, in a fresh process: our list on a working copy of the encrypted file
+    in ``folder`` (the parent's, which removes it).
 
     Prints one JSON line (the ``OursResult`` and what the window's billing did meanwhile) on
     stdout; progress goes to stderr.
     """
-    with tempfile.TemporaryDirectory(prefix="caseload-bench-") as tmp:
-        url, billed = common.working_copy(url, Path(tmp))
-        app, window = open_window(url, Path(tmp) / "settings.ini")
-        if not window.practice.encrypted:
-            raise SystemExit(f"{url} is not encrypted")
-        ours = OursResult()
-        print("Loading the list (encrypted) …", file=sys.stderr, flush=True)
-        load_list(app, window, ours)
-        print(f"  loaded in {ours.load_s:.2f} s; measuring ours on the encrypted copy …", file=sys.stderr,
-              flush=True)
-        measure_ours(app, window, repeat, ours)
-        outcome = {"ours": asdict(ours), "billing": billing_note(window, billed)}
-        print(json.dumps(outcome), flush=True)
-        window.close()
-        os._exit(0)  # skip tearing down 100,000s of objects and waiting for billing's current chunk
+    url, billed = common.working_copy(url, folder)
+    app, window = open_window(url, folder / "settings.ini")
+    if not window.practice.encrypted:
+        raise SystemExit(f"{url} is not encrypted")
+    ours = OursResult()
+    print("Loading the list (encrypted) …", file=sys.stderr, flush=True)
+    load_list(app, window, ours)
+    print(f"  loaded in {ours.load_s:.2f} s; measuring ours on the encrypted copy …", file=sys.stderr,
+          flush=True)
+    measure_ours(app, window, repeat, ours)
+    outcome = {"ours": asdict(ours), "billing": billing_note(window, billed)}
+    print(json.dumps(outcome), flush=True)
+    os._exit(0)  # skip tearing down 100,000s of objects and waiting for billing's current chunk
 
 
-def measure_encrypted(args: argparse.Namespace, url: str) -> tuple[OursResult, str]:
-    """Run ``measure_encrypted_here`` in a child process; its result and billing note."""
+def measure_encrypted(args: argparse.Namespace, url: str, folder: Path) -> tuple[OursResult, str]:
+    """Run ``measure_encrypted_here`` in a child process, working in ``folder``; its result and
+    billing note."""
     here = Path(__file__).resolve()
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    done = subprocess.run([sys.executable, str(here), "--child-encrypted", url, "--repeat", str(args.repeat)],
+    folder.mkdir()
+    done = subprocess.run([sys.executable, str(here), "--child-encrypted", url, "--repeat", str(args.repeat),
+                           "--folder", str(folder)],
                           env=env, stdout=subprocess.PIPE, text=True, timeout=LOAD_TIMEOUT_S + 1800)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -628,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child-encrypted"]:
         repeat = int(argv[argv.index("--repeat") + 1])
-        measure_encrypted_here(argv[1], repeat)
+        measure_encrypted_here(argv[1], repeat, Path(argv[argv.index("--folder") + 1]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=100_000, help="demo clients (default 100,000)")
@@ -674,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         encrypted = None
         if encrypted_url is not None:
             print("Measuring ours on the encrypted copy, in a fresh process …", flush=True)
-            encrypted, encrypted_billing = measure_encrypted(args, encrypted_url)
+            encrypted, encrypted_billing = measure_encrypted(args, encrypted_url, Path(tmp) / "encrypted")
         report(args, ours, naive)
         print(plain_billing)
         if encrypted is not None:
