@@ -288,7 +288,7 @@ class Access:
             rehash = slot.rehash
             self._open_with(key)
         try:
-            actor = self.practice.users.sign_in(username, password)
+            actor = self.practice.users.sign_in(username, password, slot_opened=self.keyring is not None)
         except NotSignedIn:
             self._failed(username, audited=True)
             if self.signed_in is None:
@@ -345,14 +345,16 @@ class Access:
         """The same person again, with their password; their actor as it is now."""
         password = password if isinstance(password, str) else ""
         self._check_throttle(actor.username)
+        opened = False
         if self.keyring is not None and self.db.locked:
             key, _slot = self.keyring.read().unwrap_user(actor.username, password)
             if key is None:
                 self._failed(actor.username, audited=False)
                 raise NotSignedIn(f"That is not the password of {actor.display_name}.")
             self._open_with(key)
+            opened = True
         try:
-            again = self.practice.users.sign_in(actor.username, password)
+            again = self.practice.users.sign_in(actor.username, password, slot_opened=opened)
         except NotSignedIn as refused:
             self._failed(actor.username, audited=True)
             self.db.lock()
