@@ -1,9 +1,14 @@
-"""First start on an empty database: create the Account Owner, optionally load the demo."""
+"""First start on an empty database: create the Account Owner, optionally load the demo.
+
+On an encrypted practice the Account Owner comes with the practice's recovery key,
+shown once on the recovery key page (``RecoveryKeyDialog``) before this dialog closes.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -15,8 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers import passwords
+from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice
+from desktop.ui.dialogs.recovery_key import RecoveryKeyDialog
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import problem_label
 
@@ -30,6 +37,8 @@ class FirstRunDialog(QDialog):
         self.actor: Actor | None = None
         # An encrypted practice's recovery key, made with the Account Owner (shown once).
         self.recovery_key: str | None = None
+        # Whether they typed its last group on the recovery key page (else went on without).
+        self.recovery_key_confirmed = False
         self.setWindowTitle("Welcome to Caseload")
         self.setObjectName("firstRunDialog")
         self.setMinimumWidth(460)
@@ -37,7 +46,9 @@ class FirstRunDialog(QDialog):
         intro = QLabel(
             "<h3>Set up your practice</h3>"
             "<p>Create the Account Owner: the person who manages users and may do "
-            "everything in Caseload. You sign in with these details from now on.</p>")
+            "everything in Caseload. You sign in with these details from now on.</p>"
+            + ("<p>The practice file on this computer is encrypted: it opens only with your "
+               "password, or with the recovery key shown next.</p>" if practice.encrypted else ""))
         intro.setWordWrap(True)
         intro.setTextFormat(Qt.TextFormat.RichText)
 
@@ -109,9 +120,28 @@ class FirstRunDialog(QDialog):
     def _create(self) -> None:
         username, display_name = self.username.text(), self.display_name.text()
         password = self.password.text()
-        created = attempt(self, "Account Owner not created", lambda: self.practice.access.create_owner(
-            username, display_name, password), report=self.problem.setText)
-        if not created:
+        self.create_button.setEnabled(False)  # a second click while the key is made does nothing
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            created = attempt(self, "Account Owner not created", lambda: self.practice.access.create_owner(
+                username, display_name, password), report=self.problem.setText)
+        finally:
+            QApplication.restoreOverrideCursor()
+        if not created or created.value is None:
+            self._validate()
             return
         self.actor, self.recovery_key = created.value
+        if self.recovery_key is not None:
+            self.show_recovery_key(self.actor, self.recovery_key)
         self.accept()
+
+    def show_recovery_key(self, actor: Actor, recovery_key: str) -> None:
+        """The recovery key page, over this dialog, before it closes."""
+        try:
+            name = self.practice.settings.settings(actor).name
+        except CaseloadError:
+            name = ""
+        page = RecoveryKeyDialog(recovery_key, name or "your practice", self)
+        page.exec()
+        self.recovery_key_confirmed = page.confirmed
+        page.deleteLater()
