@@ -49,6 +49,7 @@ def test_wrong_password_is_refused_with_one_message_and_audited(qtbot, db, pract
     qtbot.keyClicks(dialog.username, "owner")
     qtbot.keyClicks(dialog.password, "not the password")
     qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not dialog.busy)  # the password is checked off the window's thread
     assert dialog.actor is None
     assert dialog.isVisible()
     assert dialog.problem.text() == "Wrong username or password."
@@ -58,11 +59,13 @@ def test_wrong_password_is_refused_with_one_message_and_audited(qtbot, db, pract
     qtbot.keyClicks(dialog.username, "x")  # an unknown user gets the very same message
     qtbot.keyClicks(dialog.password, "whatever")
     qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not dialog.busy)  # the password is checked off the window's thread
     assert dialog.problem.text() == "Wrong username or password."
 
     dialog.username.clear()
     qtbot.keyClicks(dialog.username, "owner")
     qtbot.keyClicks(dialog.password, PASSWORD)
     qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not dialog.busy)  # the password is checked off the window's thread
     assert dialog.actor is not None and dialog.actor.username == "owner"
     assert ClientsController(db).list_clients(dialog.actor) == []

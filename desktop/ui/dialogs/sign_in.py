@@ -1,10 +1,22 @@
 """Sign in: username and password, one clear message when they are wrong, and why the last
-person is no longer signed in (``notice``), when there is a reason to say."""
+person is no longer signed in (``notice``), when there is a reason to say.
+
+Unlocking an encrypted practice spends about half a second on the password (Argon2), so the
+sign-in runs off the window's thread under a wait cursor, and a second Return or click
+meanwhile does nothing: one press, one attempt. After too many failed attempts for a
+username the controller refuses with the wait it imposes (``SignInThrottled``); the Sign in
+button then counts that wait down for that username and comes back by itself.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import math
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -15,22 +27,40 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.access import SignedIn
-from desktop.controllers.errors import NotSignedIn
+from desktop.controllers.errors import NotSignedIn, SignInThrottled
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice
-from desktop.ui.operation import attempt
+from desktop.ui.operation import Outcome, in_background
 from desktop.ui.widgets import problem_label
+
+SIGN_IN = "Sign in"
+TICK_MS = 250  # the countdown is redrawn this often, so it never lags a second behind
+
+
+def throttle_key(username: str) -> str:
+    """A username as the attempt counts compare it (``storage.attempts``): trimmed, any case."""
+    return username.strip().casefold()
+
+
+def countdown(seconds: float) -> str:
+    """The button while it waits: "Wait 15 s", "Wait 4:05"."""
+    whole = max(0, math.ceil(seconds))
+    return f"Wait {whole} s" if whole < 60 else f"Wait {whole // 60}:{whole % 60:02d}"
 
 
 class SignInDialog(QDialog):
     def __init__(self, practice: Practice, database_label: str | None = None, parent: QWidget | None = None,
-                 username: str = "", *, notice: str = "") -> None:
+                 username: str = "", *, notice: str = "", clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
         self.practice = practice
         database_label = practice.location if database_label is None else database_label
         self.actor: Actor | None = None
         # The sign-in, with how many attempts failed since this person last signed in.
         self.signed_in: SignedIn | None = None
+        # Seconds on a steady clock; ``clock`` lets a test move time on.
+        self.clock = clock
+        self.busy = False  # a sign-in is running
+        self._waits: dict[str, tuple[float, str]] = {}  # username → (may try again at, the refusal)
         self.setWindowTitle("Sign in to Caseload")
         self.setObjectName("signInDialog")
         self.setMinimumWidth(400)
@@ -56,13 +86,23 @@ class SignInDialog(QDialog):
         form = QFormLayout()
         form.addRow("&Username:", self.username)
         form.addRow("&Password:", self.password)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.sign_in = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.sign_in.setText("Sign in")
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.sign_in = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.sign_in.setText(SIGN_IN)
         self.sign_in.setObjectName("signIn")
         self.sign_in.setDefault(True)
-        buttons.accepted.connect(self._sign_in)
-        buttons.rejected.connect(self.reject)
+        # As wide as its longest countdown, so the buttons do not jump while it counts.
+        metrics = self.sign_in.fontMetrics()
+        self.sign_in.setMinimumWidth(max(self.sign_in.sizeHint().width(),
+                                         metrics.horizontalAdvance(countdown(599)) + 24))
+        self.cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self._sign_in)
+        self.buttons.rejected.connect(self.reject)
+        self.timer = QTimer(self)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.username.textChanged.connect(self.refresh)
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
@@ -70,18 +110,89 @@ class SignInDialog(QDialog):
         layout.addWidget(where)
         layout.addLayout(form)
         layout.addWidget(self.problem)
-        layout.addWidget(buttons)
+        layout.addWidget(self.buttons)
         (self.password if username else self.username).setFocus()
 
+    # ------------------------------------------------------------- waiting after refusals
+
+    def remaining(self, username: str | None = None) -> float:
+        """Seconds before ``username`` (the one typed) may try again; 0 when it may."""
+        found = self._waits.get(throttle_key(self.username.text() if username is None else username))
+        return max(0.0, found[0] - self.clock()) if found else 0.0
+
+    def refresh(self) -> None:
+        """The Sign in button as the typed username's wait leaves it (called by the timer too)."""
+        now = self.clock()
+        for name in [n for n, (until, _said) in self._waits.items() if until <= now]:
+            said = self._waits.pop(name)[1]
+            if self.problem.text() == said:
+                self.problem.clear()
+        if not self._waits:
+            self.timer.stop()
+        left = self.remaining()
+        waiting = left > 0
+        self.sign_in.setText(countdown(left) if waiting else SIGN_IN)
+        self.sign_in.setAccessibleName(
+            f"Sign in, after {math.ceil(left)} seconds" if waiting else SIGN_IN)
+        self.sign_in.setEnabled(not waiting and not self.busy)
+        if waiting:
+            said = self._waits[throttle_key(self.username.text())][1]
+            if not self.problem.text():
+                self.problem.setText(said)
+        elif self.problem.text() in {said for _until, said in self._waits.values()}:
+            self.problem.clear()  # that refusal was about another username
+
+    def _wait(self, username: str, refusal: SignInThrottled) -> None:
+        self._waits[throttle_key(username)] = (self.clock() + max(1, refusal.wait_seconds), str(refusal))
+        if not self.timer.isActive():
+            self.timer.start()
+
+    # ------------------------------------------------------------- signing in
+
     def _sign_in(self) -> None:
+        if self.busy or self.remaining() > 0:
+            return  # a second Return while the first still runs, or during the wait
         username, password = self.username.text(), self.password.text()
-        signed_in = attempt(self, "Not signed in", lambda: self.practice.access.sign_in(username, password),
-                            report=self.problem.setText)
-        if not signed_in:
-            if isinstance(signed_in.error, NotSignedIn):
-                self.password.clear()
-                self.password.setFocus()
+        self._set_busy(True)
+        self.problem.clear()
+        in_background(self, "Not signed in", lambda: self.practice.access.sign_in(username, password),
+                      lambda outcome: self._done(username, outcome), report=self.problem.setText)
+
+    def _set_busy(self, busy: bool) -> None:
+        if busy == self.busy:
             return
-        self.signed_in = signed_in.value
-        self.actor = signed_in.value.actor
-        self.accept()
+        self.busy = busy
+        for edit in (self.username, self.password):
+            edit.setReadOnly(busy)
+        self.cancel.setEnabled(not busy)
+        if busy:
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        else:
+            QApplication.restoreOverrideCursor()
+        self.refresh()
+
+    def _done(self, username: str, outcome: Outcome[SignedIn]) -> None:
+        self._set_busy(False)
+        if outcome and outcome.value is not None:
+            self.signed_in = outcome.value
+            self.actor = outcome.value.actor
+            self.accept()
+            return
+        if isinstance(outcome.error, SignInThrottled):
+            self._wait(username, outcome.error)
+            self.refresh()
+        if isinstance(outcome.error, NotSignedIn):
+            self.password.clear()
+            self.password.setFocus()
+
+    def reject(self) -> None:
+        if self.busy:
+            return  # Cancel waits for the sign-in under way: it may already have unlocked the file
+        super().reject()
+
+    def done(self, result: int) -> None:
+        self.timer.stop()
+        if self.busy:  # never leave the wait cursor behind
+            self.busy = False
+            QApplication.restoreOverrideCursor()
+        super().done(result)
