@@ -6,6 +6,10 @@ dialog shows them read-only, saying who may change them. The form is checked
 as it is typed by the controller's own rules (the sentence appears under the
 field, or under the services for a service) and Save waits until it is right.
 A save from an older version is refused and offers Reload, like a profile's.
+
+Under Security: how long Caseload waits without use before it warns and locks the
+screen (saved with the rest), and, for the Account Owner of an encrypted practice,
+New recovery key… (the old key stops working; the new one is shown once).
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -38,9 +44,11 @@ from desktop.controllers import settings as settings_rules
 from desktop.controllers.errors import InvalidInput
 from desktop.controllers.permissions import PERMISSIONS, AccessProfile, Action, Actor, Scope
 from desktop.controllers.practice import Practice
-from desktop.controllers.settings import Settings
+from desktop.controllers.settings import IDLE_LOCK_MAX, IDLE_LOCK_MIN, Settings
 from desktop.domain import clock
+from desktop.domain.models import Role
 from desktop.ui.dialogs.change_password import field_with_error, say
+from desktop.ui.dialogs.recovery_key import RecoveryKeyDialog
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import form_row, heading_label, problem_label
 
@@ -80,20 +88,43 @@ def who_may_change() -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def _same_label_width(*forms: QFormLayout) -> None:
+    """Labels of forms stacked one above the other as wide as the widest, so their fields line up."""
+    labels: list[QWidget] = []
+    for form in forms:
+        for row in range(form.rowCount()):
+            item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            label = item.widget() if item is not None else None
+            if label is not None:
+                labels.append(label)
+    width = max((label.sizeHint().width() for label in labels), default=0)
+    for label in labels:
+        label.setMinimumWidth(width)
+
+
+def _row_widget(row: QHBoxLayout) -> QWidget:
+    widget = QWidget()
+    widget.setLayout(row)
+    return widget
+
+
 class PracticeSettingsDialog(QDialog):
     """The settings form; after a save ``saved`` holds what the controller stored."""
 
     def __init__(self, practice: Practice, actor: Actor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.practice = practice
         self.settings_controller = practice.settings
         self.actor = actor
         self.editable = may_change(actor)
+        # The recovery key is the Account Owner's, and only an encrypted file has one.
+        self.may_renew_key = practice.encrypted and actor.role is Role.ACCOUNT_OWNER
         self.current: Settings | None = None
         self.saved: Settings | None = None
         self._filling = True  # no checking while the form is being built or filled
         self.setObjectName("practiceSettingsDialog")
         self.setWindowTitle("Practice settings")
-        self.setMinimumSize(620, 560)
+        self.setMinimumSize(620, 640)
 
         self.notice = QLabel(f"Only the {who_may_change()} can change the practice settings.")
         self.notice.setObjectName("readOnlyNotice")
@@ -175,6 +206,43 @@ class PracticeSettingsDialog(QDialog):
             button.setVisible(self.editable)
         service_row.addStretch(1)
 
+        security = QFormLayout()
+        security.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.idle_lock = QSpinBox()
+        self.idle_lock.setObjectName("idleLockMinutes")
+        self.idle_lock.setAccessibleName("Lock after")
+        self.idle_lock.setRange(IDLE_LOCK_MIN, IDLE_LOCK_MAX)
+        self.idle_lock.setSuffix(" minutes")
+        self.idle_lock.valueChanged.connect(
+            lambda minutes: self.idle_lock.setSuffix(" minute" if minutes == 1 else " minutes"))
+        self.idle_lock.setCorrectionMode(QSpinBox.CorrectionMode.CorrectToPreviousValue)
+        # The editor's own signal: the spin box says nothing while its text is not a value ("0").
+        self.idle_lock.lineEdit().textChanged.connect(self._check)
+        lock_explained = QLabel("Caseload warns, then locks the screen after this much time without use.")
+        lock_explained.setObjectName("idleLockExplanation")
+        lock_explained.setWordWrap(True)
+        self.idle_lock.setAccessibleDescription(lock_explained.text())
+        lock_row = QHBoxLayout()
+        lock_row.setContentsMargins(0, 0, 0, 0)
+        lock_row.addWidget(self.idle_lock)
+        lock_row.addWidget(lock_explained, 1)
+        box, self.errors["idle_lock_minutes"] = field_with_error(_row_widget(lock_row), "idleLockMinutesError")
+        form_row(security, "&Lock after:", box, buddy=self.idle_lock)
+        self.new_key_button: QPushButton | None = None
+        if self.may_renew_key:
+            self.new_key_button = self._button("New recovery key…", "newRecoveryKey", self.new_recovery_key)
+            self.new_key_button.setAccessibleName("New recovery key")
+            key_explained = QLabel("Makes a new key for setting a new password if yours is forgotten; the "
+                                   "one you have now stops working.")
+            key_explained.setObjectName("newRecoveryKeyExplanation")
+            key_explained.setWordWrap(True)
+            self.new_key_button.setAccessibleDescription(key_explained.text())
+            key_row = QHBoxLayout()
+            key_row.setContentsMargins(0, 0, 0, 0)
+            key_row.addWidget(self.new_key_button)
+            key_row.addWidget(key_explained, 1)
+            form_row(security, "&Recovery key:", _row_widget(key_row), buddy=self.new_key_button)
+
         self.problem = problem_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
@@ -188,6 +256,7 @@ class PracticeSettingsDialog(QDialog):
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
 
+        _same_label_width(form, security)
         layout = QVBoxLayout(self)
         layout.addWidget(self.notice)
         layout.addLayout(form)
@@ -196,6 +265,9 @@ class PracticeSettingsDialog(QDialog):
         layout.addWidget(self.services, 1)
         layout.addWidget(self.services_error)
         layout.addLayout(service_row)
+        layout.addSpacing(6)
+        layout.addWidget(heading_label("Security", scale=1.15, name="securityHeading"))
+        layout.addLayout(security)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
 
@@ -204,6 +276,7 @@ class PracticeSettingsDialog(QDialog):
                 edit.setReadOnly(True)
             self.address.setReadOnly(True)
             self.time_zone.setEnabled(False)
+            self.idle_lock.setEnabled(False)
             # Read-only fields look like fields; without their white ground they read as text.
             self.setStyleSheet("QLineEdit[readOnly=\"true\"], QPlainTextEdit[readOnly=\"true\"] "
                                "{ background: transparent; }")
@@ -223,7 +296,7 @@ class PracticeSettingsDialog(QDialog):
                        lambda: self.settings_controller.settings(self.actor), report=self.problem.setText)
         self._filling = False
         if not read or read.value is None:
-            for widget in (*self.edits.values(), self.address, self.services, self.time_zone):
+            for widget in (*self.edits.values(), self.address, self.services, self.time_zone, self.idle_lock):
                 widget.setEnabled(False)
             self.save_button.setEnabled(False)
             for button in (self.add_service_button, self.remove_service_button, self.common_button):
@@ -249,6 +322,7 @@ class PracticeSettingsDialog(QDialog):
             self.time_zone.setCurrentIndex(found)
         else:  # a zone this computer does not know (set on another workstation): shown as it is
             self.time_zone.setEditText(settings.time_zone)
+        self.idle_lock.setValue(settings.idle_lock_minutes)
         self.services.setRowCount(0)
         for service in settings.services:
             self._append((service.code, service.description, str(service.minutes),
@@ -308,10 +382,12 @@ class PracticeSettingsDialog(QDialog):
     # ------------------------------------------------------------- checking
 
     def values(self) -> dict[str, str]:
+        """The form as typed, for the controller's checks and its save."""
         data = {key: edit.text() for key, edit in self.edits.items()}
         data["address"] = self.address.toPlainText()
         typed = self.time_zone.currentText().strip()
         data["time_zone"] = "" if typed in ("", computer_zone_label()) else typed
+        data["idle_lock_minutes"] = self.idle_lock.cleanText()  # as typed: "0" is said, not corrected
         return data
 
     def service_values(self) -> list[dict[str, str]]:
@@ -349,3 +425,35 @@ class PracticeSettingsDialog(QDialog):
         self.saved = saved.value
         self.accept()
 
+    # ------------------------------------------------------------- the recovery key
+
+    def new_recovery_key(self) -> str | None:
+        """Confirm, make a new recovery key (the old one stops working), and show it once."""
+        box = QMessageBox(self)
+        box.setObjectName("confirmNewRecoveryKey")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("New recovery key")
+        box.setText("Make a new recovery key?")
+        box.setInformativeText(
+            "The recovery key you have now stops working at once: destroy its paper. Caseload then "
+            "shows the new key once, to print or write down.")
+        make = box.addButton("Make a New Key", QMessageBox.ButtonRole.AcceptRole)
+        make.setObjectName("makeNewRecoveryKey")
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        cancel.setObjectName("cancel")
+        box.setDefaultButton(cancel)
+        box.exec()
+        chosen = box.clickedButton() is make
+        box.deleteLater()
+        if not chosen:
+            return None
+        self.problem.clear()
+        made = attempt(self, "No new recovery key", lambda: self.practice.access.new_recovery_key(self.actor),
+                       report=self.problem.setText)
+        if not made or made.value is None:
+            return None
+        name = self.current.name if self.current is not None else ""
+        page = RecoveryKeyDialog(made.value, name or "your practice", self)
+        page.exec()
+        page.deleteLater()
+        return made.value
