@@ -22,6 +22,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -171,6 +172,11 @@ def _finish_interrupted_encryption(path: Path) -> None:
     for leftover in (half, *(half.with_name(half.name + side) for side in practice_file.SIDE_FILES)):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
+    if not path.with_name(path.name + "-journal").exists():
+        # A super-journal an interrupted two-file commit left; no journal of this file needs it.
+        for stale in path.parent.glob(glob_escape(path.name) + "-mj*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
     old = path.with_name(path.name + LEFTOVER_PLAIN)
     if old.exists() and practice_file.looks_encrypted(path):
         shred(old)
@@ -469,7 +475,9 @@ class Access:
             _finish_interrupted_encryption(path)
             conn.execute(f"ATTACH DATABASE ? AS encrypted KEY \"x'{key.hex()}'\"", (str(tmp),))
             conn.execute("PRAGMA encrypted.synchronous=FULL")
-            conn.execute("BEGIN EXCLUSIVE")
+            # Deferred: only the copy is written, so SQLite needs no super-journal across the two
+            # files (the plain one stays locked by the exclusive locking mode all the same).
+            conn.execute("BEGIN")
             conn.execute("SELECT sqlcipher_export('encrypted')").fetchall()
             conn.execute(f"PRAGMA encrypted.application_id = {practice_file.APPLICATION_ID}")
             conn.execute(f"PRAGMA encrypted.user_version = {int(SCHEMA_HEAD)}")

@@ -107,9 +107,21 @@ class KeyHolder:
 
 
 def sqlcipher_module():  # type: ignore[no-untyped-def]
+    """SQLCipher's DB-API module, with its own logging to stderr switched off (a damaged page would
+    otherwise print lines of its own beside Caseload's one sentence)."""
     import sqlcipher3.dbapi2
 
+    if not _QUIETED:
+        conn = sqlcipher3.dbapi2.connect(":memory:")
+        try:
+            conn.execute("PRAGMA cipher_log_level = NONE").fetchall()  # the level is the process's
+        finally:
+            conn.close()
+        _QUIETED.append(True)
     return sqlcipher3.dbapi2
+
+
+_QUIETED: list[bool] = []
 
 
 def _encrypted_connector(path: Path, keys: KeyHolder) -> Callable[[], object]:

@@ -695,7 +695,10 @@ def test_a_deactivated_user_is_refused_at_the_command_line_and_reactivated(clini
     assert "Wrong username or password" in refused(caseload(clinic.db, "billing", "run", "--as", "biller"))
     assert snapshot(clinic.db) == before
     succeeded(caseload(clinic.db, "users", "reactivate", "biller", "--as", "owner"))
-    succeeded(caseload(clinic.db, "billing", "run", "--as", "biller"))
+    ran = caseload(clinic.db, "billing", "run", "--as", "biller")
+    assert ran.code == 0
+    # The attempt refused while deactivated is told at the next sign-in.
+    assert ran.err == "caseload: 1 failed sign-in attempt since you last signed in.\n"
 
 
 def test_the_last_account_owner_cannot_be_deactivated_from_the_command_line(clinic: Clinic):

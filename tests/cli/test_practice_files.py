@@ -63,8 +63,10 @@ def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path,
 def test_an_empty_or_damaged_file_is_refused_in_one_line(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "caseload.db"
     path.write_bytes(content)
+    # A file that is not SQLite may be an encrypted practice whose key file is missing: the
+    # sentence says both what to bring back and what to restore.
     refused_untouched(path, "clients", "list", "--as", "owner",
-                      expect="empty" if not content else "damaged or is not a Caseload practice")
+                      expect="empty" if not content else "is encrypted or damaged, and there is no key file")
 
 
 def test_a_practice_with_a_truncated_file_is_refused_as_damaged(tmp_path: Path) -> None:
@@ -151,7 +153,7 @@ def damaged_practice(tmp_path: Path) -> Path:
 def test_check_reports_a_damaged_file_and_changes_are_refused(tmp_path: Path) -> None:
     path = damaged_practice(tmp_path)
     url = f"sqlite:///{path}"
-    ran = caseload(None, "--database", url, "check")
+    ran = caseload(None, "--database", url, "check", "--as", "owner", password="demo")
     said = ran.out + ran.err
     assert ran.code == 1 and "damaged" in said and "backup" in said and "Traceback" not in said, ran
     before = digest(path)
@@ -164,4 +166,7 @@ def test_check_reports_a_damaged_file_and_changes_are_refused(tmp_path: Path) ->
 def test_check_says_a_sound_file_is_sound(tmp_path: Path) -> None:
     path = tmp_path / "caseload.db"
     succeeded(caseload(None, "--database", f"sqlite:///{path}", "demo", "--clients", "40"))
-    assert "is sound" in succeeded(caseload(None, "--database", f"sqlite:///{path}", "check"))
+    url = f"sqlite:///{path}"
+    # An encrypted file is checked once someone signs in: it cannot be read before.
+    assert "--as USERNAME" in refused(caseload(None, "--database", url, "check"), code=2)
+    assert "is sound" in succeeded(caseload(None, "--database", url, "check", "--as", "owner", password="demo"))
