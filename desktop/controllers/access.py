@@ -55,6 +55,8 @@ from desktop.storage.keyfile import (
     KeyFile,
     database_salt,
     key_file_path,
+    last_group,
+    last_group_matches,
     new_database_key,
     new_recovery_key,
     normalize_recovery_key,
@@ -68,6 +70,7 @@ THRESHOLD = 5
 FIRST_WAIT = 15
 MAX_WAIT = 300
 WRONG = "Wrong username or password."
+__all__ = ["Access", "SignedIn", "last_group", "last_group_matches", "open_database_for"]
 RECOVERY_NAME = "\x00recovery key"  # the throttling bucket of recovery-key attempts
 LEFTOVER_PLAIN = ".plain-old"  # the plain file, kept under this name until the encrypted one is in place
 ENCRYPTING = ".encrypting"

@@ -134,14 +134,24 @@ def normalize_recovery_key(text: str) -> str | None:
     """A recovery key as typed (any case, spaces or dashes, 0/1/8 for O/I/B), or None if it is not one."""
     if not isinstance(text, str) or len(text) > 200:
         return None
-    squeezed = re.sub(r"[\s\-‐-―]", "", text).upper().translate(str.maketrans("018", "OIB"))
+    squeezed = _squeeze(text)
     if len(squeezed) != RECOVERY_GROUPS * RECOVERY_GROUP_LEN or any(c not in _BASE32 for c in squeezed):
         return None
     return "-".join(squeezed[i:i + RECOVERY_GROUP_LEN] for i in range(0, len(squeezed), RECOVERY_GROUP_LEN))
 
 
+def _squeeze(text: str) -> str:
+    """A key as typed, compared as printed: no spaces or dashes, any case, 0/1/8 for O/I/B."""
+    return re.sub(r"[\s\-‐-―]", "", text).upper().translate(str.maketrans("018", "OIB"))
+
+
 def last_group(recovery_key: str) -> str:
     return recovery_key.rsplit("-", 1)[-1]
+
+
+def last_group_matches(typed: str, recovery_key: str) -> bool:
+    """Whether ``typed`` is the last group of ``recovery_key``, read as ``normalize_recovery_key`` reads."""
+    return isinstance(typed, str) and len(typed) <= 40 and _squeeze(typed) == last_group(recovery_key)
 
 
 # ------------------------------------------------------------------ the file

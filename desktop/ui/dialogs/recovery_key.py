@@ -47,10 +47,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.controllers.access import last_group, last_group_matches
 from desktop.controllers.errors import FileNotWritten
 from desktop.controllers.files import write_private
 from desktop.render.billing_document import direction, document_font, gui_application
-from desktop.storage.keyfile import last_group
 from desktop.ui.list_export import documents_folder
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import file_name_part, heading_label, problem_label
@@ -74,14 +74,9 @@ CHARACTERS = "Only the letters A to Z and the digits 2 to 7: an O or an I is a l
 REPLACED = "A new recovery key made in Practice settings replaces this one; this one then stops working."
 
 
-def _squeeze(text: str) -> str:
-    """A group as typed, compared as the key is: no spaces or dashes, any case, 0/1/8 for O/I/B."""
-    return re.sub(r"[\s\-‐-―]", "", text).upper().translate(str.maketrans("018", "OIB"))
-
-
 def group_matches(typed: str, recovery_key: str) -> bool:
-    """Whether ``typed`` is the last group of ``recovery_key``, read as ``normalize_recovery_key`` reads."""
-    return bool(typed) and _squeeze(typed) == _squeeze(last_group(recovery_key))
+    """Whether ``typed`` is the last group of ``recovery_key`` (any case, spaces, 0/1/8 for O/I/B)."""
+    return last_group_matches(typed, recovery_key)
 
 
 def monospace_font() -> QFont:
@@ -310,9 +305,9 @@ class RecoveryKeyDialog(QDialog):
         return Sheet(self.recovery_key, self.practice_name, self.made)
 
     def _check(self) -> None:
-        typed = _squeeze(self.check.text())
+        typed = re.sub(r"[\s\-‐-―]", "", self.check.text())
         matches = self.confirmed
-        wrong = not matches and len(typed) >= len(_squeeze(last_group(self.recovery_key)))
+        wrong = not matches and len(typed) >= len(last_group(self.recovery_key))
         self.problem.setText("That is not the last group of the key: the five characters after the last "
                              "dash." if wrong else "")
         self.continue_button.setEnabled(matches)
