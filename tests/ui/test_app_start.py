@@ -52,3 +52,39 @@ def test_a_known_practice_that_is_missing_is_reported_and_not_replaced_unless_as
     assert path.exists() == created
     if again is not None:
         again.close()
+
+
+@pytest.mark.parametrize("trouble", ["key file missing", "key file damaged", "another practice's key file",
+                                     "practice file cut short"])
+def test_an_encrypted_practice_that_cannot_be_opened_says_what_to_do_and_changes_nothing(
+        qtbot, tmp_path: Path, settings, trouble: str) -> None:  # type: ignore[no-untyped-def]
+    from desktop.controllers.practice import open_practice
+
+    def made(folder: Path) -> Path:
+        path = folder / "caseload.db"
+        practice = open_practice(f"sqlite:///{path}", create=True)
+        try:
+            practice.access.create_owner("olive", "Olive Owner", "olive's long passphrase")
+        finally:
+            practice.close()
+        return path
+
+    path = made(tmp_path / "one")
+    keys = path.with_name("caseload.keys")
+    if trouble == "key file missing":
+        keys.unlink()
+    elif trouble == "key file damaged":
+        keys.write_text('{"caseload_keys": 1, "slots": [')
+    elif trouble == "another practice's key file":
+        keys.write_bytes(made(tmp_path / "two").with_name("caseload.keys").read_bytes())
+    else:
+        path.write_bytes(path.read_bytes()[:10_000])
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir()}
+    told: list[str] = []
+    assert open_for_window(f"sqlite:///{path}", settings, report=told.append) is None
+    assert len(told) == 1 and "\n" not in told[0] and "Traceback" not in told[0]
+    assert {"key file missing": "put its key file back",
+            "key file damaged": "Restore the key file and the practice file together from a backup",
+            "another practice's key file": "belongs to another practice file",
+            "practice file cut short": "Restore it and its key file from a backup"}[trouble] in told[0]
+    assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == before
