@@ -644,3 +644,42 @@ def test_an_unknown_username_costs_what_a_wrong_password_costs(tmp_path: Path, m
         assert len(slept) == 1 and 29 < slept[0] <= 30
     finally:
         practice.close()
+
+
+def test_a_backup_made_while_another_workstation_writes_is_whole(tmp_path: Path) -> None:
+    import threading
+
+    path, _ = new_practice(tmp_path / "live")
+    writer, practice = reopen(path), reopen(path)
+    stop = threading.Event()
+    added: list[int] = []
+
+    def keep_adding() -> None:
+        actor = writer.access.sign_in("clara", CLARA).actor
+        while not stop.is_set():
+            added.append(writer.clients.add_client(actor, first_name="Busy", last_name=f"Writer{len(added)}"))
+
+    thread = threading.Thread(target=keep_adding)
+    try:
+        olive = practice.access.sign_in("olive", OWNER_PASSWORD).actor
+        thread.start()
+        while len(added) < 20:
+            thread.join(0.01)
+        out = tmp_path / "during.db"
+        practice.access.backup(olive, out)
+        stop.set()
+        thread.join()
+    finally:
+        stop.set()
+        writer.close()
+        practice.close()
+    restored = reopen(out)
+    try:
+        actor = restored.access.sign_in("olive", OWNER_PASSWORD).actor
+        assert restored.check(full=True) == []
+        names = [r.last_name for r in restored.clients.list_clients(actor, "all")]
+        writers = sorted(int(n.removeprefix("Writer")) for n in names if n.startswith("Writer"))
+        # A moment of the practice: every client added before it, none after, no half of one.
+        assert writers == list(range(len(writers))) and 20 <= len(writers) <= len(added)
+    finally:
+        restored.close()
