@@ -142,15 +142,36 @@ def change_password_first(practice: Practice, actor: Actor) -> Actor | None:
     return new_actor
 
 
+def tell_failed_attempts(window: QWidget, notice: str) -> QMessageBox:
+    """Failed sign-in attempts on this username since its last sign-in, said once, over the window.
+
+    A box rather than the status bar: it is about someone perhaps guessing the
+    password, which the person should read and answer, and it comes only when
+    there were failures. Window-modal and not waited for (``open``).
+    """
+    box = QMessageBox(QMessageBox.Icon.Information, "Failed sign-in attempts", notice,
+                      QMessageBox.StandardButton.Ok, window)
+    box.setObjectName("failedAttempts")
+    box.setInformativeText("If they were not yours, someone may be trying to guess your password: "
+                           "change it (File menu, Change password) and tell your Account Owner.")
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
 class Session(QObject):
     """Whoever is signed in, and their main window: sign in, work, sign out, the next person.
 
     ``start`` asks who signs in (and, for a password someone else chose, the new
-    one first) and opens a fresh ``MainWindow``. When it is signed out of, that
-    window and every other one of theirs is closed and deleted, and the sign-in
-    dialog asks again; closing it any other way (Quit, the close button) ends
-    the application through ``quit``. The application must not quit by itself
-    when its last window closes: between two people there is none open.
+    one first), opens a fresh ``MainWindow`` with its idle lock
+    (``desktop.ui.idle_lock``) and says how many sign-ins on that username failed
+    since the last one, if any. When it is signed out of (from the File menu or
+    the lock screen), that window and every other one of theirs is closed and
+    deleted, and the sign-in dialog asks again; closing it any other way (Quit,
+    the close button) ends the application through ``quit``. After the file is
+    encrypted under it, the window is replaced by a fresh one for the same
+    person. The application must not quit by itself when its last window
+    closes: between two people there is none open.
     """
 
     def __init__(self, practice: Practice, settings: QSettings, quit: Callable[[], object]) -> None:
@@ -161,28 +182,53 @@ class Session(QObject):
 
     def start(self) -> bool:
         """Sign someone in and open their window; False if nobody did (Cancel)."""
-        from desktop.ui.main_window import MainWindow
-
         while True:
             signed = sign_in(self.practice, self.notice)
             self.notice = ""
             if signed is None:
                 return False
-            actor = signed.actor
-            if actor.must_change_password:
-                actor = change_password_first(self.practice, actor)
-                if actor is None:  # no new password, no work: back to signing in
-                    self.notice = "You were signed out: choose a new password before you go on."
-                    continue
+            actor: Actor | None = signed.actor
+            if signed.actor.must_change_password:
+                actor = change_password_first(self.practice, signed.actor)
+            if actor is None:  # no new password, no work: back to signing in
+                self.notice = "You were signed out: choose a new password before you go on."
+                continue
             break
         remember(self.settings, self.practice.location)
+        window = self._open_window(actor)
+        if signed.notice:
+            tell_failed_attempts(window, signed.notice)
+        return True
+
+    def _open_window(self, actor: Actor) -> QWidget:
+        """The main window of ``actor``, shown and loading, with the idle lock watching."""
+        from desktop.ui.main_window import MainWindow
+
         window = MainWindow(self.practice, actor, self.settings)
         window.signedOut.connect(self._signed_out)
         window.closed.connect(self._closed)
+        window.reopenRequested.connect(self._reopen)
         self.window = window
         window.show()
         window.load()
-        return True
+        window.enable_idle_lock()
+        return window
+
+    @Slot()
+    def _reopen(self) -> None:
+        """The practice file was encrypted under the window: the same person, in a fresh window
+        (every controller is new; the old window's pages, lists and watcher are stale)."""
+        from desktop.ui.main_window import MainWindow
+
+        window = self.window
+        if not isinstance(window, MainWindow):
+            return
+        actor = window.actor
+        window.close_for_reopen()
+        self.window = None
+        window.deleteLater()
+        # From the event loop, not from inside the button of a window being deleted.
+        QTimer.singleShot(0, self, lambda: self._open_window(actor))
 
     @Slot()
     def _closed(self) -> None:

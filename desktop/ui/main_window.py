@@ -3,7 +3,10 @@
 It wires pages to each other and to the change watcher; it holds no rules and
 runs no SQL of its own. When the practice file cannot be written any more
 (damaged, deleted or replaced while open), a red banner across the top says so
-for as long as it lasts; the controllers refuse every change meanwhile.
+for as long as it lasts; the controllers refuse every change meanwhile. For
+the Account Owner of a local file that is not encrypted, a yellow one says why
+that matters and offers Encrypt now…. While the idle lock holds the screen
+(``desktop.ui.idle_lock``), its change polling and automatic billing pause.
 
 The menus (``desktop.ui.commands``) call this window's methods: New client and
 New contact, the Client menu's flows on the selected row (the profile, the edit
@@ -36,6 +39,7 @@ from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -43,6 +47,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QPushButton,
     QStackedWidget,
     QToolBar,
     QVBoxLayout,
@@ -53,7 +58,7 @@ from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
-from desktop.domain.models import ClientStatus
+from desktop.domain.models import ClientStatus, Role
 from desktop.ui.app import icon, style_sheet
 from desktop.ui.appointments_page import AppointmentsPage
 from desktop.ui.automatic_billing import AutomaticBilling
@@ -61,6 +66,7 @@ from desktop.ui.billing_page import BillingPage
 from desktop.ui.billing_page import offered_to as billing_offered_to
 from desktop.ui.clients_page import ClientsPage, isolate
 from desktop.ui.commands import Commands
+from desktop.ui.idle_lock import CHECK_MS, ScreenLock, idle_clock
 from desktop.ui.list_export import export_list
 from desktop.ui.operation import Outcome, attempt, show_refusal
 from desktop.ui.widgets import DANGER
@@ -116,10 +122,88 @@ class _FileCheck(QRunnable):
         delivery.arrived.emit(outcome)
 
 
+SIGNED_IN_WIDTH = 320  # a long display name is cut short here (whole in its tool tip), never widening the window
+
+
+def signed_in_label(display_name: str) -> QLabel:
+    """"Signed in as …" for the toolbar, at most ``SIGNED_IN_WIDTH`` wide."""
+    label = QLabel()
+    label.setObjectName("signedInAs")
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    whole = f"Signed in as {isolate(display_name)}"
+    shown = label.fontMetrics().elidedText(whole, Qt.TextElideMode.ElideRight, SIGNED_IN_WIDTH)
+    label.setText(f"  {shown}")
+    if shown != whole:
+        label.setToolTip(whole)
+    label.setAccessibleName(whole)
+    return label
+
+
+class EncryptBanner(QFrame):
+    """Across the top, for the Account Owner of a local file that is not encrypted: why, and Encrypt now…"""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("encryptBanner")
+        self.setAccessibleName("The practice file is not encrypted")
+        # Both colours set, so it reads the same in a light or a dark palette.
+        self.setStyleSheet(
+            "QFrame#encryptBanner { background: #fff4ce; border-bottom: 1px solid #d9c27a; }"
+            "QFrame#encryptBanner QLabel { color: #3b2f00; background: transparent; }")
+        self.title = QLabel("This practice file is not encrypted")
+        self.title.setObjectName("encryptBannerTitle")
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.why = QLabel("Anyone who copies the file can read every client's records. Encrypting it "
+                          "keeps everyone's password; you get a recovery key to keep somewhere safe.")
+        self.why.setObjectName("encryptBannerWhy")
+        self.why.setWordWrap(True)
+        for label in (self.title, self.why):
+            label.setTextFormat(Qt.TextFormat.PlainText)
+        self.button = QPushButton("Encrypt now…")
+        self.button.setObjectName("encryptNow")
+        self.button.setAccessibleName("Encrypt now")
+        self.button.setAutoDefault(False)
+        texts = QVBoxLayout()
+        texts.setSpacing(2)
+        texts.addWidget(self.title)
+        texts.addWidget(self.why)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(12, 8, 12, 8)
+        row.setSpacing(12)
+        row.addLayout(texts, 1)
+        row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignVCenter)
+
+
+def show_recovery_key(parent: QWidget, recovery_key: str, practice_name: str) -> None:
+    """The recovery key page; it returns once the owner has shown they have the key (or chose not to)."""
+    try:
+        from desktop.ui.dialogs.recovery_key import RecoveryKeyDialog
+    except ModuleNotFoundError as missing:  # the page is another change; until it is in, a plain box
+        if missing.name != "desktop.ui.dialogs.recovery_key":
+            raise
+        box = QMessageBox(QMessageBox.Icon.Information, "Your recovery key", recovery_key,
+                          QMessageBox.StandardButton.Ok, parent)
+        box.setObjectName("recoveryKeyStandIn")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setInformativeText("Write it down and keep it somewhere safe: with it, the Account Owner can set "
+                               "a new password if theirs is forgotten. Caseload shows it only now.")
+        box.exec()
+        box.deleteLater()
+        return
+    dialog = RecoveryKeyDialog(recovery_key, practice_name, parent)
+    dialog.exec()
+    dialog.deleteLater()
+
+
 class MainWindow(QMainWindow):
     fileChecked = Signal()  # the practice file's quick check has reported (sound or not)
     signedOut = Signal()  # every window of this person's is closed: ask who signs in next
     closed = Signal()  # the window was closed (by Quit, the window's close button, or signing out)
+    # The practice file was encrypted: every controller is new, so this window and all of its
+    # own are stale; open a fresh window for the same person (desktop.ui.app.Session).
+    reopenRequested = Signal()
 
     def __init__(self, practice: Practice, actor: Actor, settings: QSettings | None = None,
                  parent: QWidget | None = None) -> None:
@@ -166,11 +250,15 @@ class MainWindow(QMainWindow):
             f"QLabel#fileProblem {{ background: {DANGER}; color: white; font-weight: bold; "
             "padding: 8px 12px; }")
         self.file_banner.hide()
+        self.encrypt_banner = EncryptBanner()
+        self.encrypt_banner.button.clicked.connect(self.encrypt_file)
+        self.encrypt_banner.setVisible(practice.plain_local and actor.role is Role.ACCOUNT_OWNER)
         central = QWidget()
         outer = QVBoxLayout(central)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         outer.addWidget(self.file_banner)
+        outer.addWidget(self.encrypt_banner)
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
         body.setSpacing(0)
@@ -221,12 +309,17 @@ class MainWindow(QMainWindow):
             action.setIcon(icon(name))
             toolbar.addAction(action)
         toolbar.addSeparator()
-        toolbar.addWidget(QLabel(f"  Signed in as {actor.display_name}"))
+        toolbar.addWidget(signed_in_label(actor.display_name))
 
         self.watcher = practice.watcher()
         self.watch_timer = QTimer(self)
         self.watch_timer.setInterval(WATCH_INTERVAL_MS)
         self.watch_timer.timeout.connect(self._poll_changes)
+        self.screen_lock: ScreenLock | None = None
+        self._paused = False
+        self._resume_watching = False
+        self._billing_paused: tuple[bool, bool] | None = None  # (started, must run again)
+        self._billing_due = False  # its first start came while paused
 
         self._restore()
 
@@ -436,15 +529,23 @@ class MainWindow(QMainWindow):
         forms = self._open_forms()
         if ask and forms and not self._discard_for_sign_out(forms):
             return False
-        self.signing_out = True
+        self._close_everything(forms)
+        self.signedOut.emit()
+        return True
+
+    def close_for_reopen(self) -> None:
+        """Close this window and every one of its own, as signing out does, without signing out
+        (the practice file was encrypted: a fresh window follows for the same person)."""
+        self._close_everything(self._open_forms())
+
+    def _close_everything(self, forms: list[QWidget]) -> None:
+        self.signing_out = True  # closing is not quitting
         for widget in forms:
             widget.close()
         self.close()
         for widget in QApplication.topLevelWidgets():  # any dialog or window still showing their data
             if widget is not self and widget.isVisible() and not isinstance(widget, QMenu):
                 widget.close()
-        self.signedOut.emit()
-        return True
 
     def _discard_for_sign_out(self, forms: list[QWidget]) -> bool:
         titles = ", ".join(f"“{isolate(w.windowTitle())}”" for w in forms)
@@ -487,6 +588,8 @@ class MainWindow(QMainWindow):
         dialog = PracticeSettingsDialog(self.practice, self.actor, self)
         dialog.exec()
         dialog.deleteLater()
+        if self.screen_lock is not None:
+            self.screen_lock.reload_minutes()  # the idle lock minutes may have been changed
 
     # ---------------------------------------------------------------- help
 
@@ -527,7 +630,10 @@ class MainWindow(QMainWindow):
                                                   Qt.ConnectionType.SingleShotConnection)
             return
         self.check_practice_file()
-        self.automatic_billing.start()
+        if self._paused:
+            self._billing_due = True  # it starts when the work resumes
+        else:
+            self.automatic_billing.start()
 
     @Slot(object)
     def _billing_made(self, _report: object) -> None:
@@ -582,6 +688,98 @@ class MainWindow(QMainWindow):
             self.clients_page.reload()
         self.watch_timer.start()
 
+    # ------------------------------------------------------------ the idle lock
+
+    def enable_idle_lock(self, *, clock: Callable[[], float] = idle_clock,
+                         interval_ms: int = CHECK_MS) -> ScreenLock:
+        """Lock this session after the practice's idle lock minutes without input (desktop.ui.idle_lock)."""
+        if self.screen_lock is None:
+            self.screen_lock = ScreenLock(self, clock=clock, interval_ms=interval_ms)
+            self.screen_lock.start()
+        return self.screen_lock
+
+    def pause_background(self) -> None:
+        """While the screen is locked (or the file is being encrypted): no change polling, no
+        automatic billing; the watcher's connection is let go, so an encrypted file's key can be."""
+        if self._paused:
+            return
+        self._paused = True
+        self._resume_watching = self.watch_timer.isActive()
+        self.watch_timer.stop()
+        self.watcher.close()
+        billing = self.automatic_billing
+        started = billing.hourly.isActive()
+        never_finished = billing.last_report is None and billing.last_problem is None
+        self._billing_paused = (started, billing.running or never_finished)
+        billing.stop()  # a run under way stops after its current chunk
+
+    def resume_background(self) -> None:
+        """Back to work after ``pause_background``: the poll reconnects and reads what changed meanwhile."""
+        if not self._paused or self.signing_out:
+            return
+        self._paused = False
+        if self._resume_watching:
+            self.watch_timer.start()
+        self._resume_billing()
+
+    def _resume_billing(self) -> None:
+        if self._paused or self.signing_out:
+            return
+        billing = self.automatic_billing
+        if billing.running:  # the stopped run has not reported yet: resume after it has
+            QTimer.singleShot(250, self, self._resume_billing)
+            return
+        paused, self._billing_paused = self._billing_paused, None
+        due, self._billing_due = self._billing_due, False
+        started, run_again = paused or (False, False)
+        billing.stopping = False
+        if due or (started and run_again):
+            billing.start()
+        elif started:
+            billing.hourly.start()
+
+    # ------------------------------------------------------------ encrypting the file
+
+    @Slot()
+    def encrypt_file(self) -> None:
+        """The banner's Encrypt now…: asked first, encrypted in place, the recovery key shown once,
+        then a fresh window on the encrypted file (``reopenRequested``)."""
+        box = QMessageBox(self)
+        box.setObjectName("encryptQuestion")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Encrypt the practice file")
+        box.setText("Encrypt the practice file now?")
+        box.setInformativeText(
+            "First close every other Caseload window on this computer that has this practice open, and "
+            "any other program using the file (such as a backup running now): encrypting needs the file "
+            "to itself. Everyone keeps their password. Afterwards Caseload shows the recovery key, once; "
+            "keep it somewhere safe.")
+        encrypt = box.addButton("Encrypt", QMessageBox.ButtonRole.AcceptRole)
+        encrypt.setObjectName("encrypt")
+        cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        cancel.setObjectName("cancel")
+        box.setDefaultButton(encrypt)
+        box.setEscapeButton(cancel)
+        box.exec()
+        chosen = box.clickedButton() is encrypt
+        box.deleteLater()
+        if not chosen:
+            return
+        self.pause_background()  # the watcher's connection would keep the file open
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            done = attempt(self, "Not encrypted", lambda: self.practice.access.encrypt(self.actor))
+        finally:
+            QApplication.restoreOverrideCursor()
+        if not done or done.value is None:
+            self.resume_background()
+            return
+        self.encrypt_banner.hide()
+        read = attempt(self, "Practice details not read", lambda: self.practice.settings.settings(self.actor),
+                       report=lambda _message: None)  # the key page says "your practice" instead
+        show_recovery_key(self, done.value, read.value.name if read.value is not None else "")
+        self.reopenRequested.emit()
+
     def _poll_changes(self) -> None:
         # A file deleted or replaced meanwhile refuses every write; say so before anyone tries.
         self.show_file_problem(self.practice.file_problem())
@@ -613,6 +811,8 @@ class MainWindow(QMainWindow):
         self.watch_timer.stop()
         self.watcher.close()
         self.automatic_billing.stop()
+        if self.screen_lock is not None:
+            self.screen_lock.stop()
         for window in list(self.profiles.values()):
             window.close()
         for other in (self.duplicates_window, self.users_window):
