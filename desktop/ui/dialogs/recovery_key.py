@@ -67,8 +67,8 @@ WHAT_IT_IS = ("This key lets the Account Owner set a new password if theirs is f
               "file on this computer is encrypted: without a password or this key nobody can open it, "
               "not even the makers of Caseload.")
 WHERE_TO_KEEP = ("Keep it on paper somewhere safe and away from the computer, such as a locked drawer or "
-                 "with your important papers. Anyone who has both the key and the practice file can "
-                 "open it.")
+                 "with your important papers. Anyone who has both this key and the practice's files can "
+                 "open them.")
 SHOWN_ONCE = "Caseload shows it only now: print it, or write it down, before you go on."
 CHARACTERS = "Only the letters A to Z and the digits 2 to 7: an O or an I is a letter."
 REPLACED = "A new recovery key made in Practice settings replaces this one; this one then stops working."
