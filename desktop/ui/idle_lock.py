@@ -400,15 +400,19 @@ def window_kind(widget: QWidget) -> str:
     for kind in type(widget).__mro__:
         if kind.__name__ in WINDOW_KINDS:
             return WINDOW_KINDS[kind.__name__]
-    return "A question" if isinstance(widget, QMessageBox) else "Another window"
+    return "Another window"
 
 
 def may_hold_edits(widget: QWidget) -> bool:
     """Whether an open window may hold something typed and not saved.
 
     A dialog that says (``has_unsaved_changes``, or a title with the ``[*]``
-    placeholder and ``isWindowModified``) is believed; any other open dialog may.
+    placeholder and ``isWindowModified``) is believed; a message box holds nothing
+    typed (the dialog waiting for its answer is counted itself); any other open
+    dialog may.
     """
+    if isinstance(widget, QMessageBox):
+        return False
     says = getattr(widget, "has_unsaved_changes", None)
     if callable(says):
         try:

@@ -369,6 +369,33 @@ def test_signing_out_from_the_lock_over_a_dialog_run_with_exec_closes_it_first(
         assert s.get(Client, clients["ada"]).preferred_name is None
 
 
+def test_a_window_that_opens_while_locked_is_covered_and_one_without_edits_needs_no_question(
+        qtbot, db, practice, clients, open_window):  # type: ignore[no-untyped-def]
+    opened = open_window(practice["owner"])
+    window = opened.window
+    signed_out: list[bool] = []
+    window.signedOut.connect(lambda: signed_out.append(True))
+    window.open_profile("client", clients["ada"])
+    notice = QMessageBox(QMessageBox.Icon.Information, "Notice", "Something to read.",
+                         QMessageBox.StandardButton.Ok, window)
+    notice.open()
+    screen = opened.lock_by_idling()
+    assert_covered(notice)
+    late = QMessageBox(QMessageBox.Icon.Warning, "Ada Lovelace", "A refusal about Ada Lovelace.",
+                       QMessageBox.StandardButton.Ok, window)
+    late.show()  # e.g. a background job's refusal arriving while locked
+    qtbot.waitUntil(lambda: bool([c for c in late.findChildren(LockCover) if c.isVisible()]))
+    assert_covered(late)
+    assert opened.lock.open_work() == []  # a profile and message boxes hold nothing typed
+    asked: list[str] = []
+    when_modal(QMessageBox, lambda box: asked.append(box.objectName()) if box.objectName() == "discardForSignOut"
+               else None)
+    qtbot.mouseClick(screen.sign_out, LEFT)  # so no question: signed out at once
+    qtbot.waitUntil(lambda: signed_out == [True])
+    assert asked == []
+    assert visible_windows() == []
+
+
 def test_a_role_changed_while_locked_signs_out_at_unlock(
         qtbot, db, practice, clients, open_window):  # type: ignore[no-untyped-def]
     opened = open_window(practice["clinician"])
