@@ -455,6 +455,12 @@ class Access:
         tmp = path.with_name(path.name + ENCRYPTING)
         key = new_database_key()
         recovery = new_recovery_key()
+        checked_out = getattr(self.db.engine.pool, "checkedout", lambda: 0)()
+        if checked_out:
+            # File locks are per process: a read of this process's own still going on would not
+            # be stopped by the exclusive lock below, and would go on in the replaced file.
+            raise InvalidInput("Caseload is still reading the practice file in the background; try again "
+                               "in a moment. Nothing was changed.")
         self.db.dispose()
         module = sqlcipher_module()
         conn = module.connect(str(path), timeout=0.5, isolation_level=None)

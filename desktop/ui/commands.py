@@ -60,13 +60,15 @@ class Commands(QObject):
                                         visible=actor.scope(Action.EDIT_CLIENT) is Scope.ALL)
         self.export = self._action("&Export list as CSV…", "exportCsv", window.export_list)
         self.change_password = self._action("Change &password…", "changePassword", window.change_password)
+        self.lock_now = self._action("&Lock now", "lockNow", window.lock_now, "Ctrl+L")
+        self.lock_now.setToolTip("Cover every window until your password is typed again")
         self.sign_out = self._action("&Sign out", "signOut", window.sign_out)
         quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)  # none on Windows
         self.quit = self._action("&Quit", "quit", window.close,
                                  QKeySequence.StandardKey.Quit if quit_keys else "Ctrl+Q")
         self.quit.setMenuRole(QAction.MenuRole.QuitRole)
         _fill(file, (self.new_client, self.new_contact, None, self.export, None,
-                     self.change_password, self.sign_out, None, self.quit))
+                     self.change_password, self.lock_now, self.sign_out, None, self.quit))
 
         edit = bar.addMenu("&Edit")
         edit.setObjectName("editMenu")

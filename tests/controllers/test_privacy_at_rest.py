@@ -683,3 +683,19 @@ def test_a_backup_made_while_another_workstation_writes_is_whole(tmp_path: Path)
         assert writers == list(range(len(writers))) and 20 <= len(writers) <= len(added)
     finally:
         restored.close()
+
+
+def test_encrypting_while_this_process_is_still_reading_waits_for_it(tmp_path: Path) -> None:
+    path = _plain_practice(tmp_path)
+    practice = reopen(path)
+    try:
+        owner = practice.access.sign_in("owner", PASSWORD).actor
+        reading = practice.db.engine.connect()  # a background read of this process, under way
+        with pytest.raises(InvalidInput, match="still reading the practice file"):
+            practice.access.encrypt(owner)
+        reading.close()
+        assert path.read_bytes().startswith(b"SQLite format 3") and not practice.encrypted
+        practice.access.encrypt(owner)
+        assert practice.encrypted
+    finally:
+        practice.close()

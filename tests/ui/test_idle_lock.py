@@ -461,6 +461,21 @@ def test_an_encrypted_practice_drops_its_key_while_locked(qtbot, tmp_path: Path,
         practice.close()
 
 
+def test_lock_now_in_the_file_menu_locks_at_once_and_the_password_unlocks(
+        qtbot, db, practice, clients, open_window) -> None:  # type: ignore[no-untyped-def]
+    opened = open_window(practice["owner"])
+    file_menu = opened.window.menuBar().findChild(QMenu, "fileMenu")
+    lock_now = next(a for a in file_menu.actions() if a.objectName() == "lockNow")
+    assert lock_now.isVisible() and lock_now.shortcut().toString() == "Ctrl+L"
+    lock_now.trigger()
+    screen = opened.lock.screen
+    assert screen is not None and screen.isVisible() and opened.lock.is_locked
+    assert_covered(opened.window)
+    qtbot.keyClicks(screen.password, PASSWORD)
+    qtbot.mouseClick(screen.unlock, LEFT)
+    assert not opened.lock.is_locked and opened.window.windowTitle() != LOCKED_TITLE
+
+
 # ------------------------------------------------------------------ signing in
 
 def sign_in_as(qtbot, username: str, password: str) -> Callable[[SignInDialog], None]:  # type: ignore[no-untyped-def]
