@@ -33,6 +33,7 @@ from desktop.controllers.errors import (
     DatabaseDamaged,
     FileNotWritten,
     InvalidInput,
+    KeyFileForeign,
     KeyFileMissing,
     NotSignedIn,
     PermissionDenied,
@@ -74,6 +75,8 @@ __all__ = ["Access", "SignedIn", "last_group", "last_group_matches", "open_datab
 RECOVERY_NAME = "\x00recovery key"  # the throttling bucket of recovery-key attempts
 LEFTOVER_PLAIN = ".plain-old"  # the plain file, kept under this name until the encrypted one is in place
 ENCRYPTING = ".encrypting"
+ENCRYPTING_LOCK = ".encrypting-lock"  # held while ``encrypt`` runs
+UNFINISHED_MAX_BYTES = 2 * 1024 * 1024  # a new practice's file before its Account Owner: about 300 KB
 
 
 def wait_after(failures: int) -> int:
@@ -133,6 +136,17 @@ def open_database_for(url: str, *, create: bool, encrypt_new: bool) -> Database:
                 "the same backup); otherwise restore it from a backup. Nothing was changed.")
         found = KeyFile.read(keys_path, database=path)
         if found.state == "new":
+            # Made by a setting-up that stopped before its Account Owner existed: it holds nothing,
+            # and is made again, but only if the key file names this very file and the file is as
+            # small as a new one. Anything else may be a practice restored from a backup.
+            ours = bool(found.database_salt) and found.database_salt == database_salt(path) \
+                and path.stat().st_size <= UNFINISHED_MAX_BYTES
+            if not ours:
+                raise KeyFileForeign(
+                    f"The key file {keys_path.name} beside {path} is one of a practice that was never set "
+                    "up, not this file's. If this practice file was restored from a backup, put its own key "
+                    "file beside it; if setting up a new practice was interrupted, delete both files and "
+                    "start again. Nothing was changed.")
             if not create:
                 raise PracticeMissing(
                     f"The practice at {path} was never finished being set up (its Account Owner was not "
@@ -162,15 +176,45 @@ def open_database_for(url: str, *, create: bool, encrypt_new: bool) -> Database:
     except OSError as exc:
         raise FileNotWritten(f"Caseload cannot write the key file {keys_path}: {exc.strerror or exc}.") from None
     holder = KeyHolder(new_database_key())
-    db = open_database(url, create=True, keys=holder)
+    try:
+        db = open_database(url, create=True, keys=holder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            keys_path.unlink()  # it named no file yet: nothing is lost with it
+        raise
     fresh.database_salt = database_salt(path) or ""
-    fresh.write(keys_path)
+    try:
+        fresh.write(keys_path)
+    except OSError as exc:
+        db.dispose()
+        raise FileNotWritten(f"Caseload cannot write the key file {keys_path}: {exc.strerror or exc}.") from None
     return db
 
 
 def _finish_interrupted_encryption(path: Path) -> None:
     """After ``encrypt`` was cut short: remove its half-written copy, or, if the encrypted file is
     already in place, overwrite and remove the plain one it left."""
+    lock = path.with_name(path.name + ENCRYPTING_LOCK)
+    if not lock.exists():
+        return  # never encrypted here: nothing can be left
+    try:
+        with practice_file.held_lock(lock, wait=False) as free:
+            if not free:
+                return  # an encryption is under way in another process: its files are not leftovers
+            _remove_half_copy(path)
+            old = path.with_name(path.name + LEFTOVER_PLAIN)
+            if old.exists():
+                if practice_file.looks_encrypted(path):
+                    shred(old)  # the plain file the encrypted one replaced
+                else:
+                    old.unlink()  # a second name of the plain file, still in place: never overwritten
+            with contextlib.suppress(OSError):
+                lock.unlink()
+    except OSError:
+        return  # a folder Caseload cannot write in: opening says what is wrong, if anything
+
+
+def _remove_half_copy(path: Path) -> None:
     half = path.with_name(path.name + ENCRYPTING)
     for leftover in (half, *(half.with_name(half.name + side) for side in practice_file.SIDE_FILES)):
         with contextlib.suppress(FileNotFoundError):
@@ -180,9 +224,6 @@ def _finish_interrupted_encryption(path: Path) -> None:
         for stale in path.parent.glob(glob_escape(path.name) + "-mj*"):
             with contextlib.suppress(OSError):
                 stale.unlink()
-    old = path.with_name(path.name + LEFTOVER_PLAIN)
-    if old.exists() and practice_file.looks_encrypted(path):
-        shred(old)
 
 
 def overwrite(path: Path) -> None:
@@ -254,7 +295,14 @@ class Access:
     # ------------------------------------------------------------ throttling
 
     def _check_throttle(self, username: str) -> None:
-        found = self.attempts.read(username)
+        try:
+            found = self.attempts.read(username)
+        except OSError as exc:
+            # Not counting would turn throttling off: nobody signs in until attempts can be counted.
+            where = getattr(self.attempts, "path", "beside the practice file")
+            raise FileNotWritten(
+                f"Caseload cannot count sign-in attempts in {where} ({exc.strerror or exc}), so it signs "
+                "nobody in; make that folder writable for you, then try again.") from None
         wait = wait_after(found.failures)
         if not wait or found.last_failure is None:
             return
@@ -297,7 +345,7 @@ class Access:
             rehash = slot.rehash
             self._open_with(key)
         try:
-            actor = self.practice.users.sign_in(username, password, slot_opened=self.keyring is not None)
+            actor = self.practice.users.sign_in(username, password)
         except NotSignedIn:
             self._failed(username, audited=True)
             if self.signed_in is None:
@@ -334,7 +382,6 @@ class Access:
         """A slot made from a stored hash, made again under the password with fresh parameters."""
         assert self.keyring is not None
         with contextlib.suppress(CaseloadError, OSError), self.db.transaction() as s:
-            self.db.take_write_lock(s, "key file")
             self.keyring.user_password(s, username, password)
 
     def sign_out(self) -> None:
@@ -354,16 +401,14 @@ class Access:
         """The same person again, with their password; their actor as it is now."""
         password = password if isinstance(password, str) else ""
         self._check_throttle(actor.username)
-        opened = False
         if self.keyring is not None and self.db.locked:
             key, _slot = self.keyring.read().unwrap_user(actor.username, password)
             if key is None:
                 self._failed(actor.username, audited=False)
                 raise NotSignedIn(f"That is not the password of {actor.display_name}.")
             self._open_with(key)
-            opened = True
         try:
-            again = self.practice.users.sign_in(actor.username, password, slot_opened=opened)
+            again = self.practice.users.sign_in(actor.username, password)
         except NotSignedIn as refused:
             self._failed(actor.username, audited=True)
             self.db.lock()
@@ -419,7 +464,6 @@ class Access:
         from desktop.domain.models import PracticeUser
 
         with self.db.transaction() as s:
-            self.db.take_write_lock(s, "key file")
             hashes = dict(s.execute(select(PracticeUser.username, PracticeUser.password_hash).where(
                 PracticeUser.username.in_(usernames), PracticeUser.active.is_(True))).tuples().all())
             owner = s.execute(select(PracticeUser.id).where(
@@ -451,8 +495,6 @@ class Access:
         if actor.role is not Role.ACCOUNT_OWNER:
             raise PermissionDenied("Only the Account Owner can encrypt the practice file.")
         self.practice.users.check_account_owner(actor)
-        keys_path = key_file_path(path)
-        tmp = path.with_name(path.name + ENCRYPTING)
         key = new_database_key()
         recovery = new_recovery_key()
         checked_out = getattr(self.db.engine.pool, "checkedout", lambda: 0)()
@@ -463,9 +505,26 @@ class Access:
                                "in a moment. Nothing was changed.")
         self.db.dispose()
         module = sqlcipher_module()
-        conn = module.connect(str(path), timeout=0.5, isolation_level=None)
+        # Another Caseload opening the file meanwhile must not take this half-made copy for one an
+        # interrupted encryption left (``_finish_interrupted_encryption``).
+        lock = path.with_name(path.name + ENCRYPTING_LOCK)
+        with practice_file.held_lock(lock):
+            self._encrypt_holding_the_lock(path, key, recovery, module)
+            with contextlib.suppress(OSError):
+                lock.unlink()
+        self.practice.reopen(open_database(f"sqlite:///{path}", keys=KeyHolder(key)))
+        self.practice.users.note_encrypted(actor)
+        return recovery
+
+    def _encrypt_holding_the_lock(self, path: Path, key: bytearray, recovery: str, module) -> None:  # type: ignore[no-untyped-def]
+        keys_path = key_file_path(path)
+        tmp = path.with_name(path.name + ENCRYPTING)
+        old = path.with_name(path.name + LEFTOVER_PLAIN)
+        wrote_keys = swapped = False
+        conn = None
         try:
             try:
+                conn = module.connect(str(path), timeout=0.5, isolation_level=None)
                 # Held until this connection closes: nobody else reads or writes the plain file
                 # from here on. Leaving WAL needs it to be the only connection.
                 conn.execute("PRAGMA locking_mode=EXCLUSIVE").fetchone()
@@ -481,7 +540,7 @@ class Access:
             except module.OperationalError:
                 raise InvalidInput("Another Caseload window or program has this practice file open. Close "
                                    "it, then encrypt again; nothing was changed.") from None
-            _finish_interrupted_encryption(path)
+            _remove_half_copy(path)
             conn.execute(f"ATTACH DATABASE ? AS encrypted KEY \"x'{key.hex()}'\"", (str(tmp),))
             conn.execute("PRAGMA encrypted.synchronous=FULL")
             # Deferred: only the copy is written, so SQLite needs no super-journal across the two
@@ -493,37 +552,52 @@ class Access:
             conn.execute("COMMIT")
             _same_rows(conn, "main", "encrypted")
             hashes = [tuple(row) for row in conn.execute(
-                "SELECT username, password_hash FROM main.practice_users WHERE active")]
+                "SELECT username, password_hash FROM main.practice_users WHERE active ORDER BY username")]
             conn.execute("DETACH DATABASE encrypted")
             found = KeyFile.new()
             found.database_salt = database_salt(tmp) or ""
-            for name, stored in hashes:
-                found.put_user_from_hash(name, key, stored)
+            unusable = [name for name, stored in hashes if not found.put_user_from_hash(name, key, stored)]
+            if unusable:
+                raise InvalidInput(
+                    f"The stored password of {', '.join(unusable)} cannot be turned into a key; reset "
+                    f"{'their passwords' if len(unusable) > 1 else 'that password'}, then encrypt again. "
+                    "Nothing was changed.")
             found.put_recovery(key, recovery)
             found.state = "ready"
             found.write(keys_path)  # before the swap: an encrypted file is never without its key file
-            old = path.with_name(path.name + LEFTOVER_PLAIN)
+            wrote_keys = True
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
             os.link(path, old)
             os.replace(tmp, path)
+            swapped = True
             sync_folder(path.parent)
-        except CaseloadError:
-            raise
-        except (OSError, module.Error) as exc:
+            # Still holding the plain file: a writer of another process that was waiting for it
+            # finds zeros (and says the file was replaced), never a file that takes its write.
             with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise FileNotWritten(f"The practice file could not be encrypted ({exc}); it is as it was, "
-                                 "unencrypted.") from exc
+                overwrite(old)
+        except BaseException as exc:
+            if not swapped:
+                key[:] = bytes(len(key))
+                with contextlib.suppress(OSError):
+                    _remove_half_copy(path)
+                if wrote_keys:
+                    with contextlib.suppress(OSError):
+                        keys_path.unlink()  # it named the copy, which is gone
+                with contextlib.suppress(OSError):
+                    old.unlink()  # a second name of the plain file, which stays as it was
+            if isinstance(exc, (OSError, module.Error)) and not swapped:
+                raise FileNotWritten(f"The practice file could not be encrypted ({exc}); it is as it was, "
+                                     "unencrypted.") from exc
+            raise
         finally:
-            conn.close()
-        shred(path.with_name(path.name + LEFTOVER_PLAIN))
+            if conn is not None:
+                conn.close()
+        with contextlib.suppress(OSError):
+            shred(old)
         for side in practice_file.SIDE_FILES:
             with contextlib.suppress(FileNotFoundError):
                 path.with_name(path.name + side).unlink()
-        self.practice.reopen(open_database(f"sqlite:///{path}", keys=KeyHolder(key)))
-        self.practice.users.note_encrypted(actor)
-        return recovery
 
     # ------------------------------------------------------------ backing up
 

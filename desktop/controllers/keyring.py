@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from desktop.controllers.errors import FileNotWritten
 from desktop.storage.database import Database
 from desktop.storage.keyfile import KeyFile, key_file_path, write_atomically
 
@@ -35,17 +36,30 @@ class Keyring:
     def change(self, change: Callable[[KeyFile, bytearray], object], s: Session | None = None) -> None:
         """Rewrite the key file with ``change`` applied (given the file and the database key).
 
-        With ``s``, as part of that transaction: the old file comes back if it does not commit.
-        Without, at once (the caller holds the database's write lock, or nobody else can write).
+        With ``s``, as part of that transaction: the database's write lock is taken first, so two
+        workstations never read and rewrite the key file at once, and the old file comes back if
+        the transaction does not commit (before the lock is let go). An encrypted file's commits
+        are as durable as the key file's write (``synchronous=FULL``, database.py). Without
+        ``s``, the caller holds the lock (or nobody else can write).
         """
-        before = self.path.read_bytes()
+        if s is not None:
+            self.db.take_write_lock(s, "key file")
+        try:
+            before = self.path.read_bytes()
+        except OSError as exc:
+            raise FileNotWritten(f"Caseload cannot read the key file {self.path} ({exc.strerror or exc}); "
+                                 "nothing was changed.") from None
         found = KeyFile.read(self.path, database=self.db.path)
         key = self.db.keys.copy()  # type: ignore[union-attr]
         try:
             change(found, key)
         finally:
             key[:] = bytes(len(key))
-        found.write(self.path)
+        try:
+            found.write(self.path)
+        except OSError as exc:
+            raise FileNotWritten(f"Caseload cannot write the key file {self.path} ({exc.strerror or exc}); "
+                                 "nothing was changed.") from None
         if s is not None:
             s.info.setdefault("undo_on_failure", []).append(lambda: write_atomically(self.path, before))
 

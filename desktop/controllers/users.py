@@ -131,20 +131,19 @@ class UsersController(Controller):
         return actor
 
     @before_sign_in("user.sign_in")
-    def sign_in(self, s: Session, username: str, password: str, *, slot_opened: bool = False) -> Actor:
+    def sign_in(self, s: Session, username: str, password: str) -> Actor:
         """The user behind a username and password; ``NotSignedIn`` (audited) otherwise.
 
-        ``slot_opened``: the password has just opened this username's slot of the encrypted
-        file's key file (``Access.sign_in``), which is kept in step with the stored hash, so
-        checking the hash again would only add a tenth of a second to every sign-in.
+        On an encrypted file the password has already opened the user's slot of the key file;
+        it is checked against the stored hash all the same, so a slot that is stale (a key file
+        from an older backup) never stands in for the password the practice knows now.
         """
         user = s.scalars(select(PracticeUser).where(PracticeUser.username == (username or "").strip())
                          ).one_or_none()
         # The password is checked whoever is named, against a stand-in for nobody: an unknown or
         # deactivated username must take as long to refuse as a wrong password, or the time
         # taken would tell a guesser which usernames exist.
-        matches = slot_opened or _verifies(user.password_hash if user is not None else _stand_in_hash(),
-                                           password)
+        matches = _verifies(user.password_hash if user is not None else _stand_in_hash(), password)
         if user is None or not user.active or not matches:
             # Attempts on unknown usernames are recorded without the name typed:
             # people sometimes type their password into the username field.
@@ -349,7 +348,6 @@ class UsersController(Controller):
             raise PermissionDenied("Only the Account Owner can make a new recovery key.")
         if self.keyring is None:
             raise InvalidInput("This practice file is not encrypted, so it has no recovery key.")
-        self.db.take_write_lock(s, "key file")
         self.keyring.change(lambda found, key: found.put_recovery(key, recovery_key), s)
         audit(s, actor, "practice.recovery_key", "practice", 1)
 

@@ -78,7 +78,7 @@ class FileAttempts:
                 if not isinstance(data, dict) or not isinstance(data.get("buckets"), dict):
                     raise ValueError
                 bytes.fromhex(data["secret"])
-            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError, UnicodeDecodeError):
                 data = {"secret": secrets.token_hex(16), "buckets": {}}  # a damaged file starts over
             before = json.dumps(data, sort_keys=True)
             yield data

@@ -143,6 +143,10 @@ def _encrypted_connector(path: Path, keys: KeyHolder) -> Callable[[], object]:
     return connect
 
 
+def _durable_commits(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_connection.execute("PRAGMA synchronous=FULL")
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -322,12 +326,13 @@ class Database:
                         raise CommitLost(_first_line(exc)) from exc
                     raise
         except BaseException:
-            with contextlib.suppress(Exception):
-                session.rollback()
-            # Files changed in step with this transaction (the key file) go back as they were.
+            # Files changed in step with this transaction (the key file) go back as they were,
+            # while its write lock still keeps every other writer out.
             for undo in reversed(session.info.pop("undo_on_failure", [])):
                 with contextlib.suppress(Exception):
                     undo()
+            with contextlib.suppress(Exception):
+                session.rollback()
             raise
         finally:
             session.close()
@@ -545,6 +550,10 @@ def create_database_engine(url: str, *, create: bool = False, keys: KeyHolder | 
         else:
             engine = create_engine(sa_url, connect_args={"timeout": 5})
         event.listen(engine, "connect", _sqlite_pragmas)
+        if keys is not None:
+            # A commit that changed the key file must not be lost to a power cut after the key
+            # file's own (flushed) write: every commit of an encrypted file is flushed too.
+            event.listen(engine, "connect", _durable_commits)
         return engine
     if sa_url.get_backend_name() == "postgresql":
         if sa_url.drivername == "postgresql":

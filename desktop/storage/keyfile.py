@@ -78,7 +78,7 @@ USER_KDF = KdfParams(time_cost=6, memory_kib=128 * 1024, parallelism=4)
 RECOVERY_KDF = KdfParams(time_cost=2, memory_kib=16 * 1024, parallelism=1)
 # Parameters a slot may record: anything outside is a damaged or hostile file, refused before
 # Argon2 is asked to spend it.
-_LIMITS = {"time_cost": (1, 64), "memory_kib": (8, 4 * 1024 * 1024), "parallelism": (1, 64)}
+_LIMITS = {"time_cost": (1, 16), "memory_kib": (8, 1024 * 1024), "parallelism": (1, 16)}
 
 RECOVERY_GROUPS, RECOVERY_GROUP_LEN = 8, 5
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -111,15 +111,17 @@ def spend_like_a_password(password: str) -> None:
         _USER_KDF_SECONDS.append(time.perf_counter() - started)
 
 
-def _as_long_as_a_password(started: float, password: str) -> None:
-    """After a cheaper slot refused ``password``: take as long as a full-cost one would have, so
-    the time taken does not tell which usernames have such a slot."""
-    if not _USER_KDF_SECONDS:
-        spend_like_a_password(password)
-        return
-    left = _USER_KDF_SECONDS[0] - (time.perf_counter() - started)
-    if left > 0:
-        time.sleep(left)
+def _as_long_as_a_password(started: float, params: KdfParams) -> None:
+    """After a slot cheaper than a full one refused a password: take as long as a full one would
+    have, so the time taken does not tell which usernames have such a slot. The full cost is the
+    one measured here, else estimated from this slot's (Argon2's work grows with passes × memory)."""
+    spent = time.perf_counter() - started
+    if _USER_KDF_SECONDS:
+        full = _USER_KDF_SECONDS[0]
+    else:
+        full = spent * (USER_KDF.time_cost * USER_KDF.memory_kib) / (params.time_cost * params.memory_kib)
+    if full > spent:
+        time.sleep(full - spent)
 
 
 # ------------------------------------------------------------------ recovery keys
@@ -191,7 +193,8 @@ class KeyFile:
 
     def user_id(self, username: str) -> str:
         """The slot id of ``username``: a hash keyed by the practice id, not the name itself."""
-        name = (username or "").strip().casefold()
+        # Exactly as the database spells it (usernames differing in case are different users).
+        name = (username or "").strip()
         return hmac.new(bytes.fromhex(self.practice), name.encode("utf-8", "surrogatepass"),
                         hashlib.sha256).hexdigest()
 
@@ -257,7 +260,7 @@ class KeyFile:
         started = time.perf_counter()
         key = self.unwrap(slot, password)
         if key is None and slot.params != USER_KDF:
-            _as_long_as_a_password(started, password)
+            _as_long_as_a_password(started, slot.params)
         return key, slot
 
     def unwrap_recovery(self, recovery_key: str) -> bytearray | None:
@@ -304,7 +307,8 @@ class KeyFile:
             raise damaged
         try:
             found = cls._parse(json.loads(data.decode("utf-8")))
-        except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError, binascii.Error,
+                UnicodeDecodeError):
             raise damaged from None
         if database is not None:
             salt = database_salt(database)

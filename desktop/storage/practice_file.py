@@ -18,6 +18,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -147,3 +148,29 @@ def mark(dbapi_connection: sqlite3.Connection, schema_line: int) -> None:
     dbapi_connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     dbapi_connection.execute(f"PRAGMA user_version = {schema_line}")
     dbapi_connection.commit()
+
+
+@contextlib.contextmanager
+def held_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """An exclusive lock on the small file ``path`` (made if missing), held for the block, across
+    processes; released by the system if the process dies. Yields False at once, without the lock,
+    if ``wait`` is False and another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            if os.name == "nt":  # pragma: no cover - Windows
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            else:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError:
+            if wait:
+                raise
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -187,46 +187,62 @@ def _whole_practice(path: Path) -> tuple[str, int]:
         practice.close()
 
 
+def _start_encrypting(path: Path) -> subprocess.Popen[bytes]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CASELOAD_")}
+    environ.update(QT_QPA_PLATFORM="offscreen", CASELOAD_PASSWORD=PASSWORD)
+    return subprocess.Popen([sys.executable, "-m", "desktop", "--database", f"sqlite:///{path}", "encrypt",
+                             "--as", "owner"], cwd=ROOT, env=environ, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def test_encrypt_killed_at_random_moments_leaves_the_plain_or_the_encrypted_file_whole(tmp_path: Path) -> None:
     template = tmp_path / "template.db"
     clients = _plain_practice(template, 3000)
+    # How long a whole run takes on this machine now: the kills are spread over it.
+    timed = tmp_path / "timed" / "caseload.db"
+    timed.parent.mkdir()
+    timed.write_bytes(template.read_bytes())
+    started = time.monotonic()
+    assert _start_encrypting(timed).wait() == 0
+    whole = time.monotonic() - started
     rng = random.Random(14)
+    moments = [0.05, whole * 1.5] + [rng.uniform(0.1, whole) for _ in range(10)]
     seen: set[str] = set()
-    for attempt in range(10):
+    for attempt, moment in enumerate(moments):
         folder = tmp_path / f"run{attempt}"
         folder.mkdir()
         path = folder / "caseload.db"
         path.write_bytes(template.read_bytes())
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("CASELOAD_")}
-        environ.update(QT_QPA_PLATFORM="offscreen", CASELOAD_PASSWORD=PASSWORD)
-        proc = subprocess.Popen([sys.executable, "-m", "desktop", "--database", f"sqlite:///{path}", "encrypt",
-                                 "--as", "owner"], cwd=ROOT, env=environ, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 2.5))
+        proc = _start_encrypting(path)
+        time.sleep(moment)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kind, found = _whole_practice(path)
         seen.add(kind)
-        assert found == clients, (attempt, kind)
+        assert found == clients, (attempt, moment, kind)
         leftovers = {p.name for p in folder.iterdir()} - {"caseload.db", "caseload.db-wal", "caseload.db-shm",
                                                          "caseload.keys", "caseload.signin"}
-        assert leftovers == set(), leftovers
+        assert leftovers == set(), (moment, leftovers)
         if kind == "encrypted":
             assert b"SQLite format 3" not in path.read_bytes()[:16]
+        else:
+            assert path.read_bytes().startswith(b"SQLite format 3")
     assert seen == {"plain", "encrypted"}, f"the kills all landed on one side: {seen}"
 
 
-def test_a_new_demo_practice_is_encrypted_and_grep_finds_none_of_its_names(tmp_path: Path) -> None:
-    path = tmp_path / "caseload.db"
-    succeeded(run(path, "demo", "--clients", "200", password=None))
-    listed = succeeded(run(path, "clients", "list", "--status", "all", "--as", "owner", "--format", "csv",
-                           password="demo"))
-    # Five letters or more: a shorter run of bytes turns up by chance in megabytes of ciphertext.
-    names = {word for line in listed.splitlines()[1:] for word in line.split(",")[1:3] if len(word) >= 5}
-    assert len(names) > 50
-    data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("caseload.db"))
-    found = [name for name in names if name.encode() in data]
-    assert found == []
-    sample = sorted(names)[0]
-    grep = subprocess.run(["grep", "-c", sample, str(path)], capture_output=True, text=True)
-    assert grep.stdout.strip() == "0"
+def test_change_password_on_an_encrypted_file_goes_through_the_one_door(encrypted: tuple[Path, str]) -> None:
+    path, _ = encrypted
+    for _ in range(5):
+        refused(run(path, "users", "change-password", "--as", "olive", password="a wrong guess",
+                    env={"CASELOAD_NEW_PASSWORD": "olive's next passphrase"}))
+    assert "Too many failed" in refused(run(path, "users", "change-password", "--as", "olive",
+                                            env={"CASELOAD_NEW_PASSWORD": "olive's next passphrase"}))
+
+
+def test_change_password_on_an_encrypted_file_changes_the_password_that_opens_it(
+        encrypted: tuple[Path, str]) -> None:
+    path, _ = encrypted
+    assert "Your password was changed" in succeeded(run(
+        path, "users", "change-password", "--as", "olive", env={"CASELOAD_NEW_PASSWORD": "olive's next passphrase"}))
+    refused(run(path, "clients", "list", "--as", "olive"))
+    assert "Quixotic" in run(path, "clients", "list", "--as", "olive", password="olive's next passphrase").out

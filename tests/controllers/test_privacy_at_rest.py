@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -313,7 +314,7 @@ def test_a_database_copied_without_its_key_file_says_to_bring_the_key_file(tmp_p
 
 
 @pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "wrong types", "huge", "absurd cost",
-                                    "not utf-8"])
+                                    "not utf-8", "kdf not an object", "deeply nested"])
 def test_a_damaged_key_file_is_refused_in_one_sentence(tmp_path: Path, damage: str) -> None:
     path, _ = new_practice(tmp_path)
     keys = keyfile.key_file_path(path)
@@ -332,6 +333,11 @@ def test_a_damaged_key_file_is_refused_in_one_sentence(tmp_path: Path, damage: s
     elif damage == "absurd cost":
         good["slots"][0]["kdf"]["memory_kib"] = 1 << 40
         keys.write_text(json.dumps(good))
+    elif damage == "kdf not an object":
+        good["slots"][0]["kdf"] = "argon2id"
+        keys.write_text(json.dumps(good))
+    elif damage == "deeply nested":
+        keys.write_text("[" * 100_000 + "]" * 100_000)
     else:
         keys.write_bytes(b"\xff\xfe{}")
     _refused_unchanged(path, KeyFileDamaged, "is damaged")
@@ -697,5 +703,140 @@ def test_encrypting_while_this_process_is_still_reading_waits_for_it(tmp_path: P
         assert path.read_bytes().startswith(b"SQLite format 3") and not practice.encrypted
         practice.access.encrypt(owner)
         assert practice.encrypted
+    finally:
+        practice.close()
+
+
+
+# ---------------------------------------------------------------------- found in review
+
+def test_usernames_differing_only_in_case_are_two_users_with_two_slots(tmp_path: Path) -> None:
+    path, _ = new_practice(tmp_path)
+    practice = reopen(path)
+    try:
+        owner = practice.access.sign_in("olive", OWNER_PASSWORD).actor
+        practice.users.add_user(owner, "Olive", "clinician", "the other olive's passphrase")
+    finally:
+        practice.close()
+    for username, password, role in (("olive", OWNER_PASSWORD, "account_owner"),
+                                     ("Olive", "the other olive's passphrase", "clinician")):
+        practice = reopen(path)
+        try:
+            assert practice.access.sign_in(username, password).actor.role.value == role
+        finally:
+            practice.close()
+    practice = reopen(path)
+    try:
+        with pytest.raises(NotSignedIn):  # the clinician's password never opens the owner's account
+            practice.access.sign_in("olive", "the other olive's passphrase")
+    finally:
+        practice.close()
+
+
+def test_two_workstations_changing_the_key_file_at_once_lose_neither_change(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    path, _ = new_practice(tmp_path)
+    first, second = reopen(path), reopen(path)
+    real_write = keyfile.KeyFile.write
+    writing = threading.Event()
+
+    def slow_write(self: keyfile.KeyFile, where: Path) -> None:
+        if threading.current_thread().name == "deactivating":
+            writing.set()
+            time.sleep(0.5)  # the other workstation's change comes meanwhile
+        real_write(self, where)
+
+    import time
+
+    monkeypatch.setattr(keyfile.KeyFile, "write", slow_write)
+    try:
+        owner_a = first.access.sign_in("olive", OWNER_PASSWORD).actor
+        owner_b = second.access.sign_in("olive", OWNER_PASSWORD).actor
+        first.users.add_user(owner_a, "mallory", "biller", "mallory's passphrase")
+        deactivating = threading.Thread(target=first.users.deactivate, args=(owner_a, "mallory"),
+                                        name="deactivating")
+        deactivating.start()
+        assert writing.wait(5)
+        second.users.reset_password(owner_b, "clara", "clara's reset passphrase")
+        deactivating.join()
+    finally:
+        first.close()
+        second.close()
+    found = keyfile.KeyFile.read(keyfile.key_file_path(path))
+    assert found.user_slot("mallory") is None
+    practice = reopen(path)
+    try:
+        with pytest.raises(NotSignedIn):
+            practice.access.sign_in("clara", CLARA)
+        assert practice.access.sign_in("clara", "clara's reset passphrase").actor.must_change_password
+    finally:
+        practice.close()
+
+
+def test_a_key_file_of_an_unfinished_practice_never_removes_a_restored_file(tmp_path: Path) -> None:
+    path, _ = new_practice(tmp_path / "restored")
+    unfinished = open_practice(f"sqlite:///{tmp_path / 'new' / 'caseload.db'}", create=True)
+    unfinished.close()  # set up stopped before its Account Owner
+    keys = keyfile.key_file_path(path)
+    keys.write_bytes(keyfile.key_file_path(tmp_path / "new" / "caseload.db").read_bytes())
+    before = _fingerprint(path, keys)
+    with pytest.raises(KeyFileForeign, match="belongs to another practice file"):
+        open_practice(f"sqlite:///{path}", create=True)
+    assert _fingerprint(path, keys) == before
+    # Cut short before it named its file (no salt yet): still never taken for this one.
+    stray = json.loads(keys.read_text())
+    stray["database_salt"] = ""
+    keys.write_text(json.dumps(stray))
+    before = _fingerprint(path, keys)
+    with pytest.raises(KeyFileForeign, match="never set up, not this file's"):
+        open_practice(f"sqlite:///{path}", create=True)
+    assert _fingerprint(path, keys) == before
+    # The unfinished one itself is made again, as it held nothing.
+    again = open_practice(f"sqlite:///{tmp_path / 'new' / 'caseload.db'}", create=True)
+    try:
+        assert again.encrypted and not again.access.has_users()
+    finally:
+        again.close()
+
+
+def test_attempts_that_cannot_be_counted_stop_sign_in_with_one_sentence(tmp_path: Path) -> None:
+    path, _ = new_practice(tmp_path)
+    attempts = path.with_name("caseload.signin")
+    attempts.unlink()
+    attempts.mkdir()  # stands for a file Caseload may not write (the tests run as root)
+    practice = reopen(path)
+    try:
+        from desktop.controllers.errors import FileNotWritten
+
+        with pytest.raises(FileNotWritten, match="cannot count sign-in attempts") as refused:
+            practice.access.sign_in("olive", OWNER_PASSWORD)
+        assert "\n" not in str(refused.value) and practice.locked
+    finally:
+        practice.close()
+
+
+def test_a_cheaper_slot_is_padded_to_the_full_cost_even_before_one_was_measured(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path, _ = new_practice(tmp_path)
+    practice = reopen(path)
+    try:
+        owner = practice.access.sign_in("olive", OWNER_PASSWORD).actor
+        practice.users.reset_password(owner, "clara", PASSWORD)  # a slot from the stored hash
+        practice.access.sign_out()
+        slot = keyfile.KeyFile.read(keyfile.key_file_path(path)).user_slot("clara")
+        assert slot is not None and slot.rehash
+        # A process that has not derived a full key yet, with users' keys dearer than stored hashes.
+        full = keyfile.KdfParams(slot.params.time_cost * 2, slot.params.memory_kib * 2, slot.params.parallelism)
+        monkeypatch.setattr(keyfile, "USER_KDF", full)
+        monkeypatch.setattr(keyfile, "_USER_KDF_SECONDS", [])
+        slept: list[float] = []
+        monkeypatch.setattr(keyfile.time, "sleep", slept.append)
+        started = time.perf_counter()
+        with pytest.raises(NotSignedIn):
+            practice.access.sign_in("clara", "a wrong passphrase")
+        spent = time.perf_counter() - started
+        # Four times the work: padded by about three times what the cheap slot took (the sleep
+        # itself is not taken here, so ``spent`` is the cheap slot and the rest of the sign-in).
+        assert len(slept) == 1 and spent < slept[0] < 4 * spent
     finally:
         practice.close()
