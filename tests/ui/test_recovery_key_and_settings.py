@@ -94,10 +94,10 @@ def test_first_run_on_an_encrypted_practice_shows_the_key_until_its_last_group_i
         assert "not the last group" in page.problem.text()
         qtbot.keyClick(check, Qt.Key.Key_Return)  # Return does not get past a wrong group
         assert page.isVisible()
-        # Escape asks first; going back keeps the page.
-        when_modal(QMessageBox, lambda box: click_button(box, "backToKey"))
+        # Escape does not leave the page before the group is typed.
         qtbot.keyClick(check, Qt.Key.Key_Escape)
         assert page.isVisible() and not page.confirmed
+        assert page.problem.text().startswith("Type the last group of the key to go on")
         typed = last_group(key).lower()
         type_group(qtbot, page, f"{typed[:2]} {typed[2:]}")  # any case, spaces ignored
         assert continue_button.isEnabled() and not page.problem.text()
@@ -136,27 +136,13 @@ def test_the_group_is_read_as_a_key_is_typed() -> None:
     assert not group_matches("", KEY) and not group_matches("BOI7", KEY) and not group_matches("Z2345", KEY)
 
 
-def test_closing_the_page_unchecked_asks_and_may_go_on_without(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_cannot_be_closed_before_the_last_group_is_typed(qtbot) -> None:  # type: ignore[no-untyped-def]
     page = key_page(qtbot)
-    asked: list[str] = []
-
-    def back(box: QMessageBox) -> None:
-        asked.append(box.text())
-        click_button(box, "backToKey")
-
-    when_modal(QMessageBox, back)
     page.close()  # the window's close button
-    assert asked == ["Go on without showing you have the recovery key?"]
-    assert page.isVisible()
-
-    def go_on(box: QMessageBox) -> None:
-        assert box.defaultButton().objectName() == "backToKey"  # Return goes back, never on
-        click_button(box, "goOnWithoutKey")
-
-    when_modal(QMessageBox, go_on)
+    assert page.isVisible() and not page.confirmed
+    assert page.problem.text().startswith("Type the last group of the key to go on")
     qtbot.keyClick(page.check, Qt.Key.Key_Escape)
-    assert not page.isVisible() and not page.confirmed
-    assert page.result() == QDialog.DialogCode.Rejected
+    assert page.isVisible() and not page.confirmed
 
 
 def test_once_the_group_is_typed_escape_closes_without_a_question(qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -69,6 +68,8 @@ WHAT_IT_IS = ("This key lets the Account Owner set a new password if theirs is f
 WHERE_TO_KEEP = ("Keep it on paper somewhere safe and away from the computer, such as a locked drawer or "
                  "with your important papers. Anyone who has both this key and the practice's files can "
                  "open them.")
+NOT_YET = ("Type the last group of the key to go on: Caseload shows the key only now, so keep it (print it, "
+           "save it, or write it down) before you leave this page.")
 SHOWN_ONCE = "Caseload shows it only now: print it, or write it down, before you go on."
 CHARACTERS = "Only the letters A to Z and the digits 2 to 7: an O or an I is a letter."
 REPLACED = "A new recovery key made in Practice settings replaces this one; this one then stops working."
@@ -319,32 +320,13 @@ class RecoveryKeyDialog(QDialog):
             super().accept()
 
     def reject(self) -> None:
-        """Escape or the close button: asked first, unless the group was typed."""
-        if self.confirmed or self.go_on_without_check():
+        """Escape or the close button: the page stays until the last group is typed (the key is
+        shown only now, and the Account Owner must show they have it before going on)."""
+        if self.confirmed:
             super().reject()
-
-    def go_on_without_check(self) -> bool:
-        box = QMessageBox(self)
-        box.setObjectName("recoveryKeyUnchecked")
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Recovery key not checked")
-        box.setText("Go on without showing you have the recovery key?")
-        box.setInformativeText(
-            "Without this key, a forgotten Account Owner password may lock everyone out of the practice "
-            "file for good. If you do not keep this one, make a new key later in Practice settings (New "
-            "recovery key…).")
-        back = box.addButton("Back to the key", QMessageBox.ButtonRole.RejectRole)
-        back.setObjectName("backToKey")
-        go_on = box.addButton("Go on without it", QMessageBox.ButtonRole.DestructiveRole)
-        go_on.setObjectName("goOnWithoutKey")
-        box.setDefaultButton(back)
-        box.setEscapeButton(back)
-        box.exec()
-        leaving = box.clickedButton() is go_on
-        box.deleteLater()
-        if not leaving:
-            self.check.setFocus()
-        return leaving
+            return
+        self.problem.setText(NOT_YET)
+        self.check.setFocus()
 
     # ------------------------------------------------------------- paper
 
