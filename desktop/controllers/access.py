@@ -660,7 +660,11 @@ class Access:
             old_level = conn.isolation_level
             conn.isolation_level = None
             try:
-                conn.execute(f"ATTACH DATABASE ? AS backup KEY \"x'{keys.copy().hex()}'\"", (str(tmp),))
+                key = keys.copy()
+                try:
+                    conn.execute(f"ATTACH DATABASE ? AS backup KEY \"x'{key.hex()}'\"", (str(tmp),))
+                finally:
+                    key[:] = bytes(len(key))
                 try:
                     conn.execute("PRAGMA backup.synchronous=FULL")
                     conn.execute("BEGIN")  # one snapshot of the practice, whatever others write meanwhile
@@ -682,6 +686,9 @@ class Access:
     def _plain_copy(self, tmp: Path) -> None:
         import sqlite3
 
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner-only from the start
         raw = self.db.engine.raw_connection()
         try:
             source = raw.driver_connection

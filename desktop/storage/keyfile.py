@@ -20,8 +20,8 @@ the old one), readable by its owner only::
 * ``database_salt`` is the first 16 bytes of the database file (SQLCipher's
   salt): a key file that belongs to another practice file is recognised
   before anything is decrypted with it.
-* A user's slot ``id`` is a keyed hash of the username, so the file does not
-  list who works at the practice.
+* A user's slot ``id`` is a hash of the username, keyed by the practice id, so
+  the file shows no username in plain text (a guessed one can still be tested).
 * ``kdf`` records the Argon2id parameters and salt the slot was made with. A
   slot made from a stored password hash (``rehash``: a user added, a password
   reset, a plain file encrypted) is made again with fresh parameters and salt

@@ -840,3 +840,22 @@ def test_a_cheaper_slot_is_padded_to_the_full_cost_even_before_one_was_measured(
         assert len(slept) == 1 and spent < slept[0] < 4 * spent
     finally:
         practice.close()
+
+
+def test_a_plain_practice_backs_up_to_a_private_plain_copy(tmp_path: Path) -> None:
+    path = _plain_practice(tmp_path)
+    out = tmp_path / "copy.db"
+    practice = reopen(path)
+    try:
+        owner = practice.access.sign_in("owner", PASSWORD).actor
+        assert practice.access.backup(owner, out) == (out, None)
+    finally:
+        practice.close()
+    assert out.read_bytes().startswith(b"SQLite format 3") and out.stat().st_mode & 0o777 == 0o600
+    assert not out.with_name("copy.db.partial").exists()
+    copy = reopen(out)
+    try:
+        owner = copy.access.sign_in("owner", PASSWORD).actor
+        assert sorted(r.last_name for r in copy.clients.list_clients(owner)) == ["Pérez", "Quixotic"]
+    finally:
+        copy.close()
