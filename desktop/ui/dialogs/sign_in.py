@@ -6,6 +6,10 @@ sign-in runs off the window's thread under a wait cursor, and a second Return or
 meanwhile does nothing: one press, one attempt. After too many failed attempts for a
 username the controller refuses with the wait it imposes (``SignInThrottled``); the Sign in
 button then counts that wait down for that username and comes back by itself.
+
+On an encrypted practice a link under the form, "Forgot the Account Owner's password?",
+opens ``RecoverDialog``: the recovery key sets a new password for an Account Owner, and
+that sign-in is this dialog's result, as if they had signed in here.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -86,6 +92,25 @@ class SignInDialog(QDialog):
         form = QFormLayout()
         form.addRow("&Username:", self.username)
         form.addRow("&Password:", self.password)
+        # Only an encrypted practice has a recovery key; on any other the Account Owner resets
+        # passwords from the Users window, and there is nothing to offer here.
+        self.forgot: QPushButton | None = None
+        if practice.encrypted:
+            self.forgot = QPushButton("Forgot the Account Owner's password?")
+            self.forgot.setObjectName("forgotPassword")
+            self.forgot.setAccessibleDescription("Set a new password with the practice's recovery key")
+            self.forgot.setAutoDefault(False)  # Return in a field always means Sign in
+            self.forgot.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.forgot.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+            self.forgot.setStyleSheet(
+                "QPushButton#forgotPassword { border: 1px solid transparent; padding: 0 1px; "
+                "color: palette(link); text-decoration: underline; text-align: left; "
+                "background: transparent; }"
+                "QPushButton#forgotPassword:focus { border: 1px dotted palette(link); }"  # Tab finds it
+                "QPushButton#forgotPassword:disabled { color: palette(mid); }")
+            self.forgot.clicked.connect(self._forgot_password)
+            form.addRow("", self.forgot)
+        self.recovering: QDialog | None = None  # the recovery dialog, while it is open
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.sign_in = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -165,6 +190,8 @@ class SignInDialog(QDialog):
         for edit in (self.username, self.password):
             edit.setReadOnly(busy)
         self.cancel.setEnabled(not busy)
+        if self.forgot is not None:
+            self.forgot.setEnabled(not busy)
         if busy:
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         else:
@@ -184,6 +211,30 @@ class SignInDialog(QDialog):
         if isinstance(outcome.error, NotSignedIn):
             self.password.clear()
             self.password.setFocus()
+
+    # ------------------------------------------------------------- the recovery key
+
+    def _forgot_password(self) -> None:
+        """The recovery dialog over this one (not waited for); its sign-in becomes this one's."""
+        from desktop.ui.dialogs.recover import RecoverDialog  # it uses this module's countdown
+
+        if self.busy or self.recovering is not None:
+            return
+        dialog = RecoverDialog(self.practice, self, clock=self.clock)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.recovering = dialog
+        dialog.finished.connect(lambda _result: self._recovery_closed(dialog))
+        dialog.open()
+
+    def _recovery_closed(self, dialog: QDialog) -> None:
+        self.recovering = None
+        signed_in: SignedIn | None = getattr(dialog, "signed_in", None)
+        if signed_in is None:
+            self.password.setFocus()
+            return
+        self.signed_in = signed_in
+        self.actor = signed_in.actor
+        self.accept()
 
     def reject(self) -> None:
         if self.busy:
