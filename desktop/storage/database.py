@@ -143,8 +143,12 @@ def _encrypted_connector(path: Path, keys: KeyHolder) -> Callable[[], object]:
     return connect
 
 
-def _durable_commits(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+ENCRYPTED_PAGE_CACHE_KIB = -1000  # SQLCipher's own library and OpenSSL take the other megabytes
+
+
+def _encrypted_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     dbapi_connection.execute("PRAGMA synchronous=FULL")
+    dbapi_connection.execute(f"PRAGMA cache_size={ENCRYPTED_PAGE_CACHE_KIB}")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -552,8 +556,9 @@ def create_database_engine(url: str, *, create: bool = False, keys: KeyHolder | 
         event.listen(engine, "connect", _sqlite_pragmas)
         if keys is not None:
             # A commit that changed the key file must not be lost to a power cut after the key
-            # file's own (flushed) write: every commit of an encrypted file is flushed too.
-            event.listen(engine, "connect", _durable_commits)
+            # file's own (flushed) write: every commit of an encrypted file is flushed too. And a
+            # smaller page cache keeps the window within its memory with SQLCipher loaded.
+            event.listen(engine, "connect", _encrypted_pragmas)
         return engine
     if sa_url.get_backend_name() == "postgresql":
         if sa_url.drivername == "postgresql":
