@@ -146,7 +146,8 @@ def test_a_wrong_key_is_one_sentence_keeps_the_key_selected_and_changes_nothing(
 
 
 def test_what_cannot_be_a_key_is_said_as_it_is_typed_and_never_tried(qtbot, locked) -> None:  # type: ignore[no-untyped-def]
-    recover = open_recovery(qtbot, sign_in_dialog(qtbot, locked.practice))
+    dialog = sign_in_dialog(qtbot, locked.practice)  # held: the recovery dialog is its child
+    recover = open_recovery(qtbot, dialog)
     type_into(qtbot, recover, password=NEW, repeat=NEW)
     type_into(qtbot, recover, key="K7Q2M-ABCDE")
     assert recover.problem.text() == "" and not recover.set_button.isEnabled()  # still being typed
@@ -167,7 +168,8 @@ def test_what_cannot_be_a_key_is_said_as_it_is_typed_and_never_tried(qtbot, lock
 
 
 def test_a_weak_or_unrepeated_new_password_is_refused_as_it_is_typed(qtbot, locked) -> None:  # type: ignore[no-untyped-def]
-    recover = open_recovery(qtbot, sign_in_dialog(qtbot, locked.practice))
+    dialog = sign_in_dialog(qtbot, locked.practice)  # held: the recovery dialog is its child
+    recover = open_recovery(qtbot, dialog)
     type_into(qtbot, recover, key=locked.key)
     type_into(qtbot, recover, password="short")
     assert recover.problem.text() == "Use at least 10 characters." and not recover.set_button.isEnabled()
@@ -239,7 +241,8 @@ def test_whose_password_when_there_are_several_account_owners(qtbot, tmp_path, c
 def test_too_many_wrong_keys_wait_counted_down_on_the_button(qtbot, locked, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     now = [1_000_000.0]
     monkeypatch.setattr("desktop.controllers.access.time", SimpleNamespace(time=lambda: now[0]))
-    recover = open_recovery(qtbot, sign_in_dialog(qtbot, locked.practice, clock=lambda: now[0]))
+    dialog = sign_in_dialog(qtbot, locked.practice, clock=lambda: now[0])
+    recover = open_recovery(qtbot, dialog)
     type_into(qtbot, recover, password=NEW, repeat=NEW)
     for _ in range(5):
         type_into(qtbot, recover, key=new_recovery_key())

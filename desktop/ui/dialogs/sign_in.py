@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -220,15 +220,19 @@ class SignInDialog(QDialog):
 
         if self.busy or self.recovering is not None:
             return
-        dialog = RecoverDialog(self.practice, self, clock=self.clock)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.recovering = dialog
-        dialog.finished.connect(lambda _result: self._recovery_closed(dialog))
-        dialog.open()
+        self.recovering = RecoverDialog(self.practice, self, clock=self.clock)
+        # A method, not a lambda: a closure holding this dialog, let go of while its child is
+        # deleted, could delete this dialog from inside that child's deletion (a crash).
+        self.recovering.finished.connect(self._recovery_closed)
+        self.recovering.open()
 
-    def _recovery_closed(self, dialog: QDialog) -> None:
-        self.recovering = None
+    @Slot(int)
+    def _recovery_closed(self, _result: int) -> None:
+        dialog, self.recovering = self.recovering, None
+        if dialog is None:
+            return
         signed_in: SignedIn | None = getattr(dialog, "signed_in", None)
+        dialog.deleteLater()
         if signed_in is None:
             self.password.setFocus()
             return
