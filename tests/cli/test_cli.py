@@ -720,8 +720,11 @@ def test_a_reset_password_is_changed_before_anything_else(clinic: Clinic):
         clinic.db, "users", "change-password", "--as", "biller", password="not the one given",
         env={"CASELOAD_NEW_PASSWORD": own}))
     assert snapshot(clinic.db) == before
-    succeeded(caseload(clinic.db, "users", "change-password", "--as", "biller", password=first,
-                       env={"CASELOAD_NEW_PASSWORD": own}))
+    changed = caseload(clinic.db, "users", "change-password", "--as", "biller", password=first,
+                       env={"CASELOAD_NEW_PASSWORD": own})
+    # The wrong current password above counts as a failed sign-in, and is told now.
+    assert changed.code == 0 and "Your password was changed" in changed.out
+    assert changed.err == "caseload: 1 failed sign-in attempt since you last signed in.\n"
     succeeded(caseload(clinic.db, "billing", "run", "--as", "biller", password=own))
 
 
