@@ -143,7 +143,7 @@ def _encrypted_connector(path: Path, keys: KeyHolder) -> Callable[[], object]:
     return connect
 
 
-ENCRYPTED_PAGE_CACHE_KIB = -1000  # SQLCipher's own library and OpenSSL take the other megabytes
+ENCRYPTED_PAGE_CACHE_KIB = -500  # SQLCipher's own library and OpenSSL take the other megabytes
 
 
 def _encrypted_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
