@@ -70,10 +70,10 @@ class KdfParams:
     parallelism: int
 
 
-# A user's password: 0.34 s on an idle 2-core machine of 2026, up to half a second when it is busy,
+# A user's password: about 0.4 s on this project's 2-core machine of 2026, about half a second when busy,
 # and 128 MiB (benchmarks/startup.py prints it). Slow enough to make guessing from a stolen
 # key file expensive, quick enough to go unnoticed at sign-in.
-USER_KDF = KdfParams(time_cost=6, memory_kib=128 * 1024, parallelism=4)
+USER_KDF = KdfParams(time_cost=7, memory_kib=128 * 1024, parallelism=4)
 # The recovery key has 200 random bits: nothing to guess, so a small cost is enough.
 RECOVERY_KDF = KdfParams(time_cost=2, memory_kib=16 * 1024, parallelism=1)
 # Parameters a slot may record: anything outside is a damaged or hostile file, refused before
