@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import os
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -246,21 +247,30 @@ def paint_pages(view: DocumentView, device: QPagedPaintDevice) -> int:
         painter.end()
 
 
-def pdf_bytes(view: DocumentView) -> bytes:
-    """The document as a PDF file's bytes."""
+def pdf_file_bytes(title: str, draw: Callable[[QPdfWriter], object]) -> bytes:
+    """A PDF file's bytes: ``draw`` lays out and paints on a 300 dpi writer titled ``title``."""
     gui_application()
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     writer = QPdfWriter(buffer)
-    writer.setTitle(f"{kind_title(view)} {view.id} – {view.client_name}")
+    writer.setTitle(title)
     writer.setCreator("Caseload")
     writer.setResolution(300)
-    _layout(writer)
-    paint_pages(view, writer)
+    draw(writer)
     del writer  # finishes the file
     buffer.close()
     return bytes(data.data())
+
+
+def pdf_bytes(view: DocumentView) -> bytes:
+    """The document as a PDF file's bytes."""
+
+    def draw(writer: QPdfWriter) -> None:
+        _layout(writer)
+        paint_pages(view, writer)
+
+    return pdf_file_bytes(f"{kind_title(view)} {view.id} – {view.client_name}", draw)
 
 
 def write_pdf(view: DocumentView, path: Path | str) -> Path:

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRectF, QSizeF, Qt
+from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
 from PySide6.QtGui import (
     QFont,
     QFontDatabase,
@@ -49,7 +49,12 @@ from PySide6.QtWidgets import (
 from desktop.controllers.access import last_group, last_group_matches
 from desktop.controllers.errors import FileNotWritten
 from desktop.controllers.files import write_private
-from desktop.render.billing_document import direction, document_font, gui_application
+from desktop.render.billing_document import (
+    direction,
+    document_font,
+    gui_application,
+    pdf_file_bytes,
+)
 from desktop.ui.list_export import documents_folder
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import file_name_part, heading_label, problem_label
@@ -155,19 +160,12 @@ def paint_sheet(sheet: Sheet, device: QPagedPaintDevice) -> None:
 
 def pdf_bytes(sheet: Sheet) -> bytes:
     """The page as a PDF file's bytes."""
-    gui_application()
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    writer = QPdfWriter(buffer)
-    writer.setTitle(TITLE)
-    writer.setCreator("Caseload")
-    writer.setResolution(300)
-    _layout(writer)
-    paint_sheet(sheet, writer)
-    del writer  # finishes the file
-    buffer.close()
-    return bytes(data.data())
+
+    def draw(writer: QPdfWriter) -> None:
+        _layout(writer)
+        paint_sheet(sheet, writer)
+
+    return pdf_file_bytes(TITLE, draw)
 
 
 def write_pdf(sheet: Sheet, path: Path | str) -> Path:
