@@ -60,6 +60,7 @@ from desktop.controllers.permissions import Actor
 from desktop.ui.clients_page import isolate
 from desktop.ui.dialogs.lock_screen import LOCKED_TITLE, LockScreen
 from desktop.ui.operation import attempt
+from desktop.ui.widgets import ask
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
@@ -641,26 +642,13 @@ class ScreenLock(QObject):
         name = isolate(self.window.actor.display_name)
         kinds = [window_kind(w) for w in work]
         listed = ", ".join(f"“{k}”" for k in kinds)
-        box = QMessageBox(self.screen)
-        box.setObjectName("discardForSignOut")
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Sign out")
-        box.setText(f"Discard the unsaved changes of {name}?")
         count = "window is" if len(work) == 1 else f"{len(work)} windows are"
-        box.setInformativeText(
-            f"Their {count} open: {listed}. Signing out closes "
-            f"{'it' if len(work) == 1 else 'them'} without saving. To keep what is there, {name} "
-            "unlocks with their password.")
-        discard = box.addButton("Discard and sign out", QMessageBox.ButtonRole.DestructiveRole)
-        discard.setObjectName("discardAndSignOut")
-        cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
-        cancel.setObjectName("cancel")
-        box.setDefaultButton(cancel)
-        box.setEscapeButton(cancel)
-        box.exec()
-        chosen = box.clickedButton() is discard
-        box.deleteLater()
-        return chosen
+        return ask(self.screen, "discardForSignOut", QMessageBox.Icon.Warning, "Sign out",
+                   f"Discard the unsaved changes of {name}?",
+                   f"Their {count} open: {listed}. Signing out closes "
+                   f"{'it' if len(work) == 1 else 'them'} without saving. To keep what is there, {name} "
+                   "unlocks with their password.",
+                   ("Discard and sign out", "discardAndSignOut", QMessageBox.ButtonRole.DestructiveRole))
 
     def _end_session(self) -> None:
         """Close what is open without saving, wait until every dialog's exec() has returned, sign out.

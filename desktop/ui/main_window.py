@@ -69,7 +69,7 @@ from desktop.ui.commands import Commands
 from desktop.ui.idle_lock import CHECK_MS, ScreenLock, idle_clock
 from desktop.ui.list_export import export_list
 from desktop.ui.operation import Outcome, attempt, show_refusal
-from desktop.ui.widgets import DANGER
+from desktop.ui.widgets import DANGER, ask
 
 WATCH_INTERVAL_MS = 500
 _CHECKED = object()  # the practice file's quick check has reported
@@ -748,25 +748,13 @@ class MainWindow(QMainWindow):
     def encrypt_file(self) -> None:
         """The banner's Encrypt now…: asked first, encrypted in place, the recovery key shown once,
         then a fresh window on the encrypted file (``reopenRequested``)."""
-        box = QMessageBox(self)
-        box.setObjectName("encryptQuestion")
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Encrypt the practice file")
-        box.setText("Encrypt the practice file now?")
-        box.setInformativeText(
-            "First close every other Caseload window on this computer that has this practice open, and "
-            "any other program using the file (such as a backup running now): encrypting needs the file "
-            "to itself. Everyone keeps their password. Afterwards Caseload shows the recovery key, once; "
-            "keep it somewhere safe.")
-        encrypt = box.addButton("Encrypt", QMessageBox.ButtonRole.AcceptRole)
-        encrypt.setObjectName("encrypt")
-        cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
-        cancel.setObjectName("cancel")
-        box.setDefaultButton(encrypt)
-        box.setEscapeButton(cancel)
-        box.exec()
-        chosen = box.clickedButton() is encrypt
-        box.deleteLater()
+        chosen = ask(self, "encryptQuestion", QMessageBox.Icon.Question, "Encrypt the practice file",
+                     "Encrypt the practice file now?",
+                     "First close every other Caseload window on this computer that has this practice open, "
+                     "and any other program using the file (such as a backup running now): encrypting needs "
+                     "the file to itself. Everyone keeps their password. Afterwards Caseload shows the "
+                     "recovery key, once; keep it somewhere safe.",
+                     ("Encrypt", "encrypt", QMessageBox.ButtonRole.AcceptRole), go_is_default=True)
         if not chosen:
             return
         self.pause_background()  # the watcher's connection would keep the file open

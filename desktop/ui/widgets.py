@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Mapping
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt
-from PySide6.QtWidgets import QFormLayout, QHeaderView, QLabel, QTableView, QWidget
+from PySide6.QtWidgets import QFormLayout, QHeaderView, QLabel, QMessageBox, QTableView, QWidget
 
 from desktop.ui.operation import attempt
 
@@ -314,3 +314,26 @@ def offer_portal_switch_off(parent, clients, actor, client_id: int) -> None:  # 
     if ask_portal_switch_off(parent, portal, before_save=False):
         attempt(parent, "Portal access not changed",
                 lambda: clients.set_portal_access(actor, client_id, portal=False, messaging=False))
+
+
+def ask(parent: QWidget | None, name: str, icon: QMessageBox.Icon, title: str, text: str, informative: str,
+        go: tuple[str, str, QMessageBox.ButtonRole], *, go_is_default: bool = False) -> bool:
+    """One question with a go-ahead button ``go`` (text, object name, role) and Cancel (Escape);
+    True if the go-ahead was clicked. Cancel is the default unless ``go_is_default``."""
+    box = QMessageBox(parent)
+    box.setObjectName(name)
+    box.setIcon(icon)
+    box.setWindowTitle(title)
+    box.setText(text)
+    box.setInformativeText(informative)
+    label, button_name, role = go
+    chosen = box.addButton(label, role)
+    chosen.setObjectName(button_name)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    cancel.setObjectName("cancel")
+    box.setDefaultButton(chosen if go_is_default else cancel)
+    box.setEscapeButton(cancel)
+    box.exec()
+    went = box.clickedButton() is chosen
+    box.deleteLater()
+    return went

@@ -50,7 +50,7 @@ from desktop.domain.models import Role
 from desktop.ui.dialogs.change_password import field_with_error, say
 from desktop.ui.dialogs.recovery_key import RecoveryKeyDialog
 from desktop.ui.operation import attempt
-from desktop.ui.widgets import form_row, heading_label, problem_label
+from desktop.ui.widgets import ask, form_row, heading_label, problem_label
 
 # Key, label (with mnemonic), object name, placeholder: one line each, the address below them.
 LINE_FIELDS = (
@@ -429,22 +429,11 @@ class PracticeSettingsDialog(QDialog):
 
     def new_recovery_key(self) -> str | None:
         """Confirm, make a new recovery key (the old one stops working), and show it once."""
-        box = QMessageBox(self)
-        box.setObjectName("confirmNewRecoveryKey")
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("New recovery key")
-        box.setText("Make a new recovery key?")
-        box.setInformativeText(
-            "The recovery key you have now stops working at once: destroy its paper. Caseload then "
-            "shows the new key once, to print or write down.")
-        make = box.addButton("Make a New Key", QMessageBox.ButtonRole.AcceptRole)
-        make.setObjectName("makeNewRecoveryKey")
-        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
-        cancel.setObjectName("cancel")
-        box.setDefaultButton(cancel)
-        box.exec()
-        chosen = box.clickedButton() is make
-        box.deleteLater()
+        chosen = ask(self, "confirmNewRecoveryKey", QMessageBox.Icon.Question, "New recovery key",
+                     "Make a new recovery key?",
+                     "The recovery key you have now stops working at once: destroy its paper. Caseload then "
+                     "shows the new key once, to print or write down.",
+                     ("Make a New Key", "makeNewRecoveryKey", QMessageBox.ButtonRole.AcceptRole))
         if not chosen:
             return None
         self.problem.clear()
