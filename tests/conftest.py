@@ -26,6 +26,14 @@ from tests.helpers import seed_users  # noqa: E402
 PG_ADMIN_URL = os.environ.get("CASELOAD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+@pytest.fixture(autouse=True)
+def _anchors_kept_in_the_test_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Audit chain anchors go to the test's own folder, never the user's data folder."""
+    folder = tmp_path / "audit-anchors"
+    monkeypatch.setenv("CASELOAD_ANCHOR_DIR", str(folder))
+    return folder
+
+
 @contextlib.contextmanager
 def empty_pg_database(server_url: str) -> Iterator[str]:
     """A new, empty database on the server of ``server_url`` (its URL), dropped afterwards."""
@@ -91,6 +99,7 @@ def make_pg(url: str) -> Database:
     db = open_database(url)
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with db.engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # past the audit log's triggers
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     return db
 

@@ -20,9 +20,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from desktop import __version__
+from desktop.controllers.audit_log import (
+    CSV_TITLES,
+    AuditFilter,
+    csv_row,
+    outcome_words,
+    parse_anchor,
+    verdict_text,
+)
+from desktop.controllers.audit_log import (
+    KINDS as AUDIT_KINDS,
+)
 from desktop.controllers.errors import CaseloadError, InvalidDatabaseUrl, InvalidInput, NotSignedIn
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.validation import has_undecodable, printable
+from desktop.domain.models import Outcome
 
 if TYPE_CHECKING:
     from desktop.controllers.practice import Practice
@@ -33,6 +45,7 @@ DEMO_PASSWORD = "demo"  # published: the demo practice is fictional
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_LIKELY_DUPLICATE = 3  # `clients add` of someone who looks already there (see --allow-duplicate)
+EXIT_TAMPERED = 4  # `audit verify`: the audit log is not intact
 LIST_COLUMNS = ("id", "first_name", "last_name", "date_of_birth", "email", "phone", "status",
                 "clinician")
 ATTENDANCE = ("scheduled", "attended", "no-show", "late-cancel", "cancelled")
@@ -297,12 +310,33 @@ def build_parser() -> argparse.ArgumentParser:
             "change your own password (current from $CASELOAD_PASSWORD, new from $CASELOAD_NEW_PASSWORD, "
             "else prompts)", changes=True)
 
-    p = command(sub, "audit", cmd_audit, "show the audit log")
-    p.add_argument("--client", type=_record_id)
-    p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--limit", type=_positive_int, default=200)
+    p = command(sub, "audit", cmd_audit,
+                "show the audit log, newest first (Account Owner, Practice Manager); "
+                "`audit verify` checks it, `audit anchor` prints its head to keep elsewhere")
+    p.add_argument("--client", metavar="ID", type=_record_id, help="only entries about this client")
+    p.add_argument("--user", metavar="USERNAME", help="only what this user did")
+    p.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="from this day (the practice's time zone)")
+    p.add_argument("--until", type=_day, metavar="YYYY-MM-DD", help="to this day, inclusive")
+    p.add_argument("--kind", choices=(*AUDIT_KINDS, "other"), help="only this kind of action")
+    p.add_argument("--outcome", choices=("allowed", "refused"), help="only allowed, or only refused, actions")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--limit", type=_positive_int, metavar="N",
+                   help="at most N entries (the table: 200 unless given; json and csv: every entry; 0: every entry)")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME",
+                   help="who is looking; password from $CASELOAD_PASSWORD or a prompt")
+    audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
+    p = command(audit_sub, "verify", cmd_audit_verify,
+                f"recompute the audit log's hash chain and check it against every anchor; exit 0 if intact, "
+                f"{EXIT_TAMPERED} naming the first entry that fails")
+    p.add_argument("--anchor", action="append", default=[], metavar="ENTRY:HASH",
+                   help="also check against this anchor (as `audit anchor` printed it); may be repeated")
     p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
-                   help="who is looking; every look at a record is audited under their name")
+                   help="who is checking; password from $CASELOAD_PASSWORD or a prompt")
+    p = command(audit_sub, "anchor", cmd_audit_anchor,
+                "print the audit log's head (entry number and hash) to keep somewhere else; "
+                "`audit verify --anchor` checks the log against it later")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
+                   help="who is asking; password from $CASELOAD_PASSWORD or a prompt")
     return parser
 
 
@@ -790,14 +824,102 @@ def cmd_users_change_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_filter(args: argparse.Namespace) -> AuditFilter:
+    return AuditFilter(
+        username=args.user, client=f"#{args.client}" if args.client else "", kind=args.kind,
+        outcome=None if args.outcome is None else Outcome.ALLOWED if args.outcome == "allowed" else Outcome.DENIED,
+        since=dt.date.fromisoformat(args.since) if args.since else None,
+        until=dt.date.fromisoformat(args.until) if args.until else None)
+
+
+AUDIT_COLUMNS = ("seq", "time", "user", "what", "client", "outcome")
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     practice = _open(args)
-    events = practice.clients.audit_events(_actor(practice, args.as_user), args.client, limit=args.limit)
-    if args.format == "json":
-        _dump_json(events)
-    else:
-        _print_table([{**e, "details": json.dumps(e["details"]) if e["details"] else ""} for e in events],
-                     ("at", "actor", "action", "target_kind", "target_id", "outcome", "details"))
+    actor = _actor(practice, args.as_user)
+    where = _audit_filter(args)
+    if args.format == "table":
+        limit = 200 if args.limit is None else args.limit or None
+        shown = 0
+        rows = []
+        for entry in _audit_entries(practice, actor, where, limit):
+            rows.append({"seq": entry.seq, "time": entry.local, "user": entry.user, "what": entry.what,
+                         "client": entry.client, "outcome": outcome_words(entry.outcome)})
+            shown += 1
+        _print_table(rows, AUDIT_COLUMNS)
+        if args.limit is None and shown == 200:
+            print("caseload: the newest 200 entries; --limit N shows more (0: every entry).", file=sys.stderr)
+        return 0
+    limit = args.limit or None
+
+    def deliver(entries: Any) -> int:
+        written = 0
+        if args.format == "csv":
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(CSV_TITLES)
+        else:
+            sys.stdout.write("[")
+        for entry in entries:
+            if limit is not None and written >= limit:
+                break
+            if args.format == "csv":
+                writer.writerow(csv_row(entry))
+            else:
+                sys.stdout.write(("," if written else "") + "\n  " + json.dumps(
+                    entry.as_json(), ensure_ascii=False, default=str))
+            written += 1
+        if args.format == "json":
+            sys.stdout.write("\n]\n" if written else "]\n")
+        return written
+
+    practice.audit.export(actor, where, deliver)
+    return 0
+
+
+def _audit_entries(practice: Practice, actor: Actor, where: AuditFilter, limit: int | None) -> Any:
+    """Entries newest first, a page at a time, at most ``limit``."""
+    before, given = None, 0
+    while limit is None or given < limit:
+        page = practice.audit.entries(actor, where, before=before,
+                                      limit=min(1_000, limit - given) if limit else 1_000)
+        yield from page
+        given += len(page)
+        if len(page) < (min(1_000, limit - given + len(page)) if limit else 1_000) or not page:
+            return
+        before = page[-1].seq
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    actor = _actor(practice, args.as_user)
+    typed = [parse_anchor(text) for text in args.anchor]
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            print(f"\rChecked {done:,} of {total:,} entries…", end="", file=sys.stderr, flush=True)
+
+    try:
+        verdict = practice.audit.verify(actor, typed, progress)
+    finally:
+        if tty:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+    if verdict.intact:
+        print(verdict_text(verdict))
+        return 0
+    print(verdict_text(verdict))
+    return EXIT_TAMPERED
+
+
+def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    practice = _open(args)
+    head = practice.audit.anchor(_actor(practice, args.as_user))
+    print(f"Audit log head: entry {head.seq:,}, taken {head.taken:%Y-%m-%d %H:%M} UTC")
+    print(f"Anchor: {head.text}")
+    print("Keep this anchor somewhere this computer cannot change (on paper, in the clinic's mail). "
+          "`caseload audit verify --anchor ENTRY:HASH` checks the log against it"
+          + (" (it is kept on this computer too)." if head.kept else "."))
     return 0
 
 

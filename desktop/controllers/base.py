@@ -59,6 +59,7 @@ from desktop.domain.models import (
     PracticeSettings,
     PracticeUser,
 )
+from desktop.storage.audit_chain import add_queued, enqueue
 from desktop.storage.database import Database
 
 AUDITED_REFUSALS: tuple[type[CaseloadError], ...] = (
@@ -83,8 +84,14 @@ def audit(
     target_id: int | None = None,
     outcome: Outcome = Outcome.ALLOWED,
     details: dict[str, Any] | None = None,
+    *,
+    now: bool = False,
 ) -> None:
-    session.add(
+    """Record what ``actor`` did; the row is written with the transaction's last flush,
+    which chains it (``desktop.storage.audit_chain``), or at once if ``now`` (before a file
+    leaves the practice: a database too busy to record it refuses first)."""
+    enqueue(
+        session,
         AuditEvent(
             operation_id=session.info.get("operation_id"),
             actor_id=actor.user_id if actor and actor.user_id > 0 else None,
@@ -96,6 +103,9 @@ def audit(
             details=details,
         )
     )
+    if now:
+        add_queued(session)
+        session.flush()
 
 
 def refusal_text(actor: Actor, action: Action) -> str:

@@ -322,8 +322,7 @@ class ClientsController(Controller):
         practice = SettingsController.practice_header(s)
         data = {"practice": practice, **self._detail(s, actor, client_id).as_json()}
         data["exported_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        audit(s, actor, "client.export", "client", client_id)
-        s.flush()
+        audit(s, actor, "client.export", "client", client_id, now=True)
         if deliver is not None:
             deliver(data)
         return data
@@ -339,8 +338,8 @@ class ClientsController(Controller):
         """
         # The audit row is written (and, on SQLite, the write lock taken) before the file:
         # a database too busy to record the export refuses before anything leaves the practice.
-        audit(s, actor, "client.export_list", None, None, details={"clients": clients, "contacts": contacts})
-        s.flush()
+        audit(s, actor, "client.export_list", None, None, details={"clients": clients, "contacts": contacts},
+              now=True)
         return deliver()
 
     # ----------------------------------------------------------------- changing

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop.controllers.appointments import AppointmentsController
+from desktop.controllers.audit_log import AuditLogController
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
@@ -25,6 +26,7 @@ from desktop.controllers.permissions import Actor
 from desktop.controllers.roster import Roster
 from desktop.controllers.settings import SettingsController
 from desktop.controllers.users import UsersController
+from desktop.storage.anchors import AnchorBook
 from desktop.storage.database import Database, resolve_url
 from desktop.storage.watch import ChangeWatcher
 
@@ -65,6 +67,7 @@ class Practice:
         self.users = UsersController(self.db)
         self.duplicates = DuplicatesController(self.db)
         self.settings = SettingsController(self.db)
+        self.audit = AuditLogController(self.db, AnchorBook(self.location))
 
     @property
     def encrypted(self) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -479,7 +480,14 @@ class AuditEvent(Base):
     """
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_target", "target_kind", "target_id"),)
+    __table_args__ = (
+        # Every filter of the Audit log window reads newest first along one of these.
+        Index("ix_audit_target_seq", "target_kind", "target_id", "seq"),
+        Index("ix_audit_actor_seq", "actor_id", "seq"),
+        Index("ix_audit_action_seq", "action", "seq"),
+        Index("ix_audit_outcome_seq", "outcome", "seq"),
+        Index("ix_audit_events_seq", "seq", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("practice_users.id", ondelete="SET NULL"))
@@ -493,3 +501,24 @@ class AuditEvent(Base):
     # The operation that wrote the row: after a connection lost during a commit, looking it
     # up tells whether the change was saved.
     operation_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The hash chain (docs/rules.md, "Audit"): position in the log, counted from 1 with no
+    # gaps; the hash of the entry before (32 zero bytes before the first); and this entry's
+    # SHA-256 over that hash and its fields (``desktop.storage.audit_chain``).
+    seq: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    row_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditChainHead(Base):
+    """One row: the newest entry of the audit chain (its ``seq`` and ``row_hash``).
+
+    A writer locks it (PostgreSQL ``FOR UPDATE``; SQLite's write lock) to append,
+    inside its own transaction, so appends are serialized and never fork, and a
+    rolled-back operation leaves no gap.
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))

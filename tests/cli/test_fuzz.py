@@ -35,8 +35,10 @@ from hypothesis import strategies as st
 
 from desktop.cli.main import main
 from desktop.controllers.appointments import AppointmentsController
+from desktop.controllers.audit_log import ANCHOR_TEXT
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
+from desktop.controllers.demo import DEMO_USERS
 from desktop.domain.models import PracticeSettings, PracticeUser, Role, Service
 from desktop.storage.database import open_database
 
@@ -147,7 +149,8 @@ def table_digest(path: Path) -> str:
     try:
         digest = hashlib.sha256()
         tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'audit_events' ORDER BY name")]
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT IN ('audit_events', 'audit_chain_head') ORDER BY name")]
         for table in tables:
             digest.update(table.encode())
             columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")') if r[1] != "last_sign_in_at"]
@@ -200,6 +203,7 @@ def check_booked_or_refused(path: Path, argv: list[str], monkeypatch: pytest.Mon
     return "booked with a warning" if err else "booked"
 
 
+DEMO_USERNAMES = {user[0] for user in DEMO_USERS}
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -224,6 +228,15 @@ COMMANDS = {
     "users add": st.tuples(nasty_text, nasty_text)
     .map(lambda t: ["users", "add", t[0] or " ", "--role", t[1] or "x", "--as", "scheduler"]),
     "audit": st.tuples(nasty_id).map(lambda t: ["audit", "--client", t[0], "--as", "scheduler"]),
+    "audit --user": st.tuples(nasty_text, st.sampled_from(["table", "json", "csv"]))
+    .filter(lambda t: t[0] not in DEMO_USERNAMES)
+    .map(lambda t: ["audit", "--user", t[0] or " ", "--format", t[1], "--as", "owner"]),
+    "audit --since": st.tuples(nasty_text).filter(lambda t: not is_day(t[0]))
+    .map(lambda t: ["audit", "--since", t[0] or "x", "--as", "manager"]),
+    "audit verify --anchor": st.tuples(nasty_text).filter(lambda t: not ANCHOR_TEXT.fullmatch(t[0]))
+    .map(lambda t: ["audit", "verify", "--anchor", t[0], "--as", "owner"]),
+    "audit anchor": st.tuples(st.sampled_from(["clinician", "biller", "scheduler", "clinician-all"]))
+    .map(lambda t: ["audit", "anchor", "--as", t[0]]),
     "demo": st.tuples(nasty_id).map(lambda t: ["demo", "--clients", t[0]]),
     "init": st.tuples(nasty_text).map(lambda t: ["init", "--owner", t[0] or "x"]),
     "wrong user": st.tuples(nasty_text).map(lambda t: ["clients", "list", "--as", t[0] or "nobody"]),

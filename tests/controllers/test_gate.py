@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 import desktop.controllers
 from desktop.controllers.appointments import AppointmentsController
+from desktop.controllers.audit_log import AuditLogController
 from desktop.controllers.base import Controller, operations
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
@@ -54,7 +55,7 @@ CONTROLLERS = _controller_classes()
 
 def test_the_gate_test_finds_every_controller_that_people_use() -> None:
     assert {ClientsController, ContactsController, AppointmentsController, BillingController,
-            UsersController, DuplicatesController, SettingsController} <= set(CONTROLLERS)
+            UsersController, DuplicatesController, SettingsController, AuditLogController} <= set(CONTROLLERS)
 
 
 @pytest.mark.parametrize("controller", CONTROLLERS, ids=lambda c: c.__name__)

@@ -300,17 +300,26 @@ def _another_database(url: str, tmp_path: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _readable_by_this_version(url: str) -> Iterator[None]:
-    """This version's models map a column that 0007 added: lent to an older schema for as long
-    as it is written or read through them, and taken back afterwards."""
+    """This version's models map a column that 0007 added and the audit chain's columns and head
+    (0008): lent to an older schema for as long as it is written or read through them, and taken
+    back afterwards."""
     engine = create_database_engine(url)
+    blob = "BYTEA" if engine.dialect.name == "postgresql" else "BLOB"
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE practice_settings ADD COLUMN idle_lock_minutes INTEGER "
                                  "NOT NULL DEFAULT 10")
+            for column, kind in (("seq", "BIGINT"), ("prev_hash", blob), ("row_hash", blob)):
+                conn.exec_driver_sql(f"ALTER TABLE audit_events ADD COLUMN {column} {kind}")
+            conn.exec_driver_sql(f"CREATE TABLE audit_chain_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, "
+                                 f"hash {blob} NOT NULL)")
         yield
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE practice_settings DROP COLUMN idle_lock_minutes")
+            for column in ("seq", "prev_hash", "row_hash"):
+                conn.exec_driver_sql(f"ALTER TABLE audit_events DROP COLUMN {column}")
+            conn.exec_driver_sql("DROP TABLE audit_chain_head")
         engine.dispose()
 
 
@@ -393,11 +402,18 @@ def test_a_0005_database_gains_the_day_and_month_indexes_in_place_and_shows_the_
                          ("ix_appointments_statement_owed", ("client_id", "start"), False),
                          ("ix_appointments_superbill_owed", ("client_id", "start"), False)],
         "billing_documents": [("ix_billing_documents_period_end", ("period_end", "period_start"), False)],
+        # 0008: the audit log window's filters, newest first, and the chain's numbers.
+        "audit_events": [("ix_audit_action_seq", ("action", "seq"), False),
+                         ("ix_audit_actor_seq", ("actor_id", "seq"), False),
+                         ("ix_audit_events_seq", ("seq",), True),
+                         ("ix_audit_outcome_seq", ("outcome", "seq"), False),
+                         ("ix_audit_target_seq", ("target_kind", "target_id", "seq"), False)],
     }
     assert {t: [i[:3] for i in found] for t, found in removed.items() if found} == {
         "appointments": [("ix_appointments_statement_owed", ("start", "client_id"), False),
                          ("ix_appointments_superbill_owed", ("start", "client_id"), False)],
         "billing_documents": [("ix_billing_documents_period_start", ("period_start",), False)],
+        "audit_events": [("ix_audit_target", ("target_kind", "target_id"), False)],
     }
     with _another_database(fresh_url, tmp_path) as new_url:
         open_database(new_url, create=True).dispose()
@@ -548,5 +564,54 @@ def test_a_0006_practice_keeps_its_settings_and_gains_the_idle_lock_and_the_atte
         with engine.connect() as conn:
             assert conn.execute(text("SELECT name, version FROM practice_settings")).one() == ("Lakeside", 4)
             assert "sign_in_attempts" not in inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_a_0007_practice_has_its_audit_rows_chained_in_place_and_the_log_verifies(
+        fresh_url):  # type: ignore[no-untyped-def]  # noqa: F811
+    from desktop.controllers.audit_log import AuditFilter, AuditLogController
+    from desktop.storage.anchors import AnchorBook
+    from desktop.storage.audit_chain import verify
+
+    engine = create_database_engine(fresh_url, create=True)
+    try:
+        command.upgrade(alembic_config(engine), "0007")
+        with engine.begin() as conn:
+            # As the last release wrote them: json.dumps's own spacing, ids in the order written.
+            for n in range(5):
+                conn.execute(text(
+                    "INSERT INTO audit_events (actor_username, action, target_kind, target_id, outcome, details, "
+                    "occurred_at) VALUES ('owner', :a, 'client', 7, :o, :d, :t)"),
+                    {"a": "client.set_status" if n % 2 else "client.view", "o": "allowed" if n < 4 else "denied",
+                     "d": '{"to": "inactive", "from": "active"}' if n % 2 else "null",
+                     "t": f"2026-10-0{n + 1} 09:00:00.000000"})
+    finally:
+        engine.dispose()
+    db = open_database(fresh_url)
+    try:
+        with db.engine.connect() as conn:
+            assert verify(conn).intact
+            assert conn.execute(text("SELECT min(seq), max(seq), count(*) FROM audit_events")).one() == (1, 5, 5)
+        actors = seed_users(db)
+        ClientsController(db).add_client(actors["owner"], first_name="New", last_name="Entry")
+        log = AuditLogController(db, AnchorBook(fresh_url, Path("/nonexistent")))
+        entries = log.entries(actors["owner"], AuditFilter(client="#7"))
+        assert [e.what for e in entries] == ["Refused: view profile", "Changed status to Inactive", "Viewed profile",
+                                             "Changed status to Inactive", "Viewed profile"]
+        assert entries[0].client == "deleted client #7"
+        with db.engine.connect() as conn:
+            assert verify(conn).entries == 6 and verify(conn).intact
+        with pytest.raises(Exception, match="append-only"), db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_events WHERE seq = 1"))
+    finally:
+        db.dispose()
+    engine = create_database_engine(fresh_url)
+    try:
+        command.downgrade(alembic_config(engine), "0007")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 6
+            conn.execute(text("DELETE FROM audit_events WHERE id = 1"))  # the last release's own rules again
+            assert "audit_chain_head" not in inspect(conn).get_table_names()
     finally:
         engine.dispose()
