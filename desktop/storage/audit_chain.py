@@ -8,14 +8,16 @@ row before it (``prev_hash``; 32 zero bytes before the first) and its own hash::
 ``canonical`` is a JSON array with sorted keys and no spaces, so the same fields
 always give the same bytes on SQLite and on PostgreSQL.
 
-**Appending.** The controllers' ``audit()`` queues rows on the session; they
-are added just before the transaction's last flush, and every flush that
-inserts audit rows chains them here: it locks the one-row ``audit_chain_head``
-(PostgreSQL ``SELECT … FOR UPDATE``; on SQLite a write to it takes the file's
-write lock first), numbers the rows after the head, and moves the head, all in
-the writer's own transaction. Appends are therefore serialized across
-workstations, the chain never forks, and a rolled-back operation leaves no gap
-(its numbers were never committed). Taking the head last keeps the lock short.
+**Appending.** The controllers' ``audit()`` queues rows on the session, and
+the transaction writes them last, just before it commits (``add_queued``; a
+row added to a session directly is chained by its flush instead). ``append``
+locks the one-row ``audit_chain_head`` (PostgreSQL ``SELECT … FOR UPDATE``; on
+SQLite a write to it takes the file's write lock first), numbers the rows
+after the head, and moves the head, all in the writer's own transaction.
+Appends are therefore serialized across workstations, the chain never forks,
+and a rolled-back operation leaves no gap (its numbers were never committed).
+Every writer holds the head until it commits, so it is taken last and held
+for two statements.
 
 **Checking.** ``verify`` reads the rows in ``seq`` order and recomputes every
 hash, then compares the end with the head row and with every anchor (a
@@ -95,10 +97,10 @@ def enqueue(session: Session, entry: AuditEvent) -> None:
 
 
 def add_queued(session: Session) -> None:
-    """Add the rows ``enqueue`` held to the session; the next flush chains them."""
+    """Write the rows ``enqueue`` held, chained, in this transaction (``append``)."""
     pending = session.info.pop(PENDING, None)
     if pending:
-        session.add_all(pending)
+        append(session.connection(), pending, insert_rows=True)
 
 
 def chain_audit_rows(sessions: sessionmaker[Session]) -> None:
@@ -114,10 +116,17 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
         append(session.connection(), new)
 
 
-def append(conn: Connection, entries: Sequence[AuditEvent]) -> None:
-    """Number and hash ``entries`` after the chain head, and move the head (same transaction)."""
+def append(conn: Connection, entries: Sequence[AuditEvent], *, insert_rows: bool = False) -> None:
+    """Number and hash ``entries`` after the chain head, and move the head (same transaction).
+
+    ``insert_rows``: write them too (else the session's flush does, as for rows added to it).
+    Every writer waits here for the one before to commit, so the head is held for as few
+    round trips as can be: on PostgreSQL the lock, then the rows and the new head in one
+    statement.
+    """
     head_row = cast(Table, AuditChainHead.__table__)
-    if conn.dialect.name == "postgresql":
+    postgresql = conn.dialect.name == "postgresql"
+    if postgresql:
         head = conn.execute(select(head_row.c.seq, head_row.c.hash)
                             .where(head_row.c.id == 1).with_for_update()).first()
     else:
@@ -132,6 +141,7 @@ def append(conn: Connection, entries: Sequence[AuditEvent]) -> None:
         conn.execute(insert(head_row).values(id=1, seq=seq, hash=prev))
     else:
         seq, prev = int(head[0]), bytes(head[1])
+    rows = []
     for entry in entries:
         seq += 1
         if entry.occurred_at is None:
@@ -142,7 +152,19 @@ def append(conn: Connection, entries: Sequence[AuditEvent]) -> None:
         prev = entry.row_hash = entry_hash(
             prev, seq, entry.occurred_at, entry.actor_id, entry.actor_username, entry.action,
             entry.target_kind, entry.target_id, outcome, entry.details, entry.operation_id)
-    conn.execute(update(head_row).where(head_row.c.id == 1).values(seq=seq, hash=prev))
+        rows.append({"seq": seq, "prev_hash": entry.prev_hash, "row_hash": entry.row_hash,
+                     "occurred_at": entry.occurred_at, "actor_id": entry.actor_id,
+                     "actor_username": entry.actor_username, "action": entry.action,
+                     "target_kind": entry.target_kind, "target_id": entry.target_id, "outcome": entry.outcome,
+                     "details": entry.details, "operation_id": entry.operation_id})
+    move = update(head_row).where(head_row.c.id == 1).values(seq=seq, hash=prev)
+    if insert_rows and postgresql:
+        events = cast(Table, AuditEvent.__table__)
+        conn.execute(move.add_cte(insert(events).values(rows).returning(events.c.id).cte("written")))
+        return
+    if insert_rows:
+        conn.execute(insert(AuditEvent.__table__), rows)
+    conn.execute(move)
 
 
 def head(conn: Connection) -> tuple[int, bytes] | None:

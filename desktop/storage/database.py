@@ -316,14 +316,17 @@ class Database:
         try:
             with _unavailable_as_error():
                 yield session
-                # The audit rows join the last flush, which chains them: the chain head is
-                # locked only from here to the commit, and always before the change counter.
-                add_queued(session)
                 if session.new or session.dirty or session.deleted:
                     session.flush()
                 number_changes(session)
                 if self.is_postgresql:
                     session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANGE_CHANNEL})
+                # The audit rows come last, in a flush of their own that chains them: every
+                # writer holds the chain head (one row, so one writer at a time) only from here
+                # to its commit, and always after the change counter, never before it.
+                add_queued(session)
+                if session.new:
+                    session.flush()
                 erase = session.info.pop("erase_after_commit", False)
                 after_erase = session.info.pop("after_erase", [])
                 try:
