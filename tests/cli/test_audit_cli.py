@@ -6,7 +6,6 @@ import contextlib
 import csv
 import io
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from desktop.domain.models import Outcome
 from desktop.storage.anchors import AnchorBook
 from desktop.storage.database import Database
 from tests.cli.test_cli import caseload
-from tests.controllers.support import audit_rows, last_audit_id
+from tests.controllers.support import as_superuser, audit_rows, last_audit_id
 from tests.helpers import PASSWORD, seed_users
 
 
@@ -42,19 +41,6 @@ def world(sqlite_db: Database) -> dict[str, Any]:
     mei = clients.add_client(actors["owner"], first_name="Mei", last_name="Tanaka")
     clients.set_status(actors["manager"], ada, "inactive", reason="moved")
     return {"db": sqlite_db, "actors": actors, "ada": ada, "mei": mei}
-
-
-def _tamper(db: Database, statement: str) -> None:
-    path = db.engine.url.database
-    assert path
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
-        conn.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
-        conn.execute(statement)
-        conn.commit()
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize("username, allowed", [
@@ -108,7 +94,7 @@ def test_verify_exits_0_when_intact_and_4_naming_the_first_bad_entry(world, monk
     db = world["db"]
     code, out, _err = run(db, "audit", "verify", "--as", "owner", monkeypatch=monkeypatch)
     assert code == 0 and "intact" in out
-    _tamper(db, "UPDATE audit_events SET target_id = 99 WHERE seq = 3")
+    as_superuser(db, "UPDATE audit_events SET target_id = 99 WHERE seq = 3")
     ran = caseload(db, "audit", "verify", "--as", "owner")  # as a script would: a process of its own
     assert ran.code == EXIT_TAMPERED, ran
     assert ran.out.splitlines() == [ran.out.strip()] and ran.out.startswith("Audit log entry 3: changed")
@@ -117,12 +103,9 @@ def test_verify_exits_0_when_intact_and_4_naming_the_first_bad_entry(world, monk
 
 def _cut_back_to(db: Database, keep: int) -> None:
     """Entries after ``keep`` deleted and the head set to match: a chain whole in itself."""
-    _tamper(db, f"DELETE FROM audit_events WHERE seq > {keep}")
-    conn = sqlite3.connect(db.engine.url.database or "")
-    conn.execute(f"UPDATE audit_chain_head SET seq = {keep}, hash = (SELECT row_hash FROM audit_events "
+    as_superuser(db, f"DELETE FROM audit_events WHERE seq > {keep}",
+                 f"UPDATE audit_chain_head SET seq = {keep}, hash = (SELECT row_hash FROM audit_events "
                  f"WHERE seq = {keep})")
-    conn.commit()
-    conn.close()
 
 
 def test_an_anchor_printed_and_typed_back_catches_a_log_cut_short(world, monkeypatch):  # type: ignore[no-untyped-def]

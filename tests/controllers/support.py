@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -151,3 +152,24 @@ def stored_appointment(db: Database, appointment_id: int) -> Appointment:
         assert appt is not None
         s.expunge_all()
         return appt
+
+
+def as_superuser(db: Database, *statements: str) -> None:
+    """Run ``statements`` as whoever owns the database, past its triggers."""
+    if db.is_sqlite:
+        path = db.engine.url.database
+        assert path
+        conn = sqlite3.connect(path)
+        try:
+            conn.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
+            conn.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
+            for statement in statements:
+                conn.execute(statement)
+            conn.commit()
+        finally:
+            conn.close()
+    else:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_events_no_change ON audit_events")
+            for statement in statements:
+                conn.exec_driver_sql(statement)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from desktop.storage import audit_chain
 from desktop.storage.anchors import AnchorBook
 from desktop.storage.audit_chain import Anchor
 from desktop.storage.database import Database, open_database
-from tests.controllers.support import refused_and_unchanged
+from tests.controllers.support import as_superuser, refused_and_unchanged
 
 ROLES_WHO_READ = ("owner", "manager")
 ROLES_REFUSED = ("clinician-all", "clinician", "biller", "scheduler")
@@ -70,27 +69,6 @@ def _schema_put_back(db: Database) -> Iterator[None]:
                                  "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()")
 
 
-def _superuser(db: Database, *statements: str) -> None:
-    """Run ``statements`` as whoever owns the database, past its triggers."""
-    if db.is_sqlite:
-        path = db.engine.url.database
-        assert path
-        conn = sqlite3.connect(path)
-        try:
-            conn.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
-            conn.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
-            for statement in statements:
-                conn.execute(statement)
-            conn.commit()
-        finally:
-            conn.close()
-    else:
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_events_no_change ON audit_events")
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-
-
 def _verify(db: Database, anchors: tuple[Anchor, ...] = ()) -> audit_chain.Verdict:
     with db.engine.connect() as conn:
         return audit_chain.verify(conn, anchors)
@@ -113,7 +91,7 @@ def test_an_untouched_log_verifies_and_every_entry_is_numbered_without_gaps(db, 
 
 
 def test_a_changed_field_is_caught_at_its_entry(db, filled):  # type: ignore[no-untyped-def]
-    _superuser(db, "UPDATE audit_events SET action = 'client.delete' WHERE seq = 5")
+    as_superuser(db, "UPDATE audit_events SET action = 'client.delete' WHERE seq = 5")
     verdict = _verify(db)
     assert (verdict.first_bad, verdict.reason) == (5, "changed")
 
@@ -124,20 +102,20 @@ def test_a_changed_field_with_its_hash_recomputed_is_caught_by_the_next_entry(db
         forged = audit_chain.entry_hash(row.prev_hash, 6, row.occurred_at, row.actor_id, "someone-else",
                                         row.action, row.target_kind, row.target_id, row.outcome.value,
                                         row.details, row.operation_id)
-    _superuser(db, f"UPDATE audit_events SET actor_username = 'someone-else', "
+    as_superuser(db, f"UPDATE audit_events SET actor_username = 'someone-else', "
                    f"row_hash = {_blob(db, forged)} WHERE seq = 6")
     verdict = _verify(db)
     assert (verdict.first_bad, verdict.reason) == (6, "changed")
 
 
 def test_a_deleted_middle_entry_is_caught_as_missing(db, filled):  # type: ignore[no-untyped-def]
-    _superuser(db, "DELETE FROM audit_events WHERE seq = 7")
+    as_superuser(db, "DELETE FROM audit_events WHERE seq = 7")
     verdict = _verify(db)
     assert (verdict.first_bad, verdict.reason) == (7, "missing")
 
 
 def test_a_deleted_entry_with_the_rest_renumbered_is_caught_as_missing(db, filled):  # type: ignore[no-untyped-def]
-    _superuser(db, "DROP INDEX ix_audit_events_seq", "DELETE FROM audit_events WHERE seq = 7",
+    as_superuser(db, "DROP INDEX ix_audit_events_seq", "DELETE FROM audit_events WHERE seq = 7",
                "UPDATE audit_events SET seq = seq - 1 WHERE seq > 7")
     verdict = _verify(db)
     assert (verdict.first_bad, verdict.reason) == (7, "missing")
@@ -146,7 +124,7 @@ def test_a_deleted_entry_with_the_rest_renumbered_is_caught_as_missing(db, fille
 def test_an_inserted_entry_is_caught_at_its_place(db, filled):  # type: ignore[no-untyped-def]
     last = _last_seq(db)
     # Made room for at entry 4, the later ones renumbered, and the head moved to match.
-    _superuser(db, "DROP INDEX ix_audit_events_seq",
+    as_superuser(db, "DROP INDEX ix_audit_events_seq",
                "UPDATE audit_events SET seq = seq + 1 WHERE seq >= 4",
                f"UPDATE audit_chain_head SET seq = {last + 1}",
                "INSERT INTO audit_events (seq, prev_hash, row_hash, occurred_at, actor_username, action, "
@@ -164,7 +142,7 @@ def test_an_inserted_entry_with_a_valid_hash_is_caught_by_the_entry_after_it(db,
         at = third_at + dt.timedelta(microseconds=1)
         forged = audit_chain.entry_hash(third_hash, 4, at, None, "owner", "client.view", None, None,
                                         "allowed", None, None)
-    _superuser(db, "DROP INDEX ix_audit_events_seq",
+    as_superuser(db, "DROP INDEX ix_audit_events_seq",
                "UPDATE audit_events SET seq = seq + 1 WHERE seq >= 4",
                f"UPDATE audit_chain_head SET seq = {last + 1}",
                "INSERT INTO audit_events (seq, prev_hash, row_hash, occurred_at, actor_username, action, "
@@ -176,7 +154,7 @@ def test_an_inserted_entry_with_a_valid_hash_is_caught_by_the_entry_after_it(db,
 
 def test_an_entry_added_after_the_head_is_caught(db, filled):  # type: ignore[no-untyped-def]
     last = _last_seq(db)
-    _superuser(db, "INSERT INTO audit_events (seq, prev_hash, row_hash, occurred_at, action, outcome, details) "
+    as_superuser(db, "INSERT INTO audit_events (seq, prev_hash, row_hash, occurred_at, action, outcome, details) "
                    f"SELECT {last + 1}, row_hash, row_hash, occurred_at, 'client.view', 'allowed', 'null' "
                    f"FROM audit_events WHERE seq = {last}")
     verdict = _verify(db)
@@ -201,7 +179,7 @@ def test_two_entries_swapped_are_caught_as_out_of_order(db, filled, how):  # typ
         statements = ["UPDATE audit_events SET id = -1 WHERE seq = 8",
                       f"UPDATE audit_events SET id = {id8} WHERE seq = 9",
                       f"UPDATE audit_events SET id = {id9} WHERE seq = 8"]
-    _superuser(db, *statements)
+    as_superuser(db, *statements)
     verdict = _verify(db)
     assert (verdict.first_bad, verdict.reason) == (8, "out of order"), verdict
 
@@ -214,7 +192,7 @@ def test_a_log_cut_short_and_its_chain_rebuilt_is_caught_only_by_the_anchor(db, 
     with db.reading() as s:
         cut_at = kept.seq - 3
         new_head = s.scalar(select(AuditEvent.row_hash).where(AuditEvent.seq == cut_at))
-    _superuser(db, f"DELETE FROM audit_events WHERE seq > {cut_at}",
+    as_superuser(db, f"DELETE FROM audit_events WHERE seq > {cut_at}",
                f"UPDATE audit_chain_head SET seq = {cut_at}, hash = {_blob(db, new_head)}")
     assert _verify(db).intact  # the cut chain is whole in itself: only the anchor can tell
     verdict = log.verify(practice["owner"])
@@ -237,7 +215,7 @@ def test_a_rewritten_log_that_is_as_long_as_the_anchor_is_caught_at_the_anchor(d
     log = _log(db, tmp_path)
     kept = log.anchor(practice["owner"])
     # Every entry's hash recomputed after changing one: a whole, valid, but different chain.
-    _superuser(db, "UPDATE audit_events SET actor_username = 'nobody' WHERE seq = 2")
+    as_superuser(db, "UPDATE audit_events SET actor_username = 'nobody' WHERE seq = 2")
     with db.reading() as s:
         rows = list(s.execute(select(AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.actor_id,
                                      AuditEvent.actor_username, AuditEvent.action, AuditEvent.target_kind,
@@ -251,7 +229,7 @@ def test_a_rewritten_log_that_is_as_long_as_the_anchor_is_caught_at_the_anchor(d
         fixes.append(f"UPDATE audit_events SET prev_hash = {_blob(db, prev)}, row_hash = {_blob(db, digest)} "
                      f"WHERE seq = {row.seq}")
         prev = digest
-    _superuser(db, *fixes, f"UPDATE audit_chain_head SET hash = {_blob(db, prev)}")
+    as_superuser(db, *fixes, f"UPDATE audit_chain_head SET hash = {_blob(db, prev)}")
     assert _verify(db).intact
     verdict = log.verify(practice["owner"])
     assert (verdict.first_bad, verdict.reason) == (kept.seq, "changed")
