@@ -231,12 +231,8 @@ COMMANDS = {
     "audit --user": st.tuples(nasty_text, st.sampled_from(["table", "json", "csv"]))
     .filter(lambda t: t[0] not in DEMO_USERNAMES)
     .map(lambda t: ["audit", "--user", t[0] or " ", "--format", t[1], "--as", "owner"]),
-    "audit --since": st.tuples(nasty_text).filter(lambda t: not is_day(t[0]))
-    .map(lambda t: ["audit", "--since", t[0] or "x", "--as", "manager"]),
     "audit verify --anchor": st.tuples(nasty_text).filter(lambda t: not ANCHOR_TEXT.fullmatch(t[0]))
     .map(lambda t: ["audit", "verify", "--anchor", t[0], "--as", "owner"]),
-    "audit anchor": st.tuples(st.sampled_from(["clinician", "biller", "scheduler", "clinician-all"]))
-    .map(lambda t: ["audit", "anchor", "--as", t[0]]),
     "demo": st.tuples(nasty_id).map(lambda t: ["demo", "--clients", t[0]]),
     "init": st.tuples(nasty_text).map(lambda t: ["init", "--owner", t[0] or "x"]),
     "wrong user": st.tuples(nasty_text).map(lambda t: ["clients", "list", "--as", t[0] or "nobody"]),
