@@ -122,7 +122,10 @@ class Commands(QObject):
                                               visible=actor.can(Action.PRACTICE_SETTINGS, any_client=True))
         self.find_duplicates = self._action("Find &duplicates…", "findDuplicates", window.open_duplicates,
                                             visible=actor.can(Action.MARK_DUPLICATE, any_client=True))
-        _fill(practice, (self.users, self.practice_settings, None, self.find_duplicates))
+        self.audit_log = self._action("Audit &log…", "auditLog", window.open_audit_log,
+                                      visible=actor.can(Action.READ_AUDIT_LOG, any_client=True))
+        self.audit_log.setToolTip("Every look at a record, every change and every refusal, newest first")
+        _fill(practice, (self.users, self.practice_settings, None, self.find_duplicates, None, self.audit_log))
         practice.menuAction().setVisible(any(a.isVisible() for a in practice.actions() if not a.isSeparator()))
 
         help_menu = bar.addMenu("&Help")
@@ -216,6 +219,7 @@ class Commands(QObject):
                         rows.append((keys or hint, plain(item.text())))
         rows += [("Double-click", "Open a row's profile"),
                  ("Menu key, right-click", "The row's menu"),
-                 ("Esc", "Clear the search box; close a profile or the duplicates window"),
-                 (QKeySequence("Ctrl+W").toString(native), "Close a profile or the duplicates window")]
+                 ("Esc", "Clear the search box; close a profile, the duplicates window or the audit log"),
+                 (QKeySequence("Ctrl+W").toString(native),
+                  "Close a profile, the duplicates window or the audit log")]
         return rows

@@ -11,9 +11,13 @@ that matters and offers Encrypt now…. While the idle lock holds the screen
 The menus (``desktop.ui.commands``) call this window's methods: New client and
 New contact, the Client menu's flows on the selected row (the profile, the edit
 and delete dialogs, the list's status change with its portal question and
-undo), Export list as CSV, the Practice windows and Help. Signing out closes
-every window of this person's (``signedOut``); ``desktop.ui.app`` then asks who
-signs in next.
+undo), Export list as CSV, the Practice windows (Users, Practice settings,
+Find duplicates, Audit log) and Help. Signing out closes every window of this
+person's (``signedOut``); ``desktop.ui.app`` then asks who signs in next.
+
+Whoever is signed in, the window keeps an audit chain anchor (the log's head)
+on this computer once an hour and when it closes, quietly, and never while the
+practice is locked (``desktop.ui.audit_log_window.keep_anchor_quietly``).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from desktop.controllers.roster import Column
 from desktop.domain.models import ClientStatus, Role
 from desktop.ui.app import icon, style_sheet
 from desktop.ui.appointments_page import AppointmentsPage
+from desktop.ui.audit_log_window import keep_anchor_quietly
 from desktop.ui.automatic_billing import AutomaticBilling
 from desktop.ui.billing_page import BillingPage
 from desktop.ui.billing_page import offered_to as billing_offered_to
@@ -68,10 +73,11 @@ from desktop.ui.clients_page import ClientsPage, isolate
 from desktop.ui.commands import Commands
 from desktop.ui.idle_lock import CHECK_MS, ScreenLock, idle_clock
 from desktop.ui.list_export import export_list
-from desktop.ui.operation import Outcome, attempt, show_refusal
+from desktop.ui.operation import Outcome, attempt, in_background, show_refusal
 from desktop.ui.widgets import DANGER, ask
 
 WATCH_INTERVAL_MS = 500
+ANCHOR_EVERY_MS = 60 * 60 * 1000  # an audit chain anchor is kept this often (and at closing)
 _CHECKED = object()  # the practice file's quick check has reported
 
 
@@ -292,6 +298,7 @@ class MainWindow(QMainWindow):
         self.clients_page.newClientRequested.connect(self.new_client)
         self.users_window: QWidget | None = None
         self.duplicates_window: QWidget | None = None
+        self.audit_window: QWidget | None = None
         self.signing_out = False
         self._select_after_load: tuple[str, int] | None = None
 
@@ -315,6 +322,10 @@ class MainWindow(QMainWindow):
         self.watch_timer = QTimer(self)
         self.watch_timer.setInterval(WATCH_INTERVAL_MS)
         self.watch_timer.timeout.connect(self._poll_changes)
+        self.anchor_timer = QTimer(self)
+        self.anchor_timer.setInterval(ANCHOR_EVERY_MS)
+        self.anchor_timer.timeout.connect(self._keep_anchor_hourly)
+        self.anchor_timer.start()
         self.screen_lock: ScreenLock | None = None
         self._paused = False
         self._resume_watching = False
@@ -591,6 +602,32 @@ class MainWindow(QMainWindow):
         if self.screen_lock is not None:
             self.screen_lock.reload_minutes()  # the idle lock minutes may have been changed
 
+    @Slot()
+    def open_audit_log(self) -> None:
+        """Practice ▸ Audit log: its window, or the one already open raised."""
+        from desktop.ui.audit_log_window import AuditLogWindow
+
+        window = self.audit_window
+        if window is None or not shiboken6.isValid(window):
+            created = AuditLogWindow(self.practice, self.actor)
+            if not created.start():  # refused (and audited): said in a message box
+                created.deleteLater()
+                return
+            created.openClientRequested.connect(self._open_client)
+            self.audit_window = window = created
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    @Slot()
+    def _keep_anchor_hourly(self) -> None:
+        """The hour's anchor, on a worker thread, saying nothing; not while the screen is locked."""
+        if self._paused or self.signing_out or self.practice.locked:
+            return
+        practice, actor = self.practice, self.actor
+        in_background(self, "Audit anchor not kept", lambda: keep_anchor_quietly(practice, actor),
+                      lambda _outcome: None, report=lambda _message: None)
+
     # ---------------------------------------------------------------- help
 
     @Slot()
@@ -801,17 +838,19 @@ class MainWindow(QMainWindow):
         self.settings.setValue("clients/header", self.clients_page.table.horizontalHeader().saveState())
         self.settings.remove("clients/statusFilter")  # remembered by earlier versions; no longer
         self.watch_timer.stop()
+        self.anchor_timer.stop()
         self.watcher.close()
         self.automatic_billing.stop()
         if self.screen_lock is not None:
             self.screen_lock.stop()
         for window in list(self.profiles.values()):
             window.close()
-        for other in (self.duplicates_window, self.users_window):
+        for other in (self.duplicates_window, self.users_window, self.audit_window):
             if other is not None and shiboken6.isValid(other):
                 other.close()
                 if self.signing_out:
                     other.deleteLater()  # nothing of this person's stays behind, even hidden
+        keep_anchor_quietly(self.practice, self.actor)  # the log's head as this session leaves it
         super().closeEvent(event)
         self.closed.emit()
 

@@ -4,9 +4,12 @@ Everything shown comes from one ``ClientsController.get_client`` call; changes
 go through the edit dialog or the Client Portal switches, each one controller
 operation. ``changed`` and ``deleted`` tell the main window to refresh its list.
 The Billing documents and History tabs are there only when the controller
-returned those parts (docs/rules.md, "Who may do what"); the Appointments tab
-offers New and Edit to those who may manage this client's appointments (the
-appointment dialog; the profile reloads after a save). Esc or Ctrl+W closes it.
+returned those parts (docs/rules.md, "Who may do what"); the History tab lists
+the status changes, the record's audit trail in the Audit log's own words and,
+for those who may read the practice audit log, who viewed this record. The
+Appointments tab offers New and Edit to those who may manage this client's
+appointments (the appointment dialog; the profile reloads after a save). Esc or
+Ctrl+W closes it.
 """
 
 from __future__ import annotations
@@ -39,12 +42,12 @@ from desktop.domain.models import Attendance, ClientStatus
 from desktop.domain.search import display_name
 from desktop.ui.operation import attempt
 from desktop.ui.widgets import (
-    OUTCOME_WORDS,
     action_words,
     form_row,
     heading_label,
     leading_alignment,
     local_time,
+    outcome_text,
 )
 
 BADGE = {
@@ -432,11 +435,37 @@ class ProfileWindow(QWidget):
             self.actor, self.record_id, limit=200), report=lambda _message: None)
         events = read.value if read and read.value is not None else []
         trail = _table("auditTrail", ["When", "Who", "What", "Outcome"], [
-            [local_time(e["at"]), who(e["actor"]), action_words(e["action"]),
-             OUTCOME_WORDS.get(e["outcome"], e["outcome"].title())] for e in events])
+            [local_time(e["at"]), who(e["actor"]), action_words(e["action"], e["outcome"], e.get("details")),
+             outcome_text(e["outcome"])] for e in events])
         layout.addWidget(_caption("&Audit trail", trail))
         layout.addWidget(trail)
+        if self.actor.can(Action.READ_AUDIT_LOG, any_client=True):
+            layout.addWidget(self._who_viewed())
         return page
+
+    def _who_viewed(self) -> QWidget:
+        """Every look at this record (profile opened, record exported, a billing document opened),
+        newest first: when, who and how. For those who may read the practice audit log."""
+        read = attempt(self, "Who viewed this record not read",
+                       lambda: self.practice.audit.who_viewed(self.actor, self.record_id),
+                       report=lambda _message: None)  # then the list is empty, and says why
+        looks = read.value if read and read.value is not None else []
+        box = QWidget()
+        box.setObjectName("whoViewedSection")
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        viewers = _table("whoViewed", ["When", "Who", "How"],
+                         [[local_time(e.at.isoformat()), e.user, e.what] for e in looks])
+        viewers.setAccessibleName("Who viewed this record")
+        layout.addWidget(_caption("&Who viewed this record", viewers))
+        if not read:
+            note = QLabel(f"Not read: {read.error}")
+            note.setObjectName("whoViewedProblem")
+            note.setTextFormat(Qt.TextFormat.PlainText)
+            note.setWordWrap(True)
+            layout.addWidget(note)
+        layout.addWidget(viewers)
+        return box
 
     def _people(self) -> dict[str, str]:
         """Usernames to the names people know each other by ("Dr. Hana Sato", not ``clinician-1``)."""

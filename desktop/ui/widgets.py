@@ -6,50 +6,27 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Mapping
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt
 from PySide6.QtWidgets import QFormLayout, QHeaderView, QLabel, QMessageBox, QTableView, QWidget
 
+from desktop.controllers.audit_log import describe, outcome_words
 from desktop.ui.operation import attempt
 
 DANGER = "#b00020"  # refusals, problems and the destructive buttons
 
-# What each audited operation is called where a person reads the trail.
-ACTION_WORDS = {
-    "audit.read": "Audit trail read",
-    "billing.documents": "Billing documents viewed",
-    "billing.generate": "Billing document made",
-    "billing.run": "Billing run",
-    "client.add": "Client added",
-    "client.delete": "Client deleted",
-    "client.delete_preview": "Deletion considered",
-    "client.edit": "Profile edited",
-    "client.export": "Record exported",
-    "client.find_duplicates": "Duplicates looked for",
-    "client.list": "Client list read",
-    "client.mark_duplicate": "Marked as a duplicate",
-    "client.not_duplicate": "Marked as not a duplicate",
-    "client.portal": "Portal access changed",
-    "client.portal_read": "Portal access looked at",
-    "client.set_status": "Status changed",
-    "client.view": "Profile opened",
-    "contact.add": "Contact added",
-    "contact.edit": "Contact edited",
-    "contact.link": "Contact linked",
-    "contact.merge": "Contacts merged",
-    "contact.merge_into_client": "Contact merged into this profile",
-    "contact.unlink": "Contact unlinked",
-    "contact.view": "Contact opened",
-}
-OUTCOME_WORDS = {"allowed": "Done", "denied": "Refused"}
+
+def action_words(action: str, outcome: str = "allowed", details: Any = None) -> str:
+    """An audit entry's action as a person says it ("Changed status to Inactive", "Refused:
+    delete client"): the controller's words, so the profile, the Audit log window and the
+    command line say the same thing."""
+    return describe(action, outcome, details)
 
 
-def action_words(action: str) -> str:
-    """An audit action as a person says it: "Status changed", not ``client.set_status``."""
-    if action in ACTION_WORDS:
-        return ACTION_WORDS[action]
-    words = action.rsplit(".", 1)[-1].replace("_", " ").strip()
-    return words[:1].upper() + words[1:] if words else action
+def outcome_text(outcome: str) -> str:
+    """An audit entry's outcome in a word: "Allowed" or "Refused"."""
+    return outcome_words(outcome)
 
 
 def local_time(stamp: str) -> str:
