@@ -244,8 +244,8 @@ def pg_database(name: str) -> str:
 
     admin = PG_ADMIN.replace("+psycopg", "")
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')  # kept between runs, like the SQLite file
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
@@ -282,7 +282,7 @@ def main() -> None:
         practice.close()
 
     if not args.no_pg:
-        pg = pg_database("caseload_audit_bench")
+        pg = pg_database(f"caseload_audit_bench_{args.entries}")
         fill(pg, args.entries, args.clients)
         practice = open_practice(pg)
         try:

@@ -158,12 +158,12 @@ def append(conn: Connection, entries: Sequence[AuditEvent], *, insert_rows: bool
                      "target_kind": entry.target_kind, "target_id": entry.target_id, "outcome": entry.outcome,
                      "details": entry.details, "operation_id": entry.operation_id})
     move = update(head_row).where(head_row.c.id == 1).values(seq=seq, hash=prev)
+    events = cast(Table, AuditEvent.__table__)
     if insert_rows and postgresql:
-        events = cast(Table, AuditEvent.__table__)
         conn.execute(move.add_cte(insert(events).values(rows).returning(events.c.id).cte("written")))
         return
     if insert_rows:
-        conn.execute(insert(AuditEvent.__table__), rows)
+        conn.execute(insert(events), rows)
     conn.execute(move)
 
 

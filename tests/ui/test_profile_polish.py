@@ -366,8 +366,8 @@ def test_history_and_audit_trail_speak_plainly_and_name_people(qtbot, db, practi
     history, trail = cells("statusHistory"), cells("auditTrail")
     assert history[0][1:] == ["Active → Inactive", "Discharged", "", "Dr. Alma Reyes"]
     whats = {row[2] for row in trail}
-    assert {"Status changed", "Portal access changed", "Client added", "Profile opened"} <= whats
-    assert ["Dr. Alma Reyes", "Status changed", "Done"] in [row[1:] for row in trail]
+    assert {"Changed status to Inactive", "Changed portal access", "Added client", "Viewed profile"} <= whats
+    assert ["Dr. Alma Reyes", "Changed status to Inactive", "Allowed"] in [row[1:] for row in trail]
     everything = " ".join(" ".join(row) for row in history + trail)
     assert "client." not in everything and "clinician-all" not in everything and "owner" not in everything
 
