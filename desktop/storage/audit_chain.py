@@ -189,7 +189,11 @@ class Anchor:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What ``verify`` found. ``first_bad`` and ``reason`` are None when the log is intact."""
+    """What ``verify`` found. ``first_bad`` and ``reason`` are None when the log is intact.
+
+    ``entries``: how many entries are known intact: all of them, or those before ``first_bad``
+    (only up to the last anchor matched when an anchor shows the log was rewritten).
+    """
 
     entries: int
     first_bad: int | None = None
@@ -332,6 +336,7 @@ def _check(rows: Iterator[tuple[Any, ...]], expected: int, by_seq: dict[int, Anc
            stored_head: tuple[int, bytes] | None, total: int,
            progress: Callable[[int, int], bool | None] | None) -> Verdict:
     prev, before_prev, last_id = GENESIS, GENESIS, 0
+    vouched = 0  # the last entry an anchor vouched for
     sha256, canonical, step = hashlib.sha256, _canonical, 5_000
     for raw in rows:
         row_id, seq, prev_hash, row_hash, moment, actor_id, username, action, kind, target, outcome, \
@@ -351,10 +356,13 @@ def _check(rows: Iterator[tuple[Any, ...]], expected: int, by_seq: dict[int, Anc
             return _classify(_entry(raw), _entry(following) if following else None, expected, prev,
                              before_prev, stored_head)
         anchor = by_seq.get(seq)
-        if anchor is not None and anchor.hash != row_hash:
-            return Verdict(seq - 1, seq, CHANGED,
-                           f"entry {seq} does not match the anchor of {anchor_when(anchor)}: the log was "
-                           "rewritten at or before this entry", anchor)
+        if anchor is not None:
+            if anchor.hash != row_hash:
+                # Rewritten somewhere after the last anchor it matched: only up to there is it known.
+                return Verdict(vouched, seq, CHANGED,
+                               f"entry {seq} does not match the anchor of {anchor_when(anchor)}: the log was "
+                               f"rewritten after entry {vouched} and at or before this one", anchor)
+            vouched = seq
         before_prev, prev, last_id = prev, bytes(row_hash), row_id
         if progress is not None and expected % step == 0 and progress(expected, total):
             raise InterruptedError("The check was stopped.")
@@ -367,10 +375,10 @@ def _check(rows: Iterator[tuple[Any, ...]], expected: int, by_seq: dict[int, Anc
                            f"the log ends at entry {last}, but the chain head says {head_seq}: "
                            "the entries after it were removed")
         if head_seq < last:
-            return Verdict(last, head_seq + 1, INSERTED,
+            return Verdict(head_seq, head_seq + 1, INSERTED,
                            f"entries {head_seq + 1} to {last} were added after the chain head")
         if last and head_hash != prev:
-            return Verdict(last, last, CHANGED, f"entry {last} does not match the chain head")
+            return Verdict(last - 1, last, CHANGED, f"entry {last} does not match the chain head")
     longest = max(by_seq.values(), key=lambda a: a.seq, default=None)
     if longest is not None and longest.seq > last:
         return Verdict(last, last + 1, SHORTER,
@@ -397,7 +405,7 @@ def _classify(row: Entry, following: Entry | None, expected: int, prev: bytes, b
     seq = row.seq
 
     def verdict(at: int, reason: str, why: str) -> Verdict:
-        return Verdict(done, at, reason, why)
+        return Verdict(min(done, at - 1), at, reason, why)
 
     if seq is None or not isinstance(seq, int):
         return verdict(expected, INSERTED, f"an entry with no number stands at entry {expected}")

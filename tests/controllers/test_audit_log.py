@@ -93,7 +93,7 @@ def test_an_untouched_log_verifies_and_every_entry_is_numbered_without_gaps(db, 
 def test_a_changed_field_is_caught_at_its_entry(db, filled):  # type: ignore[no-untyped-def]
     as_superuser(db, "UPDATE audit_events SET action = 'client.delete' WHERE seq = 5")
     verdict = _verify(db)
-    assert (verdict.first_bad, verdict.reason) == (5, "changed")
+    assert (verdict.first_bad, verdict.reason, verdict.entries) == (5, "changed", 4)
 
 
 def test_a_changed_field_with_its_hash_recomputed_is_caught_by_the_next_entry(db, filled):  # type: ignore[no-untyped-def]
@@ -105,7 +105,7 @@ def test_a_changed_field_with_its_hash_recomputed_is_caught_by_the_next_entry(db
     as_superuser(db, f"UPDATE audit_events SET actor_username = 'someone-else', "
                    f"row_hash = {_blob(db, forged)} WHERE seq = 6")
     verdict = _verify(db)
-    assert (verdict.first_bad, verdict.reason) == (6, "changed")
+    assert (verdict.first_bad, verdict.reason, verdict.entries) == (6, "changed", 5)
 
 
 def test_a_deleted_middle_entry_is_caught_as_missing(db, filled):  # type: ignore[no-untyped-def]
@@ -233,6 +233,7 @@ def test_a_rewritten_log_that_is_as_long_as_the_anchor_is_caught_at_the_anchor(d
     assert _verify(db).intact
     verdict = log.verify(practice["owner"])
     assert (verdict.first_bad, verdict.reason) == (kept.seq, "changed")
+    assert verdict.entries == 0  # no earlier anchor vouches for any entry before it
 
 
 def _blob(db: Database, value: bytes) -> str:
