@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, func, select
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from desktop.controllers.base import Controller, audit, check_id, reads, writes
-from desktop.controllers.errors import InvalidInput, NotFound
+from desktop.controllers.errors import CaseloadError, InvalidInput, NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.settings import SettingsController
 from desktop.domain import clock
@@ -148,13 +148,14 @@ def anchor_when(anchor: Anchor) -> str:
 
 
 def verdict_text(verdict: Verdict) -> str:
-    """What a verification found, in one sentence (the window and the command line say the same)."""
+    """What a verification found, in one line (and what else it has to say after it)."""
+    extra = f" {verdict.note}" if verdict.note else ""
     if verdict.intact:
         if verdict.anchor is None:
             return (f"{verdict.entries:,} entries, intact. No anchor has been kept on this computer yet "
-                    "to check them against.")
-        return f"{verdict.entries:,} entries, intact, matches the anchor of {anchor_when(verdict.anchor)}."
-    return f"Audit log entry {verdict.first_bad}: {verdict.reason} ({verdict.explanation})."
+                    f"to check them against.{extra}")
+        return f"{verdict.entries:,} entries, intact, matches the anchor of {anchor_when(verdict.anchor)}.{extra}"
+    return f"Audit log entry {verdict.first_bad}: {verdict.reason} ({verdict.explanation}).{extra}"
 
 
 def _worded(action: str) -> tuple[str, str]:
@@ -336,9 +337,16 @@ class AuditLogController(Controller):
         records that the log was verified and how it went, in a transaction of
         its own. ``progress(done, total)`` may return True to stop (``InterruptedError``).
         """
-        verdict = audit_chain.verify(s.connection(), [*self.book.anchors(), *anchors], progress)
-        self._verified(actor, verdict)
-        return verdict
+        kept = self.book.anchors()
+        with audit_chain.one_snapshot(self.db.engine) as conn:
+            verdict = audit_chain.verify(conn, [*kept, *anchors], progress)
+        notes = [verdict.note, self.book.problem or ""]
+        try:
+            self._verified(actor, verdict)
+        except CaseloadError as exc:  # the screen locked, the server went away: the finding stands
+            notes.append(f"This check could not be recorded in the audit log ({exc})")
+        note = " ".join(n.strip().rstrip(".") + "." for n in notes if n)
+        return replace(verdict, note=note) if note != verdict.note else verdict
 
     @writes("audit.verify", Action.READ_AUDIT_LOG)
     def _verified(self, s: Session, actor: Actor, verdict: Verdict) -> None:
@@ -359,14 +367,15 @@ class AuditLogController(Controller):
         return self._head(s, keep=True).kept
 
     def _head(self, s: Session, *, keep: bool) -> Head:
-        found = audit_chain.head(s.connection())
+        conn = s.connection()
+        found = audit_chain.head(conn)
         if found is None:
             raise NotFound("The audit log has no chain head; verify it to see what is wrong.")
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         kept = False
         if keep:
             try:
-                self.book.record(found[0], found[1], now)
+                self.book.record(found[0], found[1], now, audit_chain.first_hash(conn))
                 kept = True
             except OSError:
                 kept = False

@@ -87,9 +87,15 @@ def audit(
     *,
     now: bool = False,
 ) -> None:
-    """Record what ``actor`` did; the row is written with the transaction's last flush,
-    which chains it (``desktop.storage.audit_chain``), or at once if ``now`` (before a file
-    leaves the practice: a database too busy to record it refuses first)."""
+    """Record what ``actor`` did; the row is written last, just before the commit, which
+    chains it (``desktop.storage.audit_chain``).
+
+    ``now``: before a file leaves the practice. On SQLite the row is written at once, which
+    takes the file's write lock, so a database too busy to record the export refuses before
+    anything is written. On PostgreSQL it still waits for the commit: written now, it would
+    hold the chain head, and with it every workstation's audited work, while the file is
+    written or printed; and a row written early is no surer than one written at the commit
+    (the commit can fail either way)."""
     enqueue(
         session,
         AuditEvent(
@@ -104,6 +110,12 @@ def audit(
         )
     )
     if now:
+        write_audit_first(session)
+
+
+def write_audit_first(session: Session) -> None:
+    """On SQLite, write the queued audit rows now, taking the write lock (see ``audit``'s ``now``)."""
+    if session.get_bind().dialect.name == "sqlite":
         add_queued(session)
         session.flush()
 

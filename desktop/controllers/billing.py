@@ -47,6 +47,7 @@ from desktop.controllers.base import (
     reads,
     require,
     stored_id,
+    write_audit_first,
     writes,
 )
 from desktop.controllers.errors import InvalidInput, NotFound
@@ -68,7 +69,6 @@ from desktop.domain.models import (
     utcnow,
 )
 from desktop.domain.search import display_name
-from desktop.storage.audit_chain import add_queued
 from desktop.storage.errors import DatabaseRefused
 from desktop.storage.queries import visible_clients
 
@@ -654,8 +654,7 @@ class BillingController(Controller):
             client.address or "", client.diagnosis_codes or "", doc.period_start, doc.period_end, lines,
             Decimal(doc.amount), doc.automatic, doc.created_at.replace(tzinfo=dt.UTC).astimezone(tz))
         if deliver is not None:
-            add_queued(s)  # the audit row is written (and on SQLite the write lock taken) first
-            s.flush()
+            write_audit_first(s)  # on SQLite the audit row and the write lock come first
             deliver(view)
         return view
 

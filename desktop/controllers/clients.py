@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from desktop.controllers import validation
 from desktop.controllers.appointments import AppointmentsController
+from desktop.controllers.audit_log import VIEWS
 from desktop.controllers.base import (
     Controller,
     audit,
@@ -723,6 +724,10 @@ class ClientsController(Controller):
                 client = self._load_client(s, client_id)
                 require(actor, Action.SEE_HISTORY, clinician_id=client.clinician_id)
             stmt = stmt.where(AuditEvent.target_kind == "client", AuditEvent.target_id == client_id)
+            if not actor.can(Action.READ_AUDIT_LOG, any_client=True):
+                # Who looked at the record is for those who read the practice's log (docs/rules.md,
+                # "Audit"): the trail shows everyone else what was done, not who looked.
+                stmt = stmt.where(AuditEvent.action.not_in(VIEWS))
         return [
             {"id": e.id, "at": e.occurred_at.isoformat(timespec="seconds"),
              "actor": e.actor_username, "action": e.action, "target_kind": e.target_kind,

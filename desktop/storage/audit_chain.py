@@ -38,11 +38,11 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, event, func, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
@@ -174,6 +174,27 @@ def head(conn: Connection) -> tuple[int, bytes] | None:
     return (int(row[0]), bytes(row[1])) if row else None
 
 
+def first_hash(conn: Connection) -> bytes | None:
+    """The hash of the log's first entry: which log this is (None while it is empty)."""
+    found = conn.execute(select(AuditEvent.row_hash).where(AuditEvent.seq == 1)).scalar()
+    return bytes(found) if found is not None else None
+
+
+@contextlib.contextmanager
+def one_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection whose reads all see the database at one moment, for ``verify``: without
+    it, an entry committed by another workstation between reading the head and the rows
+    would look like one added behind the head's back."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield conn
+    else:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN")  # ended by the rollback when the connection goes back
+            yield conn
+
+
 # ---------------------------------------------------------------------- checking
 
 
@@ -185,6 +206,7 @@ class Anchor:
     hash: bytes
     taken: dt.datetime | None = None  # UTC; None for one typed in without a date
     where: str = ""  # where it was kept ("this computer", "typed in")
+    first: bytes | None = None  # the hash of the log's first entry then: which log it belongs to
 
 
 @dataclass(frozen=True)
@@ -200,6 +222,7 @@ class Verdict:
     reason: str | None = None
     explanation: str = ""
     anchor: Anchor | None = None  # the newest anchor the log matched (intact), or the one it fell short of
+    note: str = ""  # something else to say: anchors of another log here, anchors that could not be read
 
     @property
     def intact(self) -> bool:
@@ -296,7 +319,7 @@ def _entry(raw: tuple[Any, ...]) -> Entry:
     fields = list(raw)
     try:
         fields[11] = _parsed(fields[11])
-    except ValueError:
+    except (ValueError, RecursionError):
         pass  # not JSON any more: it cannot give its hash
     return Entry(*fields)
 
@@ -306,7 +329,7 @@ def _recompute(row: Entry, seq: int | None = None, prev: Any = None) -> bytes | 
         return entry_hash(bytes(row.prev_hash if prev is None else prev), int(row.seq if seq is None else seq),  # type: ignore[arg-type]
                           str(row.occurred_at), row.actor_id, row.actor_username, row.action, row.target_kind,
                           row.target_id, row.outcome, row.details, row.operation_id)
-    except (TypeError, ValueError):  # a field set to something of the wrong kind
+    except (TypeError, ValueError, RecursionError):  # a field set to something of the wrong kind
         return None
 
 
@@ -324,12 +347,21 @@ def verify(conn: Connection, anchors: Sequence[Anchor] = (),
     """
     total = int(conn.execute(select(func.count()).select_from(AuditEvent)).scalar() or 0)
     stored_head = head(conn)
+    first = first_hash(conn)
+    ours = [a for a in anchors if a.first is None or first is None or a.first == first]
+    foreign = len(anchors) - len(ours)
     by_seq: dict[int, Anchor] = {}
-    for anchor in sorted(anchors, key=lambda a: a.taken or dt.datetime.min):
+    for anchor in sorted(ours, key=lambda a: a.taken or dt.datetime.min):
         by_seq[anchor.seq] = anchor  # the newest record of each position
     expected = 1
     with contextlib.closing(_raw_rows(conn)) as rows:  # type: ignore[type-var]
-        return _check(rows, expected, by_seq, stored_head, total, progress)
+        verdict = _check(rows, expected, by_seq, stored_head, total, progress)
+    if foreign:
+        verdict = replace(verdict, note=(
+            f"{foreign:,} anchor{'s' if foreign != 1 else ''} kept at this place belong{'s' if foreign == 1 else ''} "
+            "to a log with another first entry: a practice made anew here, or a log rewritten from its very "
+            "first entry. They were not compared."))
+    return verdict
 
 
 def _check(rows: Iterator[tuple[Any, ...]], expected: int, by_seq: dict[int, Anchor],
@@ -346,7 +378,7 @@ def _check(rows: Iterator[tuple[Any, ...]], expected: int, by_seq: dict[int, Anc
                       None if details is None or details == "null" else json.loads(details), operation]
             good = (seq == expected and prev_hash == prev and row_id > last_id
                     and sha256(prev + canonical(fields).encode()).digest() == row_hash)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             good = False
         if not good:
             if seq == expected and prev_hash == prev and row_id <= last_id and _intact(_entry(raw)):
@@ -368,6 +400,9 @@ def _check(rows: Iterator[tuple[Any, ...]], expected: int, by_seq: dict[int, Anc
             raise InterruptedError("The check was stopped.")
         expected += 1
     last = expected - 1
+    if stored_head is None and last:
+        return Verdict(last, last + 1, MISSING, f"the chain head is gone: whether entries after {last} "
+                       "were removed cannot be told")
     if stored_head is not None:
         head_seq, head_hash = stored_head
         if head_seq > last:
@@ -383,7 +418,7 @@ def _check(rows: Iterator[tuple[Any, ...]], expected: int, by_seq: dict[int, Anc
     if longest is not None and longest.seq > last:
         return Verdict(last, last + 1, SHORTER,
                        f"the log ends at entry {last}, but the anchor of {anchor_when(longest)} "
-                       f"recorded entry {longest.seq}: entries were removed", longest)
+                       f"recorded entry {longest.seq}: entries were removed, or an older copy restored", longest)
     matched = max((a for a in by_seq.values() if a.seq <= last), default=None,
                   key=lambda a: (a.taken or dt.datetime.min, a.seq))
     if progress is not None:

@@ -832,6 +832,8 @@ class AuditLogWindow(QWidget):
             if first is not None:
                 show = box.addButton(f"Show entry {first:,}", QMessageBox.ButtonRole.ActionRole)
                 show.setObjectName("showEntry")
+        if getattr(verdict, "note", ""):  # anchors of another log, unreadable ones, a check not recorded
+            box.setInformativeText(f"{box.informativeText()}\n\n{verdict.note}")
         ok = box.addButton(QMessageBox.StandardButton.Ok)
         box.setDefaultButton(ok)
         box.setEscapeButton(ok)

@@ -30,7 +30,7 @@ from desktop.controllers.permissions import Actor
 from desktop.domain.models import AuditChainHead, AuditEvent, Outcome
 from desktop.storage import audit_chain
 from desktop.storage.anchors import AnchorBook
-from desktop.storage.audit_chain import Anchor
+from desktop.storage.audit_chain import Anchor, add_queued
 from desktop.storage.database import Database, open_database
 from tests.controllers.support import as_superuser, refused_and_unchanged
 
@@ -152,6 +152,13 @@ def test_an_inserted_entry_with_a_valid_hash_is_caught_by_the_entry_after_it(db,
     assert (verdict.first_bad, verdict.reason) == (4, "inserted")
 
 
+def test_a_chain_head_deleted_is_caught_as_entries_that_may_be_missing(db, filled):  # type: ignore[no-untyped-def]
+    last = _last_seq(db)
+    as_superuser(db, "DELETE FROM audit_chain_head")
+    verdict = _verify(db)
+    assert (verdict.first_bad, verdict.reason, verdict.entries) == (last + 1, "missing", last)
+
+
 def test_an_entry_added_after_the_head_is_caught(db, filled):  # type: ignore[no-untyped-def]
     last = _last_seq(db)
     as_superuser(db, "INSERT INTO audit_events (seq, prev_hash, row_hash, occurred_at, action, outcome, details) "
@@ -267,13 +274,56 @@ def test_deleting_a_client_keeps_their_audit_entries_and_the_chain(db, practice,
 
 def test_a_rolled_back_operation_leaves_no_gap(db, practice, filled):  # type: ignore[no-untyped-def]
     before = _last_seq(db)
+    with db.reading() as s:
+        head_before = s.execute(select(AuditChainHead.seq, AuditChainHead.hash)).one()
     with pytest.raises(RuntimeError), db.transaction() as s:
         audit(s, practice["owner"], "client.view", "client", filled["ids"][0])
-        s.flush()
+        add_queued(s)  # chained and written: the head moved inside this transaction
+        assert s.execute(select(AuditChainHead.seq)).scalar() == before + 1
         raise RuntimeError("the operation failed after writing its audit entry")
+    with db.reading() as s:
+        assert s.execute(select(AuditChainHead.seq, AuditChainHead.hash)).one() == head_before
     ClientsController(db).get_client(practice["owner"], filled["ids"][1])
     assert _last_seq(db) == before + 1
     assert _verify(db).intact
+
+
+def test_an_entry_written_while_the_log_is_verified_is_no_alarm(db, practice, filled, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    reading = audit_chain._raw_rows
+
+    def another_workstation_writes_first(conn):  # type: ignore[no-untyped-def]
+        ClientsController(db).get_client(practice["manager"], filled["ids"][0])  # committed meanwhile
+        return reading(conn)
+
+    monkeypatch.setattr(audit_chain, "_raw_rows", another_workstation_writes_first)
+    before = _last_seq(db)
+    verdict = _log(db, tmp_path).verify(practice["owner"])
+    assert verdict.intact, verdict
+    assert verdict.entries == before  # the entries as they were when the check began
+    assert _last_seq(db) == before + 2  # the look, and the check itself
+
+
+def test_anchors_of_another_log_at_the_same_place_are_set_aside_and_said(db, practice, filled, tmp_path):  # type: ignore[no-untyped-def]
+    log = _log(db, tmp_path)
+    kept = log.anchor(practice["owner"])
+    # As if another practice had been made at this path before: its first entry was another.
+    log.book.record(kept.seq + 50, bytes(32), kept.taken + dt.timedelta(hours=1), first=bytes.fromhex("11" * 32))
+    verdict = log.verify(practice["owner"])
+    assert verdict.intact and verdict.anchor is not None and verdict.anchor.seq == kept.seq
+    assert "1 anchor kept at this place belongs to a log with another first entry" in verdict.note
+    assert verdict_text(verdict).endswith("They were not compared.")
+
+
+@pytest.mark.parametrize("content", ['{"anchors": 5}', "not json", '{"anchors": [{"seq": "x"}, 7]}'])
+def test_an_anchors_file_that_cannot_be_read_is_said_and_kept_aside(db, practice, filled, tmp_path, content):  # type: ignore[no-untyped-def]
+    log = _log(db, tmp_path)
+    log.book.folder.mkdir(parents=True)
+    log.book.path.write_text(content)
+    verdict = log.verify(practice["owner"])
+    assert verdict.intact and ("could not be read" in verdict.note or "not in the expected form" in verdict.note)
+    assert log.keep_anchor(practice["owner"]) is True
+    assert [p.name for p in log.book.folder.iterdir() if ".unreadable-" in p.name]
+    assert len(log.book.anchors()) == 1 and log.book.problem is None
 
 
 def _write_audited(url: str, username: str, client_id: int, times: int) -> None:

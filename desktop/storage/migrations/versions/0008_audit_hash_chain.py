@@ -59,22 +59,27 @@ _events = sa.table(
 
 
 def _chain_existing_rows() -> tuple[int, bytes]:
+    """Chain the rows already there, in the order they were written, a batch at a time (a
+    server's log may hold millions)."""
     conn = op.get_bind()
-    rows = conn.execute(sa.select(_events).order_by(_events.c.id)).all()
-    seq, prev = 0, GENESIS
-    updates = []
-    for row in rows:
-        seq += 1
-        details = normalized_details(row.details)
-        digest = entry_hash(prev, seq, row.occurred_at, row.actor_id, row.actor_username, row.action,
-                            row.target_kind, row.target_id, row.outcome, details, row.operation_id)
-        updates.append({"row_id": row.id, "seq": seq, "prev_hash": prev, "row_hash": digest})
-        prev = digest
-    for start in range(0, len(updates), 5_000):
+    seq, prev, after = 0, GENESIS, 0
+    while True:
+        rows = conn.execute(sa.select(_events).where(_events.c.id > after).order_by(_events.c.id)
+                            .limit(5_000)).all()
+        if not rows:
+            return seq, prev
+        updates = []
+        for row in rows:
+            seq += 1
+            details = normalized_details(row.details)
+            digest = entry_hash(prev, seq, row.occurred_at, row.actor_id, row.actor_username, row.action,
+                                row.target_kind, row.target_id, row.outcome, details, row.operation_id)
+            updates.append({"row_id": row.id, "seq": seq, "prev_hash": prev, "row_hash": digest})
+            prev = digest
         conn.execute(sa.update(_events).where(_events.c.id == sa.bindparam("row_id"))
                      .values(seq=sa.bindparam("seq"), prev_hash=sa.bindparam("prev_hash"),
-                             row_hash=sa.bindparam("row_hash")), updates[start:start + 5_000])
-    return seq, prev
+                             row_hash=sa.bindparam("row_hash")), updates)
+        after = rows[-1].id
 
 
 def upgrade() -> None:
