@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text
 
+from desktop.controllers.base import audit
 from desktop.controllers.duplicates import NICKNAMES as DUPLICATE_NICKNAMES
 from desktop.controllers.errors import InvalidInput, PermissionDenied
 from desktop.controllers.permissions import Actor
@@ -32,13 +33,11 @@ from desktop.domain import clock
 from desktop.domain.models import (
     Appointment,
     Attendance,
-    AuditEvent,
     Client,
     ClientContactLink,
     ClientStatus,
     Contact,
     InactiveReason,
-    Outcome,
     PortalAccess,
     PracticeSettings,
     PracticeUser,
@@ -329,8 +328,7 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
         report.appointments = _book_appointments(
             conn, random.Random(seed * 7_919 + 1), client_rows, created_of, inactive_since, now,
             clock.zone(SettingsController._read(s).time_zone))
-        s.add(AuditEvent(actor_id=None, actor_username=None, action="practice.demo", target_kind="practice",
-                         outcome=Outcome.ALLOWED, details={"clients": clients, "seed": seed}))
+        audit(s, None, "practice.demo", "practice", None, details={"clients": clients, "seed": seed})
         if db.is_postgresql:
             for name in ("clients", "contacts", "appointments", "status_changes", "client_contact_links"):
                 conn.execute(text(

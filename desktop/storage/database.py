@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 from sqlalchemy import create_engine, delete, event, inspect, select, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -620,6 +620,25 @@ def _mark_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql(f"PRAGMA application_id = {practice_file.APPLICATION_ID}")
             conn.exec_driver_sql(f"PRAGMA user_version = {int(SCHEMA_HEAD)}")
             conn.commit()
+        _refresh_statistics(conn)
+
+
+def _refresh_statistics(conn: Connection) -> None:
+    """Sampled statistics for SQLite's planner, at every opening (3 ms at a million audit entries).
+
+    Without them it cannot tell which index narrows a query most: the Audit log filtered by a
+    user and an old day took 2.3 s walking the user's entries instead of 70 ms. Only a hint:
+    skipped at once if another program is writing.
+    """
+    conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+    try:
+        conn.exec_driver_sql("PRAGMA analysis_limit = 400")
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    except DBAPIError:
+        conn.rollback()
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def _prepare(engine: Engine, *, upgrade: bool, create: bool) -> None:

@@ -150,7 +150,7 @@ def table_digest(path: Path) -> str:
         digest = hashlib.sha256()
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND name NOT IN ('audit_events', 'audit_chain_head') ORDER BY name")]
+            "AND name NOT IN ('audit_events', 'audit_chain_head') AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         for table in tables:
             digest.update(table.encode())
             columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")') if r[1] != "last_sign_in_at"]
