@@ -433,6 +433,7 @@ def test_filters_narrow_the_log_and_pages_go_back_in_time(db, practice, filled, 
 
 @pytest.mark.parametrize("where, says", [
     (AuditFilter(username="nobody"), "There is no user"),
+    (AuditFilter(username="owner\u200b"), "cannot be typed"),
     (AuditFilter(client="\u200b\u200b"), "cannot be typed"),
     (AuditFilter(client="   "), "Type a client"),
     (AuditFilter(client="x" * 500), "longer than"),
