@@ -624,8 +624,8 @@ class BillingController(Controller):
         """One document with everything it shows; looking at it is audited on its client.
 
         ``purpose`` ("view", "pdf", "print") is recorded. ``deliver`` (writing the PDF,
-        printing) runs inside the operation after the audit row is written, as a client's
-        export does: a delivery that fails is audited as refused and changes nothing.
+        printing) runs inside the operation, as a client's export does (on SQLite after the audit
+        row is written): a delivery that fails is audited as refused and changes nothing.
         """
         if purpose not in ("view", "pdf", "print"):
             raise InvalidInput(f"{str(purpose)[:20]!r} is not a way to open a document.", field="purpose")

@@ -314,11 +314,11 @@ class ClientsController(Controller):
         """The full record as JSON-ready data, audited as an export; the practice's details
         (Practice settings) come first, as at the top of a paper record.
 
-        ``deliver`` (writing the file) runs inside the operation, after the audit row is
-        written (on SQLite, with the write lock taken), so a database too busy to record the
-        export refuses before anything leaves the practice, and the export is committed
-        only once delivered; a delivery that fails is audited as refused and raises its
-        ``CaseloadError``.
+        ``deliver`` (writing the file) runs inside the operation: on SQLite after the audit
+        row is written and the write lock taken, so a file too busy to record the export
+        refuses before anything leaves the practice; on PostgreSQL the row is chained at the
+        commit (``audit``'s ``now``). The export is committed only once delivered; a delivery
+        that fails is audited as refused and raises its ``CaseloadError``.
         """
         practice = SettingsController.practice_header(s)
         data = {"practice": practice, **self._detail(s, actor, client_id).as_json()}
@@ -337,8 +337,9 @@ class ClientsController(Controller):
         (with how many clients and contacts it held, never who) only once it is written;
         a delivery that fails is audited as refused and raises its ``CaseloadError``.
         """
-        # The audit row is written (and, on SQLite, the write lock taken) before the file:
-        # a database too busy to record the export refuses before anything leaves the practice.
+        # On SQLite the audit row is written, and the write lock taken, before the file: a file
+        # too busy to record the export refuses before anything leaves the practice (``audit``'s
+        # ``now``; on PostgreSQL the row is chained at the commit, as every other).
         audit(s, actor, "client.export_list", None, None, details={"clients": clients, "contacts": contacts},
               now=True)
         return deliver()

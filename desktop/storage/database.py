@@ -321,9 +321,10 @@ class Database:
                 number_changes(session)
                 if self.is_postgresql:
                     session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANGE_CHANNEL})
-                # The audit rows come last, in a flush of their own that chains them: every
+                # The audit rows come last: ``add_queued`` chains and writes them, so every
                 # writer holds the chain head (one row, so one writer at a time) only from here
-                # to its commit, and always after the change counter, never before it.
+                # to its commit, and always after the change counter, never before it. (A row
+                # added to the session directly is chained by this flush.)
                 add_queued(session)
                 if session.new:
                     session.flush()
