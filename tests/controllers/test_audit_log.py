@@ -452,3 +452,4 @@ def test_a_typed_anchor_that_is_not_one_is_refused() -> None:
             parse_anchor(bad)
     anchor = parse_anchor(" 12 : " + "Ab" * 32 + " ")
     assert anchor.seq == 12 and anchor.hash == bytes.fromhex("ab" * 32)
+

@@ -8,6 +8,7 @@ database itself.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import stat
 from collections.abc import Iterator
@@ -21,8 +22,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from desktop.controllers.errors import SchemaTooNew
-from desktop.domain.models import Base
-from desktop.storage import database
+from desktop.domain.models import AuditChainHead, AuditEvent, Base
+from desktop.storage import audit_chain, database
 from desktop.storage.database import (
     ENV_URL,
     Database,
@@ -211,3 +212,43 @@ def test_the_known_schema_head_is_alembics_head():  # type: ignore[no-untyped-de
     # A new migration must update SCHEMA_HEAD, or up-to-date databases would be
     # treated as old and upgraded at every start.
     assert SCHEMA_HEAD == head_revision()
+
+
+def test_a_long_log_gets_planner_statistics_again_each_time_it_doubles(sqlite_db):  # type: ignore[no-untyped-def]
+    def grow_to(total: int) -> None:
+        with sqlite_db.engine.begin() as conn:
+            seq, prev = audit_chain.head(conn) or (0, audit_chain.GENESIS)
+            at = dt.datetime(2026, 1, 1)
+            rows = []
+            while seq < total:
+                seq += 1
+                digest = audit_chain.entry_hash(prev, seq, at, None, None, "client.list", None, None, "allowed",
+                                                None, None)
+                rows.append({"seq": seq, "prev_hash": prev, "row_hash": digest, "occurred_at": at,
+                             "action": "client.list", "outcome": "allowed", "details": None})
+                prev = digest
+            conn.execute(AuditEvent.__table__.insert(), rows)
+            conn.execute(AuditChainHead.__table__.update().values(seq=seq, hash=prev))
+
+    def analyzed() -> int | None:
+        with sqlite_db.engine.connect() as conn:
+            if not conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
+                return None
+            stat = conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE idx = 'ix_audit_events_seq'").scalar()
+            return int(stat.split()[0]) if stat else None
+
+    url = sqlite_db.engine.url.render_as_string(hide_password=False)
+    grow_to(999)
+    open_database(url).dispose()
+    assert analyzed() is None  # a short log plans well without them
+    grow_to(1_500)
+    open_database(url).dispose()
+    first = analyzed()  # sampled (400 rows an index): an estimate of the 1,500
+    assert first is not None and 1_000 <= first <= 2_000
+    grow_to(2 * first - 10)
+    open_database(url).dispose()
+    assert analyzed() == first  # not yet doubled: not taken again
+    grow_to(2 * first + 10)
+    open_database(url).dispose()
+    again = analyzed()
+    assert again is not None and again != first and again >= 2 * first - 800
