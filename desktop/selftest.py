@@ -70,6 +70,18 @@ def _steps(tmp: Path, state: dict) -> list[Callable[[], str]]:
             raise RuntimeError("the client is still listed after deletion")
         return "client created, marked inactive and deleted"
 
+    def audit_chain() -> str:
+        from desktop.controllers.audit_log import AuditLogController
+        from desktop.storage.anchors import AnchorBook
+
+        db = state["db"]
+        log = AuditLogController(db, AnchorBook("self-test", tmp / "anchors"))
+        log.keep_anchor(state["owner"])
+        verdict = log.verify(state["owner"])
+        if not verdict.intact or verdict.anchor is None:
+            raise RuntimeError(f"the audit log did not verify: {verdict}")
+        return f"audit log verified: {verdict.entries} entries chained, matching the anchor just kept"
+
     def postgresql() -> str:
         # create_engine loads the dialect and imports the driver but connects to nothing.
         import psycopg
@@ -215,5 +227,5 @@ def _steps(tmp: Path, state: dict) -> list[Callable[[], str]]:
         return (f"encrypted practice file written, unreadable without its key (no name in its "
                 f"{len(data):,} bytes), and opened again with the password; recovery key made ({recovery is not None})")
 
-    return [database, client_lifecycle, postgresql, qt_offscreen, resources, main_window, billing_document,
+    return [database, client_lifecycle, audit_chain, postgresql, qt_offscreen, resources, main_window, billing_document,
             encrypted_file]
