@@ -51,11 +51,9 @@ from PySide6.QtGui import (
     QShowEvent,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDateEdit,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMenu,
     QPushButton,
@@ -73,7 +71,7 @@ from desktop.controllers.roster import Roster
 from desktop.domain import clock
 from desktop.domain.models import Attendance, ClientStatus
 from desktop.ui.operation import Outcome, attempt, in_background
-from desktop.ui.widgets import ColumnFitter, heading_label
+from desktop.ui.widgets import ColumnFitter, heading_label, list_table
 
 ROW_HEIGHT = 26
 COLUMNS = ("Time", "Client", "Clinician", "Service", "Minutes", "Attendance")
@@ -337,19 +335,7 @@ class AppointmentsPage(QWidget):
         self.table.setAccessibleDescription("Enter or double-click edits the appointment; "
                                             "the Menu key or a right-click shows more.")
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.setTabKeyNavigation(False)
-        vertical = self.table.verticalHeader()
-        vertical.setVisible(False)
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vertical.setDefaultSectionSize(ROW_HEIGHT)
-        self.table.horizontalHeader().setHighlightSections(False)
+        list_table(self.table, ROW_HEIGHT)
         self.columns = ColumnFitter(self.table, WEIGHTS, MINIMUMS)  # the columns always share its width
         self.table.activated.connect(self._activated)
         self.table.menuRequested.connect(self._row_menu)

@@ -62,7 +62,6 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -93,7 +92,7 @@ from desktop.controllers.practice import Practice
 from desktop.domain.models import Outcome as EntryOutcome
 from desktop.ui.list_export import CSV_FILTER, csv_cell, documents_folder
 from desktop.ui.operation import Outcome, attempt, in_background
-from desktop.ui.widgets import DANGER, ColumnFitter, local_time, problem_label
+from desktop.ui.widgets import DANGER, ColumnFitter, list_table, local_time, problem_label
 
 ROW_HEIGHT = 26  # as the Clients list
 CLIENT_PAUSE_MS = 450  # typing in the Client filter applies after this pause (or on Enter)
@@ -431,19 +430,7 @@ class AuditLogWindow(QWidget):
         self.table.setObjectName("auditTable")
         self.table.setAccessibleName("Audit log entries, newest first")
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.setTabKeyNavigation(False)
-        vertical = self.table.verticalHeader()
-        vertical.setVisible(False)
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vertical.setDefaultSectionSize(ROW_HEIGHT)
-        self.table.horizontalHeader().setHighlightSections(False)
+        list_table(self.table, ROW_HEIGHT)
         self.columns = ColumnFitter(self.table, WEIGHTS, MINIMUMS)
         self.number_delegate = NumberDelegate(self.table)
         self.table.setItemDelegateForColumn(Col.ENTRY, self.number_delegate)
@@ -581,6 +568,11 @@ class AuditLogWindow(QWidget):
 
     @Slot()
     def clear_filters(self) -> None:
+        self._unfiltered(dates_too=True)
+        self._apply(force=True)
+
+    def _unfiltered(self, *, dates_too: bool) -> None:
+        """Every filter back to "all", without each change reloading the list on its own."""
         widgets = (self.user, self.client, self.kind, self.outcome, self.since_on, self.until_on,
                    self.since, self.until)
         for widget in widgets:
@@ -593,10 +585,10 @@ class AuditLogWindow(QWidget):
         self.until_on.setChecked(False)
         self.since.setEnabled(False)
         self.until.setEnabled(False)
-        self._reset_dates()
+        if dates_too:
+            self._reset_dates()
         for widget in widgets:
             widget.blockSignals(False)
-        self._apply(force=True)
 
     def _reset_dates(self) -> None:
         today = QDate.currentDate()
@@ -645,18 +637,7 @@ class AuditLogWindow(QWidget):
         unfiltered log from a little above it. False if there is no such entry (missing)."""
         row = self.model.row_of(seq)
         if row is None:
-            for widget in (self.user, self.client, self.kind, self.outcome, self.since_on, self.until_on):
-                widget.blockSignals(True)
-            self.user.setCurrentIndex(0)
-            self.client.clear()
-            self.kind.setCurrentIndex(0)
-            self.outcome.setCurrentIndex(0)
-            self.since_on.setChecked(False)
-            self.until_on.setChecked(False)
-            self.since.setEnabled(False)
-            self.until.setEnabled(False)
-            for widget in (self.user, self.client, self.kind, self.outcome, self.since_on, self.until_on):
-                widget.blockSignals(False)
+            self._unfiltered(dates_too=False)
             if not self._apply(start=seq + CONTEXT_ABOVE + 1):
                 return False
             row = self.model.row_of(seq)

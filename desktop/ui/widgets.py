@@ -9,7 +9,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt
-from PySide6.QtWidgets import QFormLayout, QHeaderView, QLabel, QMessageBox, QTableView, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QTableView,
+    QWidget,
+)
 
 from desktop.controllers.audit_log import describe, outcome_words
 from desktop.ui.operation import attempt
@@ -220,6 +228,24 @@ class ColumnFitter(QObject):
                 self.weights = sizes
         self.fit()
         return restored
+
+
+def list_table(table: QTableView, row_height: int) -> None:
+    """A table of records, one per row: whole rows selected one at a time, never edited in
+    place, no grid, fixed row height, one line a cell ending in "…"; Tab leaves it."""
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.setShowGrid(False)
+    table.setWordWrap(False)
+    table.setTextElideMode(Qt.TextElideMode.ElideRight)
+    table.setTabKeyNavigation(False)
+    vertical = table.verticalHeader()
+    vertical.setVisible(False)
+    vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    vertical.setDefaultSectionSize(row_height)
+    table.horizontalHeader().setHighlightSections(False)
 
 
 def problem_label(name: str = "problem") -> QLabel:
