@@ -21,7 +21,15 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from desktop.controllers.base import Controller, audit, check_id, reads, writes
+from desktop.controllers.base import (
+    LARGEST_ID,
+    Controller,
+    audit,
+    check_id,
+    reads,
+    stored_id,
+    writes,
+)
 from desktop.controllers.errors import CaseloadError, InvalidInput, NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.settings import SettingsController
@@ -312,7 +320,7 @@ class AuditLogController(Controller):
     def who_viewed(self, s: Session, actor: Actor, client_id: int, limit: int = 500) -> list[LogEntry]:
         """Every look at one client's record (profile opened, export, a billing document opened),
         newest first: who, when and how. Refused looks are listed too."""
-        check_id(client_id, "client")
+        stored_id(client_id, "client")
         stmt = (self._select().where(AuditEvent.target_kind == "client", AuditEvent.target_id == client_id,
                                      AuditEvent.action.in_(VIEWS))
                 .order_by(AuditEvent.seq.desc()).limit(limit))
@@ -397,7 +405,7 @@ class AuditLogController(Controller):
             raise InvalidInput("That is not an audit log filter.")
         stmt = select(AuditEvent.seq)
         if where.user_id is not None:
-            stmt = stmt.where(AuditEvent.actor_id == check_id(where.user_id, "user"))
+            stmt = stmt.where(AuditEvent.actor_id == stored_id(where.user_id, "user"))
         if where.username is not None:
             name = _clean_text(where.username, "user name")
             user_id = s.scalar(select(PracticeUser.id).where(PracticeUser.username == name))
@@ -437,7 +445,8 @@ class AuditLogController(Controller):
         typed = _clean_text(text, "client")
         number = re.fullmatch(r"#?\s*(\d{1,10})", typed)
         if number:
-            return [check_id(int(number.group(1)), "client")]
+            wanted = check_id(int(number.group(1)), "client")
+            return [wanted] if wanted <= LARGEST_ID else [0]  # larger than any id: nothing matches
         tokens = query_tokens(typed)
         if not tokens:
             raise InvalidInput("Type some of the client's name, or their number as #12.")

@@ -25,7 +25,7 @@ from desktop.controllers.audit_log import (
 )
 from desktop.controllers.base import audit
 from desktop.controllers.clients import ClientsController
-from desktop.controllers.errors import InvalidInput, PermissionDenied
+from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied
 from desktop.controllers.permissions import Actor
 from desktop.domain.models import AuditChainHead, AuditEvent, Outcome
 from desktop.storage import audit_chain
@@ -422,6 +422,7 @@ def test_filters_narrow_the_log_and_pages_go_back_in_time(db, practice, filled, 
     by_name = log.entries(owner, AuditFilter(client="client2 test"))
     assert {e.client for e in by_name} == {"Client2 Tester"} and len(by_name) == 3
     assert log.entries(owner, AuditFilter(client=f"#{filled['ids'][2]}")) == by_name
+    assert log.entries(owner, AuditFilter(client=f"#{2**40}")) == []  # beyond any id: nobody
     assert log.entries(owner, AuditFilter(user_id=practice["manager"].user_id)) == []
     assert {e.username for e in log.entries(owner, AuditFilter(username="owner"))} == {"owner"}
     assert log.entries(owner, AuditFilter(outcome=Outcome.DENIED)) == []
@@ -444,6 +445,12 @@ def test_a_filter_that_makes_no_sense_is_refused_in_one_sentence(db, practice, f
     with refused_and_unchanged(db, "owner", InvalidInput) as info:
         _log(db, tmp_path).entries(practice["owner"], where)
     assert says in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_user_number_larger_than_any_id_is_no_user(db, practice, filled, tmp_path):  # type: ignore[no-untyped-def]
+    with refused_and_unchanged(db, "owner", NotFound) as info:
+        _log(db, tmp_path).entries(practice["owner"], AuditFilter(user_id=2**40))
+    assert str(info.value) == f"There is no user {2**40}."
 
 
 def test_a_typed_anchor_that_is_not_one_is_refused() -> None:
