@@ -41,10 +41,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -66,7 +64,7 @@ from desktop.domain.models import DocumentKind
 from desktop.render.billing_document import money
 from desktop.ui.document_window import DocumentWindow, open_document, print_document, save_as_pdf
 from desktop.ui.operation import Outcome, attempt, in_background
-from desktop.ui.widgets import ColumnFitter
+from desktop.ui.widgets import ColumnFitter, list_table
 
 ROW_HEIGHT = 26
 MONTHS_BACK = 24
@@ -317,21 +315,8 @@ def _table(name: str, accessible: str, model: QAbstractTableModel, *, multi: boo
     table.setObjectName(name)
     table.setAccessibleName(accessible)
     table.setModel(model)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection if multi
-                           else QAbstractItemView.SelectionMode.SingleSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    list_table(table, ROW_HEIGHT, multi=multi)
     table.setSortingEnabled(True)
-    table.setAlternatingRowColors(True)
-    table.setShowGrid(False)
-    table.setWordWrap(False)
-    table.setTextElideMode(Qt.TextElideMode.ElideRight)
-    table.setTabKeyNavigation(False)
-    vertical = table.verticalHeader()
-    vertical.setVisible(False)
-    vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    vertical.setDefaultSectionSize(ROW_HEIGHT)
-    table.horizontalHeader().setHighlightSections(False)
     return table
 
 

@@ -230,11 +230,12 @@ class ColumnFitter(QObject):
         return restored
 
 
-def list_table(table: QTableView, row_height: int) -> None:
-    """A table of records, one per row: whole rows selected one at a time, never edited in
-    place, no grid, fixed row height, one line a cell ending in "…"; Tab leaves it."""
+def list_table(table: QTableView, row_height: int, *, multi: bool = False) -> None:
+    """A table of records, one per row: whole rows selected (one at a time unless ``multi``),
+    never edited in place, no grid, fixed row height, one line a cell ending in "…"; Tab leaves it."""
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection if multi
+                           else QAbstractItemView.SelectionMode.SingleSelection)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setAlternatingRowColors(True)
     table.setShowGrid(False)
