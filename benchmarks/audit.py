@@ -45,7 +45,7 @@ from desktop.domain.models import AuditChainHead, AuditEvent, Client, PracticeUs
 from desktop.storage import audit_chain  # noqa: E402
 from desktop.storage.database import open_database  # noqa: E402
 
-PG_ADMIN = os.environ.get("CASELOAD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get("CASELOAD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 PASSWORD = "demo"
 ACTIONS = [("client.view", 40), ("client.set_status", 8), ("client.edit", 12), ("user.sign_in", 10),
            ("appointment.book", 10), ("billing.document.view", 6), ("client.export", 2), ("client.list", 2),
@@ -246,7 +246,9 @@ def pg_database(name: str) -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')  # kept between runs, like the SQLite file
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    from sqlalchemy.engine import make_url
+
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
 
 
 def main() -> None:

@@ -23,7 +23,16 @@ from desktop.domain.models import Base  # noqa: E402
 from desktop.storage.database import Database, open_database  # noqa: E402
 from tests.helpers import seed_users  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("CASELOAD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+# The machine's server has no TLS; the URL says so, as Caseload asks of a plain connection.
+PG_ADMIN_URL = os.environ.get("CASELOAD_TEST_PG",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+
+
+def pg_database_url(url: str, name: str) -> str:
+    """``url`` with its database replaced by ``name`` (the query, such as sslmode, kept)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +53,7 @@ def empty_pg_database(server_url: str) -> Iterator[str]:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"{server_url.rsplit('/', 1)[0]}/{name}"
+        yield pg_database_url(server_url, name)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -82,7 +91,7 @@ def pg_url() -> Iterator[str]:
     admin = PG_ADMIN_URL.replace("+psycopg", "")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    url = pg_database_url(PG_ADMIN_URL, name)
     open_database(url, create=True).dispose()  # migrate once; each test truncates
     yield url
     with psycopg.connect(admin, autocommit=True) as conn:

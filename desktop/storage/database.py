@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 from sqlalchemy import create_engine, delete, event, inspect, select, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -528,7 +528,28 @@ def _first_line(exc: DBAPIError) -> str:
 
 def _describe(exc: DBAPIError) -> str:
     first = _first_line(exc)
+    tls = _tls_refusal(first)
+    if tls:
+        return tls
     return f"The database could not be reached or is busy ({first}). Nothing was changed."
+
+
+def _tls_refusal(first: str) -> str | None:
+    """The sentence for a connection refused over its encryption, or None if it was not that."""
+    if "server does not support SSL" in first:
+        return ("The practice server does not offer an encrypted connection, so Caseload did not "
+                "connect. Ask whoever runs it to switch TLS on, or add sslmode=disable to the URL "
+                "only if the network is private.")
+    if "certificate verify failed" in first:
+        return ("The practice server's certificate is not signed by the root certificate given in the "
+                "URL (sslrootcert), so Caseload did not connect: it may not be your server.")
+    if "does not match host name" in first:
+        return ("The practice server's certificate is for another name than the one in the URL, so "
+                "Caseload did not connect: use the name on the certificate, or it may not be your server.")
+    if "no encryption" in first and "pg_hba.conf" in first:
+        return ("The practice server accepts only encrypted connections: remove sslmode=disable "
+                "from the URL.")
+    return None
 
 
 UNSUPPORTED_URL = ("That is not a database location Caseload can use; use sqlite:///FILE "
@@ -571,10 +592,72 @@ def create_database_engine(url: str, *, create: bool = False, keys: KeyHolder | 
     if sa_url.get_backend_name() == "postgresql":
         if sa_url.drivername == "postgresql":
             sa_url = sa_url.set(drivername="postgresql+psycopg")
+        sa_url = with_tls_mode(sa_url)
         return create_engine(
             sa_url, pool_pre_ping=True, connect_args={"connect_timeout": 5, "application_name": "caseload"}
         )
     raise InvalidDatabaseUrl(UNSUPPORTED_URL)
+
+
+# What each ``sslmode`` a URL may give does (docs/rules.md, "Connections to a practice server").
+TLS_MODES = ("disable", "require", "verify-ca", "verify-full")
+
+
+def with_tls_mode(sa_url: URL) -> URL:
+    """The URL with the ``sslmode`` Caseload connects with written into it.
+
+    A root certificate given (``sslrootcert=``) means ``verify-full``: the server must prove its
+    name with a certificate that root signed. Otherwise ``require``: encrypted, name not checked.
+    ``disable`` only when the URL says so; ``allow`` and ``prefer`` would quietly fall back to a
+    plain connection, so they are refused. The watcher's own connection reads the same URL.
+    """
+    query = dict(sa_url.query)
+    mode = query.get("sslmode")
+    if isinstance(mode, tuple):
+        raise InvalidDatabaseUrl("The database URL gives sslmode more than once; give it once.")
+    if mode is None:
+        mode = "verify-full" if query.get("sslrootcert") else "require"
+    elif mode not in TLS_MODES:
+        raise InvalidDatabaseUrl(
+            f"sslmode={mode[:40]} is not one Caseload connects with: use verify-full (with "
+            "sslrootcert=the server's root certificate), require, or disable to connect without "
+            "encryption on purpose.")
+    if mode in ("verify-ca", "verify-full") and not query.get("sslrootcert"):
+        raise InvalidDatabaseUrl(
+            f"sslmode={mode} needs the server's root certificate: add sslrootcert=PATH to the URL.")
+    root = query.get("sslrootcert")
+    if isinstance(root, str) and root != "system" and not Path(root).is_file():
+        raise InvalidDatabaseUrl(f"The root certificate {root[:200]} (sslrootcert) is not a file here.")
+    return sa_url.update_query_dict({"sslmode": mode})
+
+
+@dataclass(frozen=True)
+class ConnectionSecurity:
+    """How the connection to the practice's data is protected, for the status bar."""
+
+    encrypted: bool
+    verified: bool  # the server proved its name with a certificate from the given root
+    words: str  # e.g. "Encrypted (TLSv1.3), server verified"
+
+
+def connection_security(db: Database) -> ConnectionSecurity:
+    """Asked of the server: is this session's connection encrypted, and how."""
+    if not db.is_postgresql:
+        words = "Encrypted practice file" if db.encrypted else "Practice file on this computer"
+        return ConnectionSecurity(encrypted=db.encrypted, verified=True, words=words)
+    mode = db.engine.url.query.get("sslmode")
+    with _unavailable_as_error(), db.engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()").first()
+        local = conn.exec_driver_sql("SELECT inet_client_addr() IS NULL").scalar()
+    if row is not None and row[0]:
+        verified = mode == "verify-full"
+        how = "server verified" if verified else "server's name not checked"
+        return ConnectionSecurity(encrypted=True, verified=verified, words=f"Encrypted ({row[1]}), {how}")
+    if local:
+        return ConnectionSecurity(encrypted=False, verified=True, words="Local connection on the server itself")
+    return ConnectionSecurity(encrypted=False, verified=False,
+                              words="Not encrypted: the practice's data crosses the network readable")
 
 
 def migrate(engine: Engine, *, create: bool = False) -> None:

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from tests.cli.test_cli import caseload, refused, succeeded
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import PG_ADMIN_URL, pg_database_url
 
 
 def digest(path: Path) -> str:
@@ -125,7 +125,7 @@ def test_a_postgresql_database_that_is_not_a_practice_is_refused_and_left_alone(
     admin = PG_ADMIN_URL.replace("+psycopg", "")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = pg_url.rsplit("/", 1)[0] + f"/{name}"
+    url = pg_database_url(pg_url, name)
     try:
         if foreign:
             with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
