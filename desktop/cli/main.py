@@ -337,6 +337,28 @@ def build_parser() -> argparse.ArgumentParser:
                 "`audit verify --anchor` checks the log against it later")
     p.add_argument("--as", dest="as_user", metavar="USERNAME", required=True,
                    help="who is asking; password from $CASELOAD_PASSWORD or a prompt")
+    server = sub.add_parser("server", help="set up or upgrade a clinic's PostgreSQL server (its administrator)",
+                            description="Set up or upgrade the PostgreSQL server a clinic's workstations share; "
+                                        "run by whoever administers it (README: Running a clinic server).")
+    ssub = server.add_subparsers(dest="server_command", metavar="ACTION", required=True)
+    for name, func, help_text in (
+            ("init", cmd_server_init, "create the practice database, its schema and the application role "
+                                      "workstations connect as (its password from $CASELOAD_NEW_PASSWORD or a "
+                                      "prompt); safe to run again"),
+            ("migrate", cmd_server_migrate, "upgrade the practice database's schema to this version's; "
+                                            "workstations never do")):
+        p = ssub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--admin-url", required=True, metavar="URL",
+                       help="an administrator's URL, such as postgresql+psycopg://postgres@HOST/postgres "
+                            "(add ?sslrootcert=ROOT.crt to check the server, or ?sslmode=disable on the "
+                            "server itself without TLS)")
+        p.add_argument("--name", default="caseload", help="the practice database's name (default: caseload)")
+        p.add_argument("--app-role", default="caseload_app",
+                       help="the role workstations connect as (default: caseload_app)")
+        if name == "init":
+            p.add_argument("--host", metavar="NAME",
+                           help="the server's name as workstations reach it (default: the admin URL's host)")
+        p.set_defaults(func=func, changes=False)
     return parser
 
 
@@ -472,6 +494,39 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"The practice file is encrypted; keep its key file {practice.key_file} beside it and in "
               "every backup.")
         _say_recovery_key(recovery_key)
+    return 0
+
+
+def cmd_server_init(args: argparse.Namespace) -> int:
+    from desktop.storage.server import init_server
+
+    def password() -> str:
+        if "CASELOAD_NEW_PASSWORD" in os.environ:
+            return os.environ["CASELOAD_NEW_PASSWORD"]
+        first = _password(f"New password for {args.app_role}: ", "CASELOAD_NEW_PASSWORD")
+        if getpass.getpass("The same password again: ") != first:
+            raise CliError("The two passwords differ; nothing was changed.")
+        return first
+
+    report = init_server(args.admin_url, name=args.name, app_role=args.app_role, password=password,
+                         public_host=args.host, echo=print)
+    print()
+    print("Workstations use this URL (in CASELOAD_DATABASE_URL, or with --database):")
+    print(f"  {report.workstation_url}")
+    print(f"and the password of {args.app_role}, in each workstation's ~/.pgpass (README: Running a clinic "
+          "server), never in the URL.")
+    if not report.tls:
+        print("Warning: this server does not offer TLS, so workstations will refuse to connect until it does "
+              "(README: Running a clinic server); add ?sslmode=disable to their URL only on a network "
+              "nobody else can reach.")
+    print("Then start the practice from the first workstation: open Caseload with that URL.")
+    return 0
+
+
+def cmd_server_migrate(args: argparse.Namespace) -> int:
+    from desktop.storage.server import migrate_server
+
+    migrate_server(args.admin_url, name=args.name, app_role=args.app_role, echo=print)
     return 0
 
 

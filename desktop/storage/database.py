@@ -32,6 +32,7 @@ from desktop.storage import practice_file
 from desktop.storage.audit_chain import add_queued, chain_audit_rows
 from desktop.storage.changes import number_changes, stamp_changes
 from desktop.storage.errors import (
+    CaseloadError,
     CommitLost,
     DatabaseDamaged,
     DatabaseRefused,
@@ -631,6 +632,18 @@ def with_tls_mode(sa_url: URL) -> URL:
     return sa_url.update_query_dict({"sslmode": mode})
 
 
+def libpq_conninfo(sa_url: URL) -> str:
+    """The URL as a libpq connection string for psycopg itself (the watcher, server set-up):
+    user, password and query passed as values, so a password with spaces or @ in it works."""
+    from psycopg.conninfo import make_conninfo
+
+    values: dict[str, str | int | None] = {"host": sa_url.host, "port": sa_url.port, "user": sa_url.username,
+                                           "password": sa_url.password, "dbname": sa_url.database}
+    for key, value in sa_url.query.items():
+        values[key] = value if isinstance(value, str) else value[-1]
+    return make_conninfo("", **{k: v for k, v in values.items() if v is not None})
+
+
 @dataclass(frozen=True)
 class ConnectionSecurity:
     """How the connection to the practice's data is protected, for the status bar."""
@@ -682,18 +695,49 @@ def migrate(engine: Engine, *, create: bool = False) -> None:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(alembic_config())
+    server = engine.dialect.name == "postgresql"
     if current is not None:
         try:
             script.get_revision(current)
         except Exception as exc:  # alembic raises several kinds for an unknown id
+            if server:
+                raise SchemaTooNew(
+                    f"The practice server was upgraded by a newer Caseload (schema {current}); update "
+                    "Caseload on this workstation to use it. Nothing was changed.") from exc
             raise SchemaTooNew(
                 f"This database was written by a newer version of Caseload (schema {current}). "
                 "Install the newer Caseload to open it; nothing was changed."
             ) from exc
         if current == script.get_current_head():
             return
+    if server and not _may_change_schema(engine, has_schema=current is not None):
+        # A workstation connected as the application role never migrates (docs/rules.md,
+        # "Running a clinic server"): only `caseload server migrate` moves a server's schema.
+        if current is None:
+            raise PracticeMissing(
+                f"The database {engine.url.render_as_string(hide_password=True)} holds no Caseload "
+                "practice yet; ask whoever runs the practice server to run `caseload server init`.")
+        raise ServerNeedsUpgrade(
+            "The practice server needs an upgrade: ask whoever runs it to run `caseload server migrate`.")
     with _unavailable_as_error():
         command.upgrade(alembic_config(engine), "head")
+
+
+class ServerNeedsUpgrade(CaseloadError):
+    """The server's schema is older than this workstation's, and this connection may not upgrade it."""
+
+
+def _may_change_schema(engine: Engine, *, has_schema: bool) -> bool:
+    """Whether this PostgreSQL connection's role may migrate: it owns the schema's version table
+    (or, for a new practice, may create tables), as ``caseload server init``'s application role
+    may not."""
+    with _unavailable_as_error(), engine.connect() as conn:
+        if has_schema:
+            return bool(conn.exec_driver_sql(
+                "SELECT r.rolsuper OR t.tableowner = current_user FROM pg_tables t, pg_roles r "
+                "WHERE t.schemaname = current_schema() AND t.tablename = 'alembic_version' "
+                "AND r.rolname = current_user").scalar())
+        return bool(conn.exec_driver_sql("SELECT has_schema_privilege(current_schema(), 'CREATE')").scalar())
 
 
 def _mark_sqlite(engine: Engine) -> None:
