@@ -703,7 +703,7 @@ def migrate(engine: Engine, *, create: bool = False) -> None:
             if server:
                 raise SchemaTooNew(
                     f"The practice server was upgraded by a newer Caseload (schema {current}); update "
-                    "Caseload on this workstation to use it. Nothing was changed.") from exc
+                    "Caseload on this workstation to use it; nothing was changed.") from exc
             raise SchemaTooNew(
                 f"This database was written by a newer version of Caseload (schema {current}). "
                 "Install the newer Caseload to open it; nothing was changed."
