@@ -659,6 +659,10 @@ def cmd_clients_delete(args: argparse.Namespace) -> int:
         "(a Caseload window?) to let go, to erase the data from the file…", file=sys.stderr))
     impact = practice.clients.delete_client(actor, args.id, args.confirm_name)
     removed = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in impact.counts.items() if n)
+    if practice.db.is_postgresql:
+        print(f"Client {args.id} was deleted from the practice" + (f" with {removed}." if removed else ".")
+              + " " + server_erasure_words(practice.db.wait_for_vacuum()))
+        return 0
     if not impact.erased:
         print(f"Client {args.id} was deleted" + (f" with {removed}." if removed else ".")
               + " Some of the data stays in the practice file until the other program reading it "
@@ -667,6 +671,15 @@ def cmd_clients_delete(args: argparse.Namespace) -> int:
         return 0
     print(f"Client {args.id} was deleted permanently" + (f" with {removed}." if removed else "."))
     return 0
+
+
+def server_erasure_words(vacuumed: bool | None) -> str:
+    """After a deletion on a practice server: what is still on its disk (docs/rules.md)."""
+    how = {True: "Caseload had the server VACUUM those tables, so it reuses the space sooner",
+           False: "the server reuses it after its next automatic VACUUM (this role may not VACUUM)",
+           None: "the server could not be asked to VACUUM those tables now; its automatic VACUUM will"}[vacuumed]
+    return ("The server's disk keeps the deleted rows until PostgreSQL reuses their space: " + how
+            + ". The clinic's server should keep its data on encrypted storage.")
 
 
 def cmd_clients_export(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import contextlib
 import os
 import sqlite3
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from desktop.domain.models import AuditEvent, PendingErasure
+from desktop.domain.models import AuditEvent, Base, PendingErasure
 from desktop.storage import practice_file
 from desktop.storage.audit_chain import add_queued, chain_audit_rows
 from desktop.storage.changes import number_changes, stamp_changes
@@ -51,6 +52,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 5000
 PAGE_CACHE_KIB = -2000  # negative: KiB, as SQLite counts it
 ERASE_WAIT_SECONDS = 5.0
+VACUUM_WAIT_SECONDS = 60.0  # closing waits this long at most for a VACUUM after a deletion
 CHANGE_CHANNEL = "caseload_changes"
 ENV_URL = "CASELOAD_DATABASE_URL"
 
@@ -194,6 +196,11 @@ def head_revision() -> str:
     return head
 
 
+# The tables a client's rows live in: what a deletion empties, and VACUUMs on a server.
+CLIENT_TABLES = tuple(table.name for table in Base.metadata.sorted_tables if table.name == "clients"
+                      or any(key.column.table.name == "clients" for key in table.foreign_keys))
+
+
 @dataclass
 class Database:
     """An engine and its sessions, plus what kind of server is behind it."""
@@ -218,6 +225,9 @@ class Database:
     upgrade: bool = field(default=True, repr=False)
     _lock_listeners: list[Callable[[], Callable[[], object] | None]] = field(
         default_factory=list, init=False, repr=False)
+    # PostgreSQL: the VACUUMs after deletions still running, and how the last one went.
+    _vacuums: list[threading.Thread] = field(default_factory=list, init=False, repr=False)
+    last_vacuum: bool | None = field(default=None, init=False, repr=False)
 
     @property
     def encrypted(self) -> bool:
@@ -430,6 +440,13 @@ class Database:
         file; False leaves the erasure pending (marked in the database), to be
         finished by whichever Caseload process next opens the file or polls it.
         """
+        if self.is_postgresql:
+            # A server keeps deleted rows on its disk until PostgreSQL reuses the space: never
+            # "erased" here. VACUUM makes the space reusable sooner; it runs on a thread of its own
+            # (never the window's) and ``dispose`` lets it finish (docs/rules.md, "Deleting on a
+            # practice server").
+            self._start_vacuum()
+            return False
         if not self.is_sqlite:
             return True
         deadline = time.monotonic() + ERASE_WAIT_SECONDS
@@ -489,7 +506,44 @@ class Database:
         """Erase now if no reader is in the way (a fresh practice file, tests); True if done."""
         return self.finish_pending_erasure() if self.erase_pending else self._checkpoint()
 
+    def _start_vacuum(self) -> None:
+        thread = threading.Thread(target=self.vacuum_deleted, name="caseload-vacuum", daemon=True)
+        self._vacuums = [t for t in self._vacuums if t.is_alive()] + [thread]
+        thread.start()
+
+    def vacuum_deleted(self) -> bool | None:
+        """VACUUM the tables that hold clients' rows, after a deletion on PostgreSQL.
+
+        True: done; False: this connection's role may not (the application role does not own the
+        tables before PostgreSQL 17's MAINTAIN right), so the server's autovacuum does it later;
+        None: the server could not be reached. Records the outcome in ``last_vacuum``.
+        """
+        skipped: list[str] = []
+        try:
+            with self.engine.connect() as conn:
+                raw = conn.connection.driver_connection
+                handler = lambda notice: skipped.append(str(notice.message_primary))  # noqa: E731
+                raw.add_notice_handler(handler)  # type: ignore[union-attr]
+                try:
+                    auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+                    auto.exec_driver_sql("VACUUM " + ", ".join(CLIENT_TABLES))
+                finally:
+                    raw.remove_notice_handler(handler)  # type: ignore[union-attr]
+        except DBAPIError:
+            self.last_vacuum = None
+            return None
+        self.last_vacuum = not any("skipping" in line for line in skipped)
+        return self.last_vacuum
+
+    def wait_for_vacuum(self, timeout: float = VACUUM_WAIT_SECONDS) -> bool | None:
+        """Wait for the VACUUMs started by deletions; how the last went (see ``vacuum_deleted``)."""
+        for thread in self._vacuums:
+            thread.join(timeout=timeout)
+        return self.last_vacuum
+
     def dispose(self) -> None:
+        for thread in self._vacuums:
+            thread.join(timeout=VACUUM_WAIT_SECONDS)
         if self.erase_pending:
             with contextlib.suppress(DatabaseUnavailable):
                 self.erase_after_delete()

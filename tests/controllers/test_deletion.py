@@ -548,3 +548,22 @@ def test_a_deleted_clients_id_is_never_given_to_the_next_client(db, practice):  
     after = clients.add_client(owner, first_name="Barbara", last_name="Liskov")
     # The audit log still names `newest` as deleted; it must not come to mean Barbara.
     assert after > newest
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_on_postgresql_a_deletion_vacuums_the_clients_tables_and_never_claims_erased(
+        db: Database, world: Practice) -> None:
+    clients = ClientsController(db)
+    with db.engine.connect() as conn:
+        before = dict(conn.execute(text("SELECT relname, coalesce(vacuum_count, 0) FROM pg_stat_user_tables "
+                                        "WHERE relname IN ('clients', 'appointments')")).all())
+    impact = clients.delete_client(world.actors["owner"], world.doomed, f"{world.first} {world.last}",
+                                   understood=True)
+    assert impact.erased is False  # the server's disk keeps the rows until it reuses the space
+    assert db.wait_for_vacuum() is True
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        after = dict(conn.execute(text("SELECT relname, vacuum_count FROM pg_stat_user_tables "
+                                       "WHERE relname IN ('clients', 'appointments')")).all())
+    assert after["clients"] > before["clients"] and after["appointments"] > before["appointments"]

@@ -153,6 +153,12 @@ def test_the_app_role_can_do_everything_the_app_does(practice_url: str, capsys: 
     code, out, err = run(capsys, "clients", "delete", client_id, "--confirm-name", "Zoë Ødegård",
                          "--database", practice_url, "--as", "owner")
     assert code == 0, err
+    # Never "deleted permanently" on a server: its disk keeps the rows until the space is reused,
+    # and the application role may not VACUUM (PostgreSQL 15: only the tables' owner may).
+    assert "permanently" not in out
+    assert f"Client {client_id} was deleted from the practice" in out
+    assert "The server's disk keeps the deleted rows until PostgreSQL reuses their space" in out
+    assert "this role may not VACUUM" in out and "encrypted storage" in out
     code, out, err = run(capsys, "audit", "verify", "--database", practice_url, "--as", "owner")
     assert code == 0, out + err
 

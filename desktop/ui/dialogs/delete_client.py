@@ -215,7 +215,10 @@ class DeleteClientDialog(QDialog):
         title = heading_label(f"Permanently delete {self.shown_name}?", scale=1.35, name="warningTitle")
         body = _plain(
             "Deleting a client permanently removes their profile and every associated record. "
-            "This cannot be undone, and the data cannot be recovered afterwards.")
+            "This cannot be undone, and the data cannot be recovered afterwards."
+            + (" On the practice server, the deleted rows stay on the server's disk until PostgreSQL "
+               "reuses their space, so the server should keep its data on encrypted storage."
+               if self.clients.db.is_postgresql else ""))
         inactive_hint = _plain(
             "If you may need this client's information in the future, make them inactive instead: "
             "their records are kept and they can be made active again at any time.")
@@ -423,7 +426,7 @@ class DeleteClientDialog(QDialog):
             return
         self.deleted = True
         self.erased = done.value.erased
-        if not self.erased:
+        if not self.erased and not self.clients.db.is_postgresql:  # a server's: main window says
             # Deleted, but another program's open read keeps the data in the file for now.
             box = QMessageBox(QMessageBox.Icon.Information, "Deleted", NOT_ERASED_YET,
                               QMessageBox.StandardButton.Ok, self)
