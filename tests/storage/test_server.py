@@ -338,3 +338,57 @@ def test_unsafe_or_broken_tls_settings_are_refused_in_one_sentence(server: Throw
     with pytest.raises(InvalidDatabaseUrl) as refused:
         open_database(server.url(database="caseload", **query))
     assert sentence in str(refused.value)
+
+
+# ------------------------------------------------------------------ nasty input
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.cli.test_fuzz import nasty_text  # noqa: E402
+
+names = nasty_text | st.sampled_from(["", "Caseload", "case load", "ca$eload", "pg_x", "é", "1abc", "a" * 64,
+                                      "caseload;drop", "\u202ecaseload"])
+
+
+def _roles_and_databases(server: ThrowawayServer) -> tuple[set[str], set[str]]:
+    with admin(server) as conn:
+        roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
+        databases = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    return roles, databases
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(name=names, role=names, command=st.sampled_from(["init", "migrate"]))
+def test_nasty_names_are_one_sentence_and_change_nothing(server: ThrowawayServer, practice_url: str,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch, name: str, role: str,
+                                                         command: str) -> None:
+    before = _roles_and_databases(server)
+    monkeypatch.setenv("CASELOAD_NEW_PASSWORD", APP_PASSWORD)
+    capsys.readouterr()
+    code = main(["server", command, "--admin-url", server.admin_url(), "--name", name, "--app-role", role])
+    out, err = capsys.readouterr()
+    assert code in (1, 2) and out == "", (name, role, out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert _roles_and_databases(server) == before
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(url=nasty_text | st.sampled_from([
+    "sqlite:///x.db", "mysql://root@localhost/x", "postgresql://", "postgresql+asyncpg://postgres@127.0.0.1/x",
+    "postgresql://postgres@127.0.0.1/postgres?sslmode=prefer", "postgresql://postgres@127.0.0.1/x?sslmode=bogus",
+    "postgresql://postgres@127.0.0.1/x?sslmode=verify-ca", "postgresql://postgres@127.0.0.1/x?sslrootcert=/no/such"]))
+def test_nasty_admin_urls_are_one_sentence(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                           url: str) -> None:
+    monkeypatch.setenv("CASELOAD_NEW_PASSWORD", APP_PASSWORD)
+    # A URL that names no server must not find the machine's own through libpq's defaults.
+    monkeypatch.setenv("PGHOST", "/nonexistent-socket-folder")
+    monkeypatch.setenv("PGPORT", "1")
+    capsys.readouterr()
+    code = main(["server", "init", "--admin-url", url])
+    out, err = capsys.readouterr()
+    assert code in (1, 2) and out == "", (url, out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err
