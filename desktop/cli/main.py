@@ -498,7 +498,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_server_init(args: argparse.Namespace) -> int:
-    from desktop.storage.server import init_server
+    from desktop.controllers.server import init_server
 
     def password() -> str:
         if "CASELOAD_NEW_PASSWORD" in os.environ:
@@ -524,7 +524,7 @@ def cmd_server_init(args: argparse.Namespace) -> int:
 
 
 def cmd_server_migrate(args: argparse.Namespace) -> int:
-    from desktop.storage.server import migrate_server
+    from desktop.controllers.server import migrate_server
 
     migrate_server(args.admin_url, name=args.name, app_role=args.app_role, echo=print)
     return 0

@@ -227,7 +227,7 @@ def _database_at(server: ThrowawayServer, name: str, revision: str) -> None:
                               "now(), 1)"))
     finally:
         engine.dispose()
-    from desktop.storage.server import grant_app_role
+    from desktop.controllers.server import grant_app_role
 
     with admin(server, name) as conn:
         grant_app_role(conn, "caseload_app")
