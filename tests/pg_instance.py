@@ -27,7 +27,16 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-PG_BIN = Path(os.environ.get("CASELOAD_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+def _newest_server_binaries() -> Path:
+    """Debian's newest installed PostgreSQL (``CASELOAD_TEST_PG_BIN`` names another folder)."""
+    if os.environ.get("CASELOAD_TEST_PG_BIN"):
+        return Path(os.environ["CASELOAD_TEST_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _newest_server_binaries()
 
 
 def _free_port() -> int:
