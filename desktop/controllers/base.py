@@ -18,7 +18,13 @@ role may do ``permission`` at all, and afterwards:
   ``StaleVersion``, ``InvalidInput``, ``NotFound``) rolls the work back and is
   written as DENIED in a transaction of its own, reads included;
 * storage failures arrive as ``CaseloadError`` subclasses with one-line
-  messages (``Database.transaction`` maps them), never as SQLAlchemy errors.
+  messages (``Database.transaction`` maps them), never as SQLAlchemy errors;
+* on a practice server, a connection that cannot be made or was lost is
+  ``ServerUnreachable`` (nothing was done), refused at once while this process's
+  change watcher finds the server not answering (``desktop.storage.watch``); a
+  commit cut off with its outcome unknown is ``OutcomeUnknown`` carrying the
+  operation's id, noted for the window to look up when the server is back
+  (``desktop.controllers.connection``).
 
 The per-client part of a permission (an own-clients clinician and someone
 else's client) needs the record, so the body checks it with ``require``.
@@ -37,6 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from desktop.controllers.connection import describe, note_unknown
 from desktop.controllers.errors import (
     CaseloadError,
     CommitLost,
@@ -48,6 +55,7 @@ from desktop.controllers.errors import (
     NotSignedIn,
     OutcomeUnknown,
     PermissionDenied,
+    ServerUnreachable,
     StaleVersion,
 )
 from desktop.controllers.permissions import Action, Actor, Scope
@@ -61,6 +69,7 @@ from desktop.domain.models import (
 )
 from desktop.storage.audit_chain import add_queued, enqueue
 from desktop.storage.database import Database
+from desktop.storage.watch import lost_connection, report_unreachable, server_unreachable
 
 AUDITED_REFUSALS: tuple[type[CaseloadError], ...] = (
     PermissionDenied, ConfirmationMismatch, StaleVersion, InvalidInput, NotFound, NotSignedIn,
@@ -251,6 +260,10 @@ class Controller:
 
     def _run(self, kind: Kind, actor: Actor | None, action: str, permission: Action | None,
              target_kind: str | None, target_id: int | None, body: Callable[[Session], R]) -> R:
+        if self.db.is_postgresql and server_unreachable(self.db) is not None:
+            # The window's change watcher finds the server not answering: refuse at once rather
+            # than wait for a connect timeout on the window's thread (it says when it is back).
+            raise ServerUnreachable(_unreachable_sentence(kind), nothing_saved=kind == "write")
         try:
             if permission is not None:
                 if not isinstance(actor, Actor):
@@ -275,10 +288,23 @@ class Controller:
                 raise DatabaseUnavailable(
                     f"The connection to the database was lost before the change was saved ({lost}). "
                     "Nothing was changed; try again.") from lost
-            raise OutcomeUnknown(
+            # A change is noted, to be looked up by its id once the server answers; a look, or
+            # signing in, leaves nothing for the person to do again.
+            change = kind == "write"
+            unknown = OutcomeUnknown(
                 f"The connection to the database was lost while saving ({lost}), and the server "
                 "cannot be reached to find out whether the change was saved. Check before trying "
-                "again.") from lost
+                "again.", operation_id=operation_id if change else None, what=describe(action),
+                target_kind=target_kind or None, target_id=target_id)
+            if change:
+                note_unknown(self.db, unknown, actor.user_id if isinstance(actor, Actor) else None)
+            raise unknown from lost
+        except DatabaseUnavailable as unavailable:
+            if not self.db.is_postgresql or isinstance(unavailable, ServerUnreachable) \
+                    or not lost_connection(unavailable):
+                raise
+            report_unreachable(self.db)  # the watcher looks at once, and the banner follows
+            raise ServerUnreachable(_unreachable_sentence(kind), nothing_saved=kind == "write") from unavailable
         except AUDITED_REFUSALS as refusal:
             details = {"refusal": type(refusal).__name__, **getattr(refusal, "audit_details", {})}
             with self.db.transaction() as session:
@@ -296,6 +322,13 @@ class Controller:
         if client is None:
             raise NotFound(f"There is no client with id {client_id}; it may have been deleted.")
         return client
+
+
+def _unreachable_sentence(kind: Kind) -> str:
+    if kind == "write":
+        return ("The practice server cannot be reached, so nothing was saved yet; try again when "
+                "the connection is back.")
+    return "The practice server cannot be reached; try again when the connection is back."
 
 
 CHANGE_PASSWORD = "user.change_password"

@@ -19,6 +19,7 @@ from desktop.storage.errors import (
     PracticeLocked,
     PracticeMissing,
     SchemaTooNew,
+    ServerUnreachable,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "PracticeLocked",
     "SignInThrottled",
     "SchemaTooNew",
+    "ServerUnreachable",
     "StaleVersion",
 ]
 

@@ -38,7 +38,45 @@ class CommitLost(CaseloadError):
 
 
 class OutcomeUnknown(CaseloadError):
-    """Whether a change was saved cannot be found out (the server stays unreachable)."""
+    """Whether a change was saved cannot be found out (the server stays unreachable).
+
+    ``operation_id`` is the one the change's audit rows carry, so it can be looked up once
+    the server answers again (``Database.operation_saved``); ``what`` says in a few words
+    what was attempted ("the changes to a client's profile"), ``target_kind`` and
+    ``target_id`` which record it concerned, if one. ``in_a_window`` is what a window that
+    will look the change up itself says instead of the message (which tells someone at the
+    command line to check).
+    """
+
+    def __init__(self, message: str, *, operation_id: str | None = None, what: str = "a change",
+                 target_kind: str | None = None, target_id: int | None = None) -> None:
+        super().__init__(message)
+        self.operation_id = operation_id
+        self.what = what
+        self.target_kind = target_kind
+        self.target_id = target_id
+
+    @property
+    def in_a_window(self) -> str:
+        return ("The connection to the practice server was lost while saving, so whether it was "
+                "saved is not known yet. Caseload will find out when the connection is back and say so.")
+
+
+class ServerUnreachable(DatabaseUnavailable):
+    """The practice server does not answer (it is down, or the network to it is), so nothing was done.
+
+    ``nothing_saved``: the refusal was of a change. ``in_a_form`` is the sentence for a form that
+    keeps what was typed.
+    """
+
+    def __init__(self, message: str, *, nothing_saved: bool = False) -> None:
+        super().__init__(message)
+        self.nothing_saved = nothing_saved
+
+    @property
+    def in_a_form(self) -> str:
+        return ("The practice server cannot be reached, so nothing was saved yet; your changes are "
+                "still here — try again when the connection is back.")
 
 
 class KeyFileMissing(CaseloadError):

@@ -16,12 +16,15 @@ its first New client there.
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import sys
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from PySide6.QtCore import (
     QEvent,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -320,6 +323,11 @@ class ClientsPage(QWidget):
         self._loading = False
         self._loaded = False
         self._refresh_after_load = False
+        self._reload_after_load = False
+        # When the list was last known to match the database (a read, or the change watcher
+        # finding nothing new); ``_behind``: a refresh failed since, so it is not known now.
+        self.read_at: dt.datetime | None = None
+        self._behind = False
         self._other_status: StatusFilter | None = None
         self.model = RosterModel(roster, self)
         self.model.statusChangeRequested.connect(self._status_requested)
@@ -400,6 +408,13 @@ class ClientsPage(QWidget):
         self.list_area.addWidget(self.table)
         self.list_area.addWidget(self.empty)
 
+        self.as_of = QLabel()
+        self.as_of.setObjectName("listAsOf")
+        self.as_of.setTextFormat(Qt.TextFormat.PlainText)
+        self.as_of.setWordWrap(True)
+        self.as_of.setStyleSheet("QLabel#listAsOf { color: #5c3b00; font-style: italic; padding: 2px 0; }")
+        self.as_of.hide()
+
         bar = QHBoxLayout()
         bar.addWidget(self.search, 1)
         bar.addSpacing(12)
@@ -410,6 +425,7 @@ class ClientsPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 0)
         layout.addLayout(bar)
+        layout.addWidget(self.as_of)
         layout.addWidget(self.list_area, 1)
 
         # Ctrl+F is the window's Edit ▸ Find, which calls focus_search.
@@ -706,13 +722,47 @@ class ClientsPage(QWidget):
         self._installed()
         self._drop_stale_steps(known)
 
-    def load_in_background(self) -> None:
-        """Read the roster off the GUI thread; the window stays responsive meanwhile."""
-        self.countsChanged.emit("Loading clients…")
+    def load_in_background(self, *, quietly: bool = False) -> None:
+        """Read the roster off the GUI thread; the window stays responsive meanwhile.
+
+        ``quietly``: the list already shows rows and keeps them (and its counts) until the new
+        ones are in."""
+        if not quietly:
+            self.countsChanged.emit("Loading clients…")
         self._loading = True
         # On a pool thread, with its own database session; a refusal is said where the counts go.
         in_background(self, "The list could not be loaded", self.roster.fetch, self._fetched,
                       report=self.countsChanged.emit)
+
+    def reload_everything(self) -> None:
+        """Read the whole list again, in the background, keeping it readable, its selection and
+        its scroll meanwhile: after the practice server was out of reach, when notifications of
+        changes were lost and the server may even have come back as it was earlier (a restored
+        backup), which a look for what changed since the last change number would miss."""
+        if self._loading:
+            self._reload_after_load = True  # the load under way may have started before
+            return
+        self.load_in_background(quietly=self._loaded)
+
+    def confirm_current(self, at: dt.datetime | None) -> None:
+        """The change watcher heard from the server at ``at`` with no change waiting: the list
+        matched the database then (unless a refresh failed since, or a load is under way)."""
+        if at is not None and self._loaded and not self._loading and not self._behind \
+                and (self.read_at is None or at > self.read_at):
+            self.read_at = at
+
+    def show_data_as_of(self, at: dt.datetime | None) -> None:
+        """Say above the list when its data was last known to be current (None: hide that)."""
+        from desktop.ui.connection_banner import local_clock
+
+        if at is None:
+            self.as_of.hide()
+            return
+        text = (f"The list shows the practice as it was at {local_clock(at)}; it is not updated "
+                "while the practice server cannot be reached.")
+        if self.as_of.text() != text:
+            self.as_of.setText(text)
+        self.as_of.show()
 
     @property
     def loading(self) -> bool:
@@ -730,19 +780,61 @@ class ClientsPage(QWidget):
         if not outcome or outcome.value is None:
             if outcome.error is None:  # a bug, reported by the crash handler: never hang "Loading"
                 self.countsChanged.emit("The list could not be loaded.")
+            elif self._loaded:
+                self._behind = True
+                if self._reload_after_load:  # asked for after this load began: once more
+                    self._reload_after_load = False
+                    QTimer.singleShot(0, self, self.reload_everything)
             return
         known = self._known_states()
+        chosen = self._chosen_records() if self._loaded else None
+        scroll = self.table.verticalScrollBar().value()
         self.roster.install(outcome.value)
         outcome.value = None  # the fetched rows: only the roster's columns are kept
         release_free_memory()
         self._installed()
+        if chosen is not None:
+            self._choose_records(*chosen)
+            self.table.verticalScrollBar().setValue(scroll)
         self._drop_stale_steps(known)
-        if self._refresh_after_load:
+        if self._reload_after_load:
+            self._reload_after_load = self._refresh_after_load = False
+            self.reload_everything()
+        elif self._refresh_after_load:
             self._refresh_after_load = False
             self.refresh_from_database()
 
+    def _chosen_records(self) -> tuple[tuple[str, int] | None, list[tuple[str, int]]]:
+        """The current and the selected rows' records, to find again after the rows are replaced."""
+        index = self.table.currentIndex()
+        current = (index.data(KindRole), index.data(IdRole)) if index.isValid() else None
+        rows = self.table.selectionModel().selectedRows(Column.NAME)
+        return current, [(i.data(KindRole), i.data(IdRole)) for i in rows]
+
+    def _choose_records(self, current: tuple[str, int] | None, chosen: list[tuple[str, int]]) -> None:
+        """Select ``chosen`` and make ``current`` current again, where they are still listed."""
+        def row_of(kind: str, record_id: int) -> int | None:
+            slot = self.roster.slot_of(Kind.CLIENT if kind == "client" else Kind.CONTACT, record_id)
+            return None if slot is None else self.model.row_of(slot)
+
+        last = self.model.columnCount() - 1
+        selection = QItemSelection()
+        for kind, record_id in chosen[:1000]:  # more would only take time to find again
+            row = row_of(kind, record_id)
+            if row is not None:
+                selection.select(self.model.index(row, 0), self.model.index(row, last))
+        model = self.table.selectionModel()
+        model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        row = row_of(*current) if current is not None else None
+        if row is not None:
+            model.setCurrentIndex(self.model.index(row, Column.NAME), QItemSelectionModel.SelectionFlag.NoUpdate)
+        else:
+            model.clearCurrentIndex()
+
     def _installed(self) -> None:
         self._loaded = True
+        self.read_at, self._behind = dt.datetime.now().astimezone(), False
+        self.as_of.hide()
         self.model.apply()
         self._shown_changed()
         self.loaded.emit()
@@ -770,6 +862,10 @@ class ClientsPage(QWidget):
         if isinstance(refreshed.error, NotSignedIn):
             self.sessionEnded.emit(str(refreshed.error))
             return False
+        if not refreshed:
+            self._behind = True  # until a read succeeds, the list is not known to be current
+            return False
+        self.read_at, self._behind = dt.datetime.now().astimezone(), False
         changed = bool(refreshed.value)
         if changed:
             self.model.apply()

@@ -18,11 +18,21 @@ person's (``signedOut``); ``desktop.ui.app`` then asks who signs in next.
 Whoever is signed in, the window keeps an audit chain anchor (the log's head)
 on this computer once an hour and when it closes, quietly, and never while the
 practice is locked (``desktop.ui.audit_log_window.keep_anchor_quietly``).
+
+On a practice server, the change watcher also says whether the server answers
+(``desktop.storage.watch``). While it does not, a banner says so with a countdown
+to the next try and Retry now, and the list says when its data was last known
+current (``desktop.ui.connection_banner``). When the server answers again, every
+page and open profile reads everything again (notifications sent meanwhile are
+lost), changes cut off with their outcome unknown are looked up and reported
+(``desktop.controllers.connection``), and the status bar's word on how the
+connection is protected is asked again, as it is once after signing in.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 import shiboken6
@@ -58,10 +68,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.controllers import connection
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
-from desktop.controllers.roster import Column
+from desktop.controllers.roster import Column, Kind
 from desktop.domain.models import ClientStatus, Role
 from desktop.ui.app import icon, style_sheet
 from desktop.ui.appointments_page import AppointmentsPage
@@ -71,12 +82,14 @@ from desktop.ui.billing_page import BillingPage
 from desktop.ui.billing_page import offered_to as billing_offered_to
 from desktop.ui.clients_page import ClientsPage, isolate
 from desktop.ui.commands import Commands
+from desktop.ui.connection_banner import ConnectionBanner, SecurityLabel
 from desktop.ui.idle_lock import CHECK_MS, ScreenLock, idle_clock
 from desktop.ui.list_export import export_list
 from desktop.ui.operation import Outcome, attempt, in_background, show_refusal
 from desktop.ui.widgets import DANGER, ask
 
 WATCH_INTERVAL_MS = 500
+RESOLVE_AGAIN_SECONDS = 5.0  # changes of unknown outcome are asked about again at most this often
 ANCHOR_EVERY_MS = 60 * 60 * 1000  # an audit chain anchor is kept this often (and at closing)
 _CHECKED = object()  # the practice file's quick check has reported
 
@@ -256,6 +269,8 @@ class MainWindow(QMainWindow):
             f"QLabel#fileProblem {{ background: {DANGER}; color: white; font-weight: bold; "
             "padding: 8px 12px; }")
         self.file_banner.hide()
+        self.connection_banner = ConnectionBanner()
+        self.connection_banner.retryRequested.connect(self.retry_connection)
         self.encrypt_banner = EncryptBanner()
         self.encrypt_banner.button.clicked.connect(self.encrypt_file)
         self.encrypt_banner.setVisible(practice.plain_local and actor.role is Role.ACCOUNT_OWNER)
@@ -264,6 +279,7 @@ class MainWindow(QMainWindow):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         outer.addWidget(self.file_banner)
+        outer.addWidget(self.connection_banner)
         outer.addWidget(self.encrypt_banner)
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
@@ -283,6 +299,13 @@ class MainWindow(QMainWindow):
         self.billing_status.setTextFormat(Qt.TextFormat.PlainText)
         self.statusBar().addPermanentWidget(self.billing_status)
         self.statusBar().addPermanentWidget(QLabel(practice.location if practice.on_server else "Local database"))
+        self.security_label = SecurityLabel()  # a server's: asked once signed in, and after each reconnect
+        self.statusBar().addPermanentWidget(self.security_label)
+        self._security_checking = False
+        self._reconnects_seen = 0
+        self._resolving = False
+        self._resolve_after = 0.0
+        self._unknown_names: dict[str, str] = {}  # operation id -> the record's name, while listed
         self.automatic_billing = AutomaticBilling(practice, self, self.billing_status)
         self.automatic_billing.finished.connect(self._billing_made)
         self.clients_page.countsChanged.connect(self._clients_counts)
@@ -719,6 +742,7 @@ class MainWindow(QMainWindow):
     def load(self, *, background: bool = True) -> None:
         """Read the roster and start watching for others' changes."""
         self.watcher.changed()  # connect first, so no change after the read is missed
+        self.check_connection_security()
         if background:
             self.clients_page.load_in_background()
         else:
@@ -812,10 +836,102 @@ class MainWindow(QMainWindow):
     def _poll_changes(self) -> None:
         # A file deleted or replaced meanwhile refuses every write; say so before anyone tries.
         self.show_file_problem(self.practice.file_problem())
-        if self.watcher.changed():
+        changed = self.watcher.changed()
+        link = self.watcher.link()
+        self._name_unknown_changes()
+        if not link.connected:
+            self._show_lost(link)
+            return
+        if link.reconnects != self._reconnects_seen:
+            self._reconnects_seen = link.reconnects
+            self._connection_back()
+            return
+        if changed:
             self.clients_page.refresh_from_database()  # a refusal is said where the counts go
             if self.appointments_page is not None:
                 self.appointments_page.reload()  # hidden, it only notes that it is out of date
+        elif not link.change_waiting:
+            self.clients_page.confirm_current(link.last_heard)
+        self._resolve_unknown_outcomes()
+
+    # ------------------------------------------------------------ the server connection
+
+    def _show_lost(self, link: connection.Link) -> None:
+        as_of = self.clients_page.read_at
+        self.connection_banner.show_lost(link, as_of, len(connection.unresolved(self.practice, self.actor)))
+        self.clients_page.show_data_as_of(as_of)
+
+    @Slot()
+    def retry_connection(self) -> None:
+        """The banner's Retry now: the watcher tries at once (on its own thread)."""
+        self.watcher.retry_now()
+        link = self.watcher.link()
+        if not link.connected:
+            self._show_lost(link)
+
+    def _connection_back(self) -> None:
+        """The server answers again after it did not (or after the idle lock): everything shown
+        is read again, since notifications sent meanwhile are lost and the server may even be
+        back as it was earlier; changes of unknown outcome are looked up."""
+        self.connection_banner.connection_back()
+        self.clients_page.reload_everything()  # its "as it was at" note goes once the rows are in
+        for page in (self.appointments_page, self.billing_page):
+            if page is not None:
+                page.reload()  # a hidden page reads when it is next shown
+        for window in list(self.profiles.values()):
+            reload = getattr(window, "reload", None)
+            if shiboken6.isValid(window) and window.isVisible() and callable(reload):
+                reload()
+        self.check_connection_security()
+        self._resolve_unknown_outcomes(now=True)
+
+    def _name_unknown_changes(self) -> None:
+        """Note, while the list still shows them, the names of the records of changes whose
+        outcome is unknown (a deleted client is gone from the list once the deletion is known)."""
+        for change in connection.unresolved(self.practice, self.actor):
+            if change.operation_id in self._unknown_names or change.target_id is None:
+                continue
+            kind = {"client": Kind.CLIENT, "contact": Kind.CONTACT}.get(change.target_kind or "")
+            slot = self.roster.slot_of(kind, change.target_id) if kind is not None else None
+            self._unknown_names[change.operation_id] = self.roster.name(slot) if slot is not None else ""
+
+    def _resolve_unknown_outcomes(self, *, now: bool = False) -> None:
+        """Ask the server, off the GUI thread, about this person's changes of unknown outcome."""
+        if self._resolving or (not now and time.monotonic() < self._resolve_after) \
+                or not connection.unresolved(self.practice, self.actor):
+            return
+        self._resolving = True
+        practice, actor = self.practice, self.actor
+        in_background(self, "Changes not looked up", lambda: connection.resolve_unknown_outcomes(practice, actor),
+                      self._outcomes_resolved, report=lambda _message: None)  # asked again later
+
+    def _outcomes_resolved(self, outcome: Outcome[list[connection.Resolution]]) -> None:
+        self._resolving = False
+        self._resolve_after = time.monotonic() + RESOLVE_AGAIN_SECONDS
+        found = outcome.value if outcome.ok and outcome.value else []
+        if not found:
+            return
+        sentences = []
+        for resolution in found:
+            named = self._unknown_names.pop(resolution.change.operation_id, "")
+            sentences.append(connection.Resolution(resolution.change, resolution.saved, named).sentence)
+        self.connection_banner.add_outcomes(sentences)
+        if any(r.saved for r in found):
+            self.clients_page.refresh_from_database()  # a change saved after all is listed
+
+    def check_connection_security(self) -> None:
+        """Ask the server, off the GUI thread, how this connection is protected (status bar)."""
+        if not self.practice.on_server or self._security_checking:
+            return
+        self._security_checking = True
+        practice = self.practice
+        in_background(self, "Connection not checked", lambda: connection.security(practice),
+                      self._security_known, report=lambda _message: None)  # said after the next reconnect
+
+    def _security_known(self, outcome: Outcome[connection.ConnectionSecurity]) -> None:
+        self._security_checking = False
+        if outcome.ok and outcome.value is not None:
+            self.security_label.show_security(outcome.value)
 
     def _restore(self) -> None:
         geometry = self.settings.value("main/geometry")

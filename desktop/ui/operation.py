@@ -28,7 +28,12 @@ import shiboken6
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from desktop.controllers.errors import CaseloadError, StaleVersion
+from desktop.controllers.errors import (
+    CaseloadError,
+    OutcomeUnknown,
+    ServerUnreachable,
+    StaleVersion,
+)
 
 T = TypeVar("T")
 
@@ -68,10 +73,25 @@ def show_refusal(parent: QWidget | None, title: str, error: CaseloadError, *,
         if box.clickedButton() is reload_button:
             reload()
         return
+    message = in_words(parent, error)
     if report is not None:
-        report(str(error))
+        report(message)
     else:
-        QMessageBox.warning(parent, title, str(error))
+        QMessageBox.warning(parent, title, message)
+
+
+def in_words(parent: QWidget | None, error: CaseloadError) -> str:
+    """The refusal's sentence, as a window says it: a form still holding what was typed says so
+    when the server could not be reached, and a change whose outcome is unknown is looked up by
+    the main window once the server is back (``desktop.ui.connection_banner``)."""
+    if isinstance(error, OutcomeUnknown) and error.operation_id:
+        return error.in_a_window
+    if isinstance(error, ServerUnreachable) and error.nothing_saved:
+        window = parent.window() if parent is not None else None
+        unsaved = getattr(window, "has_unsaved_changes", None)
+        if callable(unsaved) and unsaved():
+            return error.in_a_form
+    return str(error)
 
 
 def attempt(parent: QWidget | None, title: str, call: Callable[[], T], *,
