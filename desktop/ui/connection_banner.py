@@ -46,6 +46,8 @@ LOST_STYLE = ("QFrame#connectionBanner { background: #ffe3b8; border-bottom: 1px
 BACK_STYLE = ("QFrame#connectionBanner { background: #e4f1e6; border-bottom: 1px solid #9cc7a4; }"
               "QFrame#connectionBanner QLabel { color: #123d1b; background: transparent; }")
 
+PLAIN_WORDS = "Not encrypted: readable on the network"
+
 _LOCK_SVG = b"""<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 16 16">
 <path d="M5 7V5a3 3 0 0 1 6 0v2" fill="none" stroke="#2e6b3a" stroke-width="1.6"/>
 <rect x="3" y="7" width="10" height="7.5" rx="1.5" fill="#2e6b3a"/>
@@ -113,15 +115,13 @@ class ConnectionBanner(QFrame):
         self.lost = False
         self.hide()
 
-    def show_lost(self, link: Link, as_of: dt.datetime | None, unknown: int) -> None:
-        """The server does not answer: since when, the countdown, and what that means here."""
+    def show_lost(self, link: Link, unknown: int) -> None:
+        """The server does not answer: the countdown, and what that means here (the list says
+        itself since when its data is not updated)."""
         self.lost = True
         title = f"Connection to the practice server lost — {retry_words(link)}"
-        parts = []
-        if as_of is not None:
-            parts.append(f"The list shows the practice as it was at {local_clock(as_of)}.")
-        parts.append("What you type in open windows is kept, but nothing can be saved until the "
-                     "connection is back.")
+        parts = ["What you type in open windows is kept, but nothing can be saved until the "
+                 "connection is back."]
         if unknown:
             changes = "1 change was" if unknown == 1 else f"{unknown} changes were"
             parts.append(f"{changes} cut off while saving: Caseload will find out whether "
@@ -192,6 +192,7 @@ class SecurityLabel(QWidget):
         self.security = security
         self.text.setText(security.words)
         self.setAccessibleName(f"Connection: {security.words}")
+        self.setToolTip(security.words)
         size = QSize(16, 16)
         if security.encrypted:
             self.icon.setPixmap(_lock().pixmap(size))
@@ -207,9 +208,11 @@ class SecurityLabel(QWidget):
         else:
             warning = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
             self.icon.setPixmap(warning.pixmap(size))
+            self.text.setText(PLAIN_WORDS)  # short, beside the rest of the status bar; all of it below
             self.text.setStyleSheet(f"color: {DANGER}; font-weight: bold;")
-            self.setToolTip("Anyone on the network between this computer and the server can read "
-                            "what is sent. Use sslmode=disable only on a network nobody else can reach.")
+            self.setToolTip(f"{security.words}: anyone on the network between this computer and the "
+                            "server can read what is sent. Use sslmode=disable only on a network "
+                            "nobody else can reach.")
         self.show()
 
 

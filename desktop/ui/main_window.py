@@ -158,6 +158,22 @@ def signed_in_label(display_name: str) -> QLabel:
     return label
 
 
+def location_label(practice: Practice) -> QLabel:
+    """Where the data lives, for the status bar: "Local database", or the server and database
+    ("db.clinic.lan/caseload"), the whole URL (without its password) in the tool tip."""
+    label = QLabel()
+    label.setObjectName("practiceLocation")
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    if not practice.on_server:
+        label.setText("Local database")
+        return label
+    where = practice.location.split("://", 1)[-1].split("?", 1)[0].rsplit("@", 1)[-1]
+    label.setText(label.fontMetrics().elidedText(where, Qt.TextElideMode.ElideMiddle, 260))
+    label.setToolTip(practice.location)
+    label.setAccessibleName(f"Practice server {where}")
+    return label
+
+
 class EncryptBanner(QFrame):
     """Across the top, for the Account Owner of a local file that is not encrypted: why, and Encrypt now…"""
 
@@ -298,7 +314,7 @@ class MainWindow(QMainWindow):
         self.billing_status.setObjectName("billingStatus")
         self.billing_status.setTextFormat(Qt.TextFormat.PlainText)
         self.statusBar().addPermanentWidget(self.billing_status)
-        self.statusBar().addPermanentWidget(QLabel(practice.location if practice.on_server else "Local database"))
+        self.statusBar().addPermanentWidget(location_label(practice))
         self.security_label = SecurityLabel()  # a server's: asked once signed in, and after each reconnect
         self.statusBar().addPermanentWidget(self.security_label)
         self._security_checking = False
@@ -844,8 +860,11 @@ class MainWindow(QMainWindow):
             return
         if link.reconnects != self._reconnects_seen:
             self._reconnects_seen = link.reconnects
-            self._connection_back()
-            return
+            if self.connection_banner.lost:
+                self._connection_back()
+                return
+            # Back after the watcher was let go on purpose (the idle lock), or after a moment too
+            # short to say so: what changed meanwhile is found through the change numbers.
         if changed:
             self.clients_page.refresh_from_database()  # a refusal is said where the counts go
             if self.appointments_page is not None:
@@ -858,7 +877,7 @@ class MainWindow(QMainWindow):
 
     def _show_lost(self, link: connection.Link) -> None:
         as_of = self.clients_page.read_at
-        self.connection_banner.show_lost(link, as_of, len(connection.unresolved(self.practice, self.actor)))
+        self.connection_banner.show_lost(link, len(connection.unresolved(self.practice, self.actor)))
         self.clients_page.show_data_as_of(as_of)
 
     @Slot()
