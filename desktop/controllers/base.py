@@ -263,7 +263,7 @@ class Controller:
         if self.db.is_postgresql and server_unreachable(self.db) is not None:
             # The window's change watcher finds the server not answering: refuse at once rather
             # than wait for a connect timeout on the window's thread (it says when it is back).
-            raise ServerUnreachable(_unreachable_sentence(kind), nothing_saved=kind == "write")
+            raise ServerUnreachable(UNREACHABLE, nothing_saved=kind == "write")
         try:
             if permission is not None:
                 if not isinstance(actor, Actor):
@@ -304,7 +304,7 @@ class Controller:
                     or not lost_connection(unavailable):
                 raise
             report_unreachable(self.db)  # the watcher looks at once, and the banner follows
-            raise ServerUnreachable(_unreachable_sentence(kind), nothing_saved=kind == "write") from unavailable
+            raise ServerUnreachable(UNREACHABLE, nothing_saved=kind == "write") from unavailable
         except AUDITED_REFUSALS as refusal:
             details = {"refusal": type(refusal).__name__, **getattr(refusal, "audit_details", {})}
             with self.db.transaction() as session:
@@ -324,11 +324,8 @@ class Controller:
         return client
 
 
-def _unreachable_sentence(kind: Kind) -> str:
-    if kind == "write":
-        return ("The practice server cannot be reached, so nothing was saved yet; try again when "
-                "the connection is back.")
-    return "The practice server cannot be reached; try again when the connection is back."
+UNREACHABLE = ("The practice server could not be reached. Nothing was changed; try again when the "
+               "connection is back.")
 
 
 CHANGE_PASSWORD = "user.change_password"

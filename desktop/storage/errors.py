@@ -75,7 +75,7 @@ class ServerUnreachable(DatabaseUnavailable):
 
     @property
     def in_a_form(self) -> str:
-        return ("The practice server cannot be reached, so nothing was saved yet; your changes are "
+        return ("The practice server could not be reached, so nothing was saved yet; your changes are "
                 "still here — try again when the connection is back.")
 
 

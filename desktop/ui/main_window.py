@@ -1013,6 +1013,12 @@ class MainWindow(QMainWindow):
         if window is not None and shiboken6.isValid(window) and window.isVisible():
             window.close()  # deleted from the Client menu while its profile was open
         self.clients_page.refresh_from_database()
+        if self.practice.on_server:
+            # As the command line says it: gone from the practice, not yet from the server's disk.
+            self.statusBar().showMessage(
+                f"{isolate(name)} was deleted from the practice. The server's disk keeps the deleted "
+                "rows until PostgreSQL reuses their space.", 15000)
+            return
         if erased is False:
             # Never more than is known: the data is out of the practice, not yet out of the file.
             self.statusBar().showMessage(

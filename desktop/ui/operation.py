@@ -86,7 +86,7 @@ def in_words(parent: QWidget | None, error: CaseloadError) -> str:
     the main window once the server is back (``desktop.ui.connection_banner``)."""
     if isinstance(error, OutcomeUnknown) and error.operation_id:
         return error.in_a_window
-    if isinstance(error, ServerUnreachable) and error.nothing_saved:
+    if isinstance(error, ServerUnreachable):  # whatever was refused, a form's save has not happened
         window = parent.window() if parent is not None else None
         unsaved = getattr(window, "has_unsaved_changes", None)
         if callable(unsaved) and unsaved():

@@ -48,7 +48,7 @@ from tests.pg_instance import PG_BIN, ThrowawayServer
 pytestmark = pytest.mark.postgres
 
 TEMPLATE = "caseload_template"
-FORM_SENTENCE = ("The practice server cannot be reached, so nothing was saved yet; your changes are "
+FORM_SENTENCE = ("The practice server could not be reached, so nothing was saved yet; your changes are "
                  "still here — try again when the connection is back.")
 
 
@@ -231,6 +231,50 @@ def test_what_is_typed_in_the_profile_dialog_survives_a_save_while_the_server_is
     assert dialog.result() == QDialog.DialogCode.Accepted
     saved = ClientsController(other_workstation).get_client(owner, ada)
     assert saved.row.phone == "555 010 2000" and saved.address == "12 Analytical Way"
+
+
+def test_a_new_client_and_a_booking_typed_while_the_server_is_down_are_kept_and_saved_once_it_is_back(
+        qtbot, server, practice_url, open_window, other_workstation, retries) -> None:  # type: ignore[no-untyped-def]
+    from desktop.ui.dialogs.appointment import AppointmentDialog
+    from desktop.ui.dialogs.edit_client import NewClientDialog
+    from tests.helpers import add_services
+    from tests.ui.test_appointments_ui import FUTURE, pick_client, type_time
+
+    pg, actors = server
+    owner = actors["owner"]
+    add_services(other_workstation, time_zone="America/New_York")
+    ClientsController(other_workstation).add_client(owner, first_name="Ada", last_name="Lovelace")
+    window = open_window(practice_url, owner)
+    booking = AppointmentDialog(window.practice, owner, roster=window.roster, day=FUTURE, parent=window)
+    qtbot.addWidget(booking)
+    booking.show()
+    booking.activateWindow()  # as the window a person types in is
+    qtbot.waitUntil(booking.isActiveWindow)
+    pick_client(qtbot, booking, "lovel")
+    type_time(qtbot, booking, "1430")
+    newcomer = NewClientDialog(window.practice, owner, window)
+    qtbot.addWidget(newcomer)
+    newcomer.show()
+    qtbot.keyClicks(newcomer.edits["first_name"], "Grace")
+    qtbot.keyClicks(newcomer.edits["last_name"], "Hopper")
+
+    pg.stop()
+    qtbot.waitUntil(lambda: lost(window), timeout=5000)
+    for dialog, button in ((newcomer, newcomer.save_button), (booking, booking.ok_button)):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        assert dialog.isVisible() and dialog.problem.text() == FORM_SENTENCE
+    assert newcomer.edits["last_name"].text() == "Hopper"
+    assert booking.client_edit.text() == "Ada Lovelace" and booking.time_edit.time().toString("HH:mm") == "14:30"
+
+    pg.start()
+    qtbot.mouseClick(window.connection_banner.retry, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.connection_banner.isVisible(), timeout=5000)
+    for dialog, button in ((newcomer, newcomer.save_button), (booking, booking.ok_button)):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda d=dialog: not d.isVisible(), timeout=5000)
+    assert newcomer.client_id is not None and booking.saved_id is not None
+    [booked] = window.practice.appointments.day(owner, FUTURE).rows
+    assert booked.id == booking.saved_id and f"{booked.start:%H:%M}" == "14:30"
 
 
 def test_what_another_workstation_changed_during_the_outage_reaches_the_list_and_the_open_profile(
