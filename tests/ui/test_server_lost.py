@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QLabel
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -48,6 +48,7 @@ from tests.pg_instance import PG_BIN, ThrowawayServer
 pytestmark = pytest.mark.postgres
 
 TEMPLATE = "caseload_template"
+WATCH_TICKS_MS = 1200  # a few of the window's change polls
 FORM_SENTENCE = ("The practice server could not be reached, so nothing was saved yet; your changes are "
                  "still here — try again when the connection is back.")
 
@@ -467,3 +468,38 @@ def test_a_change_the_server_never_received_is_reported_not_saved_and_can_be_sav
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
     assert ClientsController(other_workstation).get_client(owner, ada).row.preferred_name == "Countess"
+
+
+# ---------------------------------------------------------------- the status bar
+
+
+def test_a_plain_connection_is_shown_with_a_warning_and_an_encrypted_one_with_its_protocol(
+        qtbot, server, practice_url, open_window) -> None:  # type: ignore[no-untyped-def]
+    from desktop.ui.connection_banner import PLAIN_WORDS
+
+    pg, actors = server
+    plain = make_url(practice_url).update_query_dict({"sslmode": "disable"})
+    plain = plain.difference_update_query(["sslrootcert"]).render_as_string(hide_password=False)
+    window = open_window(plain, actors["owner"])
+    security = window.security_label
+    qtbot.waitUntil(security.isVisible, timeout=5000)
+    assert security.text.text() == PLAIN_WORDS
+    assert security.toolTip().startswith("Not encrypted: the practice's data crosses the network readable")
+    assert not security.icon.pixmap().isNull()  # the warning sign beside it
+    location = window.findChild(QLabel, "practiceLocation")
+    assert location is not None and location.text() == f"127.0.0.1:{pg.port}/{make_url(practice_url).database}"
+    assert "sslmode=disable" in location.toolTip()
+
+
+def test_a_practice_file_shows_neither_banner_nor_connection_words(qtbot, sqlite_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    owner = seed_users(sqlite_db)["owner"]
+    window = MainWindow(Practice(sqlite_db), owner,
+                        QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.clients_page.loaded, timeout=10_000):
+        window.load()
+    qtbot.wait(WATCH_TICKS_MS)
+    assert not window.security_label.isVisible() and not window.connection_banner.isVisible()
+    location = window.findChild(QLabel, "practiceLocation")
+    assert location is not None and location.text() == "Local database"
