@@ -227,6 +227,9 @@ class Database:
         default_factory=list, init=False, repr=False)
     # PostgreSQL: the VACUUMs after deletions still running, and how the last one went.
     _vacuums: list[threading.Thread] = field(default_factory=list, init=False, repr=False)
+    _vacuum_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _vacuum_again: bool = field(default=False, init=False, repr=False)
+    _vacuum_running: bool = field(default=False, init=False, repr=False)
     last_vacuum: bool | None = field(default=None, init=False, repr=False)
 
     @property
@@ -507,9 +510,29 @@ class Database:
         return self.finish_pending_erasure() if self.erase_pending else self._checkpoint()
 
     def _start_vacuum(self) -> None:
-        thread = threading.Thread(target=self.vacuum_deleted, name="caseload-vacuum", daemon=True)
-        self._vacuums = [t for t in self._vacuums if t.is_alive()] + [thread]
-        thread.start()
+        """One VACUUM thread at a time: deletions made while it runs are covered by one more pass."""
+        with self._vacuum_lock:
+            self._vacuum_again = True
+            if self._vacuum_running:
+                return
+            self._vacuum_running = True
+            thread = threading.Thread(target=self._vacuum_until_done, name="caseload-vacuum", daemon=True)
+            self._vacuums = [thread]
+            thread.start()
+
+    def _vacuum_until_done(self) -> None:
+        while True:
+            with self._vacuum_lock:
+                if not self._vacuum_again:
+                    self._vacuum_running = False
+                    return
+                self._vacuum_again = False
+            try:
+                self.vacuum_deleted()
+            except Exception:  # noqa: BLE001 - never leave the flag set; the next deletion tries again
+                with self._vacuum_lock:
+                    self._vacuum_running = False
+                raise
 
     def vacuum_deleted(self) -> bool | None:
         """VACUUM the tables that hold clients' rows, after a deletion on PostgreSQL.
