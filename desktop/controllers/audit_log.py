@@ -21,6 +21,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from desktop.controllers import conflicts
 from desktop.controllers.base import (
     LARGEST_ID,
     Controller,
@@ -79,6 +80,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "client.list": ("see the client list", "Saw the client list"),
     "client.mark_duplicate": ("mark as a duplicate", "Marked as a duplicate"),
     "client.not_duplicate": ("mark as not a duplicate", "Marked as not a duplicate"),
+    "client.overwrite": ("overwrite someone else's change", "Overwrote someone else's change"),
     "client.portal": ("change portal access", "Changed portal access"),
     "client.portal_read": ("see portal access", "Saw portal access"),
     "client.set_status": ("change status", "Changed status"),
@@ -118,7 +120,7 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "status": ("Status changes", ("client.set_status",)),
     "deletions": ("Deletions", ("client.delete",)),
     "records": ("Client and contact changes", (
-        "client.add", "client.edit", "client.mark_duplicate", "client.undo_mark_duplicate",
+        "client.add", "client.edit", "client.overwrite", "client.mark_duplicate", "client.undo_mark_duplicate",
         "client.not_duplicate", "client.portal", "contact.add", "contact.edit", "contact.link",
         "contact.unlink", "contact.merge", "contact.merge_into_client", "contact.not_a_client",
         "contact.not_duplicate")),
@@ -144,6 +146,10 @@ def describe(action: str, outcome: str, details: Any = None) -> str:
         return f"Refused: {tried}"
     if action == "client.set_status" and isinstance(details, dict) and isinstance(details.get("to"), str):
         return f"Changed status to {details['to'].title()}"
+    if action == "client.overwrite" and isinstance(details, dict) and isinstance(details.get("fields"), list):
+        # Field names only (docs/rules.md, "Audit"): "Overwrote someone else's change to Email, Phone".
+        names = [conflicts.LABELS.get(f, str(f)) for f in details["fields"]]
+        return f"{done} to {', '.join(names)}" if names else done
     if action == "billing.document.view" and isinstance(details, dict) and details.get("purpose") in (
             "pdf", "print"):
         return "Saved a billing document as PDF" if details["purpose"] == "pdf" else "Printed a billing document"

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from desktop.controllers import validation
+from desktop.controllers import conflicts, validation
 from desktop.controllers.appointments import AppointmentsController
 from desktop.controllers.audit_log import VIEWS
 from desktop.controllers.base import (
@@ -416,14 +416,21 @@ class ClientsController(Controller):
         note: str | None = None,
         disable_portal: bool = False,
         seen_duplicates: Sequence[int] = (),
+        base: ClientDetail | None = None,
     ) -> int:
         """The edit dialog's Save Client: fields, status and portal in one transaction.
 
-        ``seen_duplicates`` as for ``add_client``: audited with the edit.
+        ``seen_duplicates`` as for ``add_client``: audited with the edit. ``base``: the
+        profile as the person opened it, when ``expected_version`` is a newer one they
+        merged with (the conflict dialog's Save merged); a value someone else changed
+        since ``base`` that this save replaces is audited as ``client.overwrite``.
         """
         client = self._load_client(s, client_id, for_update=True)
         require(actor, Action.EDIT_CLIENT, clinician_id=client.clinician_id)
         check_version(client, expected_version)
+        if base is not None and base.row.id != client_id:
+            raise InvalidInput("The profile compared with is another client's; nothing was saved.")
+        theirs = conflicts.stored(client)
         self._apply_fields(s, actor, client, fields, seen_duplicates)
         new = self._status(status)
         reason_value, note_value = self._inactive_reason(client, new, reason, note)
@@ -437,10 +444,23 @@ class ClientsController(Controller):
             client.inactive_reason, client.inactive_note = reason_value, note_value
             audit(s, actor, "client.edit", "client", client.id,
                   details={"fields": ["inactive_note", "inactive_reason"]})
+        if base is not None:
+            self._audit_overwrite(s, actor, client, base, theirs, expected_version)
         if disable_portal:
             self._set_portal(s, actor, client.id, portal=False, messaging=False)
         flush_versioned(s)
         return client.version
+
+    @staticmethod
+    def _audit_overwrite(s: Session, actor: Actor, client: Client, base: ClientDetail,
+                         theirs: dict[str, str], their_version: int) -> None:
+        """Replacing what someone else saved after ``base`` was opened is audited by field name,
+        never value, with the versions involved (docs/rules.md, "Conflicting saves")."""
+        replaced = conflicts.overwritten(conflicts.opened(base), theirs, conflicts.stored(client))
+        if replaced:
+            audit(s, actor, "client.overwrite", "client", client.id,
+                  details={"fields": replaced, "opened_version": base.row.version,
+                           "overwritten_version": their_version})
 
     def _apply_fields(self, s: Session, actor: Actor, client: Client, values: Mapping[str, Any],
                       seen_duplicates: Sequence[int] = ()) -> None:

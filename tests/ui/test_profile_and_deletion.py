@@ -16,6 +16,7 @@ from desktop.controllers.contacts import ContactsController
 from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
 from desktop.domain.models import Client, ClientStatus, PortalAccess, StatusChange
+from desktop.ui.dialogs.conflict import ConflictDialog
 from desktop.ui.dialogs.delete_client import DeleteClientDialog, InactiveReasonDialog
 from desktop.ui.dialogs.edit_client import EditClientDialog
 from desktop.ui.main_window import MainWindow
@@ -214,13 +215,13 @@ def test_stale_edit_from_a_second_session_is_refused_and_offers_reload(qtbot, db
     qtbot.keyClicks(dialog.edits["phone"], "555 123 4567")
     told: list[str] = []
 
-    def reload(box: QMessageBox) -> None:
-        told.append(box.informativeText())
-        click_button(box, "reload")
+    def reload(conflict: QWidget) -> None:  # the conflict dialog (tests/ui/test_conflict_dialog.py)
+        told.extend(row.label for row in conflict.rows)  # type: ignore[attr-defined]
+        click_button(conflict, "reload")  # type: ignore[arg-type]
 
-    when_modal(QMessageBox, reload)
+    when_modal(ConflictDialog, reload)
     qtbot.mouseClick(dialog.save_button, LEFT)
-    assert told and "Email" in told[0]
+    assert "Email" in told
     with db.reading() as s:
         client = s.get(Client, ada)
         assert client.email == "ada.l@example.org" and client.phone is None

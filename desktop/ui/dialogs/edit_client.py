@@ -7,13 +7,17 @@ or phone, both look for likely duplicates and warn (``duplicate_warning``).
 
 The edit dialog adds Client Status, asks about portal access when a client with
 access on is made inactive, and calls one controller operation to save. If
-someone else saved first, it says what they changed and offers to reload; it
-never overwrites their work. The new-client dialog adds the assigned clinician.
+someone else saved first, it shows their values beside the ones typed, field by
+field (``ConflictDialog``), and saves the person's choice against the version
+just read, or reloads theirs, or goes back to the form with nothing lost
+(docs/rules.md, "Conflicting saves"). The new-client dialog adds the assigned
+clinician.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, SignalInstance
@@ -33,16 +37,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers import validation
+from desktop.controllers import conflicts, validation
 from desktop.controllers.clients import ClientDetail, ClientsController
 from desktop.controllers.duplicates import DuplicatesController
-from desktop.controllers.errors import CaseloadError, InvalidInput
+from desktop.controllers.errors import CaseloadError, InvalidInput, StaleVersion
 from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.controllers.practice import Practice
 from desktop.domain.models import ClientStatus, InactiveReason, Role
 from desktop.domain.search import display_name
+from desktop.ui.dialogs.conflict import ConflictDialog, Resolution, keep_choices
 from desktop.ui.dialogs.duplicate_warning import Decision, check_before_saving
-from desktop.ui.operation import attempt
+from desktop.ui.dialogs.merge_into_client import name_of
+from desktop.ui.operation import Outcome, attempt
 from desktop.ui.widgets import DANGER, ask_portal_switch_off, form_row, problem_label
 
 ERROR_STYLE = f"color: {DANGER};"
@@ -63,6 +69,21 @@ REASONS = (("Discharged", InactiveReason.DISCHARGED), ("Moved", InactiveReason.M
 IDENTIFYING = ("first_name", "last_name", "date_of_birth", "email", "phone")
 # Who may be a client's clinician: clinicians, and the owner of a practice they run alone.
 ASSIGNABLE_ROLES = (Role.CLINICIAN.value, Role.ACCOUNT_OWNER.value)
+# After a conflicting save the person chose to go back to the form from.
+NOT_SAVED_YET = ("Not saved yet: someone else saved this profile meanwhile; Save Client again to "
+                 "compare your changes with theirs.")
+
+
+@dataclass
+class Typed:
+    """One Save Client: what was typed and answered, kept while it is merged with theirs."""
+
+    values: dict[str, Any]
+    status: ClientStatus
+    reason: InactiveReason
+    note: str
+    seen: list[int]
+    disable_portal: bool | None  # None: the portal question was not asked
 
 
 def _detail_values(detail: ClientDetail) -> dict[str, str]:
@@ -358,13 +379,6 @@ class EditClientDialog(ClientFieldsDialog):
         """Fill the form from the database (on opening: a refusal is the opener's to show)."""
         self._show(self.clients.get_client(self.actor, self.client_id))
 
-    def _reload_saved(self) -> None:
-        """After someone else saved: their version, or why it cannot be shown."""
-        read = attempt(self, "Cannot reload", lambda: self.clients.get_client(self.actor, self.client_id),
-                       report=self.problem.setText)
-        if read and read.value is not None:
-            self._show(read.value)
-
     def _show(self, detail: ClientDetail) -> None:
         self.detail = detail
         values = _detail_values(self.detail)
@@ -426,41 +440,104 @@ class EditClientDialog(ClientFieldsDialog):
                 return
             seen = decision.seen
         status = self.chosen_status()
-        disable_portal = False
+        disable_portal: bool | None = None
         portal = self.detail.portal
         if status is ClientStatus.INACTIVE and self.detail.row.status is ClientStatus.ACTIVE and (
                 portal["portal_enabled"] or portal["messaging_enabled"]):
-            choice = self.ask_about_portal()
-            if choice is None:
+            disable_portal = self.ask_about_portal()
+            if disable_portal is None:
                 return
-            disable_portal = choice
+        typed = Typed(values, status, self.chosen_reason(), self.note.text(), seen, disable_portal)
         version = self.detail.row.version
-        reason, note = self.chosen_reason(), self.note.text()
         saved = attempt(self, "Client not saved", lambda: self.clients.save_profile(
-            self.actor, self.client_id, version, values, status=status, reason=reason, note=note,
-            disable_portal=disable_portal, seen_duplicates=seen),
-            report=self.problem.setText, reload=self._reload_saved, explain=self._what_they_changed)
-        if not saved:
-            self.said_under_field(saved.error)
+            self.actor, self.client_id, version, values, status=status, reason=typed.reason,
+            note=typed.note, disable_portal=bool(disable_portal), seen_duplicates=seen),
+            report=self.problem.setText)
+        if saved or (isinstance(saved.error, StaleVersion) and self._merge(typed)):
+            self.accept()
             return
-        self.accept()
+        self.said_under_field(saved.error)
 
     def ask_about_portal(self) -> bool | None:
         """True: switch access off; False: keep it on; None: go back to the form."""
         assert self.detail is not None
         return ask_portal_switch_off(self, self.detail.portal, before_save=True)
 
-    def _what_they_changed(self, _error: CaseloadError) -> str:
-        """Under the Reload question: which fields the other person changed."""
+    # ------------------------------------------------------------- merging
+
+    def _merge(self, typed: Typed) -> bool:
+        """Someone else saved first: their values and mine, field by field, saved against their
+        version; again with the newest values if yet another save comes first. True once saved;
+        False after Reload (their version is in the form), Cancel (mine still is) or a refusal."""
         assert self.detail is not None
-        mine = _detail_values(self.detail)
-        read = attempt(self, "Cannot compare", lambda: self.clients.get_client(self.actor, self.client_id),
-                       report=lambda _message: None)  # Reload will say why, if it still cannot read it
-        changed = []
-        if read and read.value is not None:
-            theirs = _detail_values(read.value)
-            changed = [validation.LABELS.get(k, k) for k in mine if mine[k] != theirs[k]]
-        return f"They changed: {', '.join(changed)}." if changed else ""
+        base, mine = conflicts.opened(self.detail), conflicts.typed(
+            typed.values, typed.status, typed.reason, typed.note)
+        chosen: dict[str, bool] = {}
+        earlier: list[conflicts.Difference] = []
+        again = False
+        while True:
+            read = attempt(self, "Cannot compare", lambda: self.clients.get_client(self.actor, self.client_id),
+                           report=self.problem.setText)
+            if not read or read.value is None:
+                return False
+            theirs = read.value
+            rows = conflicts.differences(base, conflicts.opened(theirs), mine)
+            if rows:  # none: they changed only what this form does not show (the clinician)
+                dialog = ConflictDialog(rows, name_of(theirs.row.first_name, theirs.row.last_name), self,
+                                        chosen=keep_choices(chosen, earlier, rows), again=again)
+                dialog.exec()
+                if dialog.outcome is Resolution.RELOAD:
+                    self._show(theirs)
+                    return False
+                if dialog.outcome is Resolution.CANCEL:
+                    self.problem.setText(NOT_SAVED_YET)
+                    return False
+                chosen, earlier = dialog.use_mine(), rows
+            saved = self._save_merged(typed, theirs, chosen)
+            if saved is None:
+                return False
+            if saved:
+                return True
+            if not isinstance(saved.error, StaleVersion):
+                self.said_under_field(saved.error)
+                return False
+            again = True  # a third save came first: compare with the newest values
+
+    def _save_merged(self, typed: Typed, theirs: ClientDetail, use_mine: dict[str, bool]
+                     ) -> Outcome[int] | None:
+        """Save mine where chosen (and where theirs is the same), theirs elsewhere, against their
+        version; None if the person went back from the portal question."""
+        assert self.detail is not None
+        saved_now = _detail_values(theirs)
+        fields = {key: value if use_mine.get(key, True) else saved_now[key]
+                  for key, value in typed.values.items()}
+        status: ClientStatus
+        reason: InactiveReason | None
+        note: str | None
+        if use_mine.get("status", True):
+            status, reason, note = typed.status, typed.reason, typed.note
+        else:
+            status, reason, note = theirs.row.status, theirs.inactive_reason, theirs.inactive_note
+        disable_portal = self._portal_answer(typed, theirs, status)
+        if disable_portal is None:
+            self.problem.setText(NOT_SAVED_YET)
+            return None
+        base = self.detail
+        return attempt(self, "Client not saved", lambda: self.clients.save_profile(
+            self.actor, self.client_id, theirs.row.version, fields, status=status, reason=reason,
+            note=note, disable_portal=disable_portal, seen_duplicates=typed.seen, base=base),
+            report=self.problem.setText)
+
+    def _portal_answer(self, typed: Typed, theirs: ClientDetail, status: ClientStatus) -> bool | None:
+        """Whether the merged save switches portal access off: only when it makes inactive a
+        client who is active now with access on; asked once (docs/rules.md, "Status")."""
+        portal = theirs.portal
+        if status is not ClientStatus.INACTIVE or theirs.row.status is not ClientStatus.ACTIVE or not (
+                portal["portal_enabled"] or portal["messaging_enabled"]):
+            return False
+        if typed.disable_portal is None:
+            typed.disable_portal = ask_portal_switch_off(self, portal, before_save=True)
+        return typed.disable_portal
 
     # ------------------------------------------------------------ deleting
 
