@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+
 def _newest_server_binaries() -> Path:
     """Debian's newest installed PostgreSQL (``CASELOAD_TEST_PG_BIN`` names another folder)."""
     if os.environ.get("CASELOAD_TEST_PG_BIN"):

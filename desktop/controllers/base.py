@@ -281,7 +281,7 @@ class Controller:
             return result
         except CommitLost as lost:
             # The connection died during the commit: ask the server whether it happened.
-            saved = self.db.operation_saved(operation_id)
+            saved = self.db.operation_saved(operation_id, attempts=self.db.outcome_lookups)
             if saved:
                 return result
             if saved is False:

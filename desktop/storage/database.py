@@ -223,6 +223,9 @@ class Database:
     # False until an encrypted file has been opened with its key and brought up to date.
     opened: bool = field(default=True, repr=False)
     upgrade: bool = field(default=True, repr=False)
+    # How often a commit cut off is looked up before saying its outcome is unknown: the window
+    # asks once (it looks again when the connection is back), the command line three times.
+    outcome_lookups: int = field(default=3, repr=False)
     _lock_listeners: list[Callable[[], Callable[[], object] | None]] = field(
         default_factory=list, init=False, repr=False)
     # PostgreSQL: the VACUUMs after deletions still running, and how the last one went.
@@ -630,6 +633,9 @@ def _tls_refusal(first: str) -> str | None:
     return None
 
 
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+              "tcp_user_timeout": 10_000}
+
 UNSUPPORTED_URL = ("That is not a database location Caseload can use; use sqlite:///FILE "
                    "or postgresql+psycopg://USER@HOST/DATABASE.")
 
@@ -671,9 +677,11 @@ def create_database_engine(url: str, *, create: bool = False, keys: KeyHolder | 
         if sa_url.drivername == "postgresql":
             sa_url = sa_url.set(drivername="postgresql+psycopg")
         sa_url = with_tls_mode(sa_url)
+        # Keepalives and a TCP timeout: a network that goes quiet fails a call in about 10 s
+        # instead of leaving it waiting for minutes (the watcher uses the same).
         return create_engine(
-            sa_url, pool_pre_ping=True, connect_args={"connect_timeout": 5, "application_name": "caseload"}
-        )
+            sa_url, pool_pre_ping=True,
+            connect_args={"connect_timeout": 5, "application_name": "caseload", **KEEPALIVES})
     raise InvalidDatabaseUrl(UNSUPPORTED_URL)
 
 

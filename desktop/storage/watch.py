@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from desktop.storage.database import CHANGE_CHANNEL, Database, libpq_conninfo
+from desktop.storage.database import CHANGE_CHANNEL, KEEPALIVES, Database, libpq_conninfo
 from desktop.storage.errors import CaseloadError, DatabaseUnavailable
 
 # After the server stopped answering, the next try comes after RETRY_FIRST_SECONDS, then twice
@@ -43,8 +43,6 @@ HEARTBEAT_SECONDS = 5.0  # a quiet connection is asked something this often, to 
 LISTEN_SLICE_SECONDS = 0.25  # how long the thread waits for notifications before looking up again
 CONNECT_TIMEOUT_SECONDS = 5
 # A connection whose network went quiet fails within about ten seconds instead of TCP's minutes.
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
-              "tcp_user_timeout": 10_000}
 
 
 @dataclass(frozen=True)

@@ -358,6 +358,9 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(signed_in_label(actor.display_name))
 
         self.watcher = practice.watcher()
+        # A save cut off at its commit is looked up once, not three times with the window frozen:
+        # the banner looks it up again when the connection is back.
+        practice.db.outcome_lookups = 1
         self.watch_timer = QTimer(self)
         self.watch_timer.setInterval(WATCH_INTERVAL_MS)
         self.watch_timer.timeout.connect(self._poll_changes)
@@ -1017,7 +1020,7 @@ class MainWindow(QMainWindow):
             # As the command line says it: gone from the practice, not yet from the server's disk.
             self.statusBar().showMessage(
                 f"{isolate(name)} was deleted from the practice. The server's disk keeps the deleted "
-                "rows until PostgreSQL reuses their space.", 15000)
+                "rows until PostgreSQL reuses their space: keep the server on encrypted storage.", 15000)
             return
         if erased is False:
             # Never more than is known: the data is out of the practice, not yet out of the file.
