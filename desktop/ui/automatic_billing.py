@@ -90,6 +90,11 @@ class AutomaticBilling(QObject):
         done, total = seen
         self.label.setText(f"Automatic billing: {done:,} of {total:,} clients…")
 
+    def retry_if_failed(self) -> None:
+        """The practice server answers again: a run that failed meanwhile goes now, not in an hour."""
+        if self.last_problem is not None and not self.running and not self.stopping:
+            self.run()
+
     def _failed(self, message: str) -> None:
         self.last_problem = message
         if not self.stopping:

@@ -388,6 +388,7 @@ class LockCover(QWidget):
 WINDOW_KINDS = {
     "AddContactDialog": "New contact", "AddUserDialog": "Add a user", "AppointmentDialog": "Appointment",
     "ChangePasswordDialog": "Change password", "ChangeRoleDialog": "Change a user's role",
+    "ConflictDialog": "Your changes and theirs",
     "DeleteClientDialog": "Delete client", "DuplicateWarningDialog": "Already in the practice?",
     "EditClientDialog": "Edit client", "EditContactDialog": "Edit contact",
     "InactiveReasonDialog": "Make a client inactive", "MergeContactsDialog": "Merge contacts",

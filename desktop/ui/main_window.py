@@ -906,6 +906,7 @@ class MainWindow(QMainWindow):
                 reload()
         self.check_connection_security()
         self._resolve_unknown_outcomes(now=True)
+        self.automatic_billing.retry_if_failed()
 
     def _name_unknown_changes(self) -> None:
         """Note, while the list still shows them, the names of the records of changes whose

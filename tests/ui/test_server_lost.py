@@ -503,3 +503,23 @@ def test_a_practice_file_shows_neither_banner_nor_connection_words(qtbot, sqlite
     assert not window.security_label.isVisible() and not window.connection_banner.isVisible()
     location = window.findChild(QLabel, "practiceLocation")
     assert location is not None and location.text() == "Local database"
+
+
+def test_automatic_billing_that_failed_in_the_outage_runs_again_once_the_server_is_back(
+        qtbot, server, practice_url, open_window, retries) -> None:  # type: ignore[no-untyped-def]
+    pg, actors = server
+    window = open_window(practice_url, actors["owner"])
+    billing = window.automatic_billing
+    # The run after sign-in first; the next is then an hour away.
+    qtbot.waitUntil(lambda: billing.last_report is not None and not billing.running, timeout=15_000)
+    pg.stop()
+    qtbot.waitUntil(lambda: lost(window), timeout=5000)
+    billing.run()
+    qtbot.waitUntil(lambda: billing.last_problem is not None and not billing.running, timeout=15_000)
+    assert billing.label.text().startswith("Automatic billing did not run:")
+    pg.start()
+    qtbot.mouseClick(window.connection_banner.retry, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.connection_banner.isVisible(), timeout=5000)
+    # Not in an hour: it ran again as soon as the server answered, and said so.
+    qtbot.waitUntil(lambda: billing.last_problem is None and not billing.running, timeout=15_000)
+    assert "did not run" not in billing.label.text()
