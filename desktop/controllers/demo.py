@@ -166,6 +166,13 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
     with db.transaction() as s:
         if s.execute(select(func.count()).select_from(Client)).scalar_one():
             raise InvalidInput("This database already has clients; the demo practice needs an empty one.")
+        if db.is_postgresql and not s.execute(text(
+                "SELECT has_sequence_privilege(pg_get_serial_sequence('clients', 'id'), 'UPDATE')")).scalar():
+            # The demo writes its own ids and then moves the id sequences past them; a clinic's
+            # application role may not move a sequence (it could hand a deleted client's id out again).
+            raise PermissionDenied(
+                "The demo practice can be loaded on a server only by its administrator's role, not by the "
+                "role workstations use; nothing was changed.")
         pw_hash = hash_password(password)  # one hash for all: they share the demo password anyway
         existing = set(s.scalars(select(PracticeUser.username)))
         if existing and (actor is None or actor.role is not Role.ACCOUNT_OWNER):

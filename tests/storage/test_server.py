@@ -392,3 +392,19 @@ def test_nasty_admin_urls_are_one_sentence(capsys: pytest.CaptureFixture[str], m
     out, err = capsys.readouterr()
     assert code in (1, 2) and out == "", (url, out, err)
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_demo_is_refused_to_the_app_role_in_one_sentence(server: ThrowawayServer, practice_url: str,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _out, err = server_init(capsys, server, monkeypatch, name="demodb")
+    assert code == 0, err
+    code, out, err = run(capsys, "demo", "--database", app_url(server, "demodb"), "--clients", "20")
+    assert code == 1 and out == ""
+    assert err == ("caseload: The demo practice can be loaded on a server only by its administrator's role, "
+                   "not by the role workstations use; nothing was changed.\n")
+    with admin(server, "demodb") as conn:
+        assert conn.execute("SELECT count(*) FROM practice_users").fetchone()[0] == 0
+    # The administrator's role may (it owns the sequences).
+    code, out, err = run(capsys, "demo", "--database", server.admin_url("demodb"), "--clients", "20")
+    assert code == 0, err
