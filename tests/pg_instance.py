@@ -106,8 +106,9 @@ def make_server_cert(root_pem: bytes, root_key: object, hosts: list[str]) -> tup
 class ThrowawayServer:
     """One PostgreSQL server of the test's own, in a temporary folder, removed by ``destroy``."""
 
-    def __init__(self, *, tls: bool) -> None:
+    def __init__(self, *, tls: bool, log_statements: bool = False) -> None:
         self.tls = tls
+        self.log_statements = log_statements  # every statement into data/server.log
         self.folder = Path(tempfile.mkdtemp(prefix="caseload-pg-"))
         self.data = self.folder / "data"
         self.port = _free_port()
@@ -145,6 +146,8 @@ class ThrowawayServer:
             "host all postgres 127.0.0.1/32 trust",
             "host all all 127.0.0.1/32 scram-sha-256",
         ]
+        if self.log_statements:
+            settings += ["log_statement = 'all'"]
         if self.tls:
             root_pem, root_key = make_root("Caseload test root")
             cert_pem, key_pem = make_server_cert(root_pem, root_key, ["localhost", "127.0.0.1"])

@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError
 
 from desktop.storage.database import (
     CASELOAD_TABLES,
+    CLIENT_TABLES,
     SCHEMA_HEAD,
     UNSUPPORTED_URL,
     _tls_refusal,
@@ -54,6 +55,7 @@ class ServerReport:
     """What a set-up step did, line by line, and the URL workstations use."""
 
     lines: list[str] = field(default_factory=list)
+    changing: bool = False  # a change has been made (or begun): refusals say what was done
     workstation_url: str | None = None
     tls: bool = False
     echo: Callable[[str], object] | None = None  # told each step as it is done
@@ -146,6 +148,38 @@ def _more_than_needed(attributes: dict[str, bool]) -> list[str]:
     return [name for name, held in attributes.items() if held and name != "LOGIN"]
 
 
+def _owns_or_inherits(conn: Any, role: str, database: str | None) -> list[str]:
+    """What makes an existing role more than an application role beyond its attributes: owning
+    the database, or anything in it (an owner can drop the audit log's triggers), or being a
+    member of another role (whose rights it could take on). ``conn`` is connected to ``database``
+    when that exists, else to the server's maintenance database."""
+    found = []
+    if database is not None and conn.execute(
+            "SELECT 1 FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+            "WHERE d.datname = %s AND r.rolname = %s", (database, role)).fetchone():
+        found.append(f"it owns the database {database}")
+    if conn.execute("SELECT current_database() = %s", (database,)).fetchone()[0] and conn.execute(
+            "SELECT 1 FROM pg_roles r WHERE r.rolname = %s AND ("
+            " EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = r.oid)"
+            " OR EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspowner = r.oid)"
+            " OR EXISTS (SELECT 1 FROM pg_proc f WHERE f.proowner = r.oid))", (role,)).fetchone():
+        found.append("it owns tables or other objects there")
+    if conn.execute("SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
+                    "WHERE r.rolname = %s", (role,)).fetchone():
+        found.append("it is a member of another role")
+    return found
+
+
+def _check_existing_role(conn: Any, role: str, attributes: dict[str, bool], database: str | None) -> None:
+    extra = _more_than_needed(attributes)
+    more = ([f"it may {', '.join(extra)}"] if extra else []) + _owns_or_inherits(conn, role, database)
+    if more:
+        raise ServerRefused(
+            f"The role {role} already exists and may do more than Caseload's application role should "
+            f"({'; '.join(more)}); choose another --app-role (README: Running a clinic server). "
+            "Nothing was changed.")
+
+
 def init_server(admin_url: str, *, name: str, app_role: str, password: Callable[[], str],
                 public_host: str | None = None, echo: Callable[[str], object] | None = None) -> ServerReport:
     """Create (if missing) the practice database, its schema and the application role.
@@ -169,14 +203,20 @@ def init_server(admin_url: str, *, name: str, app_role: str, password: Callable[
             raise ServerRefused("The application role must not be the administrator's own role; choose "
                                 "another --app-role. Nothing was changed.")
         existing_role = _role(conn, app_role)
-        if existing_role is not None:
-            extra = _more_than_needed(existing_role)
-            if extra:
-                raise ServerRefused(
-                    f"The role {app_role} already exists and may do more than Caseload needs "
-                    f"({', '.join(extra)}); choose another --app-role, or take those rights away. "
-                    "Nothing was changed.")
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if existing_role is not None and not exists:
+            _check_existing_role(conn, app_role, existing_role, name)
+    if exists:
+        # Everything about the database is checked before the first change, too.
+        with _admin(url.set(database=name)) as conn:
+            tables = {row[0] for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            if tables and not CASELOAD_TABLES <= tables:
+                raise ServerRefused(f"The database {name} belongs to another program, not Caseload; "
+                                    "nothing was changed.")
+            if existing_role is not None:
+                _check_existing_role(conn, app_role, existing_role, name)
+    with _admin(url) as conn:
         new_password = None
         if existing_role is None:
             new_password = password()
@@ -187,6 +227,7 @@ def init_server(admin_url: str, *, name: str, app_role: str, password: Callable[
 
         from psycopg import sql
 
+        report.changing = True  # from here on a refusal must not say that nothing was changed
         if existing_role is None:
             assert new_password is not None
             verifier = conn.pgconn.encrypt_password(new_password.encode(), app_role.encode(), b"scram-sha-256")
@@ -198,7 +239,9 @@ def init_server(admin_url: str, *, name: str, app_role: str, password: Callable[
         else:
             if not existing_role["LOGIN"]:
                 conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(_ident(app_role)))
+                report.say(f"The application role {app_role} already existed without LOGIN; it may log in now.")
             report.say(f"The application role {app_role} already exists; its password was left as it is.")
+        _session_limits(conn, app_role)
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(_ident(name)))
             report.say(f"Created the database {name}.")
@@ -208,16 +251,19 @@ def init_server(admin_url: str, *, name: str, app_role: str, password: Callable[
         conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(_ident(name), _ident(app_role)))
 
     practice_url = url.set(database=name)
-    before = _schema_of(practice_url)
-    _migrate_as_admin(practice_url)
-    if before == SCHEMA_HEAD:
-        report.say(f"The schema is already at this version ({SCHEMA_HEAD}).")
-    elif before is None:
-        report.say(f"Created the practice's schema (version {SCHEMA_HEAD}).")
-    else:
-        report.say(f"Upgraded the schema from {before} to {SCHEMA_HEAD}.")
-    with _admin(practice_url) as conn:
-        grant_app_role(conn, app_role)
+    try:
+        before = _schema_of(practice_url)
+        _migrate_as_admin(practice_url)
+        if before == SCHEMA_HEAD:
+            report.say(f"The schema is already at this version ({SCHEMA_HEAD}).")
+        elif before is None:
+            report.say(f"Created the practice's schema (version {SCHEMA_HEAD}).")
+        else:
+            report.say(f"Upgraded the schema from {before} to {SCHEMA_HEAD}.")
+        with _admin(practice_url) as conn:
+            grant_app_role(conn, app_role)
+    except CaseloadError as exc:
+        raise _after_changes(exc) from exc
     report.say(f"{app_role} may read and change the practice's rows, only add to and read the audit log, "
                "and change no tables.")
     report.tls = tls_on
@@ -239,6 +285,11 @@ def migrate_server(admin_url: str, *, name: str, app_role: str,
     practice_url = url.set(database=name)
     with _admin(practice_url) as conn:
         rights = _rights(conn)
+        attributes = _role(conn, app_role)
+        if attributes is None:
+            raise ServerRefused(f"There is no role {app_role} on this server; give the one workstations "
+                                "use with --app-role. Nothing was changed.")
+        _check_existing_role(conn, app_role, attributes, name)
         tables = {row[0]: row[1] for row in conn.execute(
             "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'")}
         if tables and not CASELOAD_TABLES <= set(tables):
@@ -253,19 +304,44 @@ def migrate_server(admin_url: str, *, name: str, app_role: str,
                 f"The admin URL's role {rights.user} does not own the practice's tables (owner: {owner}), so "
                 "it cannot upgrade them; use the role that ran `caseload server init`, or the superuser. "
                 "Nothing was changed.")
-        if _role(conn, app_role) is None:
-            raise ServerRefused(f"There is no role {app_role} on this server; give the one workstations "
-                                "use with --app-role. Nothing was changed.")
     before = _schema_of(practice_url)
-    _migrate_as_admin(practice_url)
+    _migrate_as_admin(practice_url)  # one transaction: all of it or nothing
     if before == SCHEMA_HEAD:
         report.say(f"The schema is already at this version ({SCHEMA_HEAD}); nothing to upgrade.")
     else:
         report.say(f"Upgraded the schema from {before} to {SCHEMA_HEAD}.")
-    with _admin(practice_url) as conn:
-        grant_app_role(conn, app_role)
+    try:
+        with _admin(practice_url) as conn:
+            grant_app_role(conn, app_role)
+            _session_limits(conn, app_role)
+    except CaseloadError as exc:
+        raise _after_changes(exc) from exc
     report.say(f"Set the rights of {app_role} again (its tables, only adding to the audit log).")
     return report
+
+
+def _after_changes(exc: CaseloadError) -> CaseloadError:
+    """A refusal after set-up had begun: it must not claim that nothing was changed."""
+    words = str(exc)
+    for claim in (" Nothing was changed.", "; nothing was changed.", " nothing was changed."):
+        words = words.replace(claim, ".")
+    return type(exc)(f"{words} The steps listed above were done; run the command again once this is put "
+                     "right.")
+
+
+def _session_limits(conn: Any, role: str) -> None:
+    """Server-side limits for the application role's sessions: a workstation whose network went
+    quiet mid-transaction (Wi-Fi gone, lid closed) cannot hold the audit log's head, a client's
+    row or a lock for hours, and the server notices a vanished workstation within half a minute."""
+    from psycopg import sql
+
+    for setting, value in SESSION_LIMITS.items():
+        conn.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(_ident(role), sql.Identifier(setting),
+                                                                sql.Literal(value)))
+
+
+SESSION_LIMITS = {"idle_in_transaction_session_timeout": "60s", "tcp_keepalives_idle": "10",
+                  "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3", "tcp_user_timeout": "30000"}
 
 
 def _schema_of(url: URL) -> str | None:
@@ -282,19 +358,43 @@ def _migrate_as_admin(url: URL) -> None:
 
 
 def grant_app_role(conn: Any, role: str) -> None:
-    """The application role's rights on every table there is now (run again after each migration)."""
+    """The application role's rights on every table there is now (run again after each migration).
+
+    In one transaction, so a workstation at work meanwhile never finds its rights gone. Also: the
+    tables that hold clients' rows are vacuumed by the server as soon as a row is dead (a deleted
+    client's rows do not wait for a fifth of the table to change), and on PostgreSQL 17 and later
+    the role may VACUUM them itself after a deletion (MAINTAIN).
+    """
     from psycopg import sql
 
     who = _ident(role)
-    conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
-    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(who))
-    conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(who))
-    conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(who))
-    for table in APPEND_ONLY_TABLES:
-        conn.execute(sql.SQL("REVOKE UPDATE, DELETE ON {} FROM {}").format(_ident(table), who))
-    for table in READ_ONLY_TABLES:
-        conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {} FROM {}").format(_ident(table), who))
-    conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(who))
+    with conn.transaction():
+        conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(who))
+        conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(who))
+        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}")
+                     .format(who))
+        for table in APPEND_ONLY_TABLES:
+            conn.execute(sql.SQL("REVOKE UPDATE, DELETE ON {} FROM {}").format(_ident(table), who))
+        for table in READ_ONLY_TABLES:
+            conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {} FROM {}").format(_ident(table), who))
+        conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(who))
+        maintain = conn.pgconn.server_version >= 170000
+        for table in CLIENT_TABLES:
+            conn.execute(sql.SQL("ALTER TABLE {} SET (autovacuum_vacuum_scale_factor = 0, "
+                                 "autovacuum_vacuum_threshold = 1)").format(_ident(table)))
+            if maintain:
+                conn.execute(sql.SQL("GRANT MAINTAIN ON {} TO {}").format(_ident(table), who))
+        # PostgreSQL 13 and 14 leave CREATE on the public schema to everyone unless its owner (the
+        # bootstrap superuser) takes it away: never hand out a role that could make tables.
+        creates = conn.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE') "
+                               "OR has_database_privilege(%s, current_database(), 'CREATE')",
+                               (role, role)).fetchone()[0]
+        if creates:
+            raise ServerRefused(
+                f"{role} could still create objects in the practice database (PostgreSQL leaves CREATE on "
+                "its public schema to everyone until the schema's owner takes it away); run this as the "
+                "server's superuser. The steps listed above were done.")
 
 
 def workstation_url(admin: URL, *, name: str, app_role: str, host: str | None, tls: bool) -> str:

@@ -35,7 +35,7 @@ OWNER_PASSWORD = "owner's long passphrase 7"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ThrowawayServer]:
-    instance = ThrowawayServer(tls=True)
+    instance = ThrowawayServer(tls=True, log_statements=True)
     yield instance
     instance.destroy()
 
@@ -113,7 +113,18 @@ def test_the_password_is_never_in_the_servers_statements(server: ThrowawayServer
         stored = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'caseload_app'").fetchone()[0]
     assert stored.startswith("SCRAM-SHA-256$")
     log = (server.data / "server.log").read_text(errors="replace")
-    assert APP_PASSWORD not in log
+    assert "CREATE ROLE" in log and "SCRAM-SHA-256$" in log  # every statement is logged here …
+    assert APP_PASSWORD not in log  # … and the password was never in one
+
+
+def test_the_app_roles_sessions_cannot_hold_locks_for_hours(server: ThrowawayServer, practice_url: str) -> None:
+    db = open_database(practice_url)
+    try:
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min"
+            assert conn.execute(text("SHOW tcp_keepalives_idle")).scalar() == "10"
+    finally:
+        db.dispose()
 
 
 @pytest.mark.parametrize("statement", [
@@ -186,7 +197,7 @@ def test_an_existing_role_with_too_many_rights_is_refused(server: ThrowawayServe
     monkeypatch.setenv("CASELOAD_NEW_PASSWORD", APP_PASSWORD)
     code, _out, err = run(capsys, "server", "init", "--admin-url", server.admin_url(), "--name", "mightydb",
                           "--app-role", "mighty")
-    assert code == 1 and "may do more than Caseload needs (CREATEDB)" in err
+    assert code == 1 and "may do more than Caseload's application role should (it may CREATEDB)" in err
     with admin(server) as conn:
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'mightydb'").fetchone() is None
 
@@ -408,3 +419,37 @@ def test_the_demo_is_refused_to_the_app_role_in_one_sentence(server: ThrowawaySe
     # The administrator's role may (it owns the sequences).
     code, out, err = run(capsys, "demo", "--database", server.admin_url("demodb"), "--clients", "20")
     assert code == 0, err
+
+
+def test_a_role_that_owns_the_practices_tables_is_refused(server: ThrowawayServer, practice_url: str,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """An older set-up's workstation role owned the tables: as the app role it could drop the audit
+    log's triggers. Neither init nor migrate accepts it."""
+    with admin(server) as conn:
+        conn.execute("CREATE ROLE oldowner LOGIN")
+        conn.execute("CREATE DATABASE ownedb OWNER oldowner")
+    for command in ("init", "migrate"):
+        monkeypatch.setenv("CASELOAD_NEW_PASSWORD", APP_PASSWORD)
+        code, out, err = run(capsys, "server", command, "--admin-url", server.admin_url(), "--name", "ownedb",
+                             "--app-role", "oldowner")
+        assert code == 1, (command, out, err)
+        assert "The role oldowner already exists and may do more" in err and "it owns the database ownedb" in err
+
+
+def test_init_over_another_programs_database_changes_nothing(server: ThrowawayServer, practice_url: str,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    with admin(server) as conn:
+        conn.execute("CREATE DATABASE someoneelse")
+    with admin(server, "someoneelse") as conn:
+        conn.execute("CREATE TABLE invoices (id integer)")
+    before = _roles_and_databases(server)
+    with admin(server) as conn:
+        acl_before = conn.execute("SELECT datacl FROM pg_database WHERE datname = 'someoneelse'").fetchone()
+    code, out, err = server_init(capsys, server, monkeypatch, name="someoneelse")
+    assert code == 1 and out == ""
+    assert "belongs to another program" in err and "nothing was changed" in err
+    assert _roles_and_databases(server) == before
+    with admin(server) as conn:
+        assert conn.execute("SELECT datacl FROM pg_database WHERE datname = 'someoneelse'").fetchone() == acl_before
