@@ -676,8 +676,10 @@ def cmd_clients_delete(args: argparse.Namespace) -> int:
 def server_erasure_words(vacuumed: bool | None) -> str:
     """After a deletion on a practice server: what is still on its disk (docs/rules.md)."""
     how = {True: "Caseload had the server VACUUM those tables, so it reuses the space sooner",
-           False: "the server reuses it after its next automatic VACUUM (this role may not VACUUM)",
-           None: "the server could not be asked to VACUUM those tables now; its automatic VACUUM will"}[vacuumed]
+           False: "this role may not VACUUM them, so the server's automatic VACUUM does (set up by "
+                  "`caseload server init` to come within minutes)",
+           None: "whether the server has VACUUMed those tables yet is not known; its automatic VACUUM "
+                 "will"}[vacuumed]
     return ("The server's disk keeps the deleted rows until PostgreSQL reuses their space: " + how
             + ". The clinic's server should keep its data on encrypted storage.")
 

@@ -213,12 +213,16 @@ class DeleteClientDialog(QDialog):
         page = _Page()
         page.setObjectName("warningPage")
         title = heading_label(f"Permanently delete {self.shown_name}?", scale=1.35, name="warningTitle")
-        body = _plain(
-            "Deleting a client permanently removes their profile and every associated record. "
-            "This cannot be undone, and the data cannot be recovered afterwards."
-            + (" On the practice server, the deleted rows stay on the server's disk until PostgreSQL "
-               "reuses their space, so the server should keep its data on encrypted storage."
-               if self.clients.db.is_postgresql else ""))
+        if self.clients.db.is_postgresql:
+            body = _plain(
+                "Deleting a client removes their profile and every associated record from the practice. "
+                "This cannot be undone in Caseload. The deleted rows stay on the practice server's disk "
+                "until PostgreSQL reuses their space, so the server should keep its data on encrypted "
+                "storage.")
+        else:
+            body = _plain(
+                "Deleting a client permanently removes their profile and every associated record. "
+                "This cannot be undone, and the data cannot be recovered afterwards.")
         inactive_hint = _plain(
             "If you may need this client's information in the future, make them inactive instead: "
             "their records are kept and they can be made active again at any time.")
