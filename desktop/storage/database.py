@@ -612,10 +612,22 @@ def _first_line(exc: DBAPIError) -> str:
 
 def _describe(exc: DBAPIError) -> str:
     first = _first_line(exc)
-    tls = _tls_refusal(first)
-    if tls:
-        return tls
+    refusal = _tls_refusal(first) or _sign_in_refusal(first)
+    if refusal:
+        return refusal
     return f"The database could not be reached or is busy ({first}). Nothing was changed."
+
+
+def _sign_in_refusal(first: str) -> str | None:
+    """The sentence for a server that answered and refused this workstation's sign-in (a changed
+    password, a role or database that is gone, a host not allowed), or None."""
+    signs = ("password authentication failed", "no pg_hba.conf entry", "is not permitted to log in",
+             "does not exist", "pg_hba.conf rejects")
+    if first.startswith("connection") and any(sign in first for sign in signs):
+        reason = first.split("failed: ", 1)[-1].strip()
+        return (f"The practice server answered but refused this workstation ({reason[:200]}). Ask whoever "
+                "runs it to check this workstation's role, password and database name; nothing was changed.")
+    return None
 
 
 def _tls_refusal(first: str) -> str | None:
@@ -631,8 +643,8 @@ def _tls_refusal(first: str) -> str | None:
         return ("The practice server's certificate is for another name than the one in the URL, so "
                 "Caseload did not connect: use the name on the certificate, or it may not be your server.")
     if "no encryption" in first and "pg_hba.conf" in first:
-        return ("The practice server accepts only encrypted connections: remove sslmode=disable "
-                "from the URL.")
+        return ("The practice server refused a connection without encryption from this workstation: remove "
+                "sslmode=disable from the URL, or ask whoever runs it whether this workstation is allowed.")
     return None
 
 

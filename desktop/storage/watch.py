@@ -97,14 +97,15 @@ def lost_connection(error: BaseException) -> bool:
     """Whether ``error`` (a ``DatabaseUnavailable`` or the driver's error under it) means the
     practice server could not be reached or dropped the connection, rather than a busy row, a
     timeout of a statement, or a refused certificate."""
-    from desktop.storage.database import _first_line, _tls_refusal
+    from desktop.storage.database import _first_line, _sign_in_refusal, _tls_refusal
 
     cause: BaseException | None = error
     while cause is not None and not isinstance(cause, DBAPIError):
         cause = cause.__cause__
     if cause is None or cause.orig is None:
         return False
-    if _tls_refusal(_first_line(cause)) is not None:
+    first = _first_line(cause)
+    if _tls_refusal(first) is not None or _sign_in_refusal(first) is not None:
         return False  # the server answered, and was refused: another sentence says why
     import psycopg
 

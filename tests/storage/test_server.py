@@ -453,3 +453,17 @@ def test_init_over_another_programs_database_changes_nothing(server: ThrowawaySe
     assert _roles_and_databases(server) == before
     with admin(server) as conn:
         assert conn.execute("SELECT datacl FROM pg_database WHERE datname = 'someoneelse'").fetchone() == acl_before
+
+
+def test_a_wrong_password_is_a_refusal_not_a_lost_connection(server: ThrowawayServer, practice_url: str) -> None:
+    """When IT changes the role's password, a workstation says the server refused it, not that the
+    connection was lost."""
+    from desktop.storage.watch import lost_connection
+
+    wrong = server.url(user="caseload_app", password="not the password at all", database="caseload",
+                       sslrootcert=str(server.root_cert))
+    with pytest.raises(DatabaseUnavailable) as refused:
+        open_database(wrong)
+    assert str(refused.value).startswith("The practice server answered but refused this workstation (")
+    assert "password authentication failed" in str(refused.value)
+    assert not lost_connection(refused.value)
