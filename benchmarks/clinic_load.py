@@ -939,6 +939,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"Load average at the end: {load_note()}")
+    # Speed is for people to read; a wrong answer is a failure: errors, lost updates, or a change
+    # some list never showed (or showed with another value) make the exit status 1.
+    wrong = [o.target.label for o in outcomes
+             if any(x["errors"] for x in o.results) or sum(o.checks["lost"].values())
+             or o.never_seen or o.wrong_shown]
+    if wrong:
+        print(f"FAILED correctness on: {', '.join(wrong)}")
+        return 1
     return 0
 
 
