@@ -296,6 +296,9 @@ class ChangeWatcher:
         with self._lock:
             self._lost_since = None
             self._trying = False
+            # Watching again (after the idle lock) tries at once, not after an old back-off.
+            self._retry_at = None
+            self._failures = 0
             reach = _REACHABILITY.get(self.db.engine)
             if reach is not None and reach.marked_by is self:
                 reach.unreachable_since, reach.marked_by = None, None
