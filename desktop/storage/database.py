@@ -624,7 +624,9 @@ def _sign_in_refusal(first: str) -> str | None:
     signs = ("password authentication failed", "no pg_hba.conf entry", "is not permitted to log in",
              "does not exist", "pg_hba.conf rejects")
     if first.startswith("connection") and any(sign in first for sign in signs):
-        reason = first.split("failed: ", 1)[-1].strip()
+        # The server's own words, after libpq's "connection to server at … failed: FATAL:".
+        reason = " ".join((first.split("FATAL:", 1)[1] if "FATAL:" in first
+                           else first.rsplit("failed: ", 1)[-1]).split())
         return (f"The practice server answered but refused this workstation ({reason[:200]}). Ask whoever "
                 "runs it to check this workstation's role, password and database name; nothing was changed.")
     return None

@@ -57,6 +57,9 @@ class Link:
     # A change was heard of and not yet taken by ``changed()``: whatever read the caller made
     # before is not current as of ``last_heard``.
     change_waiting: bool = False
+    # The server answered the last try and refused this workstation (a changed password, a
+    # certificate from another root …), in a sentence; None when it simply did not answer.
+    refusal: str | None = None
 
 
 class _Reachability:
@@ -138,6 +141,7 @@ class ChangeWatcher:
         self._retry_at: float | None = None
         self._trying = False
         self._reconnects = 0
+        self._refusal: str | None = None  # why the server refused the last try, if it answered
 
     # ------------------------------------------------------------------ SQLite
 
@@ -212,15 +216,16 @@ class ChangeWatcher:
             # The first connection is made here, on the caller's thread, so a change committed
             # after this call is never missed by a list read just after it (``MainWindow.load``);
             # every later one is made on the listener's thread.
+            refusal = None
             try:
                 conn = self._open()
-            except _connect_errors():
-                conn = None
+            except _connect_errors() as exc:
+                conn, refusal = None, _refusal_of(exc)
             listener = _Listener(self, conn)
             self._listener = listener
             with self._lock:
                 if conn is None:
-                    self._failed(listener)
+                    self._failed(listener, refusal)
                 else:
                     self._answered(listener)
             listener.start()
@@ -253,7 +258,8 @@ class ChangeWatcher:
             if lost is not None:
                 retry_in = 0.0 if self._trying or self._retry_at is None else max(
                     0.0, self._retry_at - time.monotonic())
-            return Link(lost is None, lost, retry_in, self._last_heard, self._reconnects, self._pending)
+            return Link(lost is None, lost, retry_in, self._last_heard, self._reconnects, self._pending,
+                        self._refusal if lost is not None else None)
 
     def retry_now(self) -> None:
         """Try to connect again at once (Retry now), rather than after the wait under way."""
@@ -270,6 +276,7 @@ class ChangeWatcher:
             return
         self._had_connection = True
         self._last_heard = _now()
+        self._refusal = None
         self._failures = 0
         self._retry_at = None
         if reconnected:
@@ -281,9 +288,10 @@ class ChangeWatcher:
             if reach.marked_by is self:
                 reach.unreachable_since, reach.marked_by = None, None
 
-    def _failed(self, listener: _Listener) -> None:
+    def _failed(self, listener: _Listener, refusal: str | None = None) -> None:
         if listener.stop.is_set():
             return
+        self._refusal = refusal
         self._failures += 1
         self._retry_at = time.monotonic() + min(self.retry_first * 2 ** (self._failures - 1), self.retry_most)
         if self._lost_since is None:
@@ -347,10 +355,10 @@ class _Listener(threading.Thread):
             watcher._trying = True
         try:
             conn = watcher._open()
-        except _connect_errors():
+        except _connect_errors() as exc:
             with watcher._lock:
                 watcher._trying = False
-                watcher._failed(self)
+                watcher._failed(self, _refusal_of(exc))
             return
         if self.stop.is_set():
             with contextlib.suppress(Exception):
@@ -395,6 +403,17 @@ class _Listener(threading.Thread):
 
 def _now() -> dt.datetime:
     return dt.datetime.now().astimezone()
+
+
+def _refusal_of(error: BaseException) -> str | None:
+    """The sentence for a connection the server answered and refused, or None (no answer)."""
+    from desktop.storage.database import _sign_in_refusal, _tls_refusal
+
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    said = _tls_refusal(first) or _sign_in_refusal(first)
+    # The banner keeps what is typed and saves nothing meanwhile: no "nothing was changed" there.
+    return said.replace("; nothing was changed.", ".") if said else None
 
 
 def _connect_errors() -> tuple[type[BaseException], ...]:

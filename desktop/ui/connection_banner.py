@@ -122,6 +122,10 @@ class ConnectionBanner(QFrame):
         title = f"Connection to the practice server lost — {retry_words(link)}"
         parts = ["What you type in open windows is kept, but nothing can be saved until the "
                  "connection is back."]
+        if link.refusal:
+            # It answered, and refused: retrying alone will not bring it back; say why.
+            title = f"The practice server refused this workstation — {retry_words(link)}"
+            parts.insert(0, link.refusal)
         if unknown:
             changes = "1 change was" if unknown == 1 else f"{unknown} changes were"
             parts.append(f"{changes} cut off while saving: Caseload will find out whether "

@@ -21,7 +21,7 @@ from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column
 from desktop.storage.database import open_database
 from desktop.ui.main_window import MainWindow
-from tests.helpers import seed_users
+from tests.helpers import PASSWORD, seed_users
 from tests.pg_instance import ThrowawayServer
 
 pytestmark = pytest.mark.postgres
@@ -30,17 +30,22 @@ APP_PASSWORD = "workstation role pass 9"
 
 
 @pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
+def clinic() -> Iterator[ThrowawayServer]:
     server = ThrowawayServer(tls=True)
     mp = pytest.MonkeyPatch()
     try:
         mp.setenv("CASELOAD_NEW_PASSWORD", APP_PASSWORD)
         assert main(["server", "init", "--admin-url", server.admin_url(), "--name", "clinic"]) == 0
-        yield server.url(user="caseload_app", password=APP_PASSWORD, database="clinic",
-                         sslrootcert=str(server.root_cert))
+        yield server
     finally:
         mp.undo()
         server.destroy()
+
+
+@pytest.fixture(scope="module")
+def app_url(clinic: ThrowawayServer) -> str:
+    return clinic.url(user="caseload_app", password=APP_PASSWORD, database="clinic",
+                      sslrootcert=str(clinic.root_cert))
 
 
 def test_a_workstation_as_the_app_role_reads_hears_and_deletes(qtbot, app_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -84,4 +89,48 @@ def test_a_workstation_as_the_app_role_reads_hears_and_deletes(qtbot, app_url: s
         window.close()
     finally:
         other.dispose()
+        db.dispose()
+
+
+def test_a_changed_password_is_said_as_a_refusal_in_the_banner(qtbot, clinic: ThrowawayServer, app_url: str,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IT changes the role's password while the window runs: the banner says the server refused
+    this workstation and why, rather than only that the connection was lost; once the password is
+    right again, Retry now brings it back."""
+    import psycopg
+    from PySide6.QtCore import Qt
+    from sqlalchemy.engine import make_url
+
+    from desktop.storage import watch
+    from desktop.storage.database import libpq_conninfo
+
+    monkeypatch.setattr(watch, "RETRY_FIRST_SECONDS", 0.3)
+    monkeypatch.setattr(watch, "RETRY_MOST_SECONDS", 1.0)
+    db = open_database(app_url)
+    try:
+        practice = Practice(db)
+        owner = (practice.access.sign_in("owner", PASSWORD).actor if practice.access.has_users()
+                 else seed_users(db)["owner"])
+        window = MainWindow(Practice(db), owner, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+        qtbot.addWidget(window)
+        window.show()
+        with qtbot.waitSignal(window.clients_page.loaded, timeout=10_000):
+            window.load()
+        banner = window.connection_banner
+        admin = libpq_conninfo(make_url(clinic.admin_url("clinic")))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("ALTER ROLE caseload_app PASSWORD 'a different password 77'")
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'caseload_app'")
+        window.retry_connection()
+        qtbot.waitUntil(lambda: banner.isVisible()
+                        and banner.title.text().startswith("The practice server refused this workstation"),
+                        timeout=15_000)
+        assert "password authentication failed" in banner.detail.text()
+        assert "What you type in open windows is kept" in banner.detail.text()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE caseload_app PASSWORD '{APP_PASSWORD}'")
+        qtbot.mouseClick(banner.retry, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not banner.isVisible(), timeout=15_000)
+        window.close()
+    finally:
         db.dispose()
