@@ -28,17 +28,15 @@ from PySide6.QtCore import QByteArray, QDateTime, QLocale, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QStyle,
-    QVBoxLayout,
     QWidget,
 )
 
 from desktop.controllers.connection import ConnectionSecurity, Link
-from desktop.ui.widgets import DANGER
+from desktop.ui.widgets import DANGER, Banner
 
 # Both colours set, so each reads the same in a light or a dark palette.
 LOST_STYLE = ("QFrame#connectionBanner { background: #ffe3b8; border-bottom: 1px solid #d8a657; }"
@@ -72,45 +70,25 @@ def retry_words(link: Link) -> str:
     return f"retrying in {max(1, math.ceil(link.retry_in - 0.05))} s"
 
 
-class ConnectionBanner(QFrame):
+class ConnectionBanner(Banner):
     """Across the top: the lost connection with its countdown, then what became of unknown changes."""
 
     retryRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("connectionBanner")
-        self.title = QLabel()
+        retry = QPushButton("&Retry now")
+        retry.setObjectName("retryNow")
+        retry.setAccessibleName("Retry now")
+        retry.setToolTip("Try to reach the practice server at once")
+        dismiss = QPushButton("&Dismiss")
+        dismiss.setObjectName("dismissOutcomes")
+        dismiss.setAccessibleName("Dismiss")
+        super().__init__("connectionBanner", (retry, dismiss), parent)
+        self.retry, self.dismiss = retry, dismiss
         self.title.setObjectName("connectionTitle")
-        font = self.title.font()
-        font.setBold(True)
-        self.title.setFont(font)
-        self.detail = QLabel()
         self.detail.setObjectName("connectionDetail")
-        self.detail.setWordWrap(True)
-        for label in (self.title, self.detail):
-            label.setTextFormat(Qt.TextFormat.PlainText)  # it may name a client
-        self.retry = QPushButton("&Retry now")
-        self.retry.setObjectName("retryNow")
-        self.retry.setAccessibleName("Retry now")
-        self.retry.setToolTip("Try to reach the practice server at once")
-        self.retry.setAutoDefault(False)
         self.retry.clicked.connect(self.retryRequested)
-        self.dismiss = QPushButton("&Dismiss")
-        self.dismiss.setObjectName("dismissOutcomes")
-        self.dismiss.setAccessibleName("Dismiss")
-        self.dismiss.setAutoDefault(False)
         self.dismiss.clicked.connect(self._dismissed)
-        texts = QVBoxLayout()
-        texts.setSpacing(2)
-        texts.addWidget(self.title)
-        texts.addWidget(self.detail)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(12, 8, 12, 8)
-        row.setSpacing(12)
-        row.addLayout(texts, 1)
-        row.addWidget(self.retry, 0, Qt.AlignmentFlag.AlignVCenter)
-        row.addWidget(self.dismiss, 0, Qt.AlignmentFlag.AlignVCenter)
         self.outcomes: list[str] = []
         self.lost = False
         self.hide()

@@ -53,7 +53,6 @@ from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -86,7 +85,7 @@ from desktop.ui.connection_banner import ConnectionBanner, SecurityLabel
 from desktop.ui.idle_lock import CHECK_MS, ScreenLock, idle_clock
 from desktop.ui.list_export import export_list
 from desktop.ui.operation import Outcome, attempt, in_background, show_refusal
-from desktop.ui.widgets import DANGER, ask
+from desktop.ui.widgets import DANGER, Banner, ask
 
 WATCH_INTERVAL_MS = 500
 RESOLVE_AGAIN_SECONDS = 5.0  # changes of unknown outcome are asked about again at most this often
@@ -174,41 +173,26 @@ def location_label(practice: Practice) -> QLabel:
     return label
 
 
-class EncryptBanner(QFrame):
+class EncryptBanner(Banner):
     """Across the top, for the Account Owner of a local file that is not encrypted: why, and Encrypt now…"""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("encryptBanner")
+        button = QPushButton("Encrypt now…")
+        button.setObjectName("encryptNow")
+        button.setAccessibleName("Encrypt now")
+        super().__init__("encryptBanner", (button,), parent,
+                         title="This practice file is not encrypted",
+                         detail="Anyone who copies the file can read every client's records. Encrypting it "
+                                "keeps everyone's password; you get a recovery key to keep somewhere safe.")
         self.setAccessibleName("The practice file is not encrypted")
         # Both colours set, so it reads the same in a light or a dark palette.
         self.setStyleSheet(
             "QFrame#encryptBanner { background: #fff4ce; border-bottom: 1px solid #d9c27a; }"
             "QFrame#encryptBanner QLabel { color: #3b2f00; background: transparent; }")
-        self.title = QLabel("This practice file is not encrypted")
+        self.button = button
         self.title.setObjectName("encryptBannerTitle")
-        font = self.title.font()
-        font.setBold(True)
-        self.title.setFont(font)
-        self.why = QLabel("Anyone who copies the file can read every client's records. Encrypting it "
-                          "keeps everyone's password; you get a recovery key to keep somewhere safe.")
+        self.why = self.detail
         self.why.setObjectName("encryptBannerWhy")
-        self.why.setWordWrap(True)
-        for label in (self.title, self.why):
-            label.setTextFormat(Qt.TextFormat.PlainText)
-        self.button = QPushButton("Encrypt now…")
-        self.button.setObjectName("encryptNow")
-        self.button.setAccessibleName("Encrypt now")
-        self.button.setAutoDefault(False)
-        texts = QVBoxLayout()
-        texts.setSpacing(2)
-        texts.addWidget(self.title)
-        texts.addWidget(self.why)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(12, 8, 12, 8)
-        row.setSpacing(12)
-        row.addLayout(texts, 1)
-        row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignVCenter)
 
 
 def show_recovery_key(parent: QWidget, recovery_key: str, practice_name: str) -> None:

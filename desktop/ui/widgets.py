@@ -12,10 +12,14 @@ from PySide6.QtCore import QByteArray, QEvent, QObject, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
+    QFrame,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
+    QPushButton,
     QTableView,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -341,3 +345,33 @@ def ask(parent: QWidget | None, name: str, icon: QMessageBox.Icon, title: str, t
     went = box.clickedButton() is chosen
     box.deleteLater()
     return went
+
+
+class Banner(QFrame):
+    """A band across the top of the main window: a bold title, a wrapped line under it (both plain
+    text, since they may name a client), and buttons at the right (the encryption and the
+    connection banners)."""
+
+    def __init__(self, name: str, buttons: tuple[QPushButton, ...], parent: QWidget | None = None, *,
+                 title: str = "", detail: str = "") -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.title = QLabel(title)
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.detail = QLabel(detail)
+        self.detail.setWordWrap(True)
+        for label in (self.title, self.detail):
+            label.setTextFormat(Qt.TextFormat.PlainText)
+        texts = QVBoxLayout()
+        texts.setSpacing(2)
+        texts.addWidget(self.title)
+        texts.addWidget(self.detail)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(12, 8, 12, 8)
+        row.setSpacing(12)
+        row.addLayout(texts, 1)
+        for button in buttons:
+            button.setAutoDefault(False)
+            row.addWidget(button, 0, Qt.AlignmentFlag.AlignVCenter)
