@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from sqlalchemy.engine import Engine
 
 from desktop.controllers.errors import OutcomeUnknown
 from desktop.controllers.permissions import Actor
 from desktop.storage.database import ConnectionSecurity, Database, connection_security
-from desktop.storage.watch import Link
+from desktop.storage.watch import Link, PerDatabase
 
 if TYPE_CHECKING:
     from desktop.controllers.practice import Practice
@@ -102,16 +99,7 @@ class _Notes:
         self.items: list[Unresolved] = []
 
 
-_NOTES: weakref.WeakKeyDictionary[Engine, _Notes] = weakref.WeakKeyDictionary()
-_NOTES_LOCK = threading.Lock()
-
-
-def _notes(db: Database) -> _Notes:
-    with _NOTES_LOCK:
-        found = _NOTES.get(db.engine)
-        if found is None:
-            found = _NOTES[db.engine] = _Notes()
-        return found
+_notes = PerDatabase(_Notes).of
 
 
 def note_unknown(db: Database, error: OutcomeUnknown, user_id: int | None) -> None:

@@ -26,14 +26,17 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from desktop.storage.database import CHANGE_CHANNEL, KEEPALIVES, Database, libpq_conninfo
 from desktop.storage.errors import CaseloadError, DatabaseUnavailable
+
+T = TypeVar("T")
 
 # After the server stopped answering, the next try comes after RETRY_FIRST_SECONDS, then twice
 # as long each time, up to RETRY_MOST_SECONDS. Read when a watcher is made.
@@ -71,23 +74,36 @@ class _Reachability:
         self.suspect = threading.Event()  # someone's operation failed to reach it: look now
 
 
-_REACHABILITY: weakref.WeakKeyDictionary[Engine, _Reachability] = weakref.WeakKeyDictionary()
-_REACHABILITY_LOCK = threading.Lock()
+class PerDatabase(Generic[T]):
+    """One ``T`` per open database in this process, made on first use, gone with its engine
+    (what this process knows of a server, shared by the window's threads)."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._made: weakref.WeakKeyDictionary[Engine, T] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def of(self, db: Database) -> T:
+        with self._lock:
+            found = self._made.get(db.engine)
+            if found is None:
+                found = self._made[db.engine] = self._make()
+            return found
+
+    def get(self, db: Database) -> T | None:
+        """The one made for ``db``, without making it."""
+        with self._lock:
+            return self._made.get(db.engine)
 
 
-def _reachability(db: Database) -> _Reachability:
-    with _REACHABILITY_LOCK:
-        found = _REACHABILITY.get(db.engine)
-        if found is None:
-            found = _REACHABILITY[db.engine] = _Reachability()
-        return found
+_REACHABILITY: PerDatabase[_Reachability] = PerDatabase(_Reachability)
+_reachability = _REACHABILITY.of
 
 
 def server_unreachable(db: Database) -> dt.datetime | None:
     """Since when this process's change watcher finds the practice server not answering; None if
     it answers, or if nothing watches it (the command line)."""
-    with _REACHABILITY_LOCK:
-        found = _REACHABILITY.get(db.engine)
+    found = _REACHABILITY.get(db)
     return None if found is None else found.unreachable_since
 
 
@@ -307,7 +323,7 @@ class ChangeWatcher:
             # Watching again (after the idle lock) tries at once, not after an old back-off.
             self._retry_at = None
             self._failures = 0
-            reach = _REACHABILITY.get(self.db.engine)
+            reach = _REACHABILITY.get(self.db)
             if reach is not None and reach.marked_by is self:
                 reach.unreachable_since, reach.marked_by = None, None
 
