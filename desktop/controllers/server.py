@@ -39,6 +39,9 @@ from desktop.storage.errors import (
 )
 
 NAME_RULE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# A host name or IPv4 address as workstations type it (letters, digits, dots, hyphens), or an
+# IPv6 address: nothing else goes into the URL init prints.
+HOST_RULE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]{2,45}\]?")
 MIN_PASSWORD = 12
 # Tables the application role may only read; every other table it may read and change.
 READ_ONLY_TABLES = ("alembic_version",)
@@ -191,6 +194,9 @@ def init_server(admin_url: str, *, name: str, app_role: str, password: Callable[
     url = parse_admin_url(admin_url)
     check_name(name, "The database name")
     check_name(app_role, "The application role")
+    if public_host is not None and not HOST_RULE.fullmatch(public_host):
+        raise ServerRefused("--host must be the server's name or address as workstations reach it, such "
+                            "as db.clinic.lan or 192.168.1.10; nothing was changed.")
     report = ServerReport(echo=echo)
     with _admin(url) as conn:
         rights = _rights(conn)

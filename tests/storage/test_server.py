@@ -467,3 +467,16 @@ def test_a_wrong_password_is_a_refusal_not_a_lost_connection(server: ThrowawaySe
     assert str(refused.value).startswith("The practice server answered but refused this workstation (")
     assert "password authentication failed" in str(refused.value)
     assert not lost_connection(refused.value)
+
+
+@pytest.mark.parametrize("host", ["", " db", "db.clinic.lan/evil", "db\x1b[31m", "db clinic", "a" * 300,
+                                  "db;rm", "db-", "x.y\n"])
+def test_a_host_that_is_no_host_name_is_refused_before_anything_is_done(
+        server: ThrowawayServer, host: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _roles_and_databases(server)
+    monkeypatch.setenv("CASELOAD_NEW_PASSWORD", APP_PASSWORD)
+    code, out, err = run(capsys, "server", "init", "--admin-url", server.admin_url(), "--name", "hostdb",
+                         "--app-role", "host_app", "--host", host)
+    assert code == 1 and out == "" and "--host must be the server's name or address" in err
+    assert _roles_and_databases(server) == before
