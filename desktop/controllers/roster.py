@@ -31,11 +31,16 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import contains
 from typing import NamedTuple
+
+import numpy as np
 
 from desktop.controllers.base import check_standing
 from desktop.controllers.clients import StatusFilter
 from desktop.controllers.permissions import Actor
+from desktop.controllers.search_index import SearchIndex
 from desktop.domain.models import ClientStatus
 from desktop.domain.search import fold, name_sort_key, query_tokens
 from desktop.storage import queries
@@ -92,6 +97,23 @@ MATCH_CACHE_ROSTERS = 3
 MATCH_CACHE_FLOOR = 200_000
 # Below this share of all rows, matches are sorted directly instead of masked.
 FEW_MATCHES = 0.05
+_SHOWN_NP = {status: np.frombuffer(shown, dtype=np.bool_) for status, shown in _SHOWN.items()}
+# Empty values sort after every other (as the character that sorts last of the first 65,536).
+LAST = "\uffff"
+LAST_BYTES = LAST.encode("utf-8")
+# Display orders kept per (status, column, direction): 4 bytes a row each.
+BASES_KEPT = 6
+# A search with at most this many candidate rows (search_index) is checked whole at once
+# (a few milliseconds); with more, the window first finds a screenful by walking the
+# display order (``Roster.search``), checking at most WALK_BUDGET candidates, a slice of
+# WALK_SLICE rows at a time, and the rest is found JOB_SLICE candidates at a time.
+CHECK_AT_ONCE = 40_000
+WALK_SLICE = 4_096
+WALK_BUDGET = 20_000
+JOB_SLICE = 8_192
+# Keys changed since the search index was built are checked directly; past this many the
+# index is dropped until the next load, and every row is a candidate.
+DIRTY_REBUILD = 50_000
 
 
 class ClientColumns(NamedTuple):
@@ -136,7 +158,20 @@ class RosterData:
     clients: ClientColumns
     contacts: ContactColumns
     watermark: int
-    name_order: array = field(default_factory=lambda: array("i"))
+    name_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    index: SearchIndex | None = None
+
+
+@dataclass
+class Answer:
+    """What the list shows for a search: ``slots`` in display order, all of them when
+    ``complete``; otherwise the first of them, about ``estimate`` in all, and ``job`` finds
+    the rest."""
+
+    slots: np.ndarray
+    complete: bool
+    estimate: int
+    job: MatchJob | None = None
 
 
 def _columns(cursor_rows, width: int, shared: Sequence[int] = (), pool: dict | None = None,
@@ -195,22 +230,29 @@ class Roster:
         self._extra: dict[tuple[int, int], int] = {}
         self._clinicians: dict[int, str] = {}
         self._watermark: int | None = None
-        self._orders: dict[Column, array] = {}
-        self._bases: dict[tuple[StatusFilter, Column, bool], array] = {}
-        self._matches: OrderedDict[tuple[str, ...], array] = OrderedDict()
+        self._orders: dict[Column, np.ndarray] = {}
+        self._positions: dict[Column, tuple[np.ndarray, np.ndarray]] = {}
+        self._bases: dict[tuple[StatusFilter, Column, bool], np.ndarray] = {}
+        self._matches: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
+        self._index: SearchIndex | None = None
+        self._dirty: set[int] = set()  # slots whose keys changed since the index was built
         # Bumped whenever cached orders become wrong, so orders computed on another
-        # thread from older data are never adopted.
+        # thread from older data are never adopted; keys_generation likewise for searches.
         self.generation = getattr(self, "generation", 0) + 1
+        self.keys_generation = getattr(self, "keys_generation", 0) + 1
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def _forget_answers(self, *, orders: bool) -> None:
+    def _forget_answers(self, *, orders: bool, keys: bool = True) -> None:
         if orders:
             self._orders.clear()
+            self._positions.clear()
             self.generation += 1
         self._bases.clear()
-        self._matches.clear()
+        if keys:
+            self._matches.clear()
+            self.keys_generation += 1
 
     def fetch(self) -> RosterData:
         """Read everything the actor may see. Safe to call off the GUI thread."""
@@ -229,9 +271,9 @@ class Roster:
             k = ContactColumns(*_columns(queries.contact_tuples(s, who), len(ContactColumns._fields),
                                          _SHARED_CONTACT_COLUMNS, pool))
         del pool
-        names = list(map(name_sort_key, c.last + k.last, c.first + k.first))
-        order = array("i", sorted(range(len(names)), key=names.__getitem__))
-        return RosterData(clinicians, c, k, watermark, order)
+        order = _name_order(c.last + k.last, c.first + k.first)
+        index = SearchIndex.build(c.keys + k.keys)
+        return RosterData(clinicians, c, k, watermark, order, index)
 
     def install(self, data: RosterData) -> None:
         """Replace what is held with ``data`` (column by column, no per-row calls)."""
@@ -255,6 +297,8 @@ class Roster:
         self._watermark = data.watermark
         if len(data.name_order) == len(self.ids):
             self._orders[Column.NAME] = data.name_order
+        if data.index is not None and len(data.index) == len(self.ids):
+            self._index = data.index
 
     def load(self) -> None:
         self.install(self.fetch())
@@ -286,16 +330,23 @@ class Roster:
             if queries.contact_count(s, who) != self.state.count(State.CONTACT):
                 present[Kind.CONTACT] = queries.contact_ids(s, who)
         if present:
-            for slot in range(len(self.ids)):
-                kind = self.kind[slot]
-                if kind in present and self.state[slot] != State.GONE and self.ids[slot] not in present[kind]:
+            ids = np.frombuffer(self.ids, dtype=np.int64)
+            kinds = np.frombuffer(self.kind, dtype=np.uint8)
+            live = self._state_view() != State.GONE
+            for kind, still in present.items():
+                kept = np.fromiter(still, dtype=np.int64, count=len(still))
+                gone = np.flatnonzero(live & (kinds == kind) & ~np.isin(ids, kept)).tolist()
+                for slot in gone:
                     self._mark_gone(slot)
+                if gone:
                     changes.add(Change.SORT_KEYS)
+            del ids, kinds
         changes.discard(Change.NONE)
         if changes:
             self._forget_answers(orders=Change.SORT_KEYS in changes)
             if Change.SORT_KEYS not in changes:
                 self._orders.pop(Column.STATUS, None)
+                self._positions.pop(Column.STATUS, None)
                 self.generation += 1
         return bool(changes)
 
@@ -340,7 +391,7 @@ class Roster:
         self.preferred[slot], self.dob[slot] = preferred, dob
         self.email[slot], self.phone[slot] = email, phone
         self.clinician_ids[slot] = clinician_id
-        self.keys[slot] = key
+        self._set_key(slot, key)
         return Change.SORT_KEYS if resorts else Change.STATUS
 
     def _put_contact(self, row: Sequence) -> Change:
@@ -352,8 +403,14 @@ class Roster:
         self.versions[slot] = version
         self.first[slot], self.last[slot] = first, last
         self.email[slot], self.phone[slot] = email, phone
-        self.keys[slot] = key
+        self._set_key(slot, key)
         return Change.SORT_KEYS
+
+    def _set_key(self, slot: int, key: str) -> None:
+        if self.keys[slot] != key:
+            self.keys[slot] = key
+            if self._index is not None and slot < len(self._index):
+                self._dirty.add(slot)
 
     def set_client_status(self, client_id: int, status: ClientStatus, version: int) -> None:
         """Record a status change this window made, without waiting for a refresh."""
@@ -363,6 +420,7 @@ class Roster:
         self.state[slot] = _STATE_OF[status.value]
         self.versions[slot] = version
         self._orders.pop(Column.STATUS, None)
+        self._positions.pop(Column.STATUS, None)
         self.generation += 1
         self._bases.clear()
 
@@ -407,10 +465,41 @@ class Roster:
 
     # -------------------------------------------------------- filter and order
 
+    def _state_view(self) -> np.ndarray:
+        """The states as a numpy array sharing their memory (never kept: the bytearray grows)."""
+        return np.frombuffer(self.state, dtype=np.uint8) if self.state else np.zeros(0, np.uint8)
+
+    def _column_order(self, column: Column) -> np.ndarray:
+        """All slots sorted by ``column`` ascending, ties in slot order.
+
+        The order is that of ``_sort_keys`` (names by ``name_sort_key``, docs/rules.md,
+        "Lists"), reached by ranking the few distinct values of a column (names, dates and
+        clinicians repeat) and sorting the ranks with numpy, instead of sorting a million
+        strings one comparison at a time.
+        """
+        n = len(self.ids)
+        if column is Column.NAME:
+            return _name_order(self.last, self.first)
+        if column in (Column.TYPE, Column.STATUS):
+            position = self._rank(Column.NAME)
+            # A copy (bytes), not a view: the bytearray may grow on the GUI thread meanwhile.
+            prefix = np.frombuffer(bytes(self.kind if column is Column.TYPE else self.state), dtype=np.uint8)
+            return np.lexsort((position, prefix[:n])).astype(np.int32)
+        if column is Column.CLINICIAN:
+            clinicians = {cid: fold(name) for cid, name in self._clinicians.items()}
+            ranks = _ranks(self.clinician_ids, lambda c: clinicians.get(c, LAST) if c is not None else LAST)
+            return np.argsort(ranks, kind="stable").astype(np.int32)
+        if column is Column.DATE_OF_BIRTH:
+            ranks = _ranks(self.dob, lambda v: v or LAST)
+            return np.argsort(ranks, kind="stable").astype(np.int32)
+        values = self.phone if column is Column.PHONE else self.email
+        return _unique_text_order(values, n)
+
     def _sort_keys(self, column: Column, slots: Sequence[int] | None = None) -> list[str]:
         """The sort keys of ``slots`` (all slots if None) for ``column``; empty values sort last.
 
-        Names sort by ``name_sort_key`` (docs/rules.md, "Lists"), the command line's order too.
+        What every order means, one string per row; the orders themselves are computed
+        without building these (``_column_order``), and the tests hold the two to each other.
         """
         def pick(values: Sequence) -> Sequence:  # type: ignore[type-arg]
             return values if slots is None else [values[i] for i in slots]
@@ -423,23 +512,22 @@ class Roster:
             return [f"{p}{n}" for p, n in zip(prefixes, names)]
         if column is Column.CLINICIAN:
             clinicians = {cid: fold(n) for cid, n in self._clinicians.items()}
-            return [clinicians.get(c, "\uffff") if c is not None else "\uffff"
+            return [clinicians.get(c, LAST) if c is not None else LAST
                     for c in pick(self.clinician_ids)]
         values = {Column.DATE_OF_BIRTH: self.dob, Column.PHONE: self.phone,
                   Column.EMAIL: self.email}[column]
-        return [v.casefold() if v else "\uffff" for v in pick(values)]
+        return [v.casefold() if v else LAST for v in pick(values)]
 
-    def compute_orders(self) -> tuple[int, dict[Column, array]]:
+    def compute_orders(self) -> tuple[int, dict[Column, np.ndarray]]:
         """Every column's order not yet cached, for a pool thread to prepare ahead of a click."""
         generation = self.generation
         orders = {}
         for column in Column:
             if column not in self._orders:
-                keys = self._sort_keys(column)
-                orders[column] = array("i", sorted(range(len(keys)), key=keys.__getitem__))
+                orders[column] = self._column_order(column)
         return generation, orders
 
-    def adopt_orders(self, generation: int, orders: dict[Column, array]) -> None:
+    def adopt_orders(self, generation: int, orders: dict[Column, np.ndarray]) -> None:
         """Take orders from ``compute_orders`` if nothing changed meanwhile."""
         if generation != self.generation:
             return
@@ -447,16 +535,26 @@ class Roster:
             if len(order) == len(self.ids):
                 self._orders.setdefault(column, order)
 
-    def order(self, column: Column) -> array:
+    def order(self, column: Column) -> np.ndarray:
         """All slots sorted by ``column`` ascending (cached until the data changes)."""
         cached = self._orders.get(column)
         if cached is None or len(cached) != len(self.ids):
-            keys = self._sort_keys(column)
-            cached = array("i", sorted(range(len(keys)), key=keys.__getitem__))
+            cached = self._column_order(column)
             self._orders[column] = cached
         return cached
 
-    def _base(self, status: StatusFilter, column: Column, descending: bool) -> array:
+    def _rank(self, column: Column) -> np.ndarray:
+        """Where each slot stands in ``order(column)`` (its inverse; cached with it)."""
+        order = self.order(column)
+        cached = self._positions.get(column)
+        if cached is None or cached[0] is not order:
+            position = np.empty(len(order), dtype=np.int32)
+            position[order] = np.arange(len(order), dtype=np.int32)
+            cached = (order, position)
+            self._positions[column] = cached
+        return cached[1]
+
+    def _base(self, status: StatusFilter, column: Column, descending: bool) -> np.ndarray:
         """Every slot the status filter shows, in display order (cached)."""
         cache_key = (status, column, descending)
         cached = self._bases.get(cache_key)
@@ -465,38 +563,60 @@ class Roster:
         order = self.order(column)
         if descending:
             order = order[::-1]
-        shown, state = _SHOWN[status], self.state
-        if status is StatusFilter.ALL and State.GONE not in state:
+        if status is StatusFilter.ALL and State.GONE not in self.state:
             base = order
         else:
-            base = array("i", [i for i in order if shown[state[i]]])
+            base = order[_SHOWN_NP[status][self._state_view()[order]]]
+        if len(self._bases) >= BASES_KEPT:
+            self._bases.pop(next(iter(self._bases)))
         self._bases[cache_key] = base
         return base
 
-    def _matching(self, tokens: tuple[str, ...]) -> array:
-        """Slots (in slot order) whose key holds every token; remembered by tokens."""
-        found = self._matches.get(tokens)
-        if found is not None:
-            self._matches.move_to_end(tokens)
-            return found
-        source: Sequence[int] | None = None
+    def _project(self, matched: np.ndarray, status: StatusFilter, column: Column,
+                 descending: bool) -> np.ndarray:
+        """``matched`` (slots, any order) narrowed to the status filter, in display order."""
+        rows = matched[_SHOWN_NP[status][self._state_view()[matched]]]
+        if len(rows) <= FEW_MATCHES * len(self.ids):
+            ranked = rows[np.argsort(self._rank(column)[rows])]
+            return ranked[::-1] if descending else ranked
+        mask = np.zeros(len(self.ids), dtype=bool)
+        mask[rows] = True
+        base = self._base(status, column, descending)
+        return base[mask[base]]
+
+    # ------------------------------------------------------------------ search
+
+    def _index_now(self) -> SearchIndex | None:
+        if self._index is not None and len(self._dirty) > DIRTY_REBUILD:
+            self._index = None  # too much has changed since it was built: every row is checked
+        return self._index
+
+    def _candidates(self, tokens: Sequence[str]) -> np.ndarray:
+        """A mask over every slot: the rows that may hold every token (the index's, plus rows
+        whose keys changed since it was built)."""
+        n = len(self.ids)
+        index = self._index_now()
+        if index is None:
+            return np.ones(n, dtype=bool)
+        mask = np.ones(n, dtype=bool)
+        mask[:len(index)] = index.candidates(tokens)
+        if self._dirty:
+            mask[np.fromiter(self._dirty, dtype=np.int64, count=len(self._dirty))] = True
+        return mask
+
+    def _superset(self, tokens: tuple[str, ...]) -> tuple[np.ndarray | None, list[str]]:
+        """The smallest remembered answer that holds every answer to ``tokens`` (one whose every
+        word lives inside a word typed now), and the words it was not searched for."""
+        source: np.ndarray | None = None
         pending = list(tokens)
-        # The smallest remembered answer whose every word lives inside a word typed
-        # now is a superset of this answer: scan only it, for the words it lacks.
         for old_tokens, old in self._matches.items():
             if (source is None or len(old) < len(source)) and all(
                     any(o in t for t in tokens) for o in old_tokens):
                 source = old
                 pending = [t for t in tokens if t not in old_tokens]
-        keys = self.keys
-        if source is None:
-            first = pending.pop(0)
-            result = [i for i, key in enumerate(keys) if first in key]
-        else:
-            result = list(source)
-        for token in pending:
-            result = [i for i in result if token in keys[i]]
-        found = array("i", result)
+        return source, pending
+
+    def _remember(self, tokens: tuple[str, ...], found: np.ndarray) -> np.ndarray:
         self._matches[tokens] = found
         total = sum(len(a) for a in self._matches.values())
         limit = max(MATCH_CACHE_FLOOR, MATCH_CACHE_ROSTERS * len(self.ids))
@@ -504,21 +624,191 @@ class Roster:
             total -= len(self._matches.popitem(last=False)[1])
         return found
 
-    def filter(self, status: StatusFilter | str = StatusFilter.ACTIVE, query: str = "",
-               column: Column = Column.NAME, descending: bool = False) -> array:
-        """The slots matching the status filter and every typed word, in display order."""
+    def _matching(self, tokens: tuple[str, ...]) -> np.ndarray:
+        """Slots (ascending) whose key holds every token, found now; remembered by tokens."""
+        found = self._matches.get(tokens)
+        if found is not None:
+            self._matches.move_to_end(tokens)
+            return found
+        job = self._job(tokens)
+        while not job.step(len(job.candidates)):
+            pass
+        return self._remember(tokens, job.result())
+
+    def _job(self, tokens: tuple[str, ...]) -> MatchJob:
+        source, pending = self._superset(tokens)
+        if source is not None and not pending:
+            return MatchJob(self, tokens, source, [])
+        candidates = self._candidates(pending or list(tokens))
+        if source is not None:
+            slots = source[candidates[source]]
+        else:
+            slots = np.flatnonzero(candidates).astype(np.int32)
+        return MatchJob(self, tokens, slots, pending or list(tokens))
+
+    def adopt(self, job: MatchJob) -> bool:
+        """Remember what a finished ``MatchJob`` found, if the keys are as they were when it began."""
+        if job.keys_generation != self.keys_generation or not job.done:
+            return False
+        self._remember(job.tokens, job.result())
+        return True
+
+    def search(self, status: StatusFilter | str = StatusFilter.ACTIVE, query: str = "",
+               column: Column = Column.NAME, descending: bool = False,
+               need: int | None = None) -> Answer:
+        """The rows to show for a status filter and what was typed, in display order.
+
+        With ``need``, an answer that would take long to find whole (a word most rows hold,
+        such as the first letter typed) is found only as far as the first ``need`` rows in
+        display order, which is all a screen shows, with an estimate of how many there are;
+        ``Answer.job`` then finds the rest a slice at a time (``MatchJob.step``).
+        """
         status = StatusFilter(status)
         tokens = tuple(query_tokens(query))
         if not tokens:
-            return self._base(status, column, descending)
-        matched = self._matching(tokens)
-        shown, state = _SHOWN[status], self.state
-        if len(matched) <= FEW_MATCHES * len(self.ids):
-            rows = [i for i in matched if shown[state[i]]]
-            keys = self._sort_keys(column, rows)
-            ranked = sorted(range(len(rows)), key=keys.__getitem__, reverse=descending)
-            return array("i", [rows[r] for r in ranked])
-        mask = bytearray(len(self.ids))
-        for i in matched:
-            mask[i] = 1
-        return array("i", [i for i in self._base(status, column, descending) if mask[i]])
+            base = self._base(status, column, descending)
+            return Answer(base, True, len(base))
+        found = self._matches.get(tokens)
+        if found is None:
+            job = self._job(tokens)
+            if need is None or len(job.candidates) <= CHECK_AT_ONCE:
+                job.step(len(job.candidates))
+                found = self._remember(tokens, job.result())
+            else:
+                shown = self._walk(job, self._base(status, column, descending), need)
+                if shown is not None:
+                    return shown
+                job.step(len(job.candidates))
+                found = self._remember(tokens, job.result())
+        else:
+            self._matches.move_to_end(tokens)
+        rows = self._project(found, status, column, descending)
+        return Answer(rows, True, len(rows))
+
+    def _walk(self, job: MatchJob, base: np.ndarray, need: int) -> Answer | None:
+        """The first ``need`` matches in display order, found by walking ``base`` and checking
+        only the job's candidates; None if they are so rare that the walk would check too many
+        (then the whole answer is found at once) or the walk reached the end."""
+        mask = np.zeros(len(self.ids), dtype=bool)
+        mask[job.candidates] = True
+        found: list[int] = []
+        checked = 0
+        for start in range(0, len(base), WALK_SLICE):
+            part = base[start:start + WALK_SLICE]
+            slots = part[mask[part]].tolist()
+            checked += len(slots)
+            found += _holding(self.keys, slots, job.words)
+            if len(found) >= need:
+                # The share of candidates that held the words so far, of all candidates shown.
+                # (Not of the rows walked: in name order, like names come together.)
+                estimate = round(len(found) / checked * np.count_nonzero(mask[base]))
+                return Answer(np.array(found, dtype=np.int32), False, max(estimate, len(found)), job)
+            if checked > WALK_BUDGET:
+                return None
+        return None
+
+    def filter(self, status: StatusFilter | str = StatusFilter.ACTIVE, query: str = "",
+               column: Column = Column.NAME, descending: bool = False) -> np.ndarray:
+        """The slots matching the status filter and every typed word, in display order."""
+        return self.search(status, query, column, descending).slots
+
+    def shows(self, slot: int, status: StatusFilter | str, query: str) -> bool:
+        """Whether ``slot`` is among the rows the status filter and ``query`` show."""
+        key = self.keys[slot]
+        return bool(_SHOWN[StatusFilter(status)][self.state[slot]]) and all(
+            token in key for token in query_tokens(query))
+
+    def clients_among(self, slots: np.ndarray) -> np.ndarray:
+        """Those of ``slots`` that are clients (not contacts), in the same order."""
+        return slots[np.frombuffer(self.kind, dtype=np.uint8)[slots] == Kind.CLIENT]
+
+    def kinds_of(self, slots: np.ndarray) -> tuple[int, int]:
+        """How many of ``slots`` are clients, and how many contacts."""
+        if not len(slots):
+            return 0, 0
+        kinds = np.frombuffer(self.kind, dtype=np.uint8)[slots]
+        clients = int(np.count_nonzero(kinds == Kind.CLIENT))
+        return clients, len(slots) - clients
+
+
+def _holding(keys: list[str], slots: list[int], words: Sequence[str]) -> list[int]:
+    """Those of ``slots`` whose key holds every one of ``words`` (a loop in C per word)."""
+    for word in words:
+        if not slots:
+            break
+        slots = list(compress(slots, map(contains, map(keys.__getitem__, slots), repeat(word))))
+    return slots
+
+
+class MatchJob:
+    """Finding every slot whose key holds ``tokens``, a slice of candidates at a time.
+
+    ``candidates`` (ascending slots) are the rows the search index let through, or a
+    remembered answer to fewer letters; only ``words`` remain to be checked in them.
+    """
+
+    def __init__(self, roster: Roster, tokens: tuple[str, ...], candidates: np.ndarray,
+                 words: list[str]) -> None:
+        self.roster = roster
+        self.tokens = tokens
+        self.candidates = candidates
+        self.words = words
+        self.keys_generation = roster.keys_generation
+        self._next = 0
+        self._found: list[np.ndarray] = []
+
+    @property
+    def done(self) -> bool:
+        return self._next >= len(self.candidates)
+
+    def step(self, limit: int = JOB_SLICE) -> bool:
+        """Check up to ``limit`` more candidates; True once all are checked. A job whose
+        roster's keys changed meanwhile stops (``Roster.adopt`` then refuses it)."""
+        if self.keys_generation != self.roster.keys_generation:
+            self._next = len(self.candidates)
+            return True
+        keys = self.roster.keys
+        while not self.done and limit > 0:
+            take = min(limit, JOB_SLICE)
+            part = self.candidates[self._next:self._next + take]
+            if self.words:
+                part = np.array(_holding(keys, part.tolist(), self.words), dtype=np.int32)
+            self._found.append(part)
+            self._next += take
+            limit -= take
+        return self.done
+
+    def result(self) -> np.ndarray:
+        return np.concatenate(self._found) if self._found else np.zeros(0, dtype=np.int32)
+
+
+def _ranks(values: Sequence, key) -> np.ndarray:  # type: ignore[no-untyped-def,type-arg]
+    """Each value's rank by ``key`` (equal keys, equal ranks), with the key made once a distinct value."""
+    keyed = {v: key(v) for v in set(values)}
+    rank_of_key = {k: i for i, k in enumerate(sorted(set(keyed.values())))}
+    rank = {v: rank_of_key[k] for v, k in keyed.items()}
+    return np.fromiter(map(rank.__getitem__, values), dtype=np.int32, count=len(values))
+
+
+def _name_order(last: Sequence[str], first: Sequence[str]) -> np.ndarray:
+    """Slots in ``name_sort_key`` order: folded family name, folded given name, then their
+    case-folded spellings, ties in slot order (the key compares those four in turn)."""
+    if not last:
+        return np.zeros(0, dtype=np.int32)
+    keys = (_ranks(first, str.casefold), _ranks(last, str.casefold), _ranks(first, fold), _ranks(last, fold))
+    return np.lexsort(keys).astype(np.int32)
+
+
+UNIQUE_TEXT_WIDTH = 64
+
+
+def _unique_text_order(values: Sequence[str], n: int) -> np.ndarray:
+    """Slots ordered by ``v.casefold()``, empty values last, ties in slot order: by their UTF-8
+    bytes (whose order is the code points'), sorted by numpy, which leaves the interpreter
+    free meanwhile. Values longer than any sensible phone or email fall back to Python."""
+    folded = [v.casefold().encode("utf-8", "surrogatepass") if v else LAST_BYTES for v in values]
+    if max(map(len, folded), default=0) > UNIQUE_TEXT_WIDTH:
+        return np.array(sorted(range(n), key=folded.__getitem__), dtype=np.int32)
+    array_ = np.array(folded, dtype=f"S{UNIQUE_TEXT_WIDTH}")
+    del folded
+    return np.argsort(array_, kind="stable").astype(np.int32)

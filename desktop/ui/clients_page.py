@@ -172,6 +172,14 @@ class EmptyList(QWidget):
         self.new_client.setVisible(offer_new_client)
 
 
+def about(n: int) -> str:
+    """A count still being made, to two significant figures: 'about 530,000'."""
+    if n < 100:
+        return f"{n:,}"
+    digits = len(str(n)) - 2
+    return f"{round(n, -digits):,}"
+
+
 def _count(n: int, one: str, many: str) -> str:
     return f"{n:,} {one if n == 1 else many}"
 
@@ -331,6 +339,7 @@ class ClientsPage(QWidget):
         self._other_status: StatusFilter | None = None
         self.model = RosterModel(roster, self)
         self.model.statusChangeRequested.connect(self._status_requested)
+        self.model.answerCompleted.connect(self._shown_changed)
 
         self.search = QLineEdit()
         self.search.setObjectName("search")
@@ -876,11 +885,12 @@ class ClientsPage(QWidget):
 
     def summary(self) -> str:
         active, inactive, contacts = self.roster.counts()
-        shown = self.model.rowCount()
+        shown, exact = self.model.shown()
         parts = [_count(active, "active client", "active clients"), f"{inactive:,} inactive",
                  _count(contacts, "contact", "contacts")]
         query = self.model.query.strip()
-        prefix = f"{shown:,} shown" + (f" for “{isolate(query)}”" if query else "")
+        prefix = (f"{shown:,}" if exact else f"about {about(shown)}") + " shown" + (
+            f" for “{isolate(query)}”" if query else "")
         scope = "" if self.actor.can(Action.SEE_CLIENTS, None) else " · your clients only"
         return f"{prefix} · " + " · ".join(parts) + scope
 

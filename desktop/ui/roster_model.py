@@ -12,18 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from desktop.controllers.clients import StatusFilter
 from desktop.controllers.permissions import Action
-from desktop.controllers.roster import Column, Roster, State
+from desktop.controllers.roster import JOB_SLICE, Answer, Column, MatchJob, Roster, State
 
 KindRole = Qt.ItemDataRole.UserRole + 1
 IdRole = Qt.ItemDataRole.UserRole + 2
@@ -38,6 +40,9 @@ _COLUMNS = tuple(Column)
 _PLAIN = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _EDITABLE = _PLAIN | Qt.ItemFlag.ItemIsEditable
 _INACTIVE_FG = QBrush(QColor(110, 110, 110))
+# Rows found before the first paint of a search (a tall screen shows about 80); the rest
+# of a search most rows match is found while the window is idle (``Roster.search``).
+SCREENFUL = 200
 OPEN_HINT = "Double-click or press Enter to open the profile."
 CHANGE_HINT = "Click to change the status."
 
@@ -46,11 +51,19 @@ class RosterModel(QAbstractTableModel):
     """Rows are roster slots; columns are ``roster.Column``."""
 
     statusChangeRequested = Signal(int, str)  # client id, new status value
+    answerCompleted = Signal()  # every matching row is now listed (the count is exact)
 
     def __init__(self, roster: Roster, parent: Any = None) -> None:
         super().__init__(parent)
         self.roster = roster
-        self._slots: Sequence[int] = ()
+        self._slots: Sequence[int] = np.zeros(0, dtype=np.int32)
+        self.complete = True
+        self.estimate = 0
+        self._job: MatchJob | None = None
+        self._finishing = QTimer(self)
+        self._finishing.setSingleShot(True)
+        self._finishing.setInterval(0)
+        self._finishing.timeout.connect(self._finish_step)
         self.status_filter = StatusFilter.ACTIVE
         self.query = ""
         self.sort_column = Column.NAME
@@ -132,16 +145,16 @@ class RosterModel(QAbstractTableModel):
     # -------------------------------------------------------------- filtering
 
     def row_of(self, slot: int) -> int | None:
-        try:
-            return self._slots.index(slot)
-        except ValueError:
-            return None
+        rows = np.flatnonzero(np.asarray(self._slots) == slot)
+        return int(rows[0]) if len(rows) else None
+
+    def shown(self) -> tuple[int, bool]:
+        """How many rows the current search shows, and whether that is exact (else an estimate)."""
+        return (len(self._slots), True) if self.complete else (self.estimate, False)
 
     def matches_with(self, status: StatusFilter) -> tuple[int, int]:
         """How many clients and contacts the current search would show under ``status``."""
-        slots = self.roster.filter(status, self.query, Column.NAME)
-        clients = sum(1 for slot in slots if self.roster.is_client(slot))
-        return clients, len(slots) - clients
+        return self.roster.kinds_of(self.roster.filter(status, self.query, Column.NAME))
 
     def set_filter(self, status: StatusFilter | None = None, query: str | None = None) -> None:
         if status is not None:
@@ -150,21 +163,70 @@ class RosterModel(QAbstractTableModel):
             self.query = query
         self.apply()
 
+    def _search(self, *, whole: bool = False) -> Answer:
+        return self.roster.search(self.status_filter, self.query, self.sort_column, self.descending,
+                                  need=None if whole else SCREENFUL)
+
     def apply(self) -> None:
-        """Recompute the rows for the current filter and sort, keeping the selection."""
-        slots = self.roster.filter(self.status_filter, self.query, self.sort_column, self.descending)
+        """Recompute the rows for the current filter and sort, keeping the selection.
+
+        A search most rows match lists its first screenful now and the rest once found,
+        a slice at a time while the window is idle (``answerCompleted``), unless a selected
+        row lies beyond that screenful: then everything is found now, so it stays selected."""
+        self._finishing.stop()
+        self._job = None
+        answer = self._search()
+        # Views turn their selection into persistent indexes when told the layout will change.
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
-        tracked = [(p, self._slots[p.row()] if 0 <= p.row() < len(self._slots) else None)
+        tracked = [(p, int(self._slots[p.row()]) if 0 <= p.row() < len(self._slots) else None)
                    for p in persistent]
+        if not answer.complete and tracked:
+            listed = set(answer.slots.tolist())
+            if any(slot is not None and slot not in listed
+                   and self.roster.shows(slot, self.status_filter, self.query) for _p, slot in tracked):
+                answer = self._search(whole=True)
+        slots = answer.slots
         self._slots = slots
+        self.complete, self.estimate = answer.complete, answer.estimate
         if tracked:
-            positions = {slot: row for row, slot in enumerate(slots)} if len(tracked) > 8 else None
+            wanted = np.array([slot for _p, slot in tracked if slot is not None], dtype=np.int64)
+            found = np.flatnonzero(np.isin(slots, wanted))
+            positions = dict(zip(slots[found].tolist(), found.tolist()))
             new_indexes = []
             for p, slot in tracked:
-                row = None
-                if slot is not None:
-                    row = positions.get(slot) if positions is not None else self.row_of(slot)
+                row = positions.get(slot) if slot is not None else None
                 new_indexes.append(self.index(row, p.column()) if row is not None else QModelIndex())
             self.changePersistentIndexList(persistent, new_indexes)
         self.layoutChanged.emit()
+        if not answer.complete and answer.job is not None:
+            self._job = answer.job
+            self._finishing.start()
+
+    def _finish_step(self) -> None:
+        """One slice of the rest of a search; once all is found, the rows after the first
+        screenful are added below it (the rows on screen stay where they are)."""
+        job = self._job
+        if job is None:
+            return
+        if not job.step(JOB_SLICE):
+            self._finishing.start()
+            return
+        self._job = None
+        if not self.roster.adopt(job):
+            self.apply()  # the keys changed meanwhile: search again
+            self.answerCompleted.emit()
+            return
+        answer = self._search(whole=True)
+        old, new = self._slots, answer.slots
+        if len(new) >= len(old) and np.array_equal(new[:len(old)], old):
+            if len(new) > len(old):
+                self.beginInsertRows(QModelIndex(), len(old), len(new) - 1)
+                self._slots = new
+                self.complete, self.estimate = True, len(new)
+                self.endInsertRows()
+            else:
+                self.complete, self.estimate = True, len(new)
+        else:
+            self.apply()
+        self.answerCompleted.emit()

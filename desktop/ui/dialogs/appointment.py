@@ -107,14 +107,15 @@ def roster_choice(roster: Roster, slot: int) -> ClientChoice:
 
 def matching_clients(roster: Roster, text: str, limit: int = MAX_MATCHES) -> list[int]:
     """The roster slots of the first ``limit`` clients (not contacts) matching ``text``, by name."""
-    found: list[int] = []
     if not text.strip():
-        return found
-    for slot in roster.filter(StatusFilter.ALL, text):
-        if roster.is_client(slot):
-            found.append(slot)
-            if len(found) >= limit:
-                break
+        return []
+    # The first rows in name order are all that is shown: a word most rows hold is not
+    # searched to the end unless contacts crowd the clients out of that first part.
+    answer = roster.search(StatusFilter.ALL, text, need=max(4 * limit, 200))
+    found = roster.clients_among(answer.slots)[:limit]
+    if len(found) < limit and not answer.complete:
+        found = roster.clients_among(roster.filter(StatusFilter.ALL, text))[:limit]
+    return [int(slot) for slot in found]
     return found
 
 
