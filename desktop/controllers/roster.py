@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import bisect
 import enum
+import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import compress, repeat
 from operator import contains
 from typing import NamedTuple
@@ -198,6 +200,136 @@ def _columns(cursor_rows, width: int, shared: Sequence[int] = (), pool: dict | N
         del rows
 
 
+def _int64s(*parts: Sequence[int] | np.ndarray) -> array:
+    joined = array("q")
+    joined.frombytes(np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]).tobytes())
+    return joined
+
+
+def _split(joined: str, n: int, pool: dict | None = None) -> list[str] | None:  # type: ignore[type-arg]
+    """One joined column (``queries.SEPARATOR``) as ``n`` strings, made one object per distinct
+    value through ``pool``; None if it does not hold exactly ``n`` (a value held the separator)."""
+    values = joined.split(queries.SEPARATOR)
+    if len(values) != n:
+        return None
+    return values if pool is None else list(map(pool.setdefault, values, values))
+
+
+def _numbers(joined: str, n: int) -> np.ndarray | None:
+    """A joined column of integers, or None if it does not hold ``n`` of them."""
+    if joined.count(queries.SEPARATOR) + 1 != n:
+        return None
+    values = np.fromstring(joined, dtype=np.int64, sep=queries.SEPARATOR)
+    return values if len(values) == n else None
+
+
+def _ascending_ids(joined: str) -> np.ndarray | None:
+    """The joined ids, if they are in ascending order (slots are found by bisecting them; the
+    order a database joins values in is not promised, so it is checked)."""
+    ids = _numbers(joined, joined.count(queries.SEPARATOR) + 1)
+    if ids is None or (len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1]))):
+        return None
+    return ids
+
+
+_STATE_CODES = bytes.maketrans(b"01", bytes([State.ACTIVE, State.INACTIVE]))
+
+
+class _InBackground:
+    """``work()`` on a thread of its own; ``result()`` waits for it and returns or raises what it did."""
+
+    def __init__(self, work) -> None:  # type: ignore[no-untyped-def]
+        self._work = work
+        self._value: object = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="search index", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._work()
+        except BaseException as error:  # noqa: BLE001  (raised again on the caller's thread)
+            self._error = error
+        self._work = None
+
+    def result(self):  # type: ignore[no-untyped-def]
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _names_and_index(client_keys: list[str] | None, contacts: ContactColumns,
+                     pool: dict) -> tuple[tuple[list[str], list[str]] | None, np.ndarray, SearchIndex | None]:  # type: ignore[type-arg]
+    """From ``queries.joined_client_keys`` and the contacts: the clients' given and family names
+    (one object per distinct name, through ``pool``), every row's name order, and the search
+    index (None where a value held the separator: then made from the rows read one by one)."""
+    separator = queries.SEPARATOR
+    if client_keys is None:
+        names: tuple[list[str], list[str]] | None = ([], [])
+        n_clients, joined_keys = 0, []
+    else:
+        n_clients = client_keys[0].count(separator) + 1
+        first, last = _split(client_keys[1], n_clients, pool), _split(client_keys[2], n_clients, pool)
+        names = (first, last) if first is not None and last is not None else None
+        joined_keys = [client_keys[3]]
+    order = (_name_order(names[1] + contacts.last, names[0] + contacts.first) if names is not None
+             else np.zeros(0, dtype=np.int32))
+    text = "".join(part + separator for part in joined_keys + contacts.keys).encode("utf-8", "surrogatepass")
+    try:
+        index: SearchIndex | None = SearchIndex.from_joined(text, n_clients + len(contacts.keys))
+    except ValueError:
+        index = None
+    return names, order, index
+
+
+def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _InBackground,
+                    pool: dict) -> ClientColumns | None:  # type: ignore[type-arg]
+    """``queries.joined_client_keys`` and ``joined_client_columns`` as ClientColumns (None if
+    they must be read row by row), with the names ``early`` (``_names_and_index``) split."""
+    if keys is None or joined is None:
+        if keys is None and joined is None:
+            return ClientColumns([], [], [], [], [], [], [], b"", [], [], [])  # type: ignore[arg-type]
+        return None
+    ids_, preferred, dob, email, phone, status, clinician, versions = joined
+    ids = _ascending_ids(ids_)
+    if ids is None or keys[0] != ids_:
+        return None
+    n = len(ids)
+    keys_ = _split(keys[3], n)
+    names = early.result()[0]
+    if names is None:
+        return None
+    first, last = names
+    codes = status[::2].encode("ascii", "replace")
+    texts = (first, last, _split(preferred, n, pool), _split(dob, n, pool), _split(email, n), _split(phone, n), keys_)
+    numbers = (_numbers(clinician, n), _numbers(versions, n))
+    if any(t is None for t in texts) or any(v is None for v in numbers) or len(codes) != n \
+            or codes.strip(b"01"):
+        return None
+    first_, last_, preferred_, dob_, email_, phone_, keys_ = texts
+    clinicians = [c or None for c in numbers[0].tolist()]  # type: ignore[union-attr]
+    return ClientColumns(ids, first_, last_, preferred_, dob_, email_, phone_,  # type: ignore[arg-type]
+                         codes.translate(_STATE_CODES), clinicians, keys_, numbers[1])  # type: ignore[arg-type]
+
+
+def _contact_columns(joined: list[str] | None, pool: dict) -> ContactColumns | None:  # type: ignore[type-arg]
+    if joined is None:
+        return ContactColumns([], [], [], [], [], [], [])
+    ids_, first, last, email, phone, keys, versions = joined
+    ids = _ascending_ids(ids_)
+    if ids is None:
+        return None
+    n = len(ids)
+    texts = (_split(first, n, pool), _split(last, n, pool), _split(email, n), _split(phone, n),
+             _split(keys, n))
+    numbers = _numbers(versions, n)
+    if any(t is None for t in texts) or numbers is None:
+        return None
+    first_, last_, email_, phone_, keys_ = texts
+    return ContactColumns(ids, first_, last_, email_, phone_, keys_, numbers)  # type: ignore[arg-type]
+
+
 class Roster:
     """Every client and contact the actor may see, searchable in memory."""
 
@@ -266,13 +398,28 @@ class Roster:
             # read is then picked up again by the next refresh, never missed.
             watermark = last_change(s)
             clinicians = queries.clinician_names(s)
-            c = ClientColumns(*_columns(queries.client_tuples(s, who), len(ClientColumns._fields),
-                                        _SHARED_CLIENT_COLUMNS, pool))
-            k = ContactColumns(*_columns(queries.contact_tuples(s, who), len(ContactColumns._fields),
-                                         _SHARED_CONTACT_COLUMNS, pool))
+            k = _contact_columns(queries.joined_contact_columns(s, who), pool)
+            if k is None:  # a value holds the separator: row by row
+                k = ContactColumns(*_columns(queries.contact_tuples(s, who), len(ContactColumns._fields),
+                                             _SHARED_CONTACT_COLUMNS, pool))
+            # The clients' keys first: their search index is built on another thread while the
+            # database joins the other columns (which leaves the interpreter free meanwhile).
+            # Each statement sees the database as it is when it runs: the watermark read above
+            # makes the next refresh read again whatever changed in between, and a row added
+            # or deleted in between shows as different ids, which are then read row by row.
+            keys = queries.joined_client_keys(s, who)
+            early = _InBackground(partial(_names_and_index, keys, k, pool))
+            c = _client_columns(keys, queries.joined_client_columns(s, who), early, pool)
+            del keys
+            if c is None:
+                c = ClientColumns(*_columns(queries.client_tuples(s, who), len(ClientColumns._fields),
+                                            _SHARED_CLIENT_COLUMNS, pool))
         del pool
-        order = _name_order(c.last + k.last, c.first + k.first)
-        index = SearchIndex.build(c.keys + k.keys)
+        _names, order, index = early.result()
+        if len(order) != len(c.ids) + len(k.ids) or _names is None:  # read row by row after all
+            order = _name_order(c.last + k.last, c.first + k.first)
+        if index is None or len(index) != len(c.ids) + len(k.ids):
+            index = SearchIndex.build(c.keys + k.keys)
         return RosterData(clinicians, c, k, watermark, order, index)
 
     def install(self, data: RosterData) -> None:
@@ -282,9 +429,10 @@ class Roster:
         n_clients, n_contacts = len(c.ids), len(k.ids)
         self._clinicians = data.clinicians
         self.kind = bytearray([Kind.CLIENT]) * n_clients + bytearray([Kind.CONTACT]) * n_contacts
-        self.state = bytearray(_STATE_OF[v] for v in c.status) + bytearray([State.CONTACT]) * n_contacts
-        self.ids = array("q", c.ids + k.ids)
-        self.versions = array("q", c.versions + k.versions)
+        states = c.status if isinstance(c.status, bytes) else bytes(_STATE_OF[v] for v in c.status)
+        self.state = bytearray(states) + bytearray([State.CONTACT]) * n_contacts
+        self.ids = _int64s(c.ids, k.ids)
+        self.versions = _int64s(c.versions, k.versions)
         self.first = c.first + k.first
         self.last = c.last + k.last
         self.preferred = c.preferred + [""] * n_contacts

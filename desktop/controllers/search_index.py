@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 BLOCK_ROWS = 32_768
-_SEPARATOR = 0x0A  # "\n" between keys; no typed word holds a control character (query_tokens)
+SEPARATOR = 0x1F  # between keys (queries.SEPARATOR); no typed word holds a control character
 
 
 def _unigram_bits() -> np.ndarray:
@@ -34,7 +34,7 @@ def _unigram_bits() -> np.ndarray:
         else:
             bit = 36 + (byte * 7) % 28
         bits[byte] = np.uint64(1) << np.uint64(bit)
-    bits[_SEPARATOR] = 0
+    bits[SEPARATOR] = 0
     return bits
 
 
@@ -47,29 +47,34 @@ def _bigram_bits() -> np.ndarray:
 
 UNIGRAM = _unigram_bits()
 BIGRAM = _bigram_bits()
-_ONE = np.uint64(1)
 
 
-def _block_signatures(keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Signatures of ``keys``: (unigram words, bigram words shaped (4, len(keys)))."""
-    encoded = [k.encode("utf-8", "surrogatepass") for k in keys]
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)) + 1
-    starts = np.zeros(len(encoded), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    text = np.frombuffer(b"\n".join(encoded) + b"\n", dtype=np.uint8)
-    del encoded
-    # Every segment [start, next start) holds its key and the separator, so it is never empty.
-    uni = np.bitwise_or.reduceat(UNIGRAM[text], starts)
-    first, second = text[:-1], text[1:]
-    codes = (first.astype(np.uint16) << np.uint16(8)) | second
-    bit = BIGRAM[codes]
-    inside = (first != _SEPARATOR) & (second != _SEPARATOR)
-    word = (bit >> np.uint8(6)).astype(np.uint8)
-    value = np.where(inside, _ONE << (bit & np.uint8(63)).astype(np.uint64), np.uint64(0))
-    value = np.append(value, np.uint64(0))  # the last separator has no pair after it
-    bi = np.empty((4, len(keys)), dtype=np.uint64)
+def _bigram_words() -> np.ndarray:
+    """For each of the four 64-bit words, each pair's contribution to it (0 if its bit is in
+    another word, or if the pair crosses from one key to the next)."""
+    pairs = np.arange(65_536)
+    crossing = ((pairs >> 8) == SEPARATOR) | ((pairs & 0xFF) == SEPARATOR)
+    words = np.zeros((4, 65_536), dtype=np.uint64)
     for w in range(4):
-        bi[w] = np.bitwise_or.reduceat(np.where(np.append(word, 0) == w, value, np.uint64(0)), starts)
+        inside = ((BIGRAM >> 6) == w) & ~crossing
+        words[w, inside] = np.uint64(1) << (BIGRAM[inside] & 63).astype(np.uint64)
+    return words
+
+
+_BIGRAM_WORDS = _bigram_words()
+
+
+def _signatures(text: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signatures of the keys in ``text`` (UTF-8, each key followed by SEPARATOR), the keys
+    starting at ``starts``: (unigram words, bigram words shaped (4, len(starts)))."""
+    uni = np.bitwise_or.reduceat(UNIGRAM[text], starts)
+    codes = np.empty(len(text), dtype=np.uint16)
+    np.left_shift(text[:-1], 8, out=codes[:-1], dtype=np.uint16)
+    codes[:-1] |= text[1:]
+    codes[-1] = (SEPARATOR << 8) | SEPARATOR
+    bi = np.empty((4, len(starts)), dtype=np.uint64)
+    for w in range(4):
+        bi[w] = np.bitwise_or.reduceat(_BIGRAM_WORDS[w][codes], starts)
     return uni, bi
 
 
@@ -95,14 +100,33 @@ class SearchIndex:
 
     @classmethod
     def build(cls, keys: Sequence[str]) -> SearchIndex:
-        n = len(keys)
+        """The index of ``keys`` (slot order)."""
+        separator = bytes([SEPARATOR])
+        # A key holding the separator (none should) gets a space in its place: the bits it
+        # then has are a superset, which only lets the row through to the real check.
+        text = separator.join(k.encode("utf-8", "surrogatepass") for k in keys) + separator
+        if text.count(separator) != len(keys):
+            text = separator.join(k.replace(chr(SEPARATOR), " ").encode("utf-8", "surrogatepass")
+                                  for k in keys) + separator
+        return cls.from_joined(text, len(keys))
+
+    @classmethod
+    def from_joined(cls, joined: bytes, n: int) -> SearchIndex:
+        """The index of ``n`` keys given as their UTF-8 text, each followed by SEPARATOR (none
+        of them holding it), built a block of rows at a time to keep the work arrays small."""
+        text = np.frombuffer(joined, dtype=np.uint8)
+        ends = np.flatnonzero(text == SEPARATOR)
+        if len(ends) != n:
+            raise ValueError("a key holds the separator")
+        starts = np.empty(n, dtype=np.int64)
+        starts[:1] = 0
+        starts[1:] = ends[:-1] + 1
         uni = np.empty(n, dtype=np.uint64)
         bi = np.empty((4, n), dtype=np.uint64)
-        for start in range(0, n, BLOCK_ROWS):
-            block = keys[start:start + BLOCK_ROWS]
-            u, b = _block_signatures(block)
-            uni[start:start + len(block)] = u
-            bi[:, start:start + len(block)] = b
+        for first in range(0, n, BLOCK_ROWS):
+            last = min(first + BLOCK_ROWS, n)
+            low, high = starts[first], ends[last - 1] + 1
+            uni[first:last], bi[:, first:last] = _signatures(text[low:high], starts[first:last] - low)
         return cls(uni, bi)
 
     def __len__(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Select, String, cast, false, func, select
+from sqlalchemy import CursorResult, Select, String, case, cast, false, func, select
 from sqlalchemy.orm import Session
 
 from desktop.domain.models import Client, ClientContactLink, Contact, PracticeUser
@@ -113,3 +113,44 @@ def contact_tuples(session: Session, who: Visibility, *,
 
 def contact_ids(session: Session, who: Visibility) -> set[int]:
     return set(session.connection().execute(visible_contacts(select(Contact.id), who)).scalars())
+
+
+# Between the values of one column joined into one string (``joined_columns``): no name,
+# email, phone or key holds it (the caller checks the counts and reads row by row if one does).
+SEPARATOR = "\x1f"
+
+
+def _joined(session: Session, stmt: Select) -> list[str] | None:  # type: ignore[type-arg]
+    """Each column of ``stmt`` (ordered by id) as one string, its values joined by SEPARATOR:
+    the database does in C, in one pass over the table, what would otherwise be a Python
+    tuple per row (a million rows: about a second instead of several). None if no rows."""
+    inner = stmt.subquery()
+    joined = select(*[func.aggregate_strings(cast(column, String), SEPARATOR) for column in inner.c])
+    row = session.connection().execute(joined).one()
+    return None if row[0] is None else list(row)
+
+
+def joined_client_keys(session: Session, who: Visibility) -> list[str] | None:
+    """Ids, names and search keys of the clients, joined (``_joined``): read apart from the
+    other columns so the search index and the name order can be made while those are read."""
+    stmt = select(Client.id, Client.first_name, Client.last_name, Client.search_key)
+    return _joined(session, visible_clients(stmt, who).order_by(Client.id))
+
+
+def joined_client_columns(session: Session, who: Visibility) -> list[str] | None:
+    """The other columns of ``client_tuples`` joined (``_joined``), in its order without the
+    names and the key, the status as "0" (active) or "1" (inactive) and a missing clinician as 0."""
+    stmt = select(Client.id, func.coalesce(Client.preferred_name, ""),
+                  func.coalesce(cast(Client.date_of_birth, String), ""),
+                  func.coalesce(Client.email, ""), func.coalesce(Client.phone, ""),
+                  case((Client.status == "inactive", "1"), else_="0"),
+                  func.coalesce(Client.clinician_id, 0), Client.version)
+    return _joined(session, visible_clients(stmt, who).order_by(Client.id))
+
+
+def joined_contact_columns(session: Session, who: Visibility) -> list[str] | None:
+    """The columns of ``contact_tuples`` joined (``_joined``)."""
+    stmt = select(Contact.id, Contact.first_name, Contact.last_name,
+                  func.coalesce(Contact.email, ""), func.coalesce(Contact.phone, ""),
+                  Contact.search_key, Contact.version)
+    return _joined(session, visible_contacts(stmt, who).order_by(Contact.id))

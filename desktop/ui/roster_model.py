@@ -9,7 +9,6 @@ view keeps its selection and repaints only what is on screen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -56,7 +55,7 @@ class RosterModel(QAbstractTableModel):
     def __init__(self, roster: Roster, parent: Any = None) -> None:
         super().__init__(parent)
         self.roster = roster
-        self._slots: Sequence[int] = np.zeros(0, dtype=np.int32)
+        self._slots: np.ndarray = np.zeros(0, dtype=np.int32)
         self.complete = True
         self.estimate = 0
         self._job: MatchJob | None = None

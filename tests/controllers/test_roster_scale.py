@@ -17,8 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from desktop.controllers import roster as roster_module
-from desktop.controllers.clients import StatusFilter
-from desktop.controllers.clients import ClientsController
+from desktop.controllers.clients import ClientsController, StatusFilter
 from desktop.controllers.roster import (
     ClientColumns,
     Column,
@@ -204,3 +203,33 @@ def test_keys_changed_after_the_index_was_built_are_still_found(db, practice) ->
     assert roster.refresh()
     assert [roster.name(s) for s in roster.filter("all", "zyx")] == ["Zyxwvut, Ada"]
     assert [roster.name(s) for s in roster.filter("all", "lovelace")] == []
+
+
+def test_a_value_holding_the_separator_is_read_row_by_row_and_listed_whole(db, practice) -> None:  # type: ignore[no-untyped-def]
+    """The list reads each column joined into one string; a value that holds the joining
+    character (put there by hand: the forms refuse control characters) must not shift any
+    other row's values."""
+    from sqlalchemy import update
+
+    from desktop.controllers.contacts import ContactsController
+    from desktop.domain.models import Client, Contact
+
+    owner = practice["owner"]
+    clients, contacts = ClientsController(db), ContactsController(db)
+    ada = clients.add_client(owner, first_name="Ada", last_name="Lovelace", email="ada@example.org")
+    clients.add_client(owner, first_name="Alan", last_name="Turing", phone="555 0101")
+    byron = contacts.add_contact(owner, first_name="George", last_name="Byron")
+    roster = Roster(db, owner)
+    roster.load()
+    expected = [(roster.name(s), roster.text(s, Column.EMAIL), roster.text(s, Column.PHONE))
+                for s in roster.filter("all")]
+    with db.transaction() as s:
+        s.execute(update(Client).where(Client.id == ada).values(preferred_name="A\x1fda"))
+        s.execute(update(Contact).where(Contact.id == byron).values(email="g\x1f@example.org"))
+    roster = Roster(db, owner)
+    roster.load()
+    shown = [(roster.name(s), roster.text(s, Column.EMAIL), roster.text(s, Column.PHONE))
+             for s in roster.filter("all")]
+    assert shown == [("Byron, George", "g\x1f@example.org", ""), ("Lovelace, Ada (A\x1fda)", *expected[1][1:]),
+                     expected[2]]
+    assert [roster.name(s) for s in roster.filter("all", "turing 555")] == ["Turing, Alan"]
