@@ -107,13 +107,18 @@ class Targets:
     status_s: float
     sort_s: float
     rss_mb: float
+    keystroke_p90_s: float | None = None
+    keystroke_max_s: float | None = None
+    typing_s: float | None = None
+    ready_s: float | None = None
 
 
 def targets_for(clients: int) -> Targets:
-    """The 100,000 targets up to 100,000 clients, the 1,000,000 ones above."""
+    """The 100,000 targets up to 100,000 clients, the 1,000,000 ones (issue 17) above."""
     if clients <= 100_000:
         return Targets(keystroke_s=0.025, status_s=0.030, sort_s=0.100, rss_mb=200)
-    return Targets(keystroke_s=0.060, status_s=0.030, sort_s=0.100, rss_mb=1024)
+    return Targets(keystroke_s=0.025, status_s=0.030, sort_s=0.050, rss_mb=600, keystroke_p90_s=0.050,
+                   keystroke_max_s=0.100, typing_s=0.030, ready_s=3.0)
 
 
 def keystroke_steps(queries: tuple[str, ...]) -> list[tuple[str | Qt.Key, str]]:
@@ -208,7 +213,8 @@ def type_steps(app: QApplication, search: QLineEdit, view: QTableView,
         timings.add(painted, idle)
         (backspaced if key == BACKSPACE else typed).append(painted)
         if shown is not None and expected in QUERIES and key != BACKSPACE:
-            shown[expected] = view.model().rowCount()
+            count, exact = view.model().shown()
+            shown[expected] = count if exact else -count  # negative: an estimate, still being counted
     return typed, backspaced
 
 
@@ -467,10 +473,16 @@ def report(args: argparse.Namespace, ours: OursResult, naive: NaiveResult | None
     r.section("Keystroke in the search box → table repainted")
     both("median, every keystroke", key_median, median(naive.keys.painted) if naive else None, ms,
          target.keystroke_s, f"≤ {ms(target.keystroke_s)}")
-    both("p90, every keystroke", key_p90, percentile(naive.keys.painted, 90) if naive else None, ms)
-    both("median, typing a character", median(ours.typed), median(naive.typed) if naive else None, ms)
+    def limit(value: float | None) -> tuple[float | None, str]:
+        return (value, f"≤ {ms(value)}") if value is not None else (None, "—")
+
+    both("p90, every keystroke", key_p90, percentile(naive.keys.painted, 90) if naive else None, ms,
+         *limit(target.keystroke_p90_s))
+    both("median, typing a character", median(ours.typed), median(naive.typed) if naive else None, ms,
+         *limit(target.typing_s))
     both("median, Backspace", median(ours.backspaced), median(naive.backspaced) if naive else None, ms)
-    both("max, every keystroke", max(ours.keys.painted), max(naive.keys.painted) if naive else None, ms)
+    both("max, every keystroke", max(ours.keys.painted), max(naive.keys.painted) if naive else None, ms,
+         *limit(target.keystroke_max_s))
     both("median, until the event queue is empty ³", median(ours.keys.idle),
          median(naive.keys.idle) if naive else None, ms)
 
@@ -493,7 +505,9 @@ def report(args: argparse.Namespace, ours: OursResult, naive: NaiveResult | None
 
     r.section("Loading and memory")
     r.add("list ready and painted ²", secs(ours.load_s),
-          secs(naive.build_s) if naive else skipped, ratio(naive.build_s, ours.load_s) if naive else "—")
+          secs(naive.build_s) if naive else skipped, ratio(naive.build_s, ours.load_s) if naive else "—",
+          f"≤ {secs(target.ready_s)}" if target.ready_s else "—",
+          None if target.ready_s is None else ours.load_s <= target.ready_s)
     list_mb = ours.rss_after_load - ours.rss_before_load
     r.add("memory the list added (RSS growth)", mb(list_mb), mb(naive.growth_mb) if naive else skipped,
           ratio(naive.growth_mb, list_mb) if naive else "—")
@@ -529,7 +543,11 @@ def report(args: argparse.Namespace, ours: OursResult, naive: NaiveResult | None
           "naive matches the whole string inside one cell):")
     for query in QUERIES:
         naive_text = f"{naive.shown.get(query, 0):,}" if naive else skipped
-        print(f"  {query!r:12} ours {ours.shown.get(query, 0):>9,}   naive {naive_text:>9}")
+        count = ours.shown.get(query, 0)
+        ours_text = f"{count:,}" if count >= 0 else f"about {-count:,}"
+        print(f"  {query!r:12} ours {ours_text:>15}   naive {naive_text:>9}")
+    print("  (\"about\": a word most rows hold shows its first screenful at once and is counted "
+          "to the end while the window is idle; the benchmark types on before that.)")
 
 
 def report_encrypted(args: argparse.Namespace, plain: OursResult, encrypted: OursResult) -> None:

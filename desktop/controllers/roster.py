@@ -368,6 +368,7 @@ class Roster:
         self._matches: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
         self._index: SearchIndex | None = None
         self._dirty: set[int] = set()  # slots whose keys changed since the index was built
+        self._counts: tuple[tuple[int, int, int], tuple[int, int, int]] | None = None
         # Bumped whenever cached orders become wrong, so orders computed on another
         # thread from older data are never adopted; keys_generation likewise for searches.
         self.generation = getattr(self, "generation", 0) + 1
@@ -608,8 +609,14 @@ class Roster:
         return self.clinician(slot)
 
     def counts(self) -> tuple[int, int, int]:
-        """Active clients, inactive clients, contacts."""
-        return self.state.count(State.ACTIVE), self.state.count(State.INACTIVE), self.state.count(State.CONTACT)
+        """Active clients, inactive clients, contacts (counted again only after a change:
+        every keystroke's status line asks, and a million rows take a few milliseconds)."""
+        stamp = (self.generation, self.keys_generation, len(self.state))
+        if self._counts is None or self._counts[0] != stamp:
+            state = self.state
+            self._counts = (stamp, (state.count(State.ACTIVE), state.count(State.INACTIVE),
+                                    state.count(State.CONTACT)))
+        return self._counts[1]
 
     # -------------------------------------------------------- filter and order
 
