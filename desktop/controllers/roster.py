@@ -161,7 +161,8 @@ class RosterData:
     contacts: ContactColumns
     watermark: int
     name_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
-    index: SearchIndex | None = None
+    # The search index, or the thread still building it (``Roster.fetch``).
+    index: SearchIndex | _InBackground | None = None
 
 
 @dataclass
@@ -252,6 +253,10 @@ class _InBackground:
             self._error = error
         self._work = None
 
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
     def result(self):  # type: ignore[no-untyped-def]
         self._thread.join()
         if self._error is not None:
@@ -259,28 +264,33 @@ class _InBackground:
         return self._value
 
 
-def _names_and_index(client_keys: list[str] | None, contacts: ContactColumns,
-                     pool: dict) -> tuple[tuple[list[str], list[str]] | None, np.ndarray, SearchIndex | None]:  # type: ignore[type-arg]
+def _names_and_order(client_keys: list[str] | None, contacts: ContactColumns,
+                     pool: dict) -> tuple[tuple[list[str], list[str]] | None, np.ndarray]:  # type: ignore[type-arg]
     """From ``queries.joined_client_keys`` and the contacts: the clients' given and family names
-    (one object per distinct name, through ``pool``), every row's name order, and the search
-    index (None where a value held the separator: then made from the rows read one by one)."""
-    separator = queries.SEPARATOR
+    (one object per distinct name, through ``pool``; None if a name held the separator) and
+    every row's name order."""
     if client_keys is None:
         names: tuple[list[str], list[str]] | None = ([], [])
-        n_clients, joined_keys = 0, []
     else:
-        n_clients = client_keys[0].count(separator) + 1
+        n_clients = client_keys[0].count(queries.SEPARATOR) + 1
         first, last = _split(client_keys[1], n_clients, pool), _split(client_keys[2], n_clients, pool)
         names = (first, last) if first is not None and last is not None else None
-        joined_keys = [client_keys[3]]
     order = (_name_order(names[1] + contacts.last, names[0] + contacts.first) if names is not None
              else np.zeros(0, dtype=np.int32))
-    text = "".join(part + separator for part in joined_keys + contacts.keys).encode("utf-8", "surrogatepass")
+    return names, order
+
+
+def _index_of(client_keys: list[str] | None, contact_keys: list[str]) -> SearchIndex | None:
+    """The search index of the clients' joined keys (``queries.joined_client_keys``) and the
+    contacts' keys; None if a key held the separator (the list is then searched without it)."""
+    separator = queries.SEPARATOR
+    joined = [client_keys[3]] if client_keys is not None else []
+    n = (client_keys[0].count(separator) + 1 if client_keys is not None else 0) + len(contact_keys)
+    text = "".join(part + separator for part in joined + contact_keys).encode("utf-8", "surrogatepass")
     try:
-        index: SearchIndex | None = SearchIndex.from_joined(text, n_clients + len(contacts.keys))
+        return SearchIndex.from_joined(text, n)
     except ValueError:
-        index = None
-    return names, order, index
+        return None
 
 
 def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _InBackground,
@@ -297,19 +307,19 @@ def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _In
         return None
     n = len(ids)
     keys_ = _split(keys[3], n)
-    names = early.result()[0]
-    if names is None:
-        return None
-    first, last = names
     codes = status[::2].encode("ascii", "replace")
-    texts = (first, last, _split(preferred, n, pool), _split(dob, n, pool), _split(email, n), _split(phone, n), keys_)
+    texts = (_split(preferred, n, pool), _split(dob, n, pool), _split(email, n), _split(phone, n), keys_)
     numbers = (_numbers(clinician, n), _numbers(versions, n))
     if any(t is None for t in texts) or any(v is None for v in numbers) or len(codes) != n \
             or codes.strip(b"01"):
         return None
-    first_, last_, preferred_, dob_, email_, phone_, keys_ = texts
     clinicians = [c or None for c in numbers[0].tolist()]  # type: ignore[union-attr]
-    return ClientColumns(ids, first_, last_, preferred_, dob_, email_, phone_,  # type: ignore[arg-type]
+    names = early.result()[0]  # made meanwhile on the other thread
+    if names is None:
+        return None
+    first, last = names
+    preferred_, dob_, email_, phone_, keys_ = texts
+    return ClientColumns(ids, first, last, preferred_, dob_, email_, phone_,  # type: ignore[arg-type]
                          codes.translate(_STATE_CODES), clinicians, keys_, numbers[1])  # type: ignore[arg-type]
 
 
@@ -368,6 +378,7 @@ class Roster:
         self._matches: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
         self._index: SearchIndex | None = None
         self._dirty: set[int] = set()  # slots whose keys changed since the index was built
+        self._index_coming: SearchIndex | _InBackground | None = None
         self._counts: tuple[tuple[int, int, int], tuple[int, int, int]] | None = None
         # Bumped whenever cached orders become wrong, so orders computed on another
         # thread from older data are never adopted; keys_generation likewise for searches.
@@ -409,19 +420,19 @@ class Roster:
             # makes the next refresh read again whatever changed in between, and a row added
             # or deleted in between shows as different ids, which are then read row by row.
             keys = queries.joined_client_keys(s, who)
-            early = _InBackground(partial(_names_and_index, keys, k, pool))
+            early = _InBackground(partial(_names_and_order, keys, k, pool))
+            indexing = _InBackground(partial(_index_of, keys, k.keys))
             c = _client_columns(keys, queries.joined_client_columns(s, who), early, pool)
             del keys
             if c is None:
                 c = ClientColumns(*_columns(queries.client_tuples(s, who), len(ClientColumns._fields),
                                             _SHARED_CLIENT_COLUMNS, pool))
         del pool
-        _names, order, index = early.result()
-        if len(order) != len(c.ids) + len(k.ids) or _names is None:  # read row by row after all
+        names, order = early.result()
+        if names is None or len(order) != len(c.ids) + len(k.ids):  # read row by row after all
             order = _name_order(c.last + k.last, c.first + k.first)
-        if index is None or len(index) != len(c.ids) + len(k.ids):
-            index = SearchIndex.build(c.keys + k.keys)
-        return RosterData(clinicians, c, k, watermark, order, index)
+        # The index is still being built: the list is shown without waiting for it.
+        return RosterData(clinicians, c, k, watermark, order, indexing)
 
     def install(self, data: RosterData) -> None:
         """Replace what is held with ``data`` (column by column, no per-row calls)."""
@@ -446,8 +457,8 @@ class Roster:
         self._watermark = data.watermark
         if len(data.name_order) == len(self.ids):
             self._orders[Column.NAME] = data.name_order
-        if data.index is not None and len(data.index) == len(self.ids):
-            self._index = data.index
+        self._index_coming = data.index
+        self._index_now()
 
     def load(self) -> None:
         self.install(self.fetch())
@@ -558,7 +569,7 @@ class Roster:
     def _set_key(self, slot: int, key: str) -> None:
         if self.keys[slot] != key:
             self.keys[slot] = key
-            if self._index is not None and slot < len(self._index):
+            if slot < self._n_loaded:  # the index (built or coming) holds its old key
                 self._dirty.add(slot)
 
     def set_client_status(self, client_id: int, status: ClientStatus, version: int) -> None:
@@ -742,6 +753,13 @@ class Roster:
     # ------------------------------------------------------------------ search
 
     def _index_now(self) -> SearchIndex | None:
+        coming = self._index_coming
+        if isinstance(coming, _InBackground) and coming.done:
+            coming = coming.result()
+        if isinstance(coming, SearchIndex):
+            self._index_coming = None
+            if len(coming) == self._n_loaded:  # built from the rows installed
+                self._index = coming
         if self._index is not None and len(self._dirty) > DIRTY_REBUILD:
             self._index = None  # too much has changed since it was built: every row is checked
         return self._index
