@@ -33,8 +33,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import compress, repeat
-from operator import contains
 from typing import NamedTuple
 
 import numpy as np
@@ -43,6 +41,7 @@ from desktop.controllers.base import check_standing
 from desktop.controllers.clients import StatusFilter
 from desktop.controllers.permissions import Actor
 from desktop.controllers.search_index import SearchIndex
+from desktop.controllers.text_column import TextColumn, holding
 from desktop.domain.models import ClientStatus
 from desktop.domain.search import fold, name_sort_key, query_tokens
 from desktop.storage import queries
@@ -163,6 +162,8 @@ class RosterData:
     name_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     # The search index, or the thread still building it (``Roster.fetch``).
     index: SearchIndex | _InBackground | None = None
+    # Emails, phones and keys of clients then contacts (made from the columns if None).
+    texts: tuple[TextColumn, TextColumn, TextColumn] | None = None
 
 
 @dataclass
@@ -214,6 +215,27 @@ def _split(joined: str, n: int, pool: dict | None = None) -> list[str] | None:  
     if len(values) != n:
         return None
     return values if pool is None else list(map(pool.setdefault, values, values))
+
+
+def _whole(joined: str, n: int) -> str | None:
+    """A joined column of ``n`` values kept joined (for a TextColumn), or None if it holds
+    another number of them."""
+    return joined if joined.count(queries.SEPARATOR) + 1 == n else None
+
+
+def _text_column(clients: Sequence[str] | str, n_clients: int, contacts: Sequence[str] | str,
+                 n_contacts: int) -> TextColumn:
+    """One TextColumn of the clients' values then the contacts', each part joined or a list."""
+    if isinstance(clients, str) and isinstance(contacts, str):
+        parts = ([clients] if n_clients else []) + ([contacts] if n_contacts else [])
+        column = TextColumn.joined(queries.SEPARATOR.join(parts), n_clients + n_contacts)
+        if column is not None:
+            return column
+
+    def listed(values: Sequence[str] | str, n: int) -> list[str]:
+        return (values.split(queries.SEPARATOR) if n else []) if isinstance(values, str) else list(values)
+
+    return TextColumn(listed(clients, n_clients) + listed(contacts, n_contacts))
 
 
 def _numbers(joined: str, n: int) -> np.ndarray | None:
@@ -280,13 +302,17 @@ def _names_and_order(client_keys: list[str] | None, contacts: ContactColumns,
     return names, order
 
 
-def _index_of(client_keys: list[str] | None, contact_keys: list[str]) -> SearchIndex | None:
+def _index_of(client_keys: list[str] | None, contact_keys: Sequence[str] | str, n_contacts: int) -> SearchIndex | None:
     """The search index of the clients' joined keys (``queries.joined_client_keys``) and the
-    contacts' keys; None if a key held the separator (the list is then searched without it)."""
+    contacts' keys (joined, or a list); None if a key held the separator (the list is then
+    searched without it)."""
     separator = queries.SEPARATOR
     joined = [client_keys[3]] if client_keys is not None else []
-    n = (client_keys[0].count(separator) + 1 if client_keys is not None else 0) + len(contact_keys)
-    text = "".join(part + separator for part in joined + contact_keys).encode("utf-8", "surrogatepass")
+    joined += [contact_keys] if isinstance(contact_keys, str) else list(contact_keys)
+    if not n_contacts and isinstance(contact_keys, str):
+        joined.pop()
+    n = (client_keys[0].count(separator) + 1 if client_keys is not None else 0) + n_contacts
+    text = "".join(part + separator for part in joined).encode("utf-8", "surrogatepass")
     try:
         return SearchIndex.from_joined(text, n)
     except ValueError:
@@ -306,9 +332,9 @@ def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _In
     if ids is None or keys[0] != ids_:
         return None
     n = len(ids)
-    keys_ = _split(keys[3], n)
     codes = status[::2].encode("ascii", "replace")
-    texts = (_split(preferred, n, pool), _split(dob, n, pool), _split(email, n), _split(phone, n), keys_)
+    texts = (_split(preferred, n, pool), _split(dob, n, pool), _whole(email, n), _whole(phone, n),
+             _whole(keys[3], n))
     numbers = (_numbers(clinician, n), _numbers(versions, n))
     if any(t is None for t in texts) or any(v is None for v in numbers) or len(codes) != n \
             or codes.strip(b"01"):
@@ -331,8 +357,7 @@ def _contact_columns(joined: list[str] | None, pool: dict) -> ContactColumns | N
     if ids is None:
         return None
     n = len(ids)
-    texts = (_split(first, n, pool), _split(last, n, pool), _split(email, n), _split(phone, n),
-             _split(keys, n))
+    texts = (_split(first, n, pool), _split(last, n, pool), _whole(email, n), _whole(phone, n), _whole(keys, n))
     numbers = _numbers(versions, n)
     if any(t is None for t in texts) or numbers is None:
         return None
@@ -360,10 +385,10 @@ class Roster:
         self.last: list[str] = []
         self.preferred: list[str] = []
         self.dob: list[str] = []
-        self.phone: list[str] = []
-        self.email: list[str] = []
+        self.phone = TextColumn()
+        self.email = TextColumn()
         self.clinician_ids: list[int | None] = []
-        self.keys: list[str] = []
+        self.keys = TextColumn()
         # Slots [0, _n_clients) are clients and [_n_clients, _n_loaded) contacts,
         # each in ascending id order, so a slot is found by bisection; rows
         # that arrive later are appended and found through _extra.
@@ -421,7 +446,7 @@ class Roster:
             # or deleted in between shows as different ids, which are then read row by row.
             keys = queries.joined_client_keys(s, who)
             early = _InBackground(partial(_names_and_order, keys, k, pool))
-            indexing = _InBackground(partial(_index_of, keys, k.keys))
+            indexing = _InBackground(partial(_index_of, keys, k.keys, len(k.ids)))
             c = _client_columns(keys, queries.joined_client_columns(s, who), early, pool)
             del keys
             if c is None:
@@ -431,8 +456,11 @@ class Roster:
         names, order = early.result()
         if names is None or len(order) != len(c.ids) + len(k.ids):  # read row by row after all
             order = _name_order(c.last + k.last, c.first + k.first)
+        n_c, n_k = len(c.ids), len(k.ids)
+        texts = (_text_column(c.email, n_c, k.email, n_k), _text_column(c.phone, n_c, k.phone, n_k),
+                 _text_column(c.keys, n_c, k.keys, n_k))
         # The index is still being built: the list is shown without waiting for it.
-        return RosterData(clinicians, c, k, watermark, order, indexing)
+        return RosterData(clinicians, c, k, watermark, order, indexing, texts)
 
     def install(self, data: RosterData) -> None:
         """Replace what is held with ``data`` (column by column, no per-row calls)."""
@@ -449,10 +477,11 @@ class Roster:
         self.last = c.last + k.last
         self.preferred = c.preferred + [""] * n_contacts
         self.dob = c.dob + [""] * n_contacts
-        self.email = c.email + k.email
-        self.phone = c.phone + k.phone
+        n_c, n_k = len(c.ids), len(k.ids)
+        self.email, self.phone, self.keys = data.texts or (
+            _text_column(c.email, n_c, k.email, n_k), _text_column(c.phone, n_c, k.phone, n_k),
+            _text_column(c.keys, n_c, k.keys, n_k))
         self.clinician_ids = c.clinician_ids + [None] * n_contacts
-        self.keys = c.keys + k.keys
         self._n_clients, self._n_loaded = n_clients, n_clients + n_contacts
         self._watermark = data.watermark
         if len(data.name_order) == len(self.ids):
@@ -904,12 +933,12 @@ class Roster:
         return clients, len(slots) - clients
 
 
-def _holding(keys: list[str], slots: list[int], words: Sequence[str]) -> list[int]:
+def _holding(keys: Sequence[str], slots: list[int], words: Sequence[str]) -> list[int]:
     """Those of ``slots`` whose key holds every one of ``words`` (a loop in C per word)."""
     for word in words:
         if not slots:
             break
-        slots = list(compress(slots, map(contains, map(keys.__getitem__, slots), repeat(word))))
+        slots = holding(keys, slots, word)
     return slots
 
 
@@ -979,7 +1008,10 @@ def _unique_text_order(values: Sequence[str], n: int) -> np.ndarray:
     """Slots ordered by ``v.casefold()``, empty values last, ties in slot order: by their UTF-8
     bytes (whose order is the code points'), sorted by numpy, which leaves the interpreter
     free meanwhile. Values longer than any sensible phone or email fall back to Python."""
-    folded = [v.casefold().encode("utf-8", "surrogatepass") if v else LAST_BYTES for v in values]
+    if isinstance(values, TextColumn):
+        folded = [v or LAST_BYTES for v in values.casefolded()]
+    else:
+        folded = [v.casefold().encode("utf-8", "surrogatepass") if v else LAST_BYTES for v in values]
     if max(map(len, folded), default=0) > UNIQUE_TEXT_WIDTH:
         return np.array(sorted(range(n), key=folded.__getitem__), dtype=np.int32)
     array_ = np.array(folded, dtype=f"S{UNIQUE_TEXT_WIDTH}")
