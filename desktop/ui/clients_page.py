@@ -889,8 +889,11 @@ class ClientsPage(QWidget):
         parts = [_count(active, "active client", "active clients"), f"{inactive:,} inactive",
                  _count(contacts, "contact", "contacts")]
         query = self.model.query.strip()
-        prefix = (f"{shown:,}" if exact else f"about {about(shown)}") + " shown" + (
-            f" for “{isolate(query)}”" if query else "")
+        if shown is None:
+            prefix = "Searching" + (f" for “{isolate(query)}”" if query else "") + "…"
+        else:
+            prefix = (f"{shown:,}" if exact else f"about {about(shown)}") + " shown" + (
+                f" for “{isolate(query)}”" if query else "")
         scope = "" if self.actor.can(Action.SEE_CLIENTS, None) else " · your clients only"
         return f"{prefix} · " + " · ".join(parts) + scope
 
@@ -902,7 +905,8 @@ class ClientsPage(QWidget):
 
     def _update_list_area(self) -> None:
         """The table when it has rows (or is still loading); otherwise a sentence saying why not."""
-        if self.model.rowCount() or not self._loaded:
+        if self.model.rowCount() or not self._loaded or not self.model.complete:
+            # (a search still being made may have found nothing yet: no "no matches" until done)
             self._other_status = None
             self.list_area.setCurrentWidget(self.table)
             return

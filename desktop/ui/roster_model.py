@@ -57,7 +57,7 @@ class RosterModel(QAbstractTableModel):
         self.roster = roster
         self._slots: np.ndarray = np.zeros(0, dtype=np.int32)
         self.complete = True
-        self.estimate = 0
+        self.estimate: int | None = 0
         self._job: MatchJob | None = None
         self._finishing = QTimer(self)
         self._finishing.setSingleShot(True)
@@ -147,8 +147,9 @@ class RosterModel(QAbstractTableModel):
         rows = np.flatnonzero(np.asarray(self._slots) == slot)
         return int(rows[0]) if len(rows) else None
 
-    def shown(self) -> tuple[int, bool]:
-        """How many rows the current search shows, and whether that is exact (else an estimate)."""
+    def shown(self) -> tuple[int | None, bool]:
+        """How many rows the current search shows, and whether that is exact (else an estimate,
+        None while not even that is known)."""
         return (len(self._slots), True) if self.complete else (self.estimate, False)
 
     def matches_with(self, status: StatusFilter) -> tuple[int, int]:

@@ -148,13 +148,24 @@ def test_a_screenful_first_is_the_start_of_the_whole_answer_and_the_job_finishes
         assert again.complete and again.slots.tolist() == whole
 
 
-def test_rare_words_with_many_candidates_are_answered_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_words_too_rare_to_fill_a_screen_soon_are_found_while_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keystroke is not held up: what the walk found is shown (perhaps nothing yet, with
+    no estimate) and the job finds the rest."""
     monkeypatch.setattr(roster_module, "CHECK_AT_ONCE", 10)
     monkeypatch.setattr(roster_module, "WALK_BUDGET", 40)
     roster = roster_of(synthetic_data(2_000, 0, seed=5))
+    whole = brute(roster, StatusFilter.ALL, "smithson 555", Column.NAME, False)
     answer = roster.search(StatusFilter.ALL, "smithson 555", Column.NAME, need=5_000)
-    assert answer.complete
-    assert answer.slots.tolist() == brute(roster, StatusFilter.ALL, "smithson 555", Column.NAME, False)
+    assert not answer.complete and answer.estimate is None and answer.job is not None
+    assert answer.slots.tolist() == whole[:len(answer.slots)]
+    while not answer.job.step(64):
+        pass
+    assert roster.adopt(answer.job)
+    again = roster.search(StatusFilter.ALL, "smithson 555", Column.NAME, need=5_000)
+    assert again.complete and again.slots.tolist() == whole
+    # The whole answer at once, when asked for it (the command line, an export).
+    roster._matches.clear()
+    assert roster.filter(StatusFilter.ALL, "smithson 555").tolist() == whole
 
 
 def test_a_job_outrun_by_a_change_of_keys_is_not_adopted(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -482,3 +482,43 @@ def test_the_command_line_lists_clients_in_the_windows_order(qtbot, db, open_win
     assert shown.index("Çelik, Ayşe") < shown.index("de la Cruz, Juana") < shown.index("O'Brien, Siobhan")
     assert shown.index("Øster, Ole") < shown.index("van Gogh, Vincent") < shown.index("Williams, Serena")
     assert shown.index("Abbott, ada") < shown.index("ABBOTT, Zoe") < shown.index("Ångström, Anders")
+
+
+def test_a_letter_most_rows_hold_shows_a_screenful_at_once_then_the_exact_count(
+        qtbot, db, practice, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """At a million clients the first letter typed matches most rows: the list shows the first
+    screenful at once, says "about N shown", and adds the rest below it while idle, keeping
+    the rows on screen where they are. (The thresholds are lowered to see that at 120 rows.)"""
+    from sqlalchemy import insert
+
+    from desktop.controllers import roster as roster_module
+    from desktop.domain.search import make_search_key
+    from desktop.ui import roster_model
+
+    monkeypatch.setattr(roster_module, "CHECK_AT_ONCE", 5)
+    monkeypatch.setattr(roster_module, "WALK_SLICE", 16)
+    monkeypatch.setattr(roster_module, "JOB_SLICE", 8)
+    monkeypatch.setattr(roster_model, "SCREENFUL", 30)
+    monkeypatch.setattr(roster_model, "JOB_SLICE", 8)
+    rows = []
+    for i in range(120):
+        first, last = ("Sam" if i % 3 else "Kim"), f"Name{i:03d}"
+        rows.append(dict(first_name=first, last_name=last, status="active",
+                         search_key=make_search_key(first, last)))
+    from desktop.domain.models import Client
+    with db.transaction() as s:
+        s.execute(insert(Client), rows)
+    window = open_window(practice["owner"])
+    page = window.clients_page
+    qtbot.keyClicks(page.search, "s")
+    assert not page.model.complete
+    first_rows = [page.model.index(r, Column.NAME).data() for r in range(page.model.rowCount())]
+    assert 30 <= len(first_rows) < 80
+    assert first_rows == sorted(first_rows)
+    assert window.shown.text().startswith("about ")
+    qtbot.waitUntil(lambda: page.model.complete, timeout=5_000)
+    assert page.model.rowCount() == 80
+    names = [page.model.index(r, Column.NAME).data() for r in range(80)]
+    assert names[:len(first_rows)] == first_rows
+    assert all(n.endswith("Sam") for n in names)
+    assert window.shown.text().startswith("80 shown for “\u2068s\u2069”")
