@@ -11,6 +11,7 @@ window stops a run between two of its chunks (each chunk is committed whole).
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -19,11 +20,16 @@ from PySide6.QtWidgets import QLabel, QWidget
 from desktop.controllers.billing import BillingRunReport
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.practice import Practice
+from desktop.ui import activity
 from desktop.ui.operation import Outcome, in_background
 
 HOUR_MS = 60 * 60 * 1000
 FIRST_RUN_DELAY_MS = 1_500  # after the list is shown: starting up comes first
 PROGRESS_MS = 250
+# Between two chunks the run waits while the person typed, sorted or filtered in the list
+# within YIELD_AFTER_S, for at most YIELD_MAX_S at a time (so it always gets on).
+YIELD_AFTER_S = 1.0
+YIELD_MAX_S = 10.0
 
 
 class Stopped(CaseloadError):
@@ -81,6 +87,12 @@ class AutomaticBilling(QObject):
         if self.stopping:
             raise Stopped("Automatic billing stopped: the window was closed.")
         self._progress = (done, total)
+        # A chunk is Python from end to end, and the window's thread waits for the interpreter
+        # whenever a chunk has it: while someone is working in the list, the run waits.
+        waited = 0.0
+        while activity.busy(YIELD_AFTER_S) and waited < YIELD_MAX_S and not self.stopping:
+            time.sleep(0.05)
+            waited += 0.05
 
     @Slot()
     def _show_progress(self) -> None:

@@ -71,6 +71,7 @@ from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.roster import Column, Kind, Roster, RosterData
 from desktop.domain.models import ClientStatus
 from desktop.domain.search import display_name
+from desktop.ui import activity
 from desktop.ui.operation import Outcome, attempt, in_background
 from desktop.ui.roster_model import IdRole, KindRole, RosterModel
 from desktop.ui.widgets import ColumnFitter, ask_portal_switch_off
@@ -462,10 +463,12 @@ class ClientsPage(QWidget):
         return super().eventFilter(watched, event)
 
     def _search_changed(self, text: str) -> None:
+        activity.mark()
         self.model.set_filter(query=text)
         self._shown_changed()
 
     def apply_status_filter(self) -> None:
+        activity.mark()
         self.model.set_filter(status=self.status_filter.currentData())
         self._filter_choice_changed()
         self._shown_changed()

@@ -25,6 +25,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from desktop.controllers.clients import StatusFilter
 from desktop.controllers.permissions import Action
 from desktop.controllers.roster import JOB_SLICE, Answer, Column, MatchJob, Roster, State
+from desktop.ui import activity
 
 KindRole = Qt.ItemDataRole.UserRole + 1
 IdRole = Qt.ItemDataRole.UserRole + 2
@@ -137,6 +138,7 @@ class RosterModel(QAbstractTableModel):
         return False
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        activity.mark()
         self.sort_column = Column(column)
         self.descending = order == Qt.SortOrder.DescendingOrder
         self.apply()

@@ -161,3 +161,38 @@ def test_diagnosis_codes_are_typed_checked_and_saved_cleaned(qtbot, db, practice
     assert not error.isVisible() and dialog.save_button.isEnabled()
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert clients.get_client(owner, cid).diagnosis_codes == "F41.1, F32.0"
+
+
+def test_the_run_waits_between_chunks_while_someone_types_in_the_list(
+        qtbot, db, practice, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Typing in the search box holds the next chunk back until the typing stops (the run
+    shares the interpreter with the window); it then bills what was due, as the practice."""
+    import threading
+    import time
+
+    from desktop.ui import automatic_billing
+
+    monkeypatch.setattr(automatic_billing, "YIELD_AFTER_S", 0.6)
+    add_services(db)
+    owner = practice["owner"]
+    cid = ClientsController(db).add_client(owner, first_name="Nora", last_name="Quinn")
+    add_appointment(db, cid, mid_last_month(""))
+    window = open_window(owner)
+    billing = window.automatic_billing
+    billing.stop()  # the window's own run is not wanted here: the gate is driven directly
+    billing.stopping = False
+    qtbot.keyClicks(window.clients_page.search, "no")
+    started = time.monotonic()
+    waited: list[float] = []
+    worker = threading.Thread(target=lambda: (billing._note_progress(1, 2),
+                                              waited.append(time.monotonic() - started)))
+    worker.start()
+    qtbot.wait(300)
+    assert not waited  # still typing a moment ago: the chunk waits
+    qtbot.keyClicks(window.clients_page.search, "r")  # more typing keeps it waiting
+    worker.join(timeout=5)
+    assert waited and waited[0] >= 0.85
+    time.sleep(0.7)  # nobody typing: no wait
+    started = time.monotonic()
+    billing._note_progress(2, 2)
+    assert time.monotonic() - started < 0.1
