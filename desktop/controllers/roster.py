@@ -111,7 +111,7 @@ BASES_KEPT = 6
 # JOB_SLICE candidates at a time while the window is idle.
 CHECK_AT_ONCE = 20_000
 WALK_SLICE = 4_096
-WALK_BUDGET = 20_000
+WALK_BUDGET = 8_000
 JOB_SLICE = 8_192
 # Keys changed since the search index was built are checked directly; past this many the
 # index is dropped until the next load, and every row is a candidate.
@@ -834,7 +834,7 @@ class Roster:
             self._matches.move_to_end(tokens)
             return found
         job = self._job(tokens)
-        while not job.step(len(job.candidates)):
+        while not job.step(job.count):
             pass
         return self._remember(tokens, job.result())
 
@@ -844,10 +844,8 @@ class Roster:
             return MatchJob(self, tokens, source, [])
         candidates = self._candidates(pending or list(tokens))
         if source is not None:
-            slots = source[candidates[source]]
-        else:
-            slots = np.flatnonzero(candidates).astype(np.int32)
-        return MatchJob(self, tokens, slots, pending or list(tokens))
+            return MatchJob(self, tokens, source[candidates[source]], pending)
+        return MatchJob(self, tokens, None, list(tokens), mask=candidates)
 
     def adopt(self, job: MatchJob) -> bool:
         """Remember what a finished ``MatchJob`` found, if the keys are as they were when it began."""
@@ -874,24 +872,29 @@ class Roster:
         found = self._matches.get(tokens)
         if found is None:
             job = self._job(tokens)
-            if need is None or len(job.candidates) <= CHECK_AT_ONCE:
-                job.step(len(job.candidates))
+            if need is None or job.count <= CHECK_AT_ONCE:
+                job.step(job.count)
                 found = self._remember(tokens, job.result())
             else:
-                return self._walk(job, self._base(status, column, descending), need)
+                return self._walk(job, self._base(status, column, descending), need, status)
         else:
             self._matches.move_to_end(tokens)
         rows = self._project(found, status, column, descending)
         return Answer(rows, True, len(rows))
 
-    def _walk(self, job: MatchJob, base: np.ndarray, need: int) -> Answer:
+    def _shown_count(self, mask: np.ndarray, status: StatusFilter) -> int:
+        """How many of the slots in ``mask`` the status filter shows."""
+        if status is StatusFilter.ALL and State.GONE not in self.state:
+            return int(np.count_nonzero(mask))
+        return int(np.count_nonzero(mask & _SHOWN_NP[status][self._state_view()]))
+
+    def _walk(self, job: MatchJob, base: np.ndarray, need: int, status: StatusFilter) -> Answer:
         """The first ``need`` matches in display order, found by walking ``base`` and checking
         only the job's candidates, with an estimate of how many there are in all. When matches
         are so rare among the candidates that the walk would check more than WALK_BUDGET, it
         stops with what it has (perhaps nothing yet, ``estimate`` None): the job finds the
         rest while the window is idle, rather than holding up the keystroke."""
-        mask = np.zeros(len(self.ids), dtype=bool)
-        mask[job.candidates] = True
+        mask = job.mask
         found: list[int] = []
         checked = 0
         for start in range(0, len(base), WALK_SLICE):
@@ -902,7 +905,7 @@ class Roster:
             if len(found) >= need:
                 # The share of candidates that held the words so far, of all candidates shown.
                 # (Not of the rows walked: in name order, like names come together.)
-                estimate = round(len(found) / checked * np.count_nonzero(mask[base]))
+                estimate = round(len(found) / checked * self._shown_count(mask, status))
                 return Answer(np.array(found, dtype=np.int32), False, max(estimate, len(found)), job)
             if checked > WALK_BUDGET:
                 return Answer(np.array(found, dtype=np.int32), False, None, job)
@@ -948,19 +951,38 @@ class MatchJob:
     remembered answer to fewer letters; only ``words`` remain to be checked in them.
     """
 
-    def __init__(self, roster: Roster, tokens: tuple[str, ...], candidates: np.ndarray,
-                 words: list[str]) -> None:
+    def __init__(self, roster: Roster, tokens: tuple[str, ...], candidates: np.ndarray | None,
+                 words: list[str], *, mask: np.ndarray | None = None) -> None:
         self.roster = roster
         self.tokens = tokens
-        self.candidates = candidates
+        self._candidates = candidates
+        self._mask = mask
+        if candidates is None and mask is None:
+            raise ValueError("a MatchJob needs its candidates, as slots or as a mask")
+        self.count = len(candidates) if candidates is not None else int(np.count_nonzero(mask))  # type: ignore[arg-type]
         self.words = words
         self.keys_generation = roster.keys_generation
         self._next = 0
         self._found: list[np.ndarray] = []
 
     @property
+    def candidates(self) -> np.ndarray:
+        """The candidate slots, ascending (made from the mask when first needed)."""
+        if self._candidates is None:
+            self._candidates = np.flatnonzero(self._mask).astype(np.int32)  # type: ignore[arg-type]
+        return self._candidates
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The candidates as a mask over every slot."""
+        if self._mask is None:
+            self._mask = np.zeros(len(self.roster.ids), dtype=bool)
+            self._mask[self.candidates] = True
+        return self._mask
+
+    @property
     def done(self) -> bool:
-        return self._next >= len(self.candidates)
+        return self._next >= self.count
 
     def step(self, limit: int = JOB_SLICE) -> bool:
         """Check up to ``limit`` more candidates; True once all are checked. A job whose

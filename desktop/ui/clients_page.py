@@ -341,6 +341,7 @@ class ClientsPage(QWidget):
         self.model = RosterModel(roster, self)
         self.model.statusChangeRequested.connect(self._status_requested)
         self.model.answerCompleted.connect(self._shown_changed)
+        self.model.chosen_rows = self._chosen_rows
 
         self.search = QLineEdit()
         self.search.setObjectName("search")
@@ -815,6 +816,18 @@ class ClientsPage(QWidget):
         elif self._refresh_after_load:
             self._refresh_after_load = False
             self.refresh_from_database()
+
+    def _chosen_rows(self) -> list[int]:
+        """The current row and the selected ones (a thousand at most: a search keeps these)."""
+        current = self.table.currentIndex()
+        rows = [current.row()] if current.isValid() else []
+        selection = self.table.selectionModel()
+        if selection is not None and selection.hasSelection():
+            ranges = selection.selection()
+            spans = [(ranges.at(i).top(), ranges.at(i).bottom()) for i in range(ranges.count())]
+            if sum(bottom - top + 1 for top, bottom in spans) <= 1000:
+                rows += [row for top, bottom in spans for row in range(top, bottom + 1)]
+        return rows
 
     def _chosen_records(self) -> tuple[tuple[str, int] | None, list[tuple[str, int]]]:
         """The current and the selected rows' records, to find again after the rows are replaced."""

@@ -9,6 +9,7 @@ view keeps its selection and repaints only what is on screen.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,9 @@ class RosterModel(QAbstractTableModel):
         self.complete = True
         self.estimate: int | None = 0
         self._job: MatchJob | None = None
+        # The rows a person chose (the view's current and selected rows), which a search must
+        # keep listed if they match: set by the page that shows this model.
+        self.chosen_rows: Callable[[], Iterable[int]] = lambda: ()
         self._finishing = QTimer(self)
         self._finishing.setSingleShot(True)
         self._finishing.setInterval(0)
@@ -173,21 +177,23 @@ class RosterModel(QAbstractTableModel):
         """Recompute the rows for the current filter and sort, keeping the selection.
 
         A search most rows match lists its first screenful now and the rest once found,
-        a slice at a time while the window is idle (``answerCompleted``), unless a selected
-        row lies beyond that screenful: then everything is found now, so it stays selected."""
+        a slice at a time while the window is idle (``answerCompleted``), unless a chosen row
+        (``chosen_rows``) lies beyond that screenful: then everything is found now, so it
+        stays selected."""
         self._finishing.stop()
         self._job = None
         answer = self._search()
+        if not answer.complete:
+            chosen = [int(self._slots[row]) for row in self.chosen_rows() if 0 <= row < len(self._slots)]
+            listed = set(answer.slots.tolist())
+            if any(slot not in listed and self.roster.shows(slot, self.status_filter, self.query)
+                   for slot in chosen):
+                answer = self._search(whole=True)  # a chosen row lies beyond the first screenful
         # Views turn their selection into persistent indexes when told the layout will change.
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         tracked = [(p, int(self._slots[p.row()]) if 0 <= p.row() < len(self._slots) else None)
                    for p in persistent]
-        if not answer.complete and tracked:
-            listed = set(answer.slots.tolist())
-            if any(slot is not None and slot not in listed
-                   and self.roster.shows(slot, self.status_filter, self.query) for _p, slot in tracked):
-                answer = self._search(whole=True)
         slots = answer.slots
         self._slots = slots
         self.complete, self.estimate = answer.complete, answer.estimate

@@ -522,3 +522,32 @@ def test_a_letter_most_rows_hold_shows_a_screenful_at_once_then_the_exact_count(
     assert names[:len(first_rows)] == first_rows
     assert all(n.endswith("Sam") for n in names)
     assert window.shown.text().startswith("80 shown for “\u2068s\u2069”")
+
+
+def test_a_selected_row_beyond_the_first_screenful_stays_selected_while_typing(
+        qtbot, db, practice, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import insert
+
+    from desktop.controllers import roster as roster_module
+    from desktop.domain.models import Client
+    from desktop.domain.search import make_search_key
+    from desktop.ui import roster_model
+
+    monkeypatch.setattr(roster_module, "CHECK_AT_ONCE", 5)
+    monkeypatch.setattr(roster_module, "WALK_SLICE", 16)
+    monkeypatch.setattr(roster_model, "SCREENFUL", 20)
+    rows = [dict(first_name="Sam", last_name=f"Name{i:03d}", status="active",
+                 search_key=make_search_key("Sam", f"Name{i:03d}")) for i in range(100)]
+    with db.transaction() as s:
+        s.execute(insert(Client), rows)
+    window = open_window(practice["owner"])
+    page = window.clients_page
+    table = page.table
+    target = page.model.index(90, Column.NAME)
+    assert target.data() == "Name090, Sam"
+    table.scrollTo(target)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualRect(target).center())
+    qtbot.keyClicks(page.search, "sa")
+    current = table.currentIndex()
+    assert current.isValid() and current.data() == "Name090, Sam"
+    assert [i.data() for i in table.selectionModel().selectedRows(Column.NAME)] == ["Name090, Sam"]
