@@ -72,7 +72,7 @@ from desktop.controllers.roster import Column, Kind, Roster, RosterData
 from desktop.domain.models import ClientStatus
 from desktop.domain.search import display_name
 from desktop.ui import activity
-from desktop.ui.operation import Outcome, attempt, in_background
+from desktop.ui.operation import Outcome, attempt, in_background, lower_priority
 from desktop.ui.roster_model import IdRole, KindRole, RosterModel
 from desktop.ui.widgets import ColumnFitter, ask_portal_switch_off
 
@@ -293,6 +293,7 @@ class _PrepareOrders(QRunnable):
         self.signals = _OrderSignals()
 
     def run(self) -> None:
+        lower_priority()  # keystrokes come first
         generation, orders = self.roster.compute_orders()
         self.signals.done.emit(generation, orders)
 

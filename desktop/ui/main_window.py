@@ -84,7 +84,7 @@ from desktop.ui.commands import Commands
 from desktop.ui.connection_banner import ConnectionBanner, SecurityLabel
 from desktop.ui.idle_lock import CHECK_MS, ScreenLock, idle_clock
 from desktop.ui.list_export import export_list
-from desktop.ui.operation import Outcome, attempt, in_background, show_refusal
+from desktop.ui.operation import Outcome, attempt, in_background, lower_priority, show_refusal
 from desktop.ui.widgets import DANGER, Banner, ask
 
 WATCH_INTERVAL_MS = 500
@@ -127,6 +127,7 @@ class _FileCheck(QRunnable):
         self.delivery: _FileCheckDelivery | None = delivery
 
     def run(self) -> None:
+        lower_priority()  # the window's thread comes first (a big file's check takes a while)
         check, self.check = self.check, None
         delivery, self.delivery = self.delivery, None
         if check is None or delivery is None:

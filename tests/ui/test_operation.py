@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import weakref
 
+import pytest
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QWidget
 
@@ -41,3 +43,20 @@ def test_in_background_calls_back_on_the_gui_thread_then_keeps_nothing_alive(qtb
         return all(ref() is None for ref in held)
 
     qtbot.waitUntil(gone, timeout=5_000)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority is Linux's")
+def test_background_jobs_run_nicer_than_the_window_thread(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The file check, billing and the list's preparations yield the processor to keystrokes."""
+    import os
+
+    from desktop.ui.operation import BACKGROUND_NICENESS
+
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    seen: list[object] = []
+    in_background(holder, "Priority", lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+                  seen.append)
+    qtbot.waitUntil(lambda: bool(seen), timeout=5_000)
+    window_thread = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen[0].value == min(19, window_thread + BACKGROUND_NICENESS) > window_thread  # type: ignore[attr-defined]
