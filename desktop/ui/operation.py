@@ -113,6 +113,9 @@ def attempt(parent: QWidget | None, title: str, call: Callable[[], T], *,
 # and no Qt object is made or deleted per job (a timer per job, deleted after delivering,
 # was seen destroyed twice when its window went first: a crash). A window deleted
 # meanwhile simply never hears back.
+_THREAD = threading.local()
+
+
 def lower_priority() -> None:
     """Make the calling worker thread yield the processor to the window's thread.
 
@@ -120,7 +123,8 @@ def lower_priority() -> None:
     check, a billing run and the list's own preparations; Linux lets one thread of a process
     be "nicer" than the others (elsewhere this is left alone: macOS and Windows would lower
     the whole process)."""
-    if sys.platform.startswith("linux"):
+    if sys.platform.startswith("linux") and not getattr(_THREAD, "lowered", False):
+        _THREAD.lowered = True  # once per thread (pool threads run many jobs)
         try:
             me = threading.get_native_id()
             os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + BACKGROUND_NICENESS))
