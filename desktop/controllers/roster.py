@@ -306,18 +306,19 @@ def _names_and_order(client_keys: list[str] | None, contacts: ContactColumns,
 def _index_of(client_keys: list[str] | None, contact_keys: Sequence[str] | str, n_contacts: int) -> SearchIndex | None:
     """The search index of the clients' joined keys (``queries.joined_client_keys``) and the
     contacts' keys (joined, or a list); None if a key held the separator (the list is then
-    searched without it)."""
+    searched without it). Each part is encoded once, with no copy of it joined to the other."""
     separator = queries.SEPARATOR
-    joined = [client_keys[3]] if client_keys is not None else []
-    joined += [contact_keys] if isinstance(contact_keys, str) else list(contact_keys)
-    if not n_contacts and isinstance(contact_keys, str):
-        joined.pop()
-    n = (client_keys[0].count(separator) + 1 if client_keys is not None else 0) + n_contacts
-    text = "".join(part + separator for part in joined).encode("utf-8", "surrogatepass")
+    parts = []
     try:
-        return SearchIndex.from_joined(text, n)
+        if client_keys is not None:
+            n_clients = client_keys[0].count(separator) + 1
+            parts.append(SearchIndex.from_joined(client_keys[3].encode("utf-8", "surrogatepass"), n_clients))
+        if n_contacts:
+            text = contact_keys if isinstance(contact_keys, str) else separator.join(contact_keys)
+            parts.append(SearchIndex.from_joined(text.encode("utf-8", "surrogatepass"), n_contacts))
     except ValueError:
         return None
+    return SearchIndex.joined(parts) if parts else SearchIndex.build([])
 
 
 def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _InBackground,

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-BLOCK_ROWS = 32_768
+BLOCK_ROWS = 8_192
 SEPARATOR = 0x1F  # between keys (queries.SEPARATOR); no typed word holds a control character
 
 
@@ -78,6 +78,14 @@ def _signatures(text: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.nd
     return uni, bi
 
 
+def _separator_positions(text: np.ndarray, piece: int = 1 << 24) -> np.ndarray:
+    """Where SEPARATOR is in ``text``, a piece at a time (a mask of all of it at once would
+    be as large as the text)."""
+    found = [np.flatnonzero(text[start:start + piece] == SEPARATOR) + start
+             for start in range(0, len(text), piece)]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
 def word_bits(words: Iterable[str]) -> tuple[int, list[int]]:
     """The bits every row holding all of ``words`` has: (unigram mask, four bigram masks)."""
     uni, bi = 0, [0, 0, 0, 0]
@@ -112,10 +120,13 @@ class SearchIndex:
 
     @classmethod
     def from_joined(cls, joined: bytes, n: int) -> SearchIndex:
-        """The index of ``n`` keys given as their UTF-8 text, each followed by SEPARATOR (none
-        of them holding it), built a block of rows at a time to keep the work arrays small."""
+        """The index of ``n`` keys given as their UTF-8 text, each followed by SEPARATOR but
+        perhaps the last (none of them holding it), built a block of rows at a time to keep
+        the work arrays small."""
         text = np.frombuffer(joined, dtype=np.uint8)
-        ends = np.flatnonzero(text == SEPARATOR)
+        ends = _separator_positions(text)
+        if len(ends) == n - 1:
+            ends = np.append(ends, len(text))  # the last key ends with the text
         if len(ends) != n:
             raise ValueError("a key holds the separator")
         starts = np.empty(n, dtype=np.int64)
@@ -126,8 +137,16 @@ class SearchIndex:
         for first in range(0, n, BLOCK_ROWS):
             last = min(first + BLOCK_ROWS, n)
             low, high = starts[first], ends[last - 1] + 1
-            uni[first:last], bi[:, first:last] = _signatures(text[low:high], starts[first:last] - low)
+            block = text[low:high]
+            if high > len(text):  # the last key had no separator after it: give it one
+                block = np.append(block, np.uint8(SEPARATOR))
+            uni[first:last], bi[:, first:last] = _signatures(block, starts[first:last] - low)
         return cls(uni, bi)
+
+    @classmethod
+    def joined(cls, parts: Sequence[SearchIndex]) -> SearchIndex:
+        """One index of the rows of ``parts``, in turn."""
+        return cls(np.concatenate([p.uni for p in parts]), np.concatenate([p.bi for p in parts], axis=1))
 
     def __len__(self) -> int:
         return len(self.uni)

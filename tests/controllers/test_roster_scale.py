@@ -244,3 +244,12 @@ def test_a_value_holding_the_separator_is_read_row_by_row_and_listed_whole(db, p
     assert shown == [("Byron, George", "g\x1f@example.org", ""), ("Lovelace, Ada (A\x1fda)", *expected[1][1:]),
                      expected[2]]
     assert [roster.name(s) for s in roster.filter("all", "turing 555")] == ["Turing, Alan"]
+
+
+def test_an_index_of_joined_keys_without_a_last_separator_is_the_index_of_the_keys() -> None:
+    for keys in (["ab", "cd"], ["ab", ""], ["", ""], ["x"], ["李小龍", "ann smith 555"]):
+        text = "\x1f".join(keys).encode("utf-8")
+        joined, built = SearchIndex.from_joined(text, len(keys)), SearchIndex.build(keys)
+        assert joined.uni.tolist() == built.uni.tolist() and joined.bi.tolist() == built.bi.tolist(), keys
+    two = SearchIndex.joined([SearchIndex.build(["ab"]), SearchIndex.build(["cd", "ef"])])
+    assert two.bi.tolist() == SearchIndex.build(["ab", "cd", "ef"]).bi.tolist()
