@@ -5,18 +5,22 @@ compact parallel columns (one entry per *slot*), with a case-folded search key
 per slot. Nothing here knows Qt: the list's model asks this object for the
 ordered slots and renders only the visible rows.
 
-What keeps a keystroke cheap, measured in ``benchmarks/list_filter.py``:
+What keeps a million clients quick, measured in ``benchmarks/list_filter.py``:
 
-* Searching scans the keys in slot order (memory order, several times faster
-  than in display order) and remembers recent answers by their words, so a
-  query that only grew scans the previous answer, and Backspace returns to an
-  answer already known.
-* Display order comes from one cached order per column and status. A few
-  matches are sorted directly; many are picked out of the cached order with a
-  byte mask.
-* Slot lists are ``array('i')`` (4 bytes a row, not a Python int each), and
-  repeated strings (names, dates, clinicians) are shared, which keeps a
-  million clients under a gigabyte.
+* Loading: the database joins each column into one string (``queries.joined_*``),
+  so no Python tuple is made per row; names and dates are shared strings, and
+  emails, phones and keys stay one UTF-8 text per column (``TextColumn``). The
+  name order and the search index are made on threads while the rest is read,
+  and the list is shown before the index is ready.
+* Searching: the index (``search_index``) narrows a search to the rows that can
+  match; only those keys are searched. A search most rows match lists the first
+  screenful in display order at once and leaves the rest to a ``MatchJob`` that
+  runs while the window is idle (docs/rules.md, "Lists"). Answers are remembered
+  by their words, so a query that only grew searches the previous answer, and
+  Backspace returns to an answer already known.
+* Ordering: one cached order per column, made with numpy from the ranks of the
+  few distinct values of a column rather than by sorting a million strings;
+  status filters and searches pick their rows out of it with masks.
 
 Changes made elsewhere arrive through ``refresh()``, which reads only rows
 whose change number is above the last one seen (``storage.changes``), and the
@@ -858,7 +862,8 @@ class Roster:
     def search(self, status: StatusFilter | str = StatusFilter.ACTIVE, query: str = "",
                column: Column = Column.NAME, descending: bool = False,
                need: int | None = None) -> Answer:
-        """The rows to show for a status filter and what was typed, in display order.
+        """The rows to show for a status filter and what was typed, in display order
+        (docs/rules.md, "Lists").
 
         With ``need``, an answer that would take long to find whole (a word most rows hold,
         such as the first letter typed) is found only as far as the first ``need`` rows in

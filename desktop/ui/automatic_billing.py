@@ -88,7 +88,8 @@ class AutomaticBilling(QObject):
             raise Stopped("Automatic billing stopped: the window was closed.")
         self._progress = (done, total)
         # A chunk is Python from end to end, and the window's thread waits for the interpreter
-        # whenever a chunk has it: while someone is working in the list, the run waits.
+        # whenever a chunk has it: while someone is working in the list, the run waits
+        # (docs/rules.md, "Lists").
         waited = 0.0
         while activity.busy(YIELD_AFTER_S) and waited < YIELD_MAX_S and not self.stopping:
             time.sleep(0.05)
