@@ -790,7 +790,10 @@ class Roster:
     def _index_now(self) -> SearchIndex | None:
         coming = self._index_coming
         if isinstance(coming, _InBackground) and coming.done:
-            coming = coming.result()
+            try:
+                coming = coming.result()
+            except Exception:  # noqa: BLE001  (only a help: the list is searched without it)
+                self._index_coming = coming = None
         if isinstance(coming, SearchIndex):
             self._index_coming = None
             if len(coming) == self._n_loaded:  # built from the rows installed

@@ -109,6 +109,8 @@ class SearchIndex:
     @classmethod
     def build(cls, keys: Sequence[str]) -> SearchIndex:
         """The index of ``keys`` (slot order)."""
+        if not keys:
+            return cls(np.zeros(0, dtype=np.uint64), np.zeros((4, 0), dtype=np.uint64))
         separator = bytes([SEPARATOR])
         # A key holding the separator (none should) gets a space in its place: the bits it
         # then has are a superset, which only lets the row through to the real check.
@@ -123,6 +125,8 @@ class SearchIndex:
         """The index of ``n`` keys given as their UTF-8 text, each followed by SEPARATOR but
         perhaps the last (none of them holding it), built a block of rows at a time to keep
         the work arrays small."""
+        if n == 0:
+            return cls.build([])
         text = np.frombuffer(joined, dtype=np.uint8)
         ends = _separator_positions(text)
         if len(ends) == n - 1:

@@ -253,3 +253,13 @@ def test_an_index_of_joined_keys_without_a_last_separator_is_the_index_of_the_ke
         assert joined.uni.tolist() == built.uni.tolist() and joined.bi.tolist() == built.bi.tolist(), keys
     two = SearchIndex.joined([SearchIndex.build(["ab"]), SearchIndex.build(["cd", "ef"])])
     assert two.bi.tolist() == SearchIndex.build(["ab", "cd", "ef"]).bi.tolist()
+
+
+def test_an_empty_practice_loads_and_searches(db, practice) -> None:  # type: ignore[no-untyped-def]
+    roster = Roster(db, practice["owner"])
+    roster.load()
+    index = roster._index_coming
+    if index is not None and not isinstance(index, SearchIndex):
+        index.result()
+    assert roster.filter("all", "a").tolist() == [] and roster.filter("all").tolist() == []
+    assert len(SearchIndex.build([])) == 0 and len(SearchIndex.from_joined(b"", 0)) == 0
