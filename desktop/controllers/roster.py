@@ -30,6 +30,7 @@ id list only when the counts say something was deleted.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import enum
 import threading
 from array import array
@@ -325,6 +326,10 @@ def _index_of(client_keys: list[str] | None, contact_keys: Sequence[str] | str, 
     return SearchIndex.joined(parts) if parts else SearchIndex.build([])
 
 
+def _index_of_keys(keys: list[str]) -> SearchIndex:
+    return SearchIndex.build(keys)
+
+
 def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _InBackground,
                     pool: dict) -> ClientColumns | None:  # type: ignore[type-arg]
     """``queries.joined_client_keys`` and ``joined_client_columns`` as ClientColumns (None if
@@ -335,7 +340,7 @@ def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _In
         return None
     ids_, preferred, dob, email, phone, status, clinician, versions = joined
     ids = _ascending_ids(ids_)
-    if ids is None or keys[0] != ids_:
+    if ids is None or keys[0] != ids_ or len(keys) != 5:
         return None
     n = len(ids)
     codes = status[::2].encode("ascii", "replace")
@@ -346,13 +351,19 @@ def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _In
             or codes.strip(b"01"):
         return None
     clinicians = [c or None for c in numbers[0].tolist()]  # type: ignore[union-attr]
+    # A row changed between the two reads has its names and key from before and the rest
+    # from after: its version is made one no row has, so the next refresh reads it whole.
+    read_first = _numbers(keys[4], n)
+    if read_first is None:
+        return None
+    versions_ = np.where(read_first == numbers[1], numbers[1], -1)  # type: ignore[operator,arg-type]
     names = early.result()[0]  # made meanwhile on the other thread
     if names is None:
         return None
     first, last = names
     preferred_, dob_, email_, phone_, keys_ = texts
     return ClientColumns(ids, first, last, preferred_, dob_, email_, phone_,  # type: ignore[arg-type]
-                         codes.translate(_STATE_CODES), clinicians, keys_, numbers[1])  # type: ignore[arg-type]
+                         codes.translate(_STATE_CODES), clinicians, keys_, versions_)  # type: ignore[arg-type]
 
 
 def _contact_columns(joined: list[str] | None, pool: dict) -> ContactColumns | None:  # type: ignore[type-arg]
@@ -378,6 +389,7 @@ class Roster:
         self.db = db
         self.actor = actor
         self._who = actor.visibility()
+        self.installs = 0  # reads installed: slots of one name other rows in the next
         self._clear()
 
     # ------------------------------------------------------------------ storage
@@ -455,13 +467,19 @@ class Roster:
             indexing = _InBackground(partial(_index_of, keys, k.keys, len(k.ids)))
             c = _client_columns(keys, queries.joined_client_columns(s, who), early, pool)
             del keys
+            row_by_row = c is None
             if c is None:
                 c = ClientColumns(*_columns(queries.client_tuples(s, who), len(ClientColumns._fields),
                                             _SHARED_CLIENT_COLUMNS, pool))
         del pool
-        names, order = early.result()
-        if names is None or len(order) != len(c.ids) + len(k.ids):  # read row by row after all
+        if row_by_row:  # the names, order and index made early came from another read
+            with contextlib.suppress(Exception):
+                early.result()
+                indexing.result()
             order = _name_order(c.last + k.last, c.first + k.first)
+            indexing = _InBackground(partial(_index_of_keys, list(c.keys) + list(k.keys)))
+        else:
+            order = early.result()[1]
         n_c, n_k = len(c.ids), len(k.ids)
         texts = (_text_column(c.email, n_c, k.email, n_k), _text_column(c.phone, n_c, k.phone, n_k),
                  _text_column(c.keys, n_c, k.keys, n_k))
@@ -471,6 +489,7 @@ class Roster:
     def install(self, data: RosterData) -> None:
         """Replace what is held with ``data`` (column by column, no per-row calls)."""
         self._clear()
+        self.installs = getattr(self, "installs", 0) + 1
         c, k = data.clients, data.contacts
         n_clients, n_contacts = len(c.ids), len(k.ids)
         self._clinicians = data.clinicians
@@ -678,20 +697,27 @@ class Roster:
         clinicians repeat) and sorting the ranks with numpy, instead of sorting a million
         strings one comparison at a time.
         """
+        # On a pool thread the GUI thread may add rows meanwhile (a refresh): every column is
+        # cut to the rows there were at the start, copies are taken, and nothing is cached
+        # here (``adopt_orders`` drops the result if anything changed).
         n = len(self.ids)
         if column is Column.NAME:
-            return _name_order(self.last, self.first)
+            return _name_order(self.last[:n], self.first[:n])
         if column in (Column.TYPE, Column.STATUS):
-            position = self._rank(Column.NAME)
+            name_order = self._orders.get(Column.NAME)
+            if name_order is None or len(name_order) != n:
+                name_order = _name_order(self.last[:n], self.first[:n])
+            position = np.empty(n, dtype=np.int32)
+            position[name_order] = np.arange(n, dtype=np.int32)
             # A copy (bytes), not a view: the bytearray may grow on the GUI thread meanwhile.
             prefix = np.frombuffer(bytes(self.kind if column is Column.TYPE else self.state), dtype=np.uint8)
             return np.lexsort((position, prefix[:n])).astype(np.int32)
         if column is Column.CLINICIAN:
-            clinicians = {cid: fold(name) for cid, name in self._clinicians.items()}
-            ranks = _ranks(self.clinician_ids, lambda c: clinicians.get(c, LAST) if c is not None else LAST)
+            clinicians = {cid: fold(name) for cid, name in dict(self._clinicians).items()}
+            ranks = _ranks(self.clinician_ids[:n], lambda c: clinicians.get(c, LAST) if c is not None else LAST)
             return np.argsort(ranks, kind="stable").astype(np.int32)
         if column is Column.DATE_OF_BIRTH:
-            ranks = _ranks(self.dob, lambda v: v or LAST)
+            ranks = _ranks(self.dob[:n], lambda v: v or LAST)
             return np.argsort(ranks, kind="stable").astype(np.int32)
         values = self.phone if column is Column.PHONE else self.email
         return _unique_text_order(values, n)
@@ -1050,9 +1076,9 @@ def _unique_text_order(values: Sequence[str], n: int) -> np.ndarray:
     bytes (whose order is the code points'), sorted by numpy, which leaves the interpreter
     free meanwhile. Values longer than any sensible phone or email fall back to Python."""
     if isinstance(values, TextColumn):
-        folded = [v or LAST_BYTES for v in values.casefolded()]
+        folded = [v or LAST_BYTES for v in values.casefolded(n)]
     else:
-        folded = [v.casefold().encode("utf-8", "surrogatepass") if v else LAST_BYTES for v in values]
+        folded = [v.casefold().encode("utf-8", "surrogatepass") if v else LAST_BYTES for v in values[:n]]
     if max(map(len, folded), default=0) > UNIQUE_TEXT_WIDTH:
         return np.array(sorted(range(n), key=folded.__getitem__), dtype=np.int32)
     array_ = np.empty(n, dtype=f"S{UNIQUE_TEXT_WIDTH}")

@@ -95,22 +95,30 @@ class TextColumn(Sequence[str]):
     def nbytes(self) -> int:
         return len(self._data) + self._starts.nbytes + self._is_changed.nbytes + 100 * len(self._changed)
 
-    def casefolded(self) -> list[bytes]:
-        """Every value case-folded, as UTF-8: at C speed when the text is all ASCII (whose
-        case folding is ``bytes.lower``), else value by value."""
+    def casefolded(self, n: int | None = None) -> list[bytes]:
+        """The first ``n`` values (all if None) case-folded, as UTF-8: at C speed when the text
+        is all ASCII (whose case folding is ``bytes.lower``), else value by value. Safe on
+        another thread while values are set or added (what changed is read in one step)."""
+        n = self._n if n is None else min(n, self._n)
+        stored = min(n, self._stored)
         if self._data.isascii() and self._data.count(_SEP) == self._stored:  # no value holds it
             # A piece of rows at a time: one call over all of them would hold the interpreter.
-            folded = []
+            folded: list[bytes] = []
             starts = self._starts
-            for first in range(0, self._stored, PIECE):
-                last = min(first + PIECE, self._stored)
+            for first in range(0, stored, PIECE):
+                last = min(first + PIECE, stored)
                 folded += self._data[starts[first]:starts[last] - 1].lower().split(_SEP)
         else:
-            folded = [v.casefold().encode("utf-8", "surrogatepass") for v in self[:self._stored]]
-        folded += [b""] * (self._n - self._stored)
-        for index, value in self._changed.items():
-            folded[index] = value.casefold().encode("utf-8", "surrogatepass")
+            folded = [self._stored_value(i).casefold().encode("utf-8", "surrogatepass") for i in range(stored)]
+        folded += [b""] * (n - stored)
+        for index, value in list(self._changed.items()):
+            if index < n:
+                folded[index] = value.casefold().encode("utf-8", "surrogatepass")
         return folded
+
+    def _stored_value(self, index: int) -> str:
+        starts = self._starts
+        return self._data[starts[index]:starts[index + 1] - 1].decode("utf-8", "surrogatepass")
 
     def holding(self, slots: list[int], word: str) -> list[int]:
         """Those of ``slots`` whose value holds ``word``, in their order (a loop in C over the

@@ -131,9 +131,10 @@ def _joined(session: Session, stmt: Select) -> list[str] | None:  # type: ignore
 
 
 def joined_client_keys(session: Session, who: Visibility) -> list[str] | None:
-    """Ids, names and search keys of the clients, joined (``_joined``): read apart from the
-    other columns so the search index and the name order can be made while those are read."""
-    stmt = select(Client.id, Client.first_name, Client.last_name, Client.search_key)
+    """Ids, names, search keys and versions of the clients, joined (``_joined``): read apart
+    from the other columns so the search index and the name order can be made while those
+    are read (the versions tell a row changed in between)."""
+    stmt = select(Client.id, Client.first_name, Client.last_name, Client.search_key, Client.version)
     return _joined(session, visible_clients(stmt, who).order_by(Client.id))
 
 

@@ -294,7 +294,10 @@ class _PrepareOrders(QRunnable):
 
     def run(self) -> None:
         lower_priority()  # keystrokes come first
-        generation, orders = self.roster.compute_orders()
+        try:
+            generation, orders = self.roster.compute_orders()
+        except Exception:  # noqa: BLE001  (only a head start: a click sorts on the spot)
+            return
         self.signals.done.emit(generation, orders)
 
 
@@ -532,6 +535,10 @@ class ClientsPage(QWidget):
         if slot is None:
             return False
         row = self.model.row_of(slot)
+        if row is None and not self.model.complete and self.roster.shows(
+                slot, self.model.status_filter, self.model.query):
+            self.model.apply(whole=True)  # listed, but not among the first rows found yet
+            row = self.model.row_of(slot)
         if row is None and self.search.text():
             self.search.clear()
             row = self.model.row_of(slot)
@@ -732,8 +739,13 @@ class ClientsPage(QWidget):
     def reload(self) -> None:
         """Read the whole roster now, on this thread."""
         known = self._known_states()
-        self.roster.load()
+        chosen = self._chosen_records() if self._loaded else None
+        data = self.roster.fetch()  # a refusal leaves the list as it was
+        self.model.forget_rows()
+        self.roster.install(data)
         self._installed()
+        if chosen is not None:
+            self._choose_records(*chosen)
         self._drop_stale_steps(known)
 
     def load_in_background(self, *, quietly: bool = False) -> None:
@@ -803,6 +815,7 @@ class ClientsPage(QWidget):
         known = self._known_states()
         chosen = self._chosen_records() if self._loaded else None
         scroll = self.table.verticalScrollBar().value()
+        self.model.forget_rows()  # the old slots would name other rows of the new read
         self.roster.install(outcome.value)
         outcome.value = None  # the fetched rows: only the roster's columns are kept
         release_free_memory()
@@ -843,6 +856,8 @@ class ClientsPage(QWidget):
             slot = self.roster.slot_of(Kind.CLIENT if kind == "client" else Kind.CONTACT, record_id)
             return None if slot is None else self.model.row_of(slot)
 
+        if not self.model.complete and (chosen or current is not None):
+            self.model.apply(whole=True)  # a chosen row may lie beyond the first rows found
         last = self.model.columnCount() - 1
         selection = QItemSelection()
         for kind, record_id in chosen[:1000]:  # more would only take time to find again

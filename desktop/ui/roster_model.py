@@ -61,6 +61,7 @@ class RosterModel(QAbstractTableModel):
         self.complete = True
         self.estimate: int | None = 0
         self._job: MatchJob | None = None
+        self._installs = roster.installs  # the roster's read the slots belong to
         # The rows a person chose (the view's current and selected rows), which a search must
         # keep listed if they match: set by the page that shows this model.
         self.chosen_rows: Callable[[], Iterable[int]] = lambda: ()
@@ -169,11 +170,21 @@ class RosterModel(QAbstractTableModel):
             self.query = query
         self.apply()
 
+    def forget_rows(self) -> None:
+        """Show no rows: called before the roster is read again, whose slots name other rows
+        (the page chooses its rows again by their records afterwards)."""
+        self._finishing.stop()
+        self._job = None
+        self.beginResetModel()
+        self._slots = np.zeros(0, dtype=np.int32)
+        self.complete, self.estimate = True, 0
+        self.endResetModel()
+
     def _search(self, *, whole: bool = False) -> Answer:
         return self.roster.search(self.status_filter, self.query, self.sort_column, self.descending,
                                   need=None if whole else SCREENFUL)
 
-    def apply(self) -> None:
+    def apply(self, *, whole: bool = False) -> None:
         """Recompute the rows for the current filter and sort, keeping the selection.
 
         A search most rows match lists its first screenful now and the rest once found,
@@ -182,12 +193,14 @@ class RosterModel(QAbstractTableModel):
         stays selected."""
         self._finishing.stop()
         self._job = None
-        answer = self._search()
-        if not answer.complete:
+        answer = self._search(whole=whole)
+        if not answer.complete and self._installs == self.roster.installs:
+            # (After the roster was read again, slots name other rows: the page chooses its
+            # rows again by their records.)
             chosen = [int(self._slots[row]) for row in self.chosen_rows() if 0 <= row < len(self._slots)]
             listed = set(answer.slots.tolist())
-            if any(slot not in listed and self.roster.shows(slot, self.status_filter, self.query)
-                   for slot in chosen):
+            if any(slot not in listed and slot < len(self.roster)
+                   and self.roster.shows(slot, self.status_filter, self.query) for slot in chosen):
                 answer = self._search(whole=True)  # a chosen row lies beyond the first screenful
         # Views turn their selection into persistent indexes when told the layout will change.
         self.layoutAboutToBeChanged.emit()
@@ -196,6 +209,7 @@ class RosterModel(QAbstractTableModel):
                    for p in persistent]
         slots = answer.slots
         self._slots = slots
+        self._installs = self.roster.installs
         self.complete, self.estimate = answer.complete, answer.estimate
         if tracked:
             wanted = np.array([slot for _p, slot in tracked if slot is not None], dtype=np.int64)

@@ -263,3 +263,39 @@ def test_an_empty_practice_loads_and_searches(db, practice) -> None:  # type: ig
         index.result()
     assert roster.filter("all", "a").tolist() == [] and roster.filter("all").tolist() == []
     assert len(SearchIndex.build([])) == 0 and len(SearchIndex.from_joined(b"", 0)) == 0
+
+
+def test_orders_made_while_rows_are_added_cover_the_rows_there_were() -> None:
+    roster = roster_of(synthetic_data(60, 6, seed=2))
+    n = len(roster)
+    # What a refresh on the window's thread does while a pool thread prepares the orders.
+    for column in (roster.first, roster.last, roster.preferred, roster.dob, roster.phone, roster.email, roster.keys):
+        column.append("Zed")
+    roster.clinician_ids.append(1)
+    for column in Column:
+        order = roster._column_order(column)
+        assert sorted(order.tolist()) == list(range(n)), column
+
+
+def test_a_client_changed_between_the_two_reads_of_a_load_is_read_again(db, practice, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The list reads the clients' names and keys, then their other columns; an edit committed
+    in between must not leave the old name behind (the next refresh reads the row again)."""
+    from desktop.storage import queries
+
+    owner = practice["owner"]
+    clients = ClientsController(db)
+    ada = clients.add_client(owner, first_name="Ada", last_name="Lovelace")
+    clients.add_client(owner, first_name="Alan", last_name="Turing")
+    read_columns = queries.joined_client_columns
+
+    def edited_meanwhile(session, who):  # type: ignore[no-untyped-def]
+        clients.edit_client(owner, ada, 1, last_name="King")
+        return read_columns(session, who)
+
+    monkeypatch.setattr(queries, "joined_client_columns", edited_meanwhile)
+    roster = Roster(db, owner)
+    roster.load()
+    monkeypatch.setattr(queries, "joined_client_columns", read_columns)
+    assert roster.refresh()
+    assert [roster.name(s) for s in roster.filter("all")] == ["King, Ada", "Turing, Alan"]
+    assert [roster.name(s) for s in roster.filter("all", "king")] == ["King, Ada"]

@@ -551,3 +551,40 @@ def test_a_selected_row_beyond_the_first_screenful_stays_selected_while_typing(
     current = table.currentIndex()
     assert current.isValid() and current.data() == "Name090, Sam"
     assert [i.data() for i in table.selectionModel().selectedRows(Column.NAME)] == ["Name090, Sam"]
+
+
+def test_reading_the_list_again_during_a_search_still_filling_keeps_the_chosen_client(
+        qtbot, db, practice, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A reload (the server came back) while a search is still being made: the row the person
+    chose is found again by its record, even beyond the first rows found, and nothing fails
+    although the new read has fewer rows."""
+    from sqlalchemy import delete, insert
+
+    from desktop.controllers import roster as roster_module
+    from desktop.domain.models import Client
+    from desktop.domain.search import make_search_key
+    from desktop.ui import roster_model
+
+    monkeypatch.setattr(roster_module, "CHECK_AT_ONCE", 5)
+    monkeypatch.setattr(roster_module, "WALK_SLICE", 16)
+    monkeypatch.setattr(roster_model, "SCREENFUL", 20)
+    monkeypatch.setattr(roster_model, "JOB_SLICE", 1)
+    rows = [dict(first_name="Sam", last_name=f"Name{i:03d}", status="active",
+                 search_key=make_search_key("Sam", f"Name{i:03d}")) for i in range(100)]
+    with db.transaction() as s:
+        s.execute(insert(Client), rows)
+    window = open_window(practice["owner"])
+    page = window.clients_page
+    table = page.table
+    qtbot.keyClicks(page.search, "sa")
+    qtbot.waitUntil(lambda: page.model.complete, timeout=5_000)
+    target = page.model.index(90, Column.NAME)
+    table.scrollTo(target)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualRect(target).center())
+    page.model.set_filter(query="sam")  # a search not finished yet when the read comes back
+    with db.transaction() as s:
+        s.execute(delete(Client).where(Client.last_name < "Name010"))
+    with qtbot.waitSignal(page.loadSettled, timeout=10_000):
+        page.reload_everything()
+    current = table.currentIndex()
+    assert current.isValid() and current.data() == "Name090, Sam"
