@@ -17,6 +17,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The suite runs two processes side by side, each waiting on its own background jobs: jobs made
+# nicer than the other process's busy test thread would only make the suite slower
+# (test_operation.py checks the niceness itself).
+os.environ.setdefault("CASELOAD_BACKGROUND_NICENESS", "0")
 
 from desktop.controllers.permissions import Actor  # noqa: E402
 from desktop.domain.models import Base  # noqa: E402

@@ -123,7 +123,7 @@ def lower_priority() -> None:
     check, a billing run and the list's own preparations; Linux lets one thread of a process
     be "nicer" than the others (elsewhere this is left alone: macOS and Windows would lower
     the whole process)."""
-    if sys.platform.startswith("linux") and not getattr(_THREAD, "lowered", False):
+    if sys.platform.startswith("linux") and BACKGROUND_NICENESS and not getattr(_THREAD, "lowered", False):
         _THREAD.lowered = True  # once per thread (pool threads run many jobs)
         try:
             me = threading.get_native_id()
@@ -132,7 +132,15 @@ def lower_priority() -> None:
             pass
 
 
-BACKGROUND_NICENESS = 10  # added to the thread's niceness (at most 19)
+# Added to a worker thread's niceness (at most 19); the environment may say otherwise.
+def _niceness(default: int = 10) -> int:
+    try:
+        return max(0, int(os.environ.get("CASELOAD_BACKGROUND_NICENESS", default)))
+    except ValueError:
+        return default
+
+
+BACKGROUND_NICENESS = _niceness()
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="caseload-job", initializer=lower_priority)
 _PENDING: set[Future[Any]] = set()
 POLL_MS = 5  # a finished job waits at most this long to be shown; the timer runs only while jobs do
