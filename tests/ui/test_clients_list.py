@@ -524,8 +524,9 @@ def test_a_letter_most_rows_hold_shows_a_screenful_at_once_then_the_exact_count(
     assert window.shown.text().startswith("80 shown for “\u2068s\u2069”")
 
 
-def test_a_selected_row_beyond_the_first_screenful_stays_selected_while_typing(
-        qtbot, db, practice, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def hundred_sams(db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A hundred clients named Sam, and the list's thresholds lowered so that a search of them
+    shows its first screenful (20 rows) before the rest, as a million clients' would."""
     from sqlalchemy import insert
 
     from desktop.controllers import roster as roster_module
@@ -540,6 +541,11 @@ def test_a_selected_row_beyond_the_first_screenful_stays_selected_while_typing(
                  search_key=make_search_key("Sam", f"Name{i:03d}")) for i in range(100)]
     with db.transaction() as s:
         s.execute(insert(Client), rows)
+
+
+def test_a_selected_row_beyond_the_first_screenful_stays_selected_while_typing(
+        qtbot, db, practice, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    hundred_sams(db, monkeypatch)
     window = open_window(practice["owner"])
     page = window.clients_page
     table = page.table
@@ -558,21 +564,13 @@ def test_reading_the_list_again_during_a_search_still_filling_keeps_the_chosen_c
     """A reload (the server came back) while a search is still being made: the row the person
     chose is found again by its record, even beyond the first rows found, and nothing fails
     although the new read has fewer rows."""
-    from sqlalchemy import delete, insert
+    from sqlalchemy import delete
 
-    from desktop.controllers import roster as roster_module
     from desktop.domain.models import Client
-    from desktop.domain.search import make_search_key
     from desktop.ui import roster_model
 
-    monkeypatch.setattr(roster_module, "CHECK_AT_ONCE", 5)
-    monkeypatch.setattr(roster_module, "WALK_SLICE", 16)
-    monkeypatch.setattr(roster_model, "SCREENFUL", 20)
+    hundred_sams(db, monkeypatch)
     monkeypatch.setattr(roster_model, "JOB_SLICE", 1)
-    rows = [dict(first_name="Sam", last_name=f"Name{i:03d}", status="active",
-                 search_key=make_search_key("Sam", f"Name{i:03d}")) for i in range(100)]
-    with db.transaction() as s:
-        s.execute(insert(Client), rows)
     window = open_window(practice["owner"])
     page = window.clients_page
     table = page.table
