@@ -71,3 +71,13 @@ def add_services(db: Database, *, time_zone: str = "") -> None:
                                    time_zone=time_zone))
         else:
             settings.time_zone = time_zone
+
+
+def assert_deletion_said(db: Database, said: str) -> None:
+    """What the status bar says after a deletion: never "permanently" on a practice server
+    (its disk keeps the rows for a while), "deleted permanently" on a practice file."""
+    if db.is_postgresql:
+        assert "was deleted from the practice" in said and "encrypted storage" in said
+        assert "permanently" not in said
+    else:
+        assert "deleted permanently" in said

@@ -35,7 +35,7 @@ from desktop.ui.dialogs.sign_in import SignInDialog
 from desktop.ui.list_export import documents_folder
 from desktop.ui.main_window import MainWindow
 from desktop.ui.profile import ProfileWindow
-from tests.helpers import PASSWORD, count
+from tests.helpers import PASSWORD, assert_deletion_said, count
 from tests.ui.test_profile_and_deletion import click_button, when_modal
 
 LEFT = Qt.MouseButton.LeftButton
@@ -496,12 +496,7 @@ def test_edit_and_delete_from_the_client_menu_use_the_usual_dialogs(qtbot, db, p
     choose(qtbot, window, "client", window.commands.delete)
     assert count(db, Client) == 1
     qtbot.waitUntil(lambda: "Hopper, Grace (Amazing Grace)" not in names(window))
-    said = window.statusBar().currentMessage()
-    if db.is_postgresql:  # never "permanently" there: the server's disk keeps the rows for a while
-        assert "was deleted from the practice" in said and "encrypted storage" in said
-        assert "permanently" not in said
-    else:
-        assert "deleted permanently" in said
+    assert_deletion_said(db, window.statusBar().currentMessage())
 
 
 # ------------------------------------------------------------------ export

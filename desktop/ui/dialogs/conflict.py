@@ -40,6 +40,17 @@ LONGEST_SHOWN = 1000  # characters of a value shown; an address can hold ten tho
 _UNBROKEN = re.compile(r"\S{25,}")
 
 
+
+def _stacked(widgets: tuple[QWidget, ...], *, margins: tuple[int, int, int, int], spacing: int) -> QVBoxLayout:
+    """``widgets`` one under the other at the top of a grid cell."""
+    layout = QVBoxLayout()
+    layout.setContentsMargins(*margins)
+    layout.setSpacing(spacing)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    return layout
+
 class Resolution(enum.Enum):
     SAVE_MERGED = "save merged"
     RELOAD = "reload"
@@ -192,13 +203,7 @@ class ConflictDialog(QDialog):
         who = QLabel(_who_changed(row))
         who.setObjectName(f"{row.key}WhoChanged")
         who.setStyleSheet(f"color: {DIMMED};")
-        column = QVBoxLayout()
-        column.setContentsMargins(6, 2, 0, 2)
-        column.setSpacing(0)
-        column.addWidget(field)
-        column.addWidget(who)
-        column.addStretch(1)
-        self.grid.addLayout(column, number, 0)
+        self.grid.addLayout(_stacked((field, who), margins=(6, 2, 0, 2), spacing=0), number, 0)
 
         group = QButtonGroup(self)
         keep = QRadioButton("Keep theirs")
@@ -213,13 +218,7 @@ class ConflictDialog(QDialog):
         yours = _Value(row.mine, use, f"{row.key}Mine")
         self.grid.addWidget(theirs, number, 1, Qt.AlignmentFlag.AlignTop)
         self.grid.addWidget(yours, number, 2, Qt.AlignmentFlag.AlignTop)
-        radios = QVBoxLayout()
-        radios.setContentsMargins(0, 0, 6, 0)
-        radios.setSpacing(2)
-        radios.addWidget(keep)
-        radios.addWidget(use)
-        radios.addStretch(1)
-        self.grid.addLayout(radios, number, 3)
+        self.grid.addLayout(_stacked((keep, use), margins=(0, 0, 6, 0), spacing=2), number, 3)
         field.setBuddy(use if mine else keep)
         self.choices[row.key] = (keep, use)
         self.values[row.key] = (theirs, yours)
