@@ -224,6 +224,7 @@ def type_steps(app: QApplication, search: QLineEdit, view: QTableView,
 @dataclass
 class OursResult:
     load_s: float = 0.0
+    first_rows_s: float | None = None  # the first screen painted while the rest was read
     rss_before_load: float = 0.0
     rss_after_load: float = 0.0
     rows: int = 0
@@ -261,6 +262,12 @@ def load_list(app: QApplication, window: MainWindow, result: OursResult) -> None
     page.loaded.connect(loop.quit)
     QTimer.singleShot(LOAD_TIMEOUT_S * 1000, loop.quit)
     started = time.perf_counter()
+
+    def first_rows() -> None:
+        page.table.viewport().repaint()
+        result.first_rows_s = time.perf_counter() - started
+
+    page.firstRowsShown.connect(first_rows)
     # As desktop.ui.app does: load() right after show(), so the window's file check and first
     # billing run wait for the list instead of reading the file beside it.
     window.show()
@@ -506,10 +513,12 @@ def report(args: argparse.Namespace, ours: OursResult, naive: NaiveResult | None
          max(naive.sort_later) if naive else None, ms)
 
     r.section("Loading and memory")
-    r.add("list ready and painted ²", secs(ours.load_s),
-          secs(naive.build_s) if naive else skipped, ratio(naive.build_s, ours.load_s) if naive else "—",
-          f"≤ {secs(target.ready_s)}" if target.ready_s else "—",
-          None if target.ready_s is None else ours.load_s <= target.ready_s)
+    first = ours.first_rows_s
+    r.add("first screen painted, the rest still read ⁴", secs(first) if first is not None else "not shown",
+          "—", "—", f"≤ {secs(target.ready_s)}" if target.ready_s else "—",
+          None if target.ready_s is None else first is not None and first <= target.ready_s)
+    r.add("whole list ready and painted ²", secs(ours.load_s),
+          secs(naive.build_s) if naive else skipped, ratio(naive.build_s, ours.load_s) if naive else "—")
     list_mb = ours.rss_after_load - ours.rss_before_load
     r.add("memory the list added (RSS growth)", mb(list_mb), mb(naive.growth_mb) if naive else skipped,
           ratio(naive.growth_mb, list_mb) if naive else "—")
@@ -540,6 +549,9 @@ def report(args: argparse.Namespace, ours: OursResult, naive: NaiveResult | None
           "naive: only building items, proxy and view from rows already in memory.")
     print("³ after the forced repaint, the rest Qt queued: deferred layout, status bar, and a second "
           "(queued) paint of what changed, which a person would not wait for twice.")
+    print("⁴ from show() to the first screen (Active, by name) painted from the rows read first; the "
+          "list says it is loading the rest, and searches, filters and sorts once the whole list is in. "
+          "The 3 s target (issue 17) is held to this; \"not shown\": the whole list came first.")
     print("Keystrokes run with Client status All, so both lists filter the same rows. Rows shown "
           "once each query is typed (ours matches every word anywhere in a row's search key; "
           "naive matches the whole string inside one cell):")

@@ -35,7 +35,7 @@ import enum
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import NamedTuple
@@ -172,6 +172,18 @@ class RosterData:
     texts: tuple[TextColumn, TextColumn, TextColumn] | None = None
 
 
+@dataclass(frozen=True)
+class FirstScreen:
+    """A list being read whose first rows are wanted before the rest (``Roster.fetch``): the
+    first ``rows`` rows of the name order in ``descending`` order that ``status`` shows, with
+    no search, handed to ``deliver`` (on a thread of the fetch's) as a RosterData of their own."""
+
+    status: StatusFilter
+    descending: bool
+    rows: int
+    deliver: Callable[[RosterData], None]
+
+
 @dataclass
 class Answer:
     """What the list shows for a search: ``slots`` in display order, all of them when
@@ -267,11 +279,11 @@ _STATE_CODES = bytes.maketrans(b"01", bytes([State.ACTIVE, State.INACTIVE]))
 class _InBackground:
     """``work()`` on a thread of its own; ``result()`` waits for it and returns or raises what it did."""
 
-    def __init__(self, work) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, work, name: str = "search index") -> None:  # type: ignore[no-untyped-def]
         self._work = work
         self._value: object = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="search index", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -292,16 +304,28 @@ class _InBackground:
         return self._value
 
 
-def _names_and_order(client_keys: list[str] | None, contacts: ContactColumns,
+def _client_keys(names: list[str] | None, search_keys: list[str] | None) -> list[str] | None:
+    """``queries.joined_client_names`` and ``joined_client_search_keys`` as one list: ids, given
+    names, family names, keys, versions, statuses. None if there are no clients; empty if the
+    two reads found different clients (one was added or deleted between them)."""
+    if names is None and search_keys is None:
+        return None
+    if names is None or search_keys is None or names[0] != search_keys[0]:
+        return []
+    ids, first, last, versions, statuses = names
+    return [ids, first, last, search_keys[1], versions, statuses]
+
+
+def _names_and_order(client_names: list[str] | None, contacts: ContactColumns,
                      pool: dict) -> tuple[tuple[list[str], list[str]] | None, np.ndarray]:  # type: ignore[type-arg]
-    """From ``queries.joined_client_keys`` and the contacts: the clients' given and family names
+    """From ``queries.joined_client_names`` and the contacts: the clients' given and family names
     (one object per distinct name, through ``pool``; None if a name held the separator) and
     every row's name order."""
-    if client_keys is None:
+    if client_names is None:
         names: tuple[list[str], list[str]] | None = ([], [])
     else:
-        n_clients = client_keys[0].count(queries.SEPARATOR) + 1
-        first, last = _split(client_keys[1], n_clients, pool), _split(client_keys[2], n_clients, pool)
+        n_clients = client_names[0].count(queries.SEPARATOR) + 1
+        first, last = _split(client_names[1], n_clients, pool), _split(client_names[2], n_clients, pool)
         names = (first, last) if first is not None and last is not None else None
     order = (_name_order(names[1] + contacts.last, names[0] + contacts.first) if names is not None
              else np.zeros(0, dtype=np.int32))
@@ -309,13 +333,13 @@ def _names_and_order(client_keys: list[str] | None, contacts: ContactColumns,
 
 
 def _index_of(client_keys: list[str] | None, contact_keys: Sequence[str] | str, n_contacts: int) -> SearchIndex | None:
-    """The search index of the clients' joined keys (``queries.joined_client_keys``) and the
+    """The search index of the clients' joined keys (``_client_keys``) and the
     contacts' keys (joined, or a list); None if a key held the separator (the list is then
     searched without it). Each part is encoded once, with no copy of it joined to the other."""
     separator = queries.SEPARATOR
     parts = []
     try:
-        if client_keys is not None:
+        if client_keys:
             n_clients = client_keys[0].count(separator) + 1
             parts.append(SearchIndex.from_joined(client_keys[3].encode("utf-8", "surrogatepass"), n_clients))
         if n_contacts:
@@ -326,24 +350,33 @@ def _index_of(client_keys: list[str] | None, contact_keys: Sequence[str] | str, 
     return SearchIndex.joined(parts) if parts else SearchIndex.build([])
 
 
+def _after(first: _InBackground, work):  # type: ignore[no-untyped-def]
+    """``work()`` once ``first`` is done, however it ended."""
+    with contextlib.suppress(BaseException):
+        first.result()
+    return work()
+
+
 def _index_of_keys(keys: list[str]) -> SearchIndex:
     return SearchIndex.build(keys)
 
 
 def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _InBackground,
                     pool: dict) -> ClientColumns | None:  # type: ignore[type-arg]
-    """``queries.joined_client_keys`` and ``joined_client_columns`` as ClientColumns (None if
-    they must be read row by row), with the names ``early`` (``_names_and_index``) split."""
+    """``_client_keys`` and ``queries.joined_client_columns`` as ClientColumns (None if they
+    must be read row by row), with the names ``early`` (``_names_and_order``) split."""
     if keys is None or joined is None:
         if keys is None and joined is None:
             return ClientColumns([], [], [], [], [], [], [], b"", [], [], [])  # type: ignore[arg-type]
         return None
-    ids_, preferred, dob, email, phone, status, clinician, versions = joined
+    if len(keys) != 6:
+        return None
+    ids_, preferred, dob, email, phone, clinician, versions = joined
     ids = _ascending_ids(ids_)
-    if ids is None or keys[0] != ids_ or len(keys) != 5:
+    if ids is None or keys[0] != ids_:
         return None
     n = len(ids)
-    codes = status[::2].encode("ascii", "replace")
+    codes = keys[5][::2].encode("ascii", "replace")
     texts = (_split(preferred, n, pool), _split(dob, n, pool), _whole(email, n), _whole(phone, n),
              _whole(keys[3], n))
     numbers = (_numbers(clinician, n), _numbers(versions, n))
@@ -441,8 +474,12 @@ class Roster:
             self._matches.clear()
             self.keys_generation += 1
 
-    def fetch(self) -> RosterData:
-        """Read everything the actor may see. Safe to call off the GUI thread."""
+    def fetch(self, first_screen: FirstScreen | None = None) -> RosterData:
+        """Read everything the actor may see. Safe to call off the GUI thread.
+
+        With ``first_screen``, the rows it asks for are read apart as soon as the name order
+        is known and handed over while the rest is still being read (a million clients take
+        seconds): the window paints them first."""
         who = self._who
         pool: dict = {}
         with self.db.reading() as s:
@@ -462,9 +499,14 @@ class Roster:
             # Each statement sees the database as it is when it runs: the watermark read above
             # makes the next refresh read again whatever changed in between, and a row added
             # or deleted in between shows as different ids, which are then read row by row.
-            keys = queries.joined_client_keys(s, who)
-            early = _InBackground(partial(_names_and_order, keys, k, pool))
-            indexing = _InBackground(partial(_index_of, keys, k.keys, len(k.ids)))
+            names = queries.joined_client_names(s, who)
+            early = _InBackground(partial(_names_and_order, names, k, pool), "name order")
+            showing = None if first_screen is None else _InBackground(
+                partial(self._first_screen, first_screen, names, k.ids, early, clinicians), "first screen")
+            keys = _client_keys(names, queries.joined_client_search_keys(s, who))
+            del names
+            # (After the name order: the first screen waits for that, and nothing for the index.)
+            indexing = _InBackground(partial(_after, early, partial(_index_of, keys, k.keys, len(k.ids))))
             c = _client_columns(keys, queries.joined_client_columns(s, who), early, pool)
             del keys
             row_by_row = c is None
@@ -472,6 +514,8 @@ class Roster:
                 c = ClientColumns(*_columns(queries.client_tuples(s, who), len(ClientColumns._fields),
                                             _SHARED_CLIENT_COLUMNS, pool))
         del pool
+        if showing is not None:
+            showing.result()  # long done, as a rule: no session of this read outlives it
         if row_by_row:  # the names, order and index made early came from another read
             with contextlib.suppress(Exception):
                 early.result()
@@ -485,6 +529,41 @@ class Roster:
                  _text_column(c.keys, n_c, k.keys, n_k))
         # The index is still being built: the list is shown without waiting for it.
         return RosterData(clinicians, c, k, watermark, order, indexing, texts)
+
+    def _first_screen(self, wanted: FirstScreen, names: list[str] | None, contact_ids: Sequence[int],
+                      early: _InBackground, clinicians: dict[int, str]) -> None:
+        """``wanted``'s rows, from the clients' names read (``queries.joined_client_names``), the
+        contacts' ids and the name order ``early`` makes, read whole in a session of their own.
+
+        Only a help: anything unexpected (a name holding the separator, a failed read) and
+        nothing is handed over; the whole list follows either way."""
+        try:
+            split_names, order = early.result()
+            if split_names is None or not len(order):
+                return
+            n_clients = len(split_names[0])
+            codes = names[4][::2].encode("ascii", "replace") if names is not None else b""
+            if len(codes) != n_clients or n_clients + len(contact_ids) != len(order):
+                return
+            states = np.frombuffer(codes.translate(_STATE_CODES) + bytes([State.CONTACT]) * len(contact_ids),
+                                   dtype=np.uint8)
+            ordered = order[::-1] if wanted.descending else order
+            first = np.sort(ordered[_SHOWN_NP[wanted.status][states[ordered]]][:wanted.rows])
+            client_ids = (np.fromstring(names[0], dtype=np.int64, sep=queries.SEPARATOR) if names is not None
+                          else np.zeros(0, dtype=np.int64))
+            if len(client_ids) != n_clients or not len(first):
+                return
+            split = int(np.searchsorted(first, n_clients))
+            chosen_clients = client_ids[first[:split]].tolist()
+            chosen_contacts = [int(contact_ids[int(slot) - n_clients]) for slot in first[split:]]
+            with self.db.reading() as s:
+                c = ClientColumns(*_columns(queries.client_tuples(s, self._who, ids=chosen_clients),
+                                            len(ClientColumns._fields)))
+                k = ContactColumns(*_columns(queries.contact_tuples(s, self._who, ids=chosen_contacts),
+                                             len(ContactColumns._fields)))
+            wanted.deliver(RosterData(clinicians, c, k, watermark=0))
+        except Exception:  # noqa: BLE001  (the whole list follows; a real fault is met there)
+            pass
 
     def install(self, data: RosterData) -> None:
         """Replace what is held with ``data`` (column by column, no per-row calls)."""
@@ -1059,13 +1138,32 @@ def _ranks(values: Sequence, key) -> np.ndarray:  # type: ignore[no-untyped-def,
     return ranks
 
 
+def _rank_pairs(values: Sequence[str], one, other) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Each value's rank by ``one`` and by ``other``, like two ``_ranks`` but with one pass over
+    the values: each distinct value is numbered, ranked both ways, and the numbers mapped."""
+    distinct = list(set(values))
+    number = {v: i for i, v in enumerate(distinct)}
+    numbers = np.empty(len(values), dtype=np.int32)
+    for start in range(0, len(values), PIECE):
+        piece = values[start:start + PIECE]
+        numbers[start:start + len(piece)] = np.fromiter(map(number.__getitem__, piece), dtype=np.int32,
+                                                        count=len(piece))
+    ranked = []
+    for key in (one, other):
+        keys = [key(v) for v in distinct]
+        rank_of_key = {k: i for i, k in enumerate(sorted(set(keys)))}
+        ranked.append(np.fromiter(map(rank_of_key.__getitem__, keys), dtype=np.int32, count=len(keys))[numbers])
+    return ranked[0], ranked[1]
+
+
 def _name_order(last: Sequence[str], first: Sequence[str]) -> np.ndarray:
     """Slots in ``name_sort_key`` order: folded family name, folded given name, then their
     case-folded spellings, ties in slot order (the key compares those four in turn)."""
     if not last:
         return np.zeros(0, dtype=np.int32)
-    keys = (_ranks(first, str.casefold), _ranks(last, str.casefold), _ranks(first, fold), _ranks(last, fold))
-    return np.lexsort(keys).astype(np.int32)
+    first_folded, first_cased = _rank_pairs(first, fold, str.casefold)
+    last_folded, last_cased = _rank_pairs(last, fold, str.casefold)
+    return np.lexsort((first_cased, last_cased, first_folded, last_folded)).astype(np.int32)
 
 
 UNIQUE_TEXT_WIDTH = 64

@@ -6,6 +6,7 @@ They return plain tuples, column by column, as cheaply as the driver allows:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -71,8 +72,8 @@ def clinician_names(session: Session) -> dict[int, str]:
     return dict(session.execute(select(PracticeUser.id, PracticeUser.display_name)).all())
 
 
-def client_tuples(session: Session, who: Visibility, *,
-                  changed_after: int | None = None) -> CursorResult[Any]:
+def client_tuples(session: Session, who: Visibility, *, changed_after: int | None = None,
+                  ids: Sequence[int] | None = None) -> CursorResult[Any]:
     # Text casts, so the driver hands over ready strings and no per-row type
     # conversion runs for 100,000 rows ("" for a missing value).
     stmt = select(Client.id, Client.first_name, Client.last_name,
@@ -84,6 +85,8 @@ def client_tuples(session: Session, who: Visibility, *,
     stmt = visible_clients(stmt, who)
     if changed_after is not None:
         stmt = stmt.where(Client.change_seq > changed_after)
+    if ids is not None:
+        stmt = stmt.where(Client.id.in_(ids))
     # In id order: the roster finds a slot by bisecting the ids.
     return session.connection().execute(stmt.order_by(Client.id))
 
@@ -100,14 +103,16 @@ def client_ids(session: Session, who: Visibility) -> set[int]:
     return set(session.connection().execute(visible_client_ids(who)).scalars())
 
 
-def contact_tuples(session: Session, who: Visibility, *,
-                   changed_after: int | None = None) -> CursorResult[Any]:
+def contact_tuples(session: Session, who: Visibility, *, changed_after: int | None = None,
+                   ids: Sequence[int] | None = None) -> CursorResult[Any]:
     stmt = select(Contact.id, Contact.first_name, Contact.last_name,
                   func.coalesce(Contact.email, ""), func.coalesce(Contact.phone, ""),
                   Contact.search_key, Contact.version)
     stmt = visible_contacts(stmt, who)
     if changed_after is not None:
         stmt = stmt.where(Contact.change_seq > changed_after)
+    if ids is not None:
+        stmt = stmt.where(Contact.id.in_(ids))
     return session.connection().execute(stmt.order_by(Contact.id))
 
 
@@ -130,21 +135,29 @@ def _joined(session: Session, stmt: Select) -> list[str] | None:  # type: ignore
     return None if row[0] is None else list(row)
 
 
-def joined_client_keys(session: Session, who: Visibility) -> list[str] | None:
-    """Ids, names, search keys and versions of the clients, joined (``_joined``): read apart
-    from the other columns so the search index and the name order can be made while those
-    are read (the versions tell a row changed in between)."""
-    stmt = select(Client.id, Client.first_name, Client.last_name, Client.search_key, Client.version)
+_STATUS_CODE = case((Client.status == "inactive", "1"), else_="0")
+
+
+def joined_client_names(session: Session, who: Visibility) -> list[str] | None:
+    """Ids, names, versions and statuses ("0" active, "1" inactive) of the clients, joined
+    (``_joined``): read first and apart from the rest, so the name order and the first screen
+    can be made while the rest is read (the versions tell a row changed in between)."""
+    stmt = select(Client.id, Client.first_name, Client.last_name, Client.version, _STATUS_CODE)
     return _joined(session, visible_clients(stmt, who).order_by(Client.id))
+
+
+def joined_client_search_keys(session: Session, who: Visibility) -> list[str] | None:
+    """Ids and search keys of the clients, joined (``_joined``): the search index is made from
+    them while the other columns are read."""
+    return _joined(session, visible_clients(select(Client.id, Client.search_key), who).order_by(Client.id))
 
 
 def joined_client_columns(session: Session, who: Visibility) -> list[str] | None:
     """The other columns of ``client_tuples`` joined (``_joined``), in its order without the
-    names and the key, the status as "0" (active) or "1" (inactive) and a missing clinician as 0."""
+    names, the status and the key, a missing clinician as 0."""
     stmt = select(Client.id, func.coalesce(Client.preferred_name, ""),
                   func.coalesce(cast(Client.date_of_birth, String), ""),
                   func.coalesce(Client.email, ""), func.coalesce(Client.phone, ""),
-                  case((Client.status == "inactive", "1"), else_="0"),
                   func.coalesce(Client.clinician_id, 0), Client.version)
     return _joined(session, visible_clients(stmt, who).order_by(Client.id))
 

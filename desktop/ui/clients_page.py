@@ -19,6 +19,7 @@ import ctypes
 import datetime as dt
 import sys
 from collections.abc import Iterable
+from functools import partial
 from typing import NamedTuple
 
 from PySide6.QtCore import (
@@ -68,12 +69,12 @@ from PySide6.QtWidgets import (
 from desktop.controllers.clients import ClientsController, StatusFilter
 from desktop.controllers.errors import CaseloadError, NotSignedIn
 from desktop.controllers.permissions import Action, Actor
-from desktop.controllers.roster import Column, Kind, Roster, RosterData
+from desktop.controllers.roster import Column, FirstScreen, Kind, Roster, RosterData
 from desktop.domain.models import ClientStatus
 from desktop.domain.search import display_name
 from desktop.ui import activity
 from desktop.ui.operation import Outcome, attempt, in_background, lower_priority
-from desktop.ui.roster_model import IdRole, KindRole, RosterModel
+from desktop.ui.roster_model import SCREENFUL, IdRole, KindRole, RosterModel
 from desktop.ui.widgets import ColumnFitter, ask_portal_switch_off
 
 STATUS_CHOICES = ("Active", "Inactive")
@@ -284,6 +285,12 @@ class _OrderSignals(QObject):
     done = Signal(int, object)
 
 
+class _FirstRows(QObject):
+    """Carries a load's first screen (``Roster.fetch``) from its thread to the window's."""
+
+    arrived = Signal(int, object)  # the load's number, its RosterData
+
+
 class _PrepareOrders(QRunnable):
     """Sorts every column on a pool thread after a load, so a header click finds it ready."""
 
@@ -319,6 +326,7 @@ class ClientsPage(QWidget):
     sessionEnded = Signal(str)  # the practice refused this person (deactivated, role changed): why
     loaded = Signal()
     loadSettled = Signal()  # a background load is over, loaded or not
+    firstRowsShown = Signal()  # the first screen of a list still being read is shown
     newClientRequested = Signal()  # the empty practice's New client button
     statusApplied = Signal(str)  # the Client status filter now applied (a StatusFilter value)
     currentRowChanged = Signal()  # another row is current, or the current row's data changed
@@ -335,6 +343,9 @@ class ClientsPage(QWidget):
         self._drop_after_step: set[int] = set()
         self._loading = False
         self._loaded = False
+        self._loads = 0  # background loads begun: a first screen belongs to the latest only
+        self._first_rows = _FirstRows(self)
+        self._first_rows.arrived.connect(self._first_rows_arrived)
         self._refresh_after_load = False
         self._reload_after_load = False
         # When the list was last known to match the database (a read, or the change watcher
@@ -756,9 +767,26 @@ class ClientsPage(QWidget):
         if not quietly:
             self.countsChanged.emit("Loading clients…")
         self._loading = True
+        self._loads += 1
+        fetch = self.roster.fetch
+        if not self._loaded and not quietly and self.model.sort_column is Column.NAME \
+                and not self.model.query.strip():
+            # A big practice takes seconds to read: its first screen is shown as soon as the
+            # name order is known (docs/rules.md, "Lists").
+            fetch = partial(fetch, FirstScreen(self.model.status_filter, self.model.descending, SCREENFUL,
+                                               partial(self._first_rows.arrived.emit, self._loads)))
         # On a pool thread, with its own database session; a refusal is said where the counts go.
-        in_background(self, "The list could not be loaded", self.roster.fetch, self._fetched,
+        in_background(self, "The list could not be loaded", fetch, self._fetched,
                       report=self.countsChanged.emit)
+
+    def _first_rows_arrived(self, load: int, data: RosterData) -> None:
+        if load != self._loads or not self._loading or self._loaded:
+            return  # the whole list is in already, or another load began
+        rows = Roster(self.roster.db, self.actor)
+        rows.install(data)
+        self.model.show_first_rows(rows, self.model.status_filter, self.model.descending)
+        self._shown_changed()
+        self.firstRowsShown.emit()
 
     def reload_everything(self) -> None:
         """Read the whole list again, in the background, keeping it readable, its selection and
@@ -804,6 +832,8 @@ class ClientsPage(QWidget):
 
     def _take(self, outcome: Outcome[RosterData]) -> None:
         if not outcome or outcome.value is None:
+            if self.model.first_rows_only:
+                self.model.forget_rows()  # the rest could not be read: no half a list
             if outcome.error is None:  # a bug, reported by the crash handler: never hang "Loading"
                 self.countsChanged.emit("The list could not be loaded.")
             elif self._loaded:
@@ -916,6 +946,8 @@ class ClientsPage(QWidget):
         return changed
 
     def summary(self) -> str:
+        if self._loading and not self._loaded:
+            return "Loading the rest of the clients…" if self.model.first_rows_only else "Loading clients…"
         active, inactive, contacts = self.roster.counts()
         shown, exact = self.model.shown()
         parts = [_count(active, "active client", "active clients"), f"{inactive:,} inactive",

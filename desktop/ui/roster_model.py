@@ -57,6 +57,9 @@ class RosterModel(QAbstractTableModel):
     def __init__(self, roster: Roster, parent: Any = None) -> None:
         super().__init__(parent)
         self.roster = roster
+        self._own = roster  # ``roster`` is another only while a list's first rows are shown
+        self._first_view: tuple[StatusFilter, bool] | None = None
+        self._first_slots: np.ndarray = np.zeros(0, dtype=np.int32)
         self._slots: np.ndarray = np.zeros(0, dtype=np.int32)
         self.complete = True
         self.estimate: int | None = 0
@@ -117,7 +120,8 @@ class RosterModel(QAbstractTableModel):
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        if index.column() == Column.STATUS and self.may_change_status(self._slots[index.row()]):
+        if index.column() == Column.STATUS and not self.first_rows_only \
+                and self.may_change_status(self._slots[index.row()]):
             return _EDITABLE
         return _PLAIN
 
@@ -172,13 +176,40 @@ class RosterModel(QAbstractTableModel):
 
     def forget_rows(self) -> None:
         """Show no rows: called before the roster is read again, whose slots name other rows
-        (the page chooses its rows again by their records afterwards)."""
+        (the page chooses its rows again by their records afterwards). First rows shown
+        (``show_first_rows``) are dropped: the model shows its own roster again."""
         self._finishing.stop()
         self._job = None
         self.beginResetModel()
-        self._slots = np.zeros(0, dtype=np.int32)
+        self.roster, self._first_view = self._own, None
+        self._first_slots = self._slots = np.zeros(0, dtype=np.int32)
         self.complete, self.estimate = True, 0
         self.endResetModel()
+
+    @property
+    def first_rows_only(self) -> bool:
+        """Whether the rows shown are a list's first rows, read before the rest of it."""
+        return self._first_view is not None
+
+    def show_first_rows(self, rows: Roster, status: StatusFilter, descending: bool) -> None:
+        """Show ``rows`` (``Roster.fetch``'s first screen, in a roster of their own) while the
+        whole list is still being read, for ``status`` in name order (``descending``) with no
+        search; under another search, status or sort, no rows until the list is in.
+
+        They can be opened but not changed (their Status cells are no drop-downs); the page
+        puts the whole list in their place with ``forget_rows`` and its own roster."""
+        self._finishing.stop()
+        self._job = None
+        self.beginResetModel()
+        self.roster, self._first_view = rows, (StatusFilter(status), descending)
+        self._first_slots = rows.filter(status, "", Column.NAME, descending)
+        self._slots = self._first_slots if self._first_fits() else np.zeros(0, dtype=np.int32)
+        self.complete, self.estimate = True, len(self._slots)
+        self.endResetModel()
+
+    def _first_fits(self) -> bool:
+        return (self.status_filter, self.descending) == self._first_view \
+            and self.sort_column is Column.NAME and not self.query.strip()
 
     def _search(self, *, whole: bool = False) -> Answer:
         return self.roster.search(self.status_filter, self.query, self.sort_column, self.descending,
@@ -193,6 +224,12 @@ class RosterModel(QAbstractTableModel):
         stays selected."""
         self._finishing.stop()
         self._job = None
+        if self.first_rows_only:  # the list is still being read: its first rows, or none
+            self.beginResetModel()
+            self._slots = self._first_slots if self._first_fits() else np.zeros(0, dtype=np.int32)
+            self.complete, self.estimate = True, len(self._slots)
+            self.endResetModel()
+            return
         answer = self._search(whole=whole)
         if not answer.complete and self._installs == self.roster.installs:
             # (After the roster was read again, slots name other rows: the page chooses its

@@ -22,6 +22,7 @@ from desktop.controllers.roster import (
     ClientColumns,
     Column,
     ContactColumns,
+    FirstScreen,
     Roster,
     RosterData,
     State,
@@ -299,3 +300,73 @@ def test_a_client_changed_between_the_two_reads_of_a_load_is_read_again(db, prac
     assert roster.refresh()
     assert [roster.name(s) for s in roster.filter("all")] == ["King, Ada", "Turing, Alan"]
     assert [roster.name(s) for s in roster.filter("all", "king")] == ["King, Ada"]
+
+
+def small_practice(db, practice) -> None:  # type: ignore[no-untyped-def]
+    """Clients of both statuses with names that fold (accents, case) and tie, and contacts."""
+    from desktop.controllers.contacts import ContactsController
+
+    owner = practice["owner"]
+    clients, contacts = ClientsController(db), ContactsController(db)
+    names = [("Çelik", "Ayşe"), ("celik", "ayse"), ("Øster", "Bo"), ("van Gogh", "Vincent"), ("Łukasz", "Anna"),
+             ("Smith", "Sam"), ("smith", "Sam"), ("Zed", "Zoë"), ("Abel", "Ann"), ("Moreno", "Lía"),
+             ("Nguyễn", "Văn"), ("李", "小龍"), ("Adams", "Al"), ("Baker", "Bea")]
+    for number, (last, first) in enumerate(names):
+        cid = clients.add_client(owner, first_name=first, last_name=last, email=f"{first.lower()}{number}@example.org",
+                                 phone=f"555 01{number:02}")
+        if number % 3 == 1:
+            clients.set_status(owner, cid, "inactive", reason="moved")
+    for last, first in (("Celik", "Deniz"), ("Baker", "Bo"), ("Ørsted", "Hans")):
+        contacts.add_contact(owner, first_name=first, last_name=last)
+
+
+@pytest.mark.parametrize(("status", "descending"), [(StatusFilter.ACTIVE, False), (StatusFilter.INACTIVE, True),
+                                                    (StatusFilter.ALL, False), (StatusFilter.ACTIVE, True)])
+def test_the_first_screen_handed_over_early_is_the_start_of_the_whole_list(db, practice, status, descending) -> None:  # type: ignore[no-untyped-def]
+    """What the window paints while a big practice is read is what the whole list begins with:
+    the same rows, in the same order, with the same values."""
+    small_practice(db, practice)
+    owner = practice["owner"]
+    handed: list[RosterData] = []
+    roster = Roster(db, owner)
+    roster.install(roster.fetch(FirstScreen(status, descending, 4, handed.append)))
+    assert len(handed) == 1
+    first = Roster(db, owner)
+    first.install(handed[0])
+
+    def shown(r: Roster) -> list[tuple[str, ...]]:
+        return [tuple(r.text(s, column) for column in Column)
+                for s in r.filter(status, "", Column.NAME, descending)[:4]]
+
+    assert len(first) == 4 and shown(first) == shown(roster)
+
+
+def test_no_first_screen_of_an_empty_practice_and_the_list_still_loads(db, practice) -> None:  # type: ignore[no-untyped-def]
+    handed: list[RosterData] = []
+    roster = Roster(db, practice["owner"])
+    roster.install(roster.fetch(FirstScreen(StatusFilter.ACTIVE, False, 6, handed.append)))
+    assert handed == [] and roster.filter("all").tolist() == []
+
+
+def test_a_client_added_between_the_names_and_the_keys_is_read_row_by_row(db, practice, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The list reads the clients' names, then their keys: a client added in between would
+    give the two reads different rows; the list then reads every row whole instead."""
+    from desktop.storage import queries
+
+    owner = practice["owner"]
+    clients = ClientsController(db)
+    clients.add_client(owner, first_name="Ada", last_name="Lovelace")
+    read_keys = queries.joined_client_search_keys
+
+    def added_meanwhile(session, who):  # type: ignore[no-untyped-def]
+        clients.add_client(owner, first_name="Alan", last_name="Turing", email="alan@example.org")
+        return read_keys(session, who)
+
+    monkeypatch.setattr(queries, "joined_client_search_keys", added_meanwhile)
+    roster = Roster(db, owner)
+    roster.load()
+    shown = [(roster.name(s), roster.text(s, Column.EMAIL)) for s in roster.filter("all")]
+    assert shown in ([("Lovelace, Ada", "")], [("Lovelace, Ada", ""), ("Turing, Alan", "alan@example.org")])
+    roster.refresh()
+    assert [(roster.name(s), roster.text(s, Column.EMAIL)) for s in roster.filter("all", "turing")] == [
+        ("Turing, Alan", "alan@example.org")]

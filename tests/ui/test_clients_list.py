@@ -586,3 +586,74 @@ def test_reading_the_list_again_during_a_search_still_filling_keeps_the_chosen_c
         page.reload_everything()
     current = table.currentIndex()
     assert current.isValid() and current.data() == "Name090, Sam"
+
+
+@pytest.fixture
+def slow_read(monkeypatch):  # type: ignore[no-untyped-def]
+    """The list's read held after the clients' names (as a million clients' takes seconds) until
+    ``release`` is set; ``fail`` makes it fail there instead."""
+    import threading
+
+    from desktop.storage import queries
+    from desktop.storage.errors import DatabaseUnavailable
+
+    release, fail = threading.Event(), threading.Event()
+    read_columns = queries.joined_client_columns
+
+    def held(session, who):  # type: ignore[no-untyped-def]
+        release.wait(20)
+        if fail.is_set():
+            raise DatabaseUnavailable("The practice database could not be reached.")
+        return read_columns(session, who)
+
+    monkeypatch.setattr(queries, "joined_client_columns", held)
+    yield release, fail
+    release.set()
+
+
+def open_while_reading(qtbot, db, tmp_path, actor):  # type: ignore[no-untyped-def]
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(Practice(db), actor, settings)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    with qtbot.waitSignal(window.clients_page.firstRowsShown, timeout=10_000):
+        window.load()
+    return window
+
+
+def test_the_first_rows_show_while_the_rest_is_read_and_the_whole_list_replaces_them(
+        qtbot, db, tmp_path, practice, people, slow_read):  # type: ignore[no-untyped-def]
+    release, _fail = slow_read
+    window = open_while_reading(qtbot, db, tmp_path, practice["owner"])
+    page = window.clients_page
+    first = ["Hopper, Grace", "Lovelace, Ada", "Lovelace, Byron", "Turing, Alan"]
+    assert names(window) == first
+    assert window.shown.text() == "Loading the rest of the clients…"
+    status = page.model.index(0, Column.STATUS)
+    assert not status.flags() & Qt.ItemFlag.ItemIsEditable  # a row read early is not changed from here
+    # A search before the list is in shows nothing rather than a search of the first rows only.
+    qtbot.keyClicks(page.search, "ada")
+    assert names(window) == [] and page.list_area.currentWidget() is page.table
+    assert window.shown.text() == "Loading the rest of the clients…"
+    page.search.clear()
+    assert names(window) == first
+    qtbot.keyClicks(page.search, "love")
+    with qtbot.waitSignal(page.loaded, timeout=10_000):
+        release.set()
+    assert names(window) == ["Lovelace, Ada", "Lovelace, Byron"]  # what was typed meanwhile applies
+    assert window.shown.text().startswith("2 shown for “\u2068love\u2069” · 3 active clients")
+    assert page.model.index(0, Column.STATUS).flags() & Qt.ItemFlag.ItemIsEditable
+
+
+def test_a_list_whose_rest_cannot_be_read_drops_its_first_rows_and_says_so(
+        qtbot, db, tmp_path, practice, people, slow_read):  # type: ignore[no-untyped-def]
+    release, fail = slow_read
+    window = open_while_reading(qtbot, db, tmp_path, practice["owner"])
+    page = window.clients_page
+    assert len(names(window)) == 4
+    fail.set()
+    with qtbot.waitSignal(page.loadSettled, timeout=10_000):
+        release.set()
+    assert names(window) == []
+    assert window.shown.text() == "The practice database could not be reached."

@@ -40,7 +40,6 @@ LONGEST_SHOWN = 1000  # characters of a value shown; an address can hold ten tho
 _UNBROKEN = re.compile(r"\S{25,}")
 
 
-
 def _stacked(widgets: tuple[QWidget, ...], *, margins: tuple[int, int, int, int], spacing: int) -> QVBoxLayout:
     """``widgets`` one under the other at the top of a grid cell."""
     layout = QVBoxLayout()
@@ -50,6 +49,7 @@ def _stacked(widgets: tuple[QWidget, ...], *, margins: tuple[int, int, int, int]
         layout.addWidget(widget)
     layout.addStretch(1)
     return layout
+
 
 class Resolution(enum.Enum):
     SAVE_MERGED = "save merged"
