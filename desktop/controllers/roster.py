@@ -824,12 +824,18 @@ class Roster:
                   Column.EMAIL: self.email}[column]
         return [v.casefold() if v else LAST for v in pick(values)]
 
-    def compute_orders(self) -> tuple[int, dict[Column, np.ndarray]]:
-        """Every column's order not yet cached, for a pool thread to prepare ahead of a click."""
+    def has_order(self, column: Column) -> bool:
+        """Whether ``column``'s order is made (a sort by it costs milliseconds, not seconds)."""
+        cached = self._orders.get(column)
+        return cached is not None and len(cached) == len(self.ids)
+
+    def compute_orders(self, columns: Sequence[Column] = tuple(Column)) -> tuple[int, dict[Column, np.ndarray]]:
+        """The orders of ``columns`` (every column) not yet made, for a pool thread to prepare
+        ahead of a click, or while a click waits for one."""
         generation = self.generation
         orders = {}
-        for column in Column:
-            if column not in self._orders:
+        for column in columns:
+            if not self.has_order(column):
                 orders[column] = self._column_order(column)
         return generation, orders
 

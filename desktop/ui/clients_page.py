@@ -292,19 +292,21 @@ class _FirstRows(QObject):
 
 
 class _PrepareOrders(QRunnable):
-    """Sorts every column on a pool thread after a load, so a header click finds it ready."""
+    """Sorts ``columns`` (every column) on a pool thread: after a load, so a header click finds
+    them ready, or while a click waits for one. ``done`` says when, even if it failed."""
 
-    def __init__(self, roster: Roster) -> None:
+    def __init__(self, roster: Roster, columns: tuple[Column, ...] = tuple(Column)) -> None:
         super().__init__()
         self.roster = roster
+        self.columns = columns
         self.signals = _OrderSignals()
 
     def run(self) -> None:
         lower_priority()  # keystrokes come first
         try:
-            generation, orders = self.roster.compute_orders()
+            generation, orders = self.roster.compute_orders(self.columns)
         except Exception:  # noqa: BLE001  (only a head start: a click sorts on the spot)
-            return
+            generation, orders = -1, {}
         self.signals.done.emit(generation, orders)
 
 
@@ -346,6 +348,7 @@ class ClientsPage(QWidget):
         self._loads = 0  # background loads begun: a first screen belongs to the latest only
         self._first_rows = _FirstRows(self)
         self._first_rows.arrived.connect(self._first_rows_arrived)
+        self._sorting: dict[Column, _PrepareOrders] = {}  # orders being made for a waiting sort
         self._refresh_after_load = False
         self._reload_after_load = False
         # When the list was last known to match the database (a read, or the change watcher
@@ -356,6 +359,7 @@ class ClientsPage(QWidget):
         self.model = RosterModel(roster, self)
         self.model.statusChangeRequested.connect(self._status_requested)
         self.model.answerCompleted.connect(self._shown_changed)
+        self.model.sortWaiting.connect(self._sort_elsewhere)
         self.model.chosen_rows = self._chosen_rows
 
         self.search = QLineEdit()
@@ -920,6 +924,36 @@ class ClientsPage(QWidget):
     def _orders_ready(self, generation: int, orders) -> None:  # type: ignore[no-untyped-def]
         self.roster.adopt_orders(generation, orders)
         release_free_memory()
+        self._sort_ready()
+
+    def _sort_elsewhere(self, column: int) -> None:
+        """A header click waits for its column's order: made on a pool thread, the window
+        answering meanwhile (the rows keep their order until it is made)."""
+        self._shown_changed()
+        wanted = Column(column)
+        if wanted in self._sorting:
+            return  # already being made
+        job = _PrepareOrders(self.roster, (wanted,))
+        self._sorting[wanted] = job
+        job.signals.done.connect(lambda generation, orders: self._sorted_elsewhere(wanted, generation, orders))
+        QThreadPool.globalInstance().start(job)
+
+    def _sorted_elsewhere(self, column: Column, generation: int, orders) -> None:  # type: ignore[no-untyped-def]
+        self._sorting.pop(column, None)
+        self.roster.adopt_orders(generation, orders)
+        waiting = self.model.waiting_sort
+        if waiting is not None and waiting[0] is column and not self.roster.has_order(column):
+            self.model.waiting_sort = None  # made for rows read since, or failed: sort here
+            self.model.sort_column, self.model.descending = waiting
+            self.model.apply()
+            self._shown_changed()
+            return
+        self._sort_ready()
+
+    def _sort_ready(self) -> None:
+        if self.model.waiting_sort is not None and self.roster.has_order(self.model.waiting_sort[0]):
+            self.model.sort_ready()
+            self._shown_changed()
 
     def refresh_from_database(self) -> bool:
         """Pick up others' changes, keeping the selection and the scroll position."""
@@ -953,7 +987,9 @@ class ClientsPage(QWidget):
         parts = [_count(active, "active client", "active clients"), f"{inactive:,} inactive",
                  _count(contacts, "contact", "contacts")]
         query = self.model.query.strip()
-        if shown is None:
+        if self.model.waiting_sort is not None:
+            prefix = f"Sorting by {self.model.waiting_sort[0].title}…"
+        elif shown is None:
             prefix = "Searching" + (f" for “{isolate(query)}”" if query else "") + "…"
         else:
             prefix = (f"{shown:,}" if exact else f"about {about(shown)}") + " shown" + (

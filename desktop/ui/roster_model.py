@@ -44,6 +44,9 @@ _INACTIVE_FG = QBrush(QColor(110, 110, 110))
 # Rows found before the first paint of a search (a tall screen shows about 80); the rest
 # of a search most rows match is found while the window is idle (``Roster.search``).
 SCREENFUL = 200
+# From this many rows, a sort by a column whose order is not made yet waits for it to be made
+# on a pool thread (seconds at a million rows) instead of freezing the window meanwhile.
+SORT_ELSEWHERE_ROWS = 200_000
 OPEN_HINT = "Double-click or press Enter to open the profile."
 CHANGE_HINT = "Click to change the status."
 
@@ -53,6 +56,7 @@ class RosterModel(QAbstractTableModel):
 
     statusChangeRequested = Signal(int, str)  # client id, new status value
     answerCompleted = Signal()  # every matching row is now listed (the count is exact)
+    sortWaiting = Signal(int)  # a sort waits for this column's order (``sort``, ``sort_ready``)
 
     def __init__(self, roster: Roster, parent: Any = None) -> None:
         super().__init__(parent)
@@ -76,6 +80,7 @@ class RosterModel(QAbstractTableModel):
         self.query = ""
         self.sort_column = Column.NAME
         self.descending = False
+        self.waiting_sort: tuple[Column, bool] | None = None
         self._italic = QFont()
         self._italic.setItalic(True)
 
@@ -147,9 +152,24 @@ class RosterModel(QAbstractTableModel):
         return False
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort by ``column``. In a big list whose order by it is not made yet, the rows keep
+        their order and ``sortWaiting`` asks for it to be made elsewhere; ``sort_ready`` sorts."""
         activity.mark()
-        self.sort_column = Column(column)
-        self.descending = order == Qt.SortOrder.DescendingOrder
+        wanted = (Column(column), order == Qt.SortOrder.DescendingOrder)
+        if len(self.roster) >= SORT_ELSEWHERE_ROWS and not self.roster.has_order(wanted[0]) \
+                and not self.first_rows_only:
+            self.waiting_sort = wanted
+            self.sortWaiting.emit(int(wanted[0]))
+            return
+        self.waiting_sort = None
+        self.sort_column, self.descending = wanted
+        self.apply()
+
+    def sort_ready(self) -> None:
+        """An order was made (or could not be): the sort waiting for it, if it is ready, is made."""
+        if self.waiting_sort is None or not self.roster.has_order(self.waiting_sort[0]):
+            return
+        (self.sort_column, self.descending), self.waiting_sort = self.waiting_sort, None
         self.apply()
 
     # -------------------------------------------------------------- filtering
@@ -182,6 +202,8 @@ class RosterModel(QAbstractTableModel):
         self._job = None
         self.beginResetModel()
         self.roster, self._first_view = self._own, None
+        if self.waiting_sort is not None:  # the new rows' orders are made anew: sort when read
+            (self.sort_column, self.descending), self.waiting_sort = self.waiting_sort, None
         self._first_slots = self._slots = np.zeros(0, dtype=np.int32)
         self.complete, self.estimate = True, 0
         self.endResetModel()

@@ -657,3 +657,41 @@ def test_a_list_whose_rest_cannot_be_read_drops_its_first_rows_and_says_so(
         release.set()
     assert names(window) == []
     assert window.shown.text() == "The practice database could not be reached."
+
+
+def test_a_sort_whose_order_is_not_made_yet_waits_for_it_without_freezing_the_window(
+        qtbot, open_window, practice, people, monkeypatch):  # type: ignore[no-untyped-def]
+    """At a million rows, ordering by email takes seconds: the click says "Sorting by Email…",
+    the rows keep their order and the window keeps answering until the order is made."""
+    import threading
+
+    from desktop.controllers.roster import Roster
+    from desktop.ui import clients_page, roster_model
+
+    monkeypatch.setattr(roster_model, "SORT_ELSEWHERE_ROWS", 1)  # as if the practice were big
+    monkeypatch.setattr(clients_page, "PREPARE_ORDERS_AFTER_MS", 600_000)  # no head start
+    made, sorting_on = threading.Event(), []
+    column_order = Roster._column_order
+
+    def slow(self, column):  # type: ignore[no-untyped-def]
+        if column is Column.EMAIL:
+            sorting_on.append(threading.current_thread() is threading.main_thread())
+            made.wait(20)
+        return column_order(self, column)
+
+    monkeypatch.setattr(Roster, "_column_order", slow)
+    window = open_window(practice["owner"])
+    page = window.clients_page
+    header = page.table.horizontalHeader()
+    by_name = names(window)
+    x = header.sectionViewportPosition(Column.EMAIL) + header.sectionSize(Column.EMAIL) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
+    assert names(window) == by_name
+    assert window.shown.text().startswith("Sorting by Email…")
+    qtbot.keyClicks(page.search, "lovelace")  # the window answers meanwhile, in the old order
+    assert names(window) == ["Lovelace, Ada", "Lovelace, Byron"]
+    page.search.clear()
+    made.set()
+    qtbot.waitUntil(lambda: names(window)[:2] == ["Lovelace, Ada", "Hopper, Grace"], timeout=10_000)
+    assert window.shown.text().startswith("4 shown")
+    assert sorting_on == [False]  # made on a pool thread, once
