@@ -52,8 +52,8 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import common  # noqa: E402  (also puts the repository on sys.path)
-from common import median, ms, percentile, ratio  # noqa: E402
-from PySide6.QtCore import QDate, QElapsedTimer, QEventLoop, Qt, QTimer  # noqa: E402
+from common import Stalls, median, ms, percentile, ratio  # noqa: E402
+from PySide6.QtCore import QDate, QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QListWidget, QTableView, QWidget  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
@@ -104,30 +104,6 @@ def settle(app: QApplication) -> None:
 def weekday_back(days: int) -> dt.date:
     day = dt.date.today() - dt.timedelta(days=days)
     return day - dt.timedelta(days=day.weekday())  # a Monday: the next four clicks are weekdays
-
-
-class Stalls:
-    """Records the longest gap between ticks of a 5 ms timer on the GUI thread."""
-
-    def __init__(self) -> None:
-        self.timer = QTimer()
-        self.timer.setInterval(5)
-        self.timer.timeout.connect(self._tick)
-        self.clock = QElapsedTimer()
-        self.longest_ms = 0
-
-    def start(self) -> None:
-        self.longest_ms = 0
-        self.clock.start()
-        self.timer.start()
-
-    def _tick(self) -> None:
-        self.longest_ms = max(self.longest_ms, self.clock.restart())
-
-    def stop(self) -> float:
-        self.timer.stop()
-        self.longest_ms = max(self.longest_ms, self.clock.elapsed())
-        return self.longest_ms / 1000
 
 
 @dataclass

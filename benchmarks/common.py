@@ -303,6 +303,32 @@ def quiet_offscreen_plugin() -> None:
 
 # ---------------------------------------------------------------- statistics and printing
 
+class Stalls:
+    """Records the longest gap between ticks of a 5 ms timer on the GUI thread."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QElapsedTimer, QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.clock = QElapsedTimer()
+        self.longest_ms = 0
+
+    def start(self) -> None:
+        self.longest_ms = 0
+        self.clock.start()
+        self.timer.start()
+
+    def _tick(self) -> None:
+        self.longest_ms = max(self.longest_ms, self.clock.restart())
+
+    def stop(self) -> float:
+        self.timer.stop()
+        self.longest_ms = max(self.longest_ms, self.clock.elapsed())
+        return self.longest_ms / 1000
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """The p-th percentile (0–100), linear between closest ranks."""
     ordered = sorted(values)

@@ -235,6 +235,10 @@ class OursResult:
     backspaced: list[float] = field(default_factory=list)
     status: dict[str, list[float]] = field(default_factory=dict)
     sort_first: dict[str, float] = field(default_factory=dict)
+    # A first click whose order is made on a pool thread: until the rows are sorted, and the
+    # longest the window did not answer meanwhile.
+    sort_first_sorted: dict[str, float] = field(default_factory=dict)
+    sort_first_stall: float = 0.0
     sort_cached: list[float] = field(default_factory=list)
     shown: dict[str, int] = field(default_factory=dict)
     max_rows_asked: int = 0
@@ -316,8 +320,17 @@ def measure_ours(app: QApplication, window: MainWindow, repeat: int, result: Our
         painted, _idle = timed(app, partial(click_header, table, column), table)
         if column is Column.NAME:
             result.sort_cached.append(painted)
-        else:
-            result.sort_first[column.title] = painted
+            continue
+        result.sort_first[column.title] = painted
+        if page.model.waiting_sort is not None:  # its order is made on a pool thread
+            waited = time.perf_counter()
+            stalls = common.Stalls()
+            stalls.start()
+            while page.model.waiting_sort is not None:
+                app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+            table.viewport().repaint()
+            result.sort_first_stall = max(result.sort_first_stall, stalls.stop())
+            result.sort_first_sorted[column.title] = painted + time.perf_counter() - waited
     for _ in range(repeat):
         for column in SORT_COLUMNS:
             for _flip in range(2):
@@ -507,6 +520,12 @@ def report(args: argparse.Namespace, ours: OursResult, naive: NaiveResult | None
          median(naive.sort_first) if naive else None, ms)
     both("first click on a column, max", max(first_sorts), max(naive.sort_first) if naive else None,
          ms, target.sort_s, f"≤ {ms(target.sort_s)}")
+    if ours.sort_first_sorted:
+        waited = ours.sort_first_sorted
+        r.add(f"  order made on a pool thread ({len(waited)} of {len(first_sorts)}): until sorted, max",
+              ms(max(waited.values())), "—", "—")
+        r.add("  longest the window did not answer meanwhile", ms(ours.sort_first_stall), "—", "—",
+              f"≤ {ms(target.sort_s)}", ours.sort_first_stall <= target.sort_s)
     both("later clicks (cached order), median", median(ours.sort_cached),
          median(naive.sort_later) if naive else None, ms, target.sort_s, f"≤ {ms(target.sort_s)}")
     both("later clicks (cached order), max", max(ours.sort_cached),

@@ -829,12 +829,15 @@ class Roster:
         cached = self._orders.get(column)
         return cached is not None and len(cached) == len(self.ids)
 
-    def compute_orders(self, columns: Sequence[Column] = tuple(Column)) -> tuple[int, dict[Column, np.ndarray]]:
+    def compute_orders(self, columns: Sequence[Column] = tuple(Column),
+                       pause: Callable[[], None] | None = None) -> tuple[int, dict[Column, np.ndarray]]:
         """The orders of ``columns`` (every column) not yet made, for a pool thread to prepare
-        ahead of a click, or while a click waits for one."""
+        ahead of a click, or while a click waits for one; ``pause()`` is called before each."""
         generation = self.generation
         orders = {}
         for column in columns:
+            if pause is not None:
+                pause()
             if not self.has_order(column):
                 orders[column] = self._column_order(column)
         return generation, orders
@@ -1131,9 +1134,18 @@ class MatchJob:
 PIECE = 32_768
 
 
+def _distinct(values: Sequence) -> set:  # type: ignore[type-arg]
+    """The distinct ``values``, gathered a piece at a time: one ``set()`` of a million values
+    holds the interpreter for tens of milliseconds, and the window's thread waits for it."""
+    distinct: set = set()  # type: ignore[type-arg]
+    for start in range(0, len(values), PIECE):
+        distinct.update(values[start:start + PIECE])
+    return distinct
+
+
 def _ranks(values: Sequence, key) -> np.ndarray:  # type: ignore[no-untyped-def,type-arg]
     """Each value's rank by ``key`` (equal keys, equal ranks), with the key made once a distinct value."""
-    keyed = {v: key(v) for v in set(values)}
+    keyed = {v: key(v) for v in _distinct(values)}
     rank_of_key = {k: i for i, k in enumerate(sorted(set(keyed.values())))}
     rank = {v: rank_of_key[k] for v, k in keyed.items()}
     ranks = np.empty(len(values), dtype=np.int32)
@@ -1147,7 +1159,7 @@ def _ranks(values: Sequence, key) -> np.ndarray:  # type: ignore[no-untyped-def,
 def _rank_pairs(values: Sequence[str], one, other) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
     """Each value's rank by ``one`` and by ``other``, like two ``_ranks`` but with one pass over
     the values: each distinct value is numbered, ranked both ways, and the numbers mapped."""
-    distinct = list(set(values))
+    distinct = list(_distinct(values))
     number = {v: i for i, v in enumerate(distinct)}
     numbers = np.empty(len(values), dtype=np.int32)
     for start in range(0, len(values), PIECE):
@@ -1183,10 +1195,14 @@ def _unique_text_order(values: Sequence[str], n: int) -> np.ndarray:
         folded = [v or LAST_BYTES for v in values.casefolded(n)]
     else:
         folded = [v.casefold().encode("utf-8", "surrogatepass") if v else LAST_BYTES for v in values[:n]]
-    if max(map(len, folded), default=0) > UNIQUE_TEXT_WIDTH:
+    # (Each step a piece at a time, its end included: freeing a million values at once holds
+    # the interpreter as long as making them.)
+    if max((max(map(len, folded[start:start + PIECE])) for start in range(0, n, PIECE)),
+           default=0) > UNIQUE_TEXT_WIDTH:
         return np.array(sorted(range(n), key=folded.__getitem__), dtype=np.int32)
     array_ = np.empty(n, dtype=f"S{UNIQUE_TEXT_WIDTH}")
     for start in range(0, n, PIECE):
         array_[start:start + PIECE] = folded[start:start + PIECE]
-    del folded
+    while folded:
+        del folded[-PIECE:]
     return np.argsort(array_, kind="stable").astype(np.int32)

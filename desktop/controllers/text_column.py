@@ -53,6 +53,17 @@ class TextColumn(Sequence[str]):
         self._n = self._stored
         self._changed: dict[int, str] = {}
         self._is_changed = np.zeros(self._stored, dtype=bool)
+        self._plain: bool | None = None  # ``_plain_ascii``, once asked
+
+    def _plain_ascii(self) -> bool:
+        """Whether the joined text is all ASCII with no value holding the separator: asked of
+        numpy, which leaves the interpreter free meanwhile (``bytes.isascii`` and ``count``
+        over a million values would hold it for tens of milliseconds)."""
+        if self._plain is None:
+            raw = np.frombuffer(self._data, dtype=np.uint8)
+            self._plain = bool(len(raw) == 0 or raw.max() < 0x80) \
+                and int(np.count_nonzero(raw == _SEP[0])) == self._stored
+        return self._plain
 
     def __len__(self) -> int:
         return self._n
@@ -101,7 +112,7 @@ class TextColumn(Sequence[str]):
         another thread while values are set or added (what changed is read in one step)."""
         n = self._n if n is None else min(n, self._n)
         stored = min(n, self._stored)
-        if self._data.isascii() and self._data.count(_SEP) == self._stored:  # no value holds it
+        if self._plain_ascii():  # (and no value holds the separator)
             # A piece of rows at a time: one call over all of them would hold the interpreter.
             folded: list[bytes] = []
             starts = self._starts

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import sys
+import time
 from collections.abc import Iterable
 from functools import partial
 from typing import NamedTuple
@@ -104,6 +105,10 @@ def release_free_memory() -> None:
 
 ROW_HEIGHT = 26
 PREPARE_ORDERS_AFTER_MS = 1000
+# The orders prepared ahead of a click wait before each column while the list had a gesture
+# within ORDERS_YIELD_AFTER_S, for at most ORDERS_YIELD_MAX_S at a time.
+ORDERS_YIELD_AFTER_S = 1.0
+ORDERS_YIELD_MAX_S = 10.0
 # How the columns share the list's width until the person resizes one, and how
 # narrow each may get when the window is made smaller (below the sum of these
 # the list scrolls sideways instead of cutting columns off).
@@ -295,19 +300,32 @@ class _PrepareOrders(QRunnable):
     """Sorts ``columns`` (every column) on a pool thread: after a load, so a header click finds
     them ready, or while a click waits for one. ``done`` says when, even if it failed."""
 
-    def __init__(self, roster: Roster, columns: tuple[Column, ...] = tuple(Column)) -> None:
+    def __init__(self, roster: Roster, columns: tuple[Column, ...] = tuple(Column), *,
+                 waited_for: bool = False) -> None:
         super().__init__()
         self.roster = roster
         self.columns = columns
+        self.waited_for = waited_for
         self.signals = _OrderSignals()
 
     def run(self) -> None:
         lower_priority()  # keystrokes come first
+        # A head start gives way to the person: a column's order holds the interpreter now and
+        # then for a few milliseconds, which a keystroke would wait for.
+        pause = None if self.waited_for else _while_the_list_is_busy
         try:
-            generation, orders = self.roster.compute_orders(self.columns)
+            generation, orders = self.roster.compute_orders(self.columns, pause)
         except Exception:  # noqa: BLE001  (only a head start: a click sorts on the spot)
             generation, orders = -1, {}
         self.signals.done.emit(generation, orders)
+
+
+def _while_the_list_is_busy() -> None:
+    """Wait while someone types, sorts or filters in the list (at most ``ORDERS_YIELD_MAX_S``)."""
+    waited = 0.0
+    while activity.busy(ORDERS_YIELD_AFTER_S) and waited < ORDERS_YIELD_MAX_S:
+        time.sleep(0.05)
+        waited += 0.05
 
 
 class Row(NamedTuple):
@@ -349,6 +367,7 @@ class ClientsPage(QWidget):
         self._first_rows = _FirstRows(self)
         self._first_rows.arrived.connect(self._first_rows_arrived)
         self._sorting: dict[Column, _PrepareOrders] = {}  # orders being made for a waiting sort
+        self._sort_pool = QThreadPool(self)
         self._refresh_after_load = False
         self._reload_after_load = False
         # When the list was last known to match the database (a read, or the change watcher
@@ -933,10 +952,12 @@ class ClientsPage(QWidget):
         wanted = Column(column)
         if wanted in self._sorting:
             return  # already being made
-        job = _PrepareOrders(self.roster, (wanted,))
+        job = _PrepareOrders(self.roster, (wanted,), waited_for=True)
         self._sorting[wanted] = job
         job.signals.done.connect(lambda generation, orders: self._sorted_elsewhere(wanted, generation, orders))
-        QThreadPool.globalInstance().start(job)
+        # A pool of its own: the shared one's threads may all be busy with work that waits
+        # (the head start above, billing), and the person waits for this.
+        self._sort_pool.start(job)
 
     def _sorted_elsewhere(self, column: Column, generation: int, orders) -> None:  # type: ignore[no-untyped-def]
         self._sorting.pop(column, None)

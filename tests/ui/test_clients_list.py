@@ -695,3 +695,33 @@ def test_a_sort_whose_order_is_not_made_yet_waits_for_it_without_freezing_the_wi
     qtbot.waitUntil(lambda: names(window)[:2] == ["Lovelace, Ada", "Hopper, Grace"], timeout=10_000)
     assert window.shown.text().startswith("4 shown")
     assert sorting_on == [False]  # made on a pool thread, once
+
+
+def test_orders_prepared_ahead_wait_while_someone_types_in_the_list(
+        qtbot, open_window, practice, people, monkeypatch):  # type: ignore[no-untyped-def]
+    """The sort orders made after a load (a head start for a header click) hold the
+    interpreter now and then: before each column they wait while the person types."""
+    import threading
+    import time
+
+    from desktop.ui import clients_page
+
+    monkeypatch.setattr(clients_page, "ORDERS_YIELD_AFTER_S", 0.6)
+    window = open_window(practice["owner"])
+    page = window.clients_page
+    qtbot.keyClicks(page.search, "lo")
+    columns: list[float] = []
+    started = time.monotonic()
+
+    def pause_then_note() -> None:
+        clients_page._while_the_list_is_busy()
+        columns.append(time.monotonic() - started)
+
+    worker = threading.Thread(target=lambda: page.roster.compute_orders((Column.EMAIL, Column.PHONE),
+                                                                        pause_then_note))
+    worker.start()
+    qtbot.wait(300)
+    assert not columns  # typed a moment ago: no column is begun
+    qtbot.keyClicks(page.search, "v")  # more typing keeps it waiting
+    worker.join(timeout=5)
+    assert len(columns) == 2 and columns[0] >= 0.85
