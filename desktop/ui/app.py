@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from desktop.controllers.access import SignedIn
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice, open_practice, where
+from desktop.ui import activity
 from desktop.ui.operation import attempt
 
 
@@ -41,12 +43,23 @@ class GarbageCollector(QObject):
     cycle would then be deleted from that thread, in the middle of whatever the
     GUI thread is doing: a crash. So automatic collection is switched off and
     this timer does the same work, at the same thresholds, on the GUI thread.
+
+    A background read can make hundreds of thousands of objects between two checks
+    (a day of 50,000 appointments: 300 ms to scan, the window frozen meanwhile). Such a
+    crowd is not scanned but frozen (``gc.freeze``: set aside, never scanned, still freed
+    when its last reference goes); what froze is scanned again (``reclaim``) once every
+    ``RECLAIM_EVERY_S`` at most, at a moment nobody is typing, sorting or filtering in the list.
     """
+
+    FREEZE_ABOVE = 20_000  # new objects: scanning more takes longer than a frame
+    RECLAIM_EVERY_S = 300.0
+    QUIET_S = 5.0
 
     def __init__(self, parent: QObject, interval_ms: int = 500) -> None:
         super().__init__(parent)
         self.thresholds = gc.get_threshold()
         gc.disable()
+        self.reclaimed_at = time.monotonic()
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.check)
@@ -55,9 +68,20 @@ class GarbageCollector(QObject):
     @Slot()
     def check(self) -> None:
         young, middle, old = gc.get_count()
-        if young > self.thresholds[0]:
+        if young > self.FREEZE_ABOVE:
+            gc.freeze()
+        elif young > self.thresholds[0]:
             generation = 2 if old > self.thresholds[2] else 1 if middle > self.thresholds[1] else 0
             gc.collect(generation)
+        if gc.get_freeze_count() and time.monotonic() - self.reclaimed_at >= self.RECLAIM_EVERY_S \
+                and not activity.busy(self.QUIET_S):
+            self.reclaim()
+
+    def reclaim(self) -> None:
+        """Scan what was frozen, with everything else, and free what is garbage among it."""
+        self.reclaimed_at = time.monotonic()
+        gc.unfreeze()
+        gc.collect()
 
 
 def make_application(argv: list[str] | None = None) -> QApplication:

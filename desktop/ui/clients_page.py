@@ -287,7 +287,19 @@ class StatusChangeCommand(QUndoCommand):
 
 
 class _OrderSignals(QObject):
-    done = Signal(int, object)
+    done = Signal(int, object)  # generation, orders (-1 and none: it failed)
+    sorted = Signal(int, int, object)  # a waited-for job's column, generation, orders
+
+
+_SORT_POOL: list[QThreadPool] = []
+
+
+def _sort_pool() -> QThreadPool:
+    """The threads that make an order a person waits for: not the shared pool, whose threads
+    may all be busy with work that waits; not a page's child either, whose end would wait."""
+    if not _SORT_POOL:
+        _SORT_POOL.append(QThreadPool())
+    return _SORT_POOL[0]
 
 
 class _FirstRows(QObject):
@@ -317,7 +329,10 @@ class _PrepareOrders(QRunnable):
             generation, orders = self.roster.compute_orders(self.columns, pause)
         except Exception:  # noqa: BLE001  (only a head start: a click sorts on the spot)
             generation, orders = -1, {}
-        self.signals.done.emit(generation, orders)
+        if self.waited_for:
+            self.signals.sorted.emit(int(self.columns[0]), generation, orders)
+        else:
+            self.signals.done.emit(generation, orders)
 
 
 def _while_the_list_is_busy() -> None:
@@ -367,7 +382,7 @@ class ClientsPage(QWidget):
         self._first_rows = _FirstRows(self)
         self._first_rows.arrived.connect(self._first_rows_arrived)
         self._sorting: dict[Column, _PrepareOrders] = {}  # orders being made for a waiting sort
-        self._sort_pool = QThreadPool(self)
+        self._first_wanted: FirstScreen | None = None  # what the latest load's first screen shows
         self._refresh_after_load = False
         self._reload_after_load = False
         # When the list was last known to match the database (a read, or the change watcher
@@ -796,18 +811,21 @@ class ClientsPage(QWidget):
                 and not self.model.query.strip():
             # A big practice takes seconds to read: its first screen is shown as soon as the
             # name order is known (docs/rules.md, "Lists").
-            fetch = partial(fetch, FirstScreen(self.model.status_filter, self.model.descending, SCREENFUL,
-                                               partial(self._first_rows.arrived.emit, self._loads)))
+            wanted = FirstScreen(self.model.status_filter, self.model.descending, SCREENFUL,
+                                 partial(self._first_rows.arrived.emit, self._loads))
+            self._first_wanted = wanted
+            fetch = partial(fetch, wanted)
         # On a pool thread, with its own database session; a refusal is said where the counts go.
         in_background(self, "The list could not be loaded", fetch, self._fetched,
                       report=self.countsChanged.emit)
 
     def _first_rows_arrived(self, load: int, data: RosterData) -> None:
-        if load != self._loads or not self._loading or self._loaded:
+        if load != self._loads or not self._loading or self._loaded or self._first_wanted is None:
             return  # the whole list is in already, or another load began
         rows = Roster(self.roster.db, self.actor)
         rows.install(data)
-        self.model.show_first_rows(rows, self.model.status_filter, self.model.descending)
+        wanted = self._first_wanted  # the view they were read for, whatever is chosen since
+        self.model.show_first_rows(rows, wanted.status, wanted.descending)
         self._shown_changed()
         self.firstRowsShown.emit()
 
@@ -842,6 +860,11 @@ class ClientsPage(QWidget):
         self.as_of.show()
 
     @property
+    def loaded_whole(self) -> bool:
+        """Whether the list holds every row it may show (not nothing, nor a load's first rows)."""
+        return self._loaded and not self.model.first_rows_only
+
+    @property
     def loading(self) -> bool:
         """Whether a background load is under way."""
         return self._loading
@@ -866,7 +889,8 @@ class ClientsPage(QWidget):
                     QTimer.singleShot(0, self, self.reload_everything)
             return
         known = self._known_states()
-        chosen = self._chosen_records() if self._loaded else None
+        # (Rows chosen among a load's first rows are chosen again in the whole list.)
+        chosen = self._chosen_records() if self._loaded or self.model.first_rows_only else None
         scroll = self.table.verticalScrollBar().value()
         self.model.forget_rows()  # the old slots would name other rows of the new read
         self.roster.install(outcome.value)
@@ -926,6 +950,11 @@ class ClientsPage(QWidget):
             model.clearCurrentIndex()
 
     def _installed(self) -> None:
+        waiting = self.model.waiting_sort
+        if waiting is not None and not self.roster.has_order(waiting[0]):
+            # Still waited for, on the new rows: made elsewhere again, not here.
+            self._sorting.pop(waiting[0], None)
+            self._sort_elsewhere(int(waiting[0]))
         self._loaded = True
         self.read_at, self._behind = dt.datetime.now().astimezone(), False
         self.as_of.hide()
@@ -954,17 +983,21 @@ class ClientsPage(QWidget):
             return  # already being made
         job = _PrepareOrders(self.roster, (wanted,), waited_for=True)
         self._sorting[wanted] = job
-        job.signals.done.connect(lambda generation, orders: self._sorted_elsewhere(wanted, generation, orders))
+        job.signals.sorted.connect(self._sorted_elsewhere)
         # A pool of its own: the shared one's threads may all be busy with work that waits
         # (the head start above, billing), and the person waits for this.
-        self._sort_pool.start(job)
+        _sort_pool().start(job)
 
-    def _sorted_elsewhere(self, column: Column, generation: int, orders) -> None:  # type: ignore[no-untyped-def]
-        self._sorting.pop(column, None)
+    def _sorted_elsewhere(self, column: int, generation: int, orders) -> None:  # type: ignore[no-untyped-def]
+        made = Column(column)
+        self._sorting.pop(made, None)
         self.roster.adopt_orders(generation, orders)
         waiting = self.model.waiting_sort
-        if waiting is not None and waiting[0] is column and not self.roster.has_order(column):
-            self.model.waiting_sort = None  # made for rows read since, or failed: sort here
+        if waiting is not None and waiting[0] is made and not self.roster.has_order(made):
+            if generation >= 0:  # made for rows that changed meanwhile: made again for these
+                self._sort_elsewhere(column)
+                return
+            self.model.waiting_sort = None  # it failed: sorted here, as a small list is
             self.model.sort_column, self.model.descending = waiting
             self.model.apply()
             self._shown_changed()

@@ -521,6 +521,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def export_list(self) -> None:
         """Exactly what the list shows now (taken before the file dialog), as CSV."""
+        if not self.clients_page.loaded_whole:
+            self.statusBar().showMessage("The list is still being read; export it once it is in.", 10_000)
+            return
         titles, rows = self.clients_page.shown_table()
         model = self.clients_page.model
         clients, contacts = model.matches_with(model.status_filter)

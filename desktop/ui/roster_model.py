@@ -110,7 +110,7 @@ class RosterModel(QAbstractTableModel):
             text = self.roster.text(slot, column)
             if column is Column.NAME:
                 return f"{text}\n{OPEN_HINT}"
-            if column is Column.STATUS and self.may_change_status(slot):
+            if column is Column.STATUS and not self.first_rows_only and self.may_change_status(slot):
                 return f"{text}\n{CHANGE_HINT}"
             return text or None
         if role == IdRole:
@@ -202,8 +202,6 @@ class RosterModel(QAbstractTableModel):
         self._job = None
         self.beginResetModel()
         self.roster, self._first_view = self._own, None
-        if self.waiting_sort is not None:  # the new rows' orders are made anew: sort when read
-            (self.sort_column, self.descending), self.waiting_sort = self.waiting_sort, None
         self._first_slots = self._slots = np.zeros(0, dtype=np.int32)
         self.complete, self.estimate = True, 0
         self.endResetModel()

@@ -362,6 +362,9 @@ def test_a_client_added_between_the_names_and_the_keys_is_read_row_by_row(db, pr
         clients.add_client(owner, first_name="Alan", last_name="Turing", email="alan@example.org")
         return read_keys(session, who)
 
+    from desktop.controllers.roster import _client_keys
+
+    assert _client_keys(["1\x1f2", "A\x1fB", "C\x1fD", "1\x1f1", "0\x1f0"], ["1\x1f2\x1f3", "a\x1fb\x1fc"]) == []
     monkeypatch.setattr(queries, "joined_client_search_keys", added_meanwhile)
     roster = Roster(db, owner)
     roster.load()

@@ -24,6 +24,7 @@ def earlier_widgets_are_gone() -> Iterator[None]:
     """
     if QApplication.instance() is not None:
         QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.unfreeze()  # what the application's collector set aside (GarbageCollector.check) too
     gc.collect()
     yield
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QModelIndex, QPoint, QSettings, Qt
 from PySide6.QtWidgets import QApplication, QComboBox
 
 from desktop.controllers.clients import ClientsController
@@ -623,27 +623,75 @@ def open_while_reading(qtbot, db, tmp_path, actor):  # type: ignore[no-untyped-d
 
 
 def test_the_first_rows_show_while_the_rest_is_read_and_the_whole_list_replaces_them(
-        qtbot, db, tmp_path, practice, people, slow_read):  # type: ignore[no-untyped-def]
+        qtbot, db, tmp_path, practice, people, slow_read, monkeypatch):  # type: ignore[no-untyped-def]
+    from desktop.ui import clients_page
+
+    monkeypatch.setattr(clients_page, "SCREENFUL", 3)  # a screen of three rows, of the four listed
     release, _fail = slow_read
     window = open_while_reading(qtbot, db, tmp_path, practice["owner"])
     page = window.clients_page
-    first = ["Hopper, Grace", "Lovelace, Ada", "Lovelace, Byron", "Turing, Alan"]
+    first = ["Hopper, Grace", "Lovelace, Ada", "Lovelace, Byron"]
     assert names(window) == first
     assert window.shown.text() == "Loading the rest of the clients…"
     status = page.model.index(0, Column.STATUS)
     assert not status.flags() & Qt.ItemFlag.ItemIsEditable  # a row read early is not changed from here
+    assert "change the status" not in status.data(Qt.ItemDataRole.ToolTipRole)
+    window.export_list()  # not a file of a few rows, nor of none
+    assert window.statusBar().currentMessage() == "The list is still being read; export it once it is in."
     # A search before the list is in shows nothing rather than a search of the first rows only.
     qtbot.keyClicks(page.search, "ada")
     assert names(window) == [] and page.list_area.currentWidget() is page.table
     assert window.shown.text() == "Loading the rest of the clients…"
     page.search.clear()
     assert names(window) == first
+    page.table.selectRow(1)  # chosen among the first rows: still chosen in the whole list
+    with qtbot.waitSignal(page.loaded, timeout=10_000):
+        release.set()
+    assert names(window) == [*first, "Turing, Alan"]
+    assert page.table.currentIndex().data() == "Lovelace, Ada"
+    assert page.table.selectionModel().isRowSelected(1, QModelIndex())
+    assert page.model.index(0, Column.STATUS).flags() & Qt.ItemFlag.ItemIsEditable
+
+
+def test_first_rows_read_for_one_view_are_not_shown_in_another(
+        qtbot, db, tmp_path, practice, people, slow_read, monkeypatch):  # type: ignore[no-untyped-def]
+    """A sort chosen while the first rows are read: they were picked for A to Z, so Z to A shows
+    none of them; back to A to Z, they are shown."""
+    import threading
+
+    from desktop.storage import queries
+
+    release, _fail = slow_read
+    picked = threading.Event()
+    read_rows = queries.client_tuples
+
+    def held(session, who, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("ids") is not None:
+            picked.wait(20)
+        return read_rows(session, who, **kwargs)
+
+    monkeypatch.setattr(queries, "client_tuples", held)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(Practice(db), practice["owner"], settings)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    window.load()
+    page = window.clients_page
+    header = page.table.horizontalHeader()
+    x = header.sectionViewportPosition(Column.NAME) + header.sectionSize(Column.NAME) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
+    assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+    with qtbot.waitSignal(page.firstRowsShown, timeout=10_000):
+        picked.set()
+    assert names(window) == []
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
+    assert names(window) == ["Hopper, Grace", "Lovelace, Ada", "Lovelace, Byron", "Turing, Alan"]
     qtbot.keyClicks(page.search, "love")
     with qtbot.waitSignal(page.loaded, timeout=10_000):
         release.set()
     assert names(window) == ["Lovelace, Ada", "Lovelace, Byron"]  # what was typed meanwhile applies
     assert window.shown.text().startswith("2 shown for “\u2068love\u2069” · 3 active clients")
-    assert page.model.index(0, Column.STATUS).flags() & Qt.ItemFlag.ItemIsEditable
 
 
 def test_a_list_whose_rest_cannot_be_read_drops_its_first_rows_and_says_so(
@@ -691,10 +739,14 @@ def test_a_sort_whose_order_is_not_made_yet_waits_for_it_without_freezing_the_wi
     qtbot.keyClicks(page.search, "lovelace")  # the window answers meanwhile, in the old order
     assert names(window) == ["Lovelace, Ada", "Lovelace, Byron"]
     page.search.clear()
+    # Someone else changes a client meanwhile: the order being made is of the rows before.
+    ClientsController(page.roster.db).edit_client(practice["manager"], people["grace"], 1, email="a@example.org")
+    assert page.refresh_from_database()
     made.set()
-    qtbot.waitUntil(lambda: names(window)[:2] == ["Lovelace, Ada", "Hopper, Grace"], timeout=10_000)
+    qtbot.waitUntil(lambda: names(window)[:2] == ["Hopper, Grace", "Lovelace, Ada"]
+                    and page.model.waiting_sort is None, timeout=10_000)
     assert window.shown.text().startswith("4 shown")
-    assert sorting_on == [False]  # made on a pool thread, once
+    assert sorting_on == [False, False]  # made on a pool thread, and again for the changed rows
 
 
 def test_orders_prepared_ahead_wait_while_someone_types_in_the_list(
@@ -707,21 +759,20 @@ def test_orders_prepared_ahead_wait_while_someone_types_in_the_list(
     from desktop.ui import clients_page
 
     monkeypatch.setattr(clients_page, "ORDERS_YIELD_AFTER_S", 0.6)
+    monkeypatch.setattr(clients_page, "PREPARE_ORDERS_AFTER_MS", 600_000)  # started by hand below
     window = open_window(practice["owner"])
     page = window.clients_page
     qtbot.keyClicks(page.search, "lo")
-    columns: list[float] = []
+    job = clients_page._PrepareOrders(page.roster, (Column.EMAIL, Column.PHONE))
+    made: list[object] = []
+    job.signals.done.connect(lambda _generation, orders: made.append(orders))
     started = time.monotonic()
-
-    def pause_then_note() -> None:
-        clients_page._while_the_list_is_busy()
-        columns.append(time.monotonic() - started)
-
-    worker = threading.Thread(target=lambda: page.roster.compute_orders((Column.EMAIL, Column.PHONE),
-                                                                        pause_then_note))
+    worker = threading.Thread(target=job.run)
     worker.start()
     qtbot.wait(300)
-    assert not columns  # typed a moment ago: no column is begun
+    assert worker.is_alive()  # typed a moment ago: no column is begun
     qtbot.keyClicks(page.search, "v")  # more typing keeps it waiting
     worker.join(timeout=5)
-    assert len(columns) == 2 and columns[0] >= 0.85
+    assert time.monotonic() - started >= 0.85
+    qtbot.waitUntil(lambda: bool(made), timeout=5_000)
+    assert set(made[0]) == {Column.EMAIL, Column.PHONE}  # type: ignore[call-overload]
