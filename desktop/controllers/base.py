@@ -172,14 +172,16 @@ def stored_id(value: Any, what: str) -> int:
     return number
 
 
+SAVED_AT_THE_SAME_MOMENT = ("Someone else saved this profile at the same moment. Reload and try again; "
+                            "nothing of yours was saved.")
+
+
 def flush_versioned(s: Session) -> None:
     """Flush, turning a lost race on the version counter into ``StaleVersion``."""
     try:
         s.flush()
     except StaleDataError:
-        raise StaleVersion(
-            "Someone else saved this profile at the same moment. Reload and try again; "
-            "nothing of yours was saved.") from None
+        raise StaleVersion(SAVED_AT_THE_SAME_MOMENT) from None
 
 
 def _declare(kind: Kind, action: str, permission: Action | None, target: str | None
@@ -271,13 +273,18 @@ class Controller:
                 require(actor, permission, any_client=True)
             operation_id = uuid.uuid4().hex
             unit = self.db.reading() if kind == "read" else self.db.transaction()
-            with unit as session:
-                session.info["operation_id"] = operation_id
-                if permission is not None:
-                    check_standing(session, actor, action)  # type: ignore[arg-type]
-                result = body(session)
-                if kind == "view":
-                    audit(session, actor, action, target_kind, target_id)
+            try:
+                with unit as session:
+                    session.info["operation_id"] = operation_id
+                    if permission is not None:
+                        check_standing(session, actor, action)  # type: ignore[arg-type]
+                    result = body(session)
+                    if kind == "view":
+                        audit(session, actor, action, target_kind, target_id)
+            except StaleDataError:
+                # A lost race on a version counter met by a flush before ``flush_versioned`` (a
+                # query flushes what is pending) or at the commit: rolled back, and said as one.
+                raise StaleVersion(SAVED_AT_THE_SAME_MOMENT) from None
             return result
         except CommitLost as lost:
             # The connection died during the commit: ask the server whether it happened.

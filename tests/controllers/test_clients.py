@@ -225,6 +225,28 @@ def test_a_status_change_after_loading_also_makes_an_edit_stale(
     assert stored(db, client_id)["first_name"] == "Mei"
 
 
+def test_a_save_that_lands_before_the_status_change_is_flushed_is_a_stale_version(
+        db: Database, practice: dict[str, Actor], clients: ClientsController, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Another save bumps the version after the client was read, and the change is flushed
+    by a plain flush (a query's, or the commit's), not ``flush_versioned``: the gate says it
+    in one sentence, and nothing is saved."""
+    import desktop.controllers.clients as clients_module
+
+    client_id = clients.add_client(practice["owner"], **MEI)
+    real_audit = clients_module.audit
+
+    def saved_meanwhile(s, *args, **kwargs):  # type: ignore[no-untyped-def]
+        s.connection().exec_driver_sql(f"UPDATE clients SET version = version + 1 WHERE id = {client_id}")
+        return real_audit(s, *args, **kwargs)
+
+    monkeypatch.setattr(clients_module, "audit", saved_meanwhile)
+    monkeypatch.setattr(clients_module, "flush_versioned", lambda s: s.flush())
+    with refused_and_unchanged(db, "manager", StaleVersion, "client.set_status") as refused:
+        clients.set_status(practice["manager"], client_id, "inactive", reason="moved")
+    assert str(refused.value) == ("Someone else saved this profile at the same moment. Reload and try "
+                                  "again; nothing of yours was saved.")
+
+
 def test_editing_a_deleted_client_says_it_is_gone(
         db: Database, practice: dict[str, Actor], clients: ClientsController) -> None:
     client_id = clients.add_client(practice["owner"], **MEI)
