@@ -329,6 +329,9 @@ class _PrepareOrders(QRunnable):
             generation, orders = self.roster.compute_orders(self.columns, pause)
         except Exception:  # noqa: BLE001  (only a head start: a click sorts on the spot)
             generation, orders = -1, {}
+        finally:
+            if self.waited_for:
+                activity.waiting(False)  # begun by the click (ClientsPage._sort_elsewhere)
         if self.waited_for:
             self.signals.sorted.emit(int(self.columns[0]), generation, orders)
         else:
@@ -985,7 +988,9 @@ class ClientsPage(QWidget):
         self._sorting[wanted] = job
         job.signals.sorted.connect(self._sorted_elsewhere)
         # A pool of its own: the shared one's threads may all be busy with work that waits
-        # (the head start above, billing), and the person waits for this.
+        # (the head start above, billing), and the person waits for this: that work waits
+        # until it is made, as while someone types.
+        activity.waiting(True)
         _sort_pool().start(job)
 
     def _sorted_elsewhere(self, column: int, generation: int, orders) -> None:  # type: ignore[no-untyped-def]

@@ -714,7 +714,7 @@ def test_a_sort_whose_order_is_not_made_yet_waits_for_it_without_freezing_the_wi
     import threading
 
     from desktop.controllers.roster import Roster
-    from desktop.ui import clients_page, roster_model
+    from desktop.ui import activity, clients_page, roster_model
 
     monkeypatch.setattr(roster_model, "SORT_ELSEWHERE_ROWS", 1)  # as if the practice were big
     monkeypatch.setattr(clients_page, "PREPARE_ORDERS_AFTER_MS", 600_000)  # no head start
@@ -736,6 +736,7 @@ def test_a_sort_whose_order_is_not_made_yet_waits_for_it_without_freezing_the_wi
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
     assert names(window) == by_name
     assert window.shown.text().startswith("Sorting by Email…")
+    assert activity.busy(0.0)  # other background work (billing, orders ahead) waits meanwhile
     qtbot.keyClicks(page.search, "lovelace")  # the window answers meanwhile, in the old order
     assert names(window) == ["Lovelace, Ada", "Lovelace, Byron"]
     page.search.clear()
@@ -747,6 +748,7 @@ def test_a_sort_whose_order_is_not_made_yet_waits_for_it_without_freezing_the_wi
                     and page.model.waiting_sort is None, timeout=10_000)
     assert window.shown.text().startswith("4 shown")
     assert sorting_on == [False, False]  # made on a pool thread, and again for the changed rows
+    assert not activity.busy(0.0)
 
 
 def test_orders_prepared_ahead_wait_while_someone_types_in_the_list(
