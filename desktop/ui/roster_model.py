@@ -46,7 +46,7 @@ _INACTIVE_FG = QBrush(QColor(110, 110, 110))
 SCREENFUL = 200
 # From this many rows, a sort by a column whose order is not made yet waits for it to be made
 # on a pool thread (seconds at a million rows) instead of freezing the window meanwhile.
-SORT_ELSEWHERE_ROWS = 200_000
+SORT_ELSEWHERE_ROWS = 100_000
 OPEN_HINT = "Double-click or press Enter to open the profile."
 CHANGE_HINT = "Click to change the status."
 
