@@ -43,16 +43,22 @@ def people(db, practice):  # type: ignore[no-untyped-def]
     return ids
 
 
+def shown_window(qtbot, db, tmp_path: Path, actor) -> MainWindow:  # type: ignore[no-untyped-def]
+    """The main window as ``actor``, shown at 1280×800, its list not loaded yet."""
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(Practice(db), actor, settings)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    return window
+
+
 @pytest.fixture
 def open_window(qtbot, db, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Open the main window as ``username`` and wait until the list is loaded."""
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
     def opener(actor):  # type: ignore[no-untyped-def]
-        window = MainWindow(Practice(db), actor, settings)
-        qtbot.addWidget(window)
-        window.resize(1280, 800)
-        window.show()
+        window = shown_window(qtbot, db, tmp_path, actor)
         with qtbot.waitSignal(window.clients_page.loaded, timeout=10_000):
             window.load()
         return window
@@ -612,11 +618,7 @@ def slow_read(monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def open_while_reading(qtbot, db, tmp_path, actor):  # type: ignore[no-untyped-def]
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(Practice(db), actor, settings)
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    window.show()
+    window = shown_window(qtbot, db, tmp_path, actor)
     with qtbot.waitSignal(window.clients_page.firstRowsShown, timeout=10_000):
         window.load()
     return window
@@ -671,11 +673,7 @@ def test_first_rows_read_for_one_view_are_not_shown_in_another(
         return read_rows(session, who, **kwargs)
 
     monkeypatch.setattr(queries, "client_tuples", held)
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(Practice(db), practice["owner"], settings)
-    qtbot.addWidget(window)
-    window.resize(1280, 800)
-    window.show()
+    window = shown_window(qtbot, db, tmp_path, practice["owner"])
     window.load()
     page = window.clients_page
     header = page.table.horizontalHeader()
