@@ -321,7 +321,8 @@ class _PrepareOrders(QRunnable):
         self.signals = _OrderSignals()
 
     def run(self) -> None:
-        lower_priority()  # keystrokes come first
+        if not self.waited_for:  # (a person waits for the other: its own pool, not lowered)
+            lower_priority()  # keystrokes come first
         # A head start gives way to the person: a column's order holds the interpreter now and
         # then for a few milliseconds, which a keystroke would wait for.
         pause = None if self.waited_for else _while_the_list_is_busy
