@@ -351,8 +351,8 @@ def _index_of(client_keys: list[str] | None, contact_keys: Sequence[str] | str, 
 
 
 def _after(first: _InBackground, work):  # type: ignore[no-untyped-def]
-    """``work()`` once ``first`` is done, however it ended."""
-    with contextlib.suppress(BaseException):
+    """``work()`` once ``first`` is done, however it ended (its error is met by its own caller)."""
+    with contextlib.suppress(Exception):
         first.result()
     return work()
 
