@@ -276,6 +276,12 @@ def _ascending_ids(joined: str) -> np.ndarray | None:
 _STATE_CODES = bytes.maketrans(b"01", bytes([State.ACTIVE, State.INACTIVE]))
 
 
+def _status_codes(joined: str) -> bytes:
+    """A joined status column ("0" active, "1" inactive: ``queries.joined_client_names``) as one
+    code a row; anything else shows as another byte, which the callers refuse."""
+    return joined[::2].encode("ascii", "replace")
+
+
 class _InBackground:
     """``work()`` on a thread of its own; ``result()`` waits for it and returns or raises what it did."""
 
@@ -357,10 +363,6 @@ def _after(first: _InBackground, work):  # type: ignore[no-untyped-def]
     return work()
 
 
-def _index_of_keys(keys: list[str]) -> SearchIndex:
-    return SearchIndex.build(keys)
-
-
 def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _InBackground,
                     pool: dict) -> ClientColumns | None:  # type: ignore[type-arg]
     """``_client_keys`` and ``queries.joined_client_columns`` as ClientColumns (None if they
@@ -376,7 +378,7 @@ def _client_columns(keys: list[str] | None, joined: list[str] | None, early: _In
     if ids is None or keys[0] != ids_:
         return None
     n = len(ids)
-    codes = keys[5][::2].encode("ascii", "replace")
+    codes = _status_codes(keys[5])
     texts = (_split(preferred, n, pool), _split(dob, n, pool), _whole(email, n), _whole(phone, n),
              _whole(keys[3], n))
     numbers = (_numbers(clinician, n), _numbers(versions, n))
@@ -521,7 +523,7 @@ class Roster:
                 early.result()
                 indexing.result()
             order = _name_order(c.last + k.last, c.first + k.first)
-            indexing = _InBackground(partial(_index_of_keys, list(c.keys) + list(k.keys)))
+            indexing = _InBackground(partial(SearchIndex.build, list(c.keys) + list(k.keys)))
         else:
             order = early.result()[1]
         n_c, n_k = len(c.ids), len(k.ids)
@@ -542,7 +544,7 @@ class Roster:
             if split_names is None or not len(order):
                 return
             n_clients = len(split_names[0])
-            codes = names[4][::2].encode("ascii", "replace") if names is not None else b""
+            codes = _status_codes(names[4]) if names is not None else b""
             if len(codes) != n_clients or n_clients + len(contact_ids) != len(order):
                 return
             states = np.frombuffer(codes.translate(_STATE_CODES) + bytes([State.CONTACT]) * len(contact_ids),
@@ -568,7 +570,7 @@ class Roster:
     def install(self, data: RosterData) -> None:
         """Replace what is held with ``data`` (column by column, no per-row calls)."""
         self._clear()
-        self.installs = getattr(self, "installs", 0) + 1
+        self.installs += 1
         c, k = data.clients, data.contacts
         n_clients, n_contacts = len(c.ids), len(k.ids)
         self._clinicians = data.clinicians

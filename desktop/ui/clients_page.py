@@ -1003,9 +1003,7 @@ class ClientsPage(QWidget):
             if generation >= 0:  # made for rows that changed meanwhile: made again for these
                 self._sort_elsewhere(column)
                 return
-            self.model.waiting_sort = None  # it failed: sorted here, as a small list is
-            self.model.sort_column, self.model.descending = waiting
-            self.model.apply()
+            self.model.sort_ready(anyway=True)  # it failed: sorted here, as a small list is
             self._shown_changed()
             return
         self._sort_ready()

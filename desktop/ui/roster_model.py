@@ -165,9 +165,10 @@ class RosterModel(QAbstractTableModel):
         self.sort_column, self.descending = wanted
         self.apply()
 
-    def sort_ready(self) -> None:
-        """An order was made (or could not be): the sort waiting for it, if it is ready, is made."""
-        if self.waiting_sort is None or not self.roster.has_order(self.waiting_sort[0]):
+    def sort_ready(self, *, anyway: bool = False) -> None:
+        """An order was made: the sort waiting for it, if it is ready, is made (``anyway``: the
+        order could not be made elsewhere, so it is made here)."""
+        if self.waiting_sort is None or not (anyway or self.roster.has_order(self.waiting_sort[0])):
             return
         (self.sort_column, self.descending), self.waiting_sort = self.waiting_sort, None
         self.apply()
@@ -223,13 +224,15 @@ class RosterModel(QAbstractTableModel):
         self.beginResetModel()
         self.roster, self._first_view = rows, (StatusFilter(status), descending)
         self._first_slots = rows.filter(status, "", Column.NAME, descending)
-        self._slots = self._first_slots if self._first_fits() else np.zeros(0, dtype=np.int32)
-        self.complete, self.estimate = True, len(self._slots)
+        self._choose_first_slots()
         self.endResetModel()
 
-    def _first_fits(self) -> bool:
-        return (self.status_filter, self.descending) == self._first_view \
+    def _choose_first_slots(self) -> None:
+        """The first rows if the view is the one they were read for, else none."""
+        fits = (self.status_filter, self.descending) == self._first_view \
             and self.sort_column is Column.NAME and not self.query.strip()
+        self._slots = self._first_slots if fits else np.zeros(0, dtype=np.int32)
+        self.complete, self.estimate = True, len(self._slots)
 
     def _search(self, *, whole: bool = False) -> Answer:
         return self.roster.search(self.status_filter, self.query, self.sort_column, self.descending,
@@ -246,8 +249,7 @@ class RosterModel(QAbstractTableModel):
         self._job = None
         if self.first_rows_only:  # the list is still being read: its first rows, or none
             self.beginResetModel()
-            self._slots = self._first_slots if self._first_fits() else np.zeros(0, dtype=np.int32)
-            self.complete, self.estimate = True, len(self._slots)
+            self._choose_first_slots()
             self.endResetModel()
             return
         answer = self._search(whole=whole)

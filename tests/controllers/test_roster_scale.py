@@ -73,7 +73,8 @@ def synthetic_data(n_clients: int, n_contacts: int, seed: int = 7) -> RosterData
 
 
 def roster_of(data: RosterData) -> Roster:
-    roster = Roster.__new__(Roster)
+    roster = Roster.__new__(Roster)  # without a database: only its columns are used
+    roster.installs = 0
     roster._clear()
     roster.install(data)
     return roster
