@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import enum
 import threading
 from array import array
@@ -176,12 +177,14 @@ class RosterData:
 class FirstScreen:
     """A list being read whose first rows are wanted before the rest (``Roster.fetch``): the
     first ``rows`` rows of the name order in ``descending`` order that ``status`` shows, with
-    no search, handed to ``deliver`` (on a thread of the fetch's) as a RosterData of their own."""
+    no search, handed to ``deliver`` (on a thread of the fetch's) as a RosterData of their own.
+    ``deliver`` is called exactly once, before ``fetch`` returns or raises: with None when there
+    are none to hand over (the first rows could not be found apart, or the read failed)."""
 
     status: StatusFilter
     descending: bool
     rows: int
-    deliver: Callable[[RosterData], None]
+    deliver: Callable[[RosterData | None], None]
 
 
 @dataclass
@@ -482,6 +485,25 @@ class Roster:
         With ``first_screen``, the rows it asks for are read apart as soon as the name order
         is known and handed over while the rest is still being read (a million clients take
         seconds): the window paints them first."""
+        if first_screen is None:
+            return self._fetch(None, [])
+        handed: list[bool] = []
+
+        def hand_over(data: RosterData | None) -> None:
+            if not handed:  # once, whatever happens (FirstScreen)
+                handed.append(True)
+                first_screen.deliver(data)
+
+        helpers: list[_InBackground] = []
+        try:
+            return self._fetch(dataclasses.replace(first_screen, deliver=hand_over), helpers)
+        finally:
+            for helper in helpers:  # no session of this read outlives it, even when it failed
+                with contextlib.suppress(Exception):
+                    helper.result()
+            hand_over(None)
+
+    def _fetch(self, first_screen: FirstScreen | None, helpers: list[_InBackground]) -> RosterData:
         who = self._who
         pool: dict = {}
         with self.db.reading() as s:
@@ -505,6 +527,8 @@ class Roster:
             early = _InBackground(partial(_names_and_order, names, k, pool), "name order")
             showing = None if first_screen is None else _InBackground(
                 partial(self._first_screen, first_screen, names, k.ids, early, clinicians), "first screen")
+            if showing is not None:
+                helpers.append(showing)
             keys = _client_keys(names, queries.joined_client_search_keys(s, who))
             del names
             # (After the name order: the first screen waits for that, and nothing for the index.)

@@ -20,6 +20,7 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import NamedTuple
 
@@ -32,9 +33,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QPoint,
     QRect,
-    QRunnable,
     Qt,
-    QThreadPool,
     QTimer,
     Signal,
 )
@@ -74,7 +73,7 @@ from desktop.controllers.roster import Column, FirstScreen, Kind, Roster, Roster
 from desktop.domain.models import ClientStatus
 from desktop.domain.search import display_name
 from desktop.ui import activity
-from desktop.ui.operation import Outcome, attempt, in_background, lower_priority
+from desktop.ui.operation import Outcome, attempt, in_background, lower_priority, when_resolved
 from desktop.ui.roster_model import SCREENFUL, IdRole, KindRole, RosterModel
 from desktop.ui.widgets import ColumnFitter, ask_portal_switch_off
 
@@ -286,57 +285,37 @@ class StatusChangeCommand(QUndoCommand):
                 self.setObsolete(True)
 
 
-class _OrderSignals(QObject):
-    done = Signal(int, object)  # generation, orders (-1 and none: it failed)
-    sorted = Signal(int, int, object)  # a waited-for job's column, generation, orders
+# Orders are made on Python threads and handed back through futures (``operation.when_resolved``):
+# no Qt object is touched off the window's thread. A head start waits behind the person's work;
+# an order a person waits for has threads of its own, at the window's priority.
+_HEAD_STARTS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caseload-orders")
+_WAITED_SORTS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="caseload-sort")
 
 
-_SORT_POOL: list[QThreadPool] = []
-
-
-def _sort_pool() -> QThreadPool:
-    """The threads that make an order a person waits for: not the shared pool, whose threads
-    may all be busy with work that waits; not a page's child either, whose end would wait."""
-    if not _SORT_POOL:
-        _SORT_POOL.append(QThreadPool())
-    return _SORT_POOL[0]
-
-
-class _FirstRows(QObject):
-    """Carries a load's first screen (``Roster.fetch``) from its thread to the window's."""
-
-    arrived = Signal(int, object)  # the load's number, its RosterData
-
-
-class _PrepareOrders(QRunnable):
-    """Sorts ``columns`` (every column) on a pool thread: after a load, so a header click finds
-    them ready, or while a click waits for one. ``done`` says when, even if it failed."""
+class _PrepareOrders:
+    """Sorts ``columns`` (every column) off the window's thread: after a load, so a header click
+    finds them ready, or while a click waits for one. Returns the roster's generation and the
+    orders made (-1 and none if it failed)."""
 
     def __init__(self, roster: Roster, columns: tuple[Column, ...] = tuple(Column), *,
                  waited_for: bool = False) -> None:
-        super().__init__()
         self.roster = roster
         self.columns = columns
         self.waited_for = waited_for
-        self.signals = _OrderSignals()
 
-    def run(self) -> None:
-        if not self.waited_for:  # (a person waits for the other: its own pool, not lowered)
+    def __call__(self) -> tuple[int, dict[Column, object]]:
+        if not self.waited_for:  # (a person waits for the other: not lowered)
             lower_priority()  # keystrokes come first
         # A head start gives way to the person: a column's order holds the interpreter now and
         # then for a few milliseconds, which a keystroke would wait for.
         pause = None if self.waited_for else _while_the_list_is_busy
         try:
-            generation, orders = self.roster.compute_orders(self.columns, pause)
+            return self.roster.compute_orders(self.columns, pause)  # type: ignore[return-value]
         except Exception:  # noqa: BLE001  (only a head start: a click sorts on the spot)
-            generation, orders = -1, {}
+            return -1, {}
         finally:
             if self.waited_for:
                 activity.waiting(False)  # begun by the click (ClientsPage._sort_elsewhere)
-        if self.waited_for:
-            self.signals.sorted.emit(int(self.columns[0]), generation, orders)
-        else:
-            self.signals.done.emit(generation, orders)
 
 
 def _while_the_list_is_busy() -> None:
@@ -383,9 +362,7 @@ class ClientsPage(QWidget):
         self._loading = False
         self._loaded = False
         self._loads = 0  # background loads begun: a first screen belongs to the latest only
-        self._first_rows = _FirstRows(self)
-        self._first_rows.arrived.connect(self._first_rows_arrived)
-        self._sorting: dict[Column, _PrepareOrders] = {}  # orders being made for a waiting sort
+        self._sorting: set[Column] = set()  # orders being made for a waiting sort
         self._first_wanted: FirstScreen | None = None  # what the latest load's first screen shows
         self._refresh_after_load = False
         self._reload_after_load = False
@@ -815,17 +792,23 @@ class ClientsPage(QWidget):
                 and not self.model.query.strip():
             # A big practice takes seconds to read: its first screen is shown as soon as the
             # name order is known (docs/rules.md, "Lists").
+            # Handed over through a future, not a signal: the fetch's thread must not touch a
+            # Qt object of a page that may be closed meanwhile.
+            first_rows: Future[RosterData | None] = Future()
             wanted = FirstScreen(self.model.status_filter, self.model.descending, SCREENFUL,
-                                 partial(self._first_rows.arrived.emit, self._loads))
+                                 first_rows.set_result)
             self._first_wanted = wanted
+            when_resolved(self, first_rows, partial(self._first_rows_arrived, self._loads))
             fetch = partial(fetch, wanted)
         # On a pool thread, with its own database session; a refusal is said where the counts go.
         in_background(self, "The list could not be loaded", fetch, self._fetched,
                       report=self.countsChanged.emit)
 
-    def _first_rows_arrived(self, load: int, data: RosterData) -> None:
-        if load != self._loads or not self._loading or self._loaded or self._first_wanted is None:
-            return  # the whole list is in already, or another load began
+    def _first_rows_arrived(self, load: int, outcome: Outcome[RosterData | None]) -> None:
+        data = outcome.value
+        if data is None or load != self._loads or not self._loading or self._loaded \
+                or self._first_wanted is None:
+            return  # none to show, the whole list is in already, or another load began
         rows = Roster(self.roster.db, self.actor)
         rows.install(data)
         wanted = self._first_wanted  # the view they were read for, whatever is chosen since
@@ -957,7 +940,7 @@ class ClientsPage(QWidget):
         waiting = self.model.waiting_sort
         if waiting is not None and not self.roster.has_order(waiting[0]):
             # Still waited for, on the new rows: made elsewhere again, not here.
-            self._sorting.pop(waiting[0], None)
+            self._sorting.discard(waiting[0])
             self._sort_elsewhere(int(waiting[0]))
         self._loaded = True
         self.read_at, self._behind = dt.datetime.now().astimezone(), False
@@ -969,12 +952,12 @@ class ClientsPage(QWidget):
         QTimer.singleShot(PREPARE_ORDERS_AFTER_MS, self, self._prepare_orders)
 
     def _prepare_orders(self) -> None:
-        self._prepare = _PrepareOrders(self.roster)
-        self._prepare.signals.done.connect(self._orders_ready)
-        QThreadPool.globalInstance().start(self._prepare)
+        when_resolved(self, _HEAD_STARTS.submit(_PrepareOrders(self.roster)), self._orders_ready)
 
-    def _orders_ready(self, generation: int, orders) -> None:  # type: ignore[no-untyped-def]
-        self.roster.adopt_orders(generation, orders)
+    def _orders_ready(self, outcome: Outcome[tuple[int, dict]]) -> None:  # type: ignore[type-arg]
+        if outcome.value is None:
+            return  # a bug, which the crash handler reports
+        self.roster.adopt_orders(*outcome.value)
         release_free_memory()
         self._sort_ready()
 
@@ -985,18 +968,18 @@ class ClientsPage(QWidget):
         wanted = Column(column)
         if wanted in self._sorting:
             return  # already being made
-        job = _PrepareOrders(self.roster, (wanted,), waited_for=True)
-        self._sorting[wanted] = job
-        job.signals.sorted.connect(self._sorted_elsewhere)
-        # A pool of its own: the shared one's threads may all be busy with work that waits
-        # (the head start above, billing), and the person waits for this: that work waits
-        # until it is made, as while someone types.
+        self._sorting.add(wanted)
+        # Threads of its own: the others may all be busy with work that waits (the head start
+        # above, billing), and the person waits for this: that work waits until it is made,
+        # as while someone types.
         activity.waiting(True)
-        _sort_pool().start(job)
+        job = _WAITED_SORTS.submit(_PrepareOrders(self.roster, (wanted,), waited_for=True))
+        when_resolved(self, job, partial(self._sorted_elsewhere, column))
 
-    def _sorted_elsewhere(self, column: int, generation: int, orders) -> None:  # type: ignore[no-untyped-def]
+    def _sorted_elsewhere(self, column: int, outcome: Outcome[tuple[int, dict]]) -> None:  # type: ignore[type-arg]
         made = Column(column)
-        self._sorting.pop(made, None)
+        self._sorting.discard(made)
+        generation, orders = outcome.value if outcome.value is not None else (-1, {})
         self.roster.adopt_orders(generation, orders)
         waiting = self.model.waiting_sort
         if waiting is not None and waiting[0] is made and not self.roster.has_order(made):

@@ -224,6 +224,16 @@ def in_background(parent: QWidget, title: str, call: Callable[[], T],
     _collector().add(_Job(future, parent, title, done, report))
 
 
+def when_resolved(parent: QWidget, future: Future[T], done: Callable[[Outcome[T]], Any]) -> None:
+    """Call ``done`` on the GUI thread once ``future`` is resolved by some other thread (a
+    controller's helper thread handing something over midway): that thread then touches no
+    Qt object, not even a signal of a window being closed meanwhile. The future must be
+    resolved, with a value or an exception, whatever happens (``wait_for_background_jobs``
+    waits for it); an exception is a bug, given to the crash handler after ``done``."""
+    _PENDING.add(future)
+    _collector().add(_Job(future, parent, "", done, None))
+
+
 def wait_for_background_jobs(timeout_ms: int = 10_000) -> bool:
     """Let every job started here finish and deliver (tests, and closing the application).
 

@@ -346,7 +346,27 @@ def test_no_first_screen_of_an_empty_practice_and_the_list_still_loads(db, pract
     handed: list[RosterData] = []
     roster = Roster(db, practice["owner"])
     roster.install(roster.fetch(FirstScreen(StatusFilter.ACTIVE, False, 6, handed.append)))
-    assert handed == [] and roster.filter("all").tolist() == []
+    assert handed == [None] and roster.filter("all").tolist() == []  # "none", said once
+
+
+@pytest.mark.parametrize("failing", ["joined_client_names", "joined_client_columns"])
+def test_a_failed_read_says_once_that_it_has_no_first_screen(db, practice, monkeypatch, failing) -> None:  # type: ignore[no-untyped-def]
+    """The window waits to hear about the first rows; a read failing before or after picking
+    them still tells it, once, and hands nothing over after the read has ended."""
+    from desktop.storage import queries
+    from desktop.storage.errors import DatabaseUnavailable
+
+    small_practice(db, practice)
+
+    def fails(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise DatabaseUnavailable("The practice database could not be reached.")
+
+    monkeypatch.setattr(queries, failing, fails)
+    handed: list[RosterData | None] = []
+    with pytest.raises(DatabaseUnavailable):
+        Roster(db, practice["owner"]).fetch(FirstScreen(StatusFilter.ACTIVE, False, 4, handed.append))
+    assert len(handed) == 1
+    assert (handed[0] is None) == (failing == "joined_client_names")
 
 
 def test_a_client_added_between_the_names_and_the_keys_is_read_row_by_row(db, practice, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QModelIndex, QPoint, QSettings, Qt
 from PySide6.QtWidgets import QApplication, QComboBox
 
@@ -692,6 +693,43 @@ def test_first_rows_read_for_one_view_are_not_shown_in_another(
     assert window.shown.text().startswith("2 shown for “\u2068love\u2069” · 3 active clients")
 
 
+def test_a_window_closed_while_its_first_rows_are_read_is_left_alone(
+        qtbot, db, tmp_path, practice, people, slow_read, monkeypatch):  # type: ignore[no-untyped-def]
+    """The first rows are handed over by a thread of the read: the window they were read for
+    may be gone by then, and nothing of it is touched (it once was, through a signal)."""
+    import threading
+
+    from desktop.storage import queries
+    from desktop.ui.operation import wait_for_background_jobs
+
+    release, _fail = slow_read
+    picked, picking = threading.Event(), threading.Event()
+    read_rows = queries.client_tuples
+
+    def held(session, who, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("ids") is not None:
+            picking.set()
+            picked.wait(20)
+        return read_rows(session, who, **kwargs)
+
+    monkeypatch.setattr(queries, "client_tuples", held)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(Practice(db), practice["owner"], settings)  # deleted below, not by qtbot
+    window.show()
+    page = window.clients_page
+    shown: list[bool] = []
+    page.firstRowsShown.connect(lambda: shown.append(True))
+    window.load()
+    assert picking.wait(10)
+    window.close()
+    window.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(page), timeout=5_000)
+    picked.set()
+    release.set()
+    assert wait_for_background_jobs()  # the read ends, and hands its rows to no one
+    assert shown == []
+
+
 def test_a_list_whose_rest_cannot_be_read_drops_its_first_rows_and_says_so(
         qtbot, db, tmp_path, practice, people, slow_read):  # type: ignore[no-untyped-def]
     release, fail = slow_read
@@ -765,9 +803,8 @@ def test_orders_prepared_ahead_wait_while_someone_types_in_the_list(
     qtbot.keyClicks(page.search, "lo")
     job = clients_page._PrepareOrders(page.roster, (Column.EMAIL, Column.PHONE))
     made: list[object] = []
-    job.signals.done.connect(lambda _generation, orders: made.append(orders))
     started = time.monotonic()
-    worker = threading.Thread(target=job.run)
+    worker = threading.Thread(target=lambda: made.append(job()[1]))
     worker.start()
     qtbot.wait(300)
     assert worker.is_alive()  # typed a moment ago: no column is begun
