@@ -20,7 +20,6 @@ from desktop.controllers.audit_log import AuditLogController
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
-from desktop.controllers.demo import DemoReport, build_demo_practice
 from desktop.controllers.duplicates import DuplicatesController
 from desktop.controllers.permissions import Actor
 from desktop.controllers.roster import Roster
@@ -32,6 +31,7 @@ from desktop.storage.watch import ChangeWatcher
 
 if TYPE_CHECKING:
     from desktop.controllers.access import Access
+    from desktop.controllers.demo import DemoReport
 
 
 @dataclass
@@ -114,6 +114,8 @@ class Practice:
                   seed: int = 1) -> DemoReport:
         """Fill an empty practice with demo data (see ``build_demo_practice``); on an encrypted
         file every demo user gets a slot in the key file."""
+        from desktop.controllers.demo import build_demo_practice  # only when asked for
+
         report = build_demo_practice(self.db, clients=clients, password=password, actor=actor, seed=seed)
         self.access.users_added_outside(report.users_created)
         return report

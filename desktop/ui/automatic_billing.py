@@ -19,9 +19,15 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from desktop.controllers.billing import BillingRunReport
 from desktop.controllers.errors import CaseloadError
+from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
 from desktop.ui import activity
 from desktop.ui.operation import Outcome, in_background
+
+
+def offered_to(actor: Actor) -> bool:
+    """Whether the Billing page is offered: to the roles that may run billing."""
+    return actor.can(Action.RUN_BILLING, any_client=True)
 
 HOUR_MS = 60 * 60 * 1000
 FIRST_RUN_DELAY_MS = 1_500  # after the list is shown: starting up comes first

@@ -1,6 +1,6 @@
 """The Billing page: the practice's superbills and statements, and what waits for manual billing.
 
-Offered to the roles that may run billing (``offered_to``; docs/rules.md, "Who
+Offered to the roles that may run billing (``automatic_billing.offered_to``; docs/rules.md, "Who
 may do what"). Two tabs:
 
 * **Documents**: one period at a time (a month on the practice's clock, which
@@ -71,11 +71,6 @@ MONTHS_BACK = 24
 ALL_PERIODS_ASK_ABOVE = 10_000  # documents in the month listed: above this, All periods asks first
 R = TypeVar("R")
 IdRole = Qt.ItemDataRole.UserRole + 1
-
-
-def offered_to(actor: Actor) -> bool:
-    """Whether the Billing page is offered: to the roles that may run billing."""
-    return actor.can(Action.RUN_BILLING, any_client=True)
 
 
 def isolate(text: str) -> str:

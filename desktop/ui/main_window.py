@@ -34,6 +34,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import shiboken6
 from PySide6.QtCore import (
@@ -74,11 +75,8 @@ from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Column, Kind
 from desktop.domain.models import ClientStatus, Role
 from desktop.ui.app import icon, style_sheet
-from desktop.ui.appointments_page import AppointmentsPage
-from desktop.ui.audit_log_window import keep_anchor_quietly
 from desktop.ui.automatic_billing import AutomaticBilling
-from desktop.ui.billing_page import BillingPage
-from desktop.ui.billing_page import offered_to as billing_offered_to
+from desktop.ui.automatic_billing import offered_to as billing_offered_to
 from desktop.ui.clients_page import ClientsPage, isolate
 from desktop.ui.commands import Commands
 from desktop.ui.connection_banner import ConnectionBanner, SecurityLabel
@@ -86,6 +84,10 @@ from desktop.ui.idle_lock import CHECK_MS, ScreenLock, idle_clock
 from desktop.ui.list_export import export_list
 from desktop.ui.operation import Outcome, attempt, in_background, lower_priority, show_refusal
 from desktop.ui.widgets import DANGER, Banner, ask
+
+if TYPE_CHECKING:  # made when first shown (MainWindow.appointments_page, .billing_page)
+    from desktop.ui.appointments_page import AppointmentsPage
+    from desktop.ui.billing_page import BillingPage
 
 WATCH_INTERVAL_MS = 500
 RESOLVE_AGAIN_SECONDS = 5.0  # changes of unknown outcome are asked about again at most this often
@@ -249,17 +251,15 @@ class MainWindow(QMainWindow):
         self.clients_page = ClientsPage(self.clients, self.roster, actor)
         self.pages.addWidget(self.clients_page)
         self._page_counts: dict[int, str] = {}
-        self.appointments_page: AppointmentsPage | None = None
+        # The other pages are made when first shown (or asked for): the window paints sooner.
+        # Until then a blank stands in their place; a page not made has nothing to read again.
+        self._appointments_page: AppointmentsPage | None = None
+        self._billing_page: BillingPage | None = None
+        self._blanks: dict[str, QWidget] = {}
         if actor.can(Action.MANAGE_APPOINTMENTS, any_client=True):
-            self.appointments_page = AppointmentsPage(practice, actor, self.roster)
-            self.appointments_page.setObjectName("appointmentsPage")
-            self._add_page("Appointments", "appointments", self.appointments_page)
-        self.billing_page: BillingPage | None = None
+            self._add_page("Appointments", "appointments", self._blank("appointments"))
         if billing_offered_to(actor):
-            self.billing_page = BillingPage(practice, actor)
-            self.billing_page.setObjectName("billingPage")
-            self.billing_page.reload()  # hidden: it reads when first shown
-            self._add_page("Billing", "billing", self.billing_page)
+            self._add_page("Billing", "billing", self._blank("billing"))
         self.nav.currentRowChanged.connect(self._show_page)
         self.file_banner = QLabel()
         self.file_banner.setObjectName("fileProblem")
@@ -310,13 +310,6 @@ class MainWindow(QMainWindow):
         self.automatic_billing = AutomaticBilling(practice, self, self.billing_status)
         self.automatic_billing.finished.connect(self._billing_made)
         self.clients_page.countsChanged.connect(self._clients_counts)
-        if self.appointments_page is not None:
-            self.appointments_page.countsChanged.connect(self._appointments_counts)
-            self.appointments_page.sessionEnded.connect(self.session_ended)
-            self.appointments_page.openClientRequested.connect(self._open_client)
-            self.appointments_page.clientChanged.connect(self._client_changed)
-        if self.billing_page is not None:  # (it says its own counts, under its table)
-            self.billing_page.sessionEnded.connect(self.session_ended)
         self.clients_page.sessionEnded.connect(self.session_ended)
         self.clients_page.openRequested.connect(self.open_profile)
         self.clients_page.newClientRequested.connect(self.new_client)
@@ -367,8 +360,56 @@ class MainWindow(QMainWindow):
         QListWidgetItem(icon(icon_name), title, self.nav)
         self.pages.addWidget(page)
 
+    def _blank(self, name: str) -> QWidget:
+        blank = self._blanks[name] = QWidget()
+        blank.setObjectName(f"{name}Blank")
+        return blank
+
+    def _replace_blank(self, name: str, page: QWidget) -> None:
+        blank = self._blanks.pop(name)
+        index = self.pages.indexOf(blank)
+        current = self.pages.currentIndex() == index
+        self.pages.insertWidget(index, page)
+        self.pages.removeWidget(blank)
+        blank.deleteLater()
+        if current:
+            self.pages.setCurrentIndex(index)
+
+    @property
+    def appointments_page(self) -> AppointmentsPage | None:
+        """The Appointments page, made now if it was not yet (None: not offered to this person)."""
+        if self._appointments_page is None and "appointments" in self._blanks:
+            from desktop.ui.appointments_page import AppointmentsPage
+
+            page = self._appointments_page = AppointmentsPage(self.practice, self.actor, self.roster)
+            page.setObjectName("appointmentsPage")
+            page.countsChanged.connect(self._appointments_counts)
+            page.sessionEnded.connect(self.session_ended)
+            page.openClientRequested.connect(self._open_client)
+            page.clientChanged.connect(self._client_changed)
+            self._replace_blank("appointments", page)
+        return self._appointments_page
+
+    @property
+    def billing_page(self) -> BillingPage | None:
+        """The Billing page, made now if it was not yet (None: not offered to this person)."""
+        if self._billing_page is None and "billing" in self._blanks:
+            from desktop.ui.billing_page import BillingPage
+
+            page = self._billing_page = BillingPage(self.practice, self.actor)
+            page.setObjectName("billingPage")
+            page.sessionEnded.connect(self.session_ended)  # (it says its own counts, under its table)
+            page.reload()  # it reads when shown
+            self._replace_blank("billing", page)
+        return self._billing_page
+
     @Slot(int)
     def _show_page(self, index: int) -> None:
+        blank = self.pages.widget(index)
+        if blank is self._blanks.get("appointments"):
+            _ = self.appointments_page
+        elif blank is self._blanks.get("billing"):
+            _ = self.billing_page
         self.pages.setCurrentIndex(index)
         self.shown.setText(self._page_counts.get(index, ""))
 
@@ -385,8 +426,8 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _appointments_counts(self, text: str) -> None:
-        if self.appointments_page is not None:
-            self._counts_of(self.appointments_page, text)
+        if self._appointments_page is not None:
+            self._counts_of(self._appointments_page, text)
 
     @Slot(int)
     def _open_client(self, client_id: int) -> None:
@@ -655,6 +696,8 @@ class MainWindow(QMainWindow):
         if self._paused or self.signing_out or self.practice.locked:
             return
         practice, actor = self.practice, self.actor
+        from desktop.ui.audit_log_window import keep_anchor_quietly
+
         in_background(self, "Audit anchor not kept", lambda: keep_anchor_quietly(practice, actor),
                       lambda _outcome: None, report=lambda _message: None)
 
@@ -705,8 +748,8 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _billing_made(self, _report: object) -> None:
         """New documents or held appointments: the pages that show them read again."""
-        for page in (getattr(self, "billing_page", None), getattr(self, "appointments_page", None)):
-            if page is not None:
+        for page in (getattr(self, "_billing_page", None), getattr(self, "_appointments_page", None)):
+            if page is not None:  # (one not made yet reads when it is)
                 page.reload()
 
     def check_practice_file(self) -> None:
@@ -858,8 +901,8 @@ class MainWindow(QMainWindow):
             # short to say so: what changed meanwhile is found through the change numbers.
         if changed:
             self.clients_page.refresh_from_database()  # a refusal is said where the counts go
-            if self.appointments_page is not None:
-                self.appointments_page.reload()  # hidden, it only notes that it is out of date
+            if self._appointments_page is not None:
+                self._appointments_page.reload()  # hidden, it only notes that it is out of date
         elif not link.change_waiting:
             self.clients_page.confirm_current(link.last_heard)
         self._resolve_unknown_outcomes()
@@ -885,7 +928,7 @@ class MainWindow(QMainWindow):
         back as it was earlier; changes of unknown outcome are looked up."""
         self.connection_banner.connection_back()
         self.clients_page.reload_everything()  # its "as it was at" note goes once the rows are in
-        for page in (self.appointments_page, self.billing_page):
+        for page in (self._appointments_page, self._billing_page):
             if page is not None:
                 page.reload()  # a hidden page reads when it is next shown
         for window in list(self.profiles.values()):
@@ -977,6 +1020,8 @@ class MainWindow(QMainWindow):
                 other.close()
                 if self.signing_out:
                     other.deleteLater()  # nothing of this person's stays behind, even hidden
+        from desktop.ui.audit_log_window import keep_anchor_quietly
+
         keep_anchor_quietly(self.practice, self.actor)  # the log's head as this session leaves it
         super().closeEvent(event)
         self.closed.emit()

@@ -43,13 +43,13 @@ from desktop.controllers.practice import Practice
 from desktop.domain import clock
 from desktop.domain.models import AuditEvent, BillingItem, DocumentKind, Outcome, StatusChange
 from desktop.storage.database import Database
+from desktop.ui.automatic_billing import offered_to
 from desktop.ui.billing_page import (
     DOCUMENT_MINIMUMS,
     DOCUMENT_WEIGHTS,
     MANUAL_MINIMUMS,
     BillingPage,
     DocColumn,
-    offered_to,
 )
 from desktop.ui.document_window import DocumentWindow
 from desktop.ui.widgets import fit_widths
