@@ -44,7 +44,8 @@ box, and drops the roster.
 One run of ours and one of encrypted are warm-ups (they fill the OS file cache
 with both files) and are not counted; then ours, encrypted and naive alternate,
 ``--repeat`` times each, and the medians are reported in two tables: ours
-against naive, and encrypted against plain (issue 14's targets: the list
+against naive (issue 17's target: the plain file's first paint within 0.8 s,
+the list being read meanwhile), and encrypted against plain (issue 14's targets: the list
 painted with rows within 1.25× the plain file's time, the first paint within
 1.2 s). The second table also gives the ratio with the sign-in step left out
 and the time of one key derivation, measured in the parent (median of
@@ -77,7 +78,8 @@ STEPS = (("python", "Python running (interpreter start)"),
          ("database_open", "practice opened (plain: schema checked)"),
          ("signed_in", "owner signed in (argon2 verify; encrypted: + key derivation, file opened)"),
          ("window_built", "window built (naive: + list read and model built)"))
-FIRST_PAINT_TARGET_S = 1.2
+FIRST_PAINT_TARGET_S = 1.2  # issue 14: the encrypted file's first paint
+PLAIN_FIRST_PAINT_TARGET_S = 0.8  # issue 17: the plain file's, the list being read meanwhile
 RSS_TARGET_MB = 200
 ENCRYPTED_RATIO_TARGET = 1.25  # encrypted list painted with rows, against the plain file's
 KDF_TARGET_S = (0.3, 0.8)  # one Argon2id derivation of a user's key at sign-in
@@ -259,13 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     skipped = "skipped"
     rows = (*((label, key, None) for key, label in STEPS),
-            ("main window first painted", "first_paint", FIRST_PAINT_TARGET_S),
+            ("main window first painted", "first_paint", PLAIN_FIRST_PAINT_TARGET_S),
             ("list rows ready (ours: loaded signal)", "loaded", None),
             ("list painted with rows", "list_painted", None))
     for label, key, target in rows:
         ours, naive = med("ours", key), med("naive", key)
         report.add(label, secs(ours), secs(naive) if naive is not None else skipped, ratio(naive, ours),
-                   f"≤ {target:.1f} s" if target else "—",
+                   f"≤ {target:.2g} s" if target else "—",
                    None if target is None or ours is None else ours <= target)
     ours_mb, naive_mb = med("ours", "rss_mb"), med("naive", "rss_mb")
     report.add("RSS once the list is painted", mb(ours_mb), mb(naive_mb) if naive_mb else skipped,

@@ -10,17 +10,14 @@ rule they rely on is behind this handle, as calibre's GUI, server and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop.controllers.appointments import AppointmentsController
-from desktop.controllers.audit_log import AuditLogController
-from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
-from desktop.controllers.duplicates import DuplicatesController
 from desktop.controllers.permissions import Actor
 from desktop.controllers.roster import Roster
 from desktop.controllers.settings import SettingsController
@@ -31,7 +28,11 @@ from desktop.storage.watch import ChangeWatcher
 
 if TYPE_CHECKING:
     from desktop.controllers.access import Access
+    from desktop.controllers.appointments import AppointmentsController
+    from desktop.controllers.audit_log import AuditLogController
+    from desktop.controllers.billing import BillingController
     from desktop.controllers.demo import DemoReport
+    from desktop.controllers.duplicates import DuplicatesController
 
 
 @dataclass
@@ -62,12 +63,36 @@ class Practice:
     def _controllers(self) -> None:
         self.clients = ClientsController(self.db)
         self.contacts = ContactsController(self.db)
-        self.appointments = AppointmentsController(self.db)
-        self.billing = BillingController(self.db)
         self.users = UsersController(self.db)
-        self.duplicates = DuplicatesController(self.db)
         self.settings = SettingsController(self.db)
-        self.audit = AuditLogController(self.db, AnchorBook(self.location))
+        for made_when_used in ("appointments", "billing", "duplicates", "audit"):
+            self.__dict__.pop(made_when_used, None)  # made again, for this database, when next used
+
+    # Made (and their modules imported) when first used: the window paints before them.
+
+    @functools.cached_property
+    def appointments(self) -> AppointmentsController:
+        from desktop.controllers.appointments import AppointmentsController
+
+        return AppointmentsController(self.db)
+
+    @functools.cached_property
+    def billing(self) -> BillingController:
+        from desktop.controllers.billing import BillingController
+
+        return BillingController(self.db)
+
+    @functools.cached_property
+    def duplicates(self) -> DuplicatesController:
+        from desktop.controllers.duplicates import DuplicatesController
+
+        return DuplicatesController(self.db)
+
+    @functools.cached_property
+    def audit(self) -> AuditLogController:
+        from desktop.controllers.audit_log import AuditLogController
+
+        return AuditLogController(self.db, AnchorBook(self.location))
 
     @property
     def encrypted(self) -> bool:

@@ -33,15 +33,14 @@ import bisect
 import contextlib
 import dataclasses
 import enum
+import functools
 import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, NamedTuple
 
 from desktop.controllers.base import check_standing
 from desktop.controllers.clients import StatusFilter
@@ -50,9 +49,15 @@ from desktop.controllers.search_index import SearchIndex
 from desktop.controllers.text_column import TextColumn, holding
 from desktop.domain.models import ClientStatus
 from desktop.domain.search import fold, name_sort_key, query_tokens
+from desktop.lazy import lazy_module
 from desktop.storage import queries
 from desktop.storage.changes import last_change
 from desktop.storage.database import Database
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy", __name__, "np")  # the window paints first (desktop/lazy.py)
 
 
 class Column(enum.IntEnum):
@@ -104,7 +109,14 @@ MATCH_CACHE_ROSTERS = 3
 MATCH_CACHE_FLOOR = 200_000
 # Below this share of all rows, matches are sorted directly instead of masked.
 FEW_MATCHES = 0.05
-_SHOWN_NP = {status: np.frombuffer(shown, dtype=np.bool_) for status, shown in _SHOWN.items()}
+
+
+@functools.cache
+def _shown_np(status: StatusFilter) -> np.ndarray:
+    """``_SHOWN`` as a mask to index with states."""
+    return np.frombuffer(_SHOWN[status], dtype=np.bool_)
+
+
 # Empty values sort after every other (as the character that sorts last of the first 65,536).
 LAST = "\uffff"
 LAST_BYTES = LAST.encode("utf-8")
@@ -574,7 +586,7 @@ class Roster:
             states = np.frombuffer(codes.translate(_STATE_CODES) + bytes([State.CONTACT]) * len(contact_ids),
                                    dtype=np.uint8)
             ordered = order[::-1] if wanted.descending else order
-            first = np.sort(ordered[_SHOWN_NP[wanted.status][states[ordered]]][:wanted.rows])
+            first = np.sort(ordered[_shown_np(wanted.status)[states[ordered]]][:wanted.rows])
             client_ids = (np.fromstring(names[0], dtype=np.int64, sep=queries.SEPARATOR) if names is not None
                           else np.zeros(0, dtype=np.int64))
             if len(client_ids) != n_clients or not len(first):
@@ -907,7 +919,7 @@ class Roster:
         if status is StatusFilter.ALL and State.GONE not in self.state:
             base = order
         else:
-            base = order[_SHOWN_NP[status][self._state_view()[order]]]
+            base = order[_shown_np(status)[self._state_view()[order]]]
         if len(self._bases) >= BASES_KEPT:
             self._bases.pop(next(iter(self._bases)))
         self._bases[cache_key] = base
@@ -916,7 +928,7 @@ class Roster:
     def _project(self, matched: np.ndarray, status: StatusFilter, column: Column,
                  descending: bool) -> np.ndarray:
         """``matched`` (slots, any order) narrowed to the status filter, in display order."""
-        rows = matched[_SHOWN_NP[status][self._state_view()[matched]]]
+        rows = matched[_shown_np(status)[self._state_view()[matched]]]
         if len(rows) <= FEW_MATCHES * len(self.ids):
             ranked = rows[np.argsort(self._rank(column)[rows])]
             return ranked[::-1] if descending else ranked
@@ -1035,7 +1047,7 @@ class Roster:
         """How many of the slots in ``mask`` the status filter shows."""
         if status is StatusFilter.ALL and State.GONE not in self.state:
             return int(np.count_nonzero(mask))
-        return int(np.count_nonzero(mask & _SHOWN_NP[status][self._state_view()]))
+        return int(np.count_nonzero(mask & _shown_np(status)[self._state_view()]))
 
     def _walk(self, job: MatchJob, base: np.ndarray, need: int, status: StatusFilter) -> Answer:
         """The first ``need`` matches in display order, found by walking ``base`` and checking

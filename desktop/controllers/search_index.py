@@ -16,9 +16,16 @@ checks those rows directly (``Roster._dirty``) until the index is built again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
+from desktop.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy", __name__, "np")  # the window paints first (desktop/lazy.py)
 
 BLOCK_ROWS = 8_192
 SEPARATOR = 0x1F  # between keys (queries.SEPARATOR); no typed word holds a control character
@@ -45,36 +52,37 @@ def _bigram_bits() -> np.ndarray:
     return (mixed >> np.uint64(24)).astype(np.uint8)
 
 
-UNIGRAM = _unigram_bits()
-BIGRAM = _bigram_bits()
-
-
-def _bigram_words() -> np.ndarray:
+def _bigram_words(bigram: np.ndarray) -> np.ndarray:
     """For each of the four 64-bit words, each pair's contribution to it (0 if its bit is in
     another word, or if the pair crosses from one key to the next)."""
     pairs = np.arange(65_536)
     crossing = ((pairs >> 8) == SEPARATOR) | ((pairs & 0xFF) == SEPARATOR)
     words = np.zeros((4, 65_536), dtype=np.uint64)
     for w in range(4):
-        inside = ((BIGRAM >> 6) == w) & ~crossing
-        words[w, inside] = np.uint64(1) << (BIGRAM[inside] & 63).astype(np.uint64)
+        inside = ((bigram >> 6) == w) & ~crossing
+        words[w, inside] = np.uint64(1) << (bigram[inside] & 63).astype(np.uint64)
     return words
 
 
-_BIGRAM_WORDS = _bigram_words()
+@functools.cache
+def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The unigram bits, the bigram bits and the bigram words, made when first needed."""
+    bigram = _bigram_bits()
+    return _unigram_bits(), bigram, _bigram_words(bigram)
 
 
 def _signatures(text: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Signatures of the keys in ``text`` (UTF-8, each key followed by SEPARATOR), the keys
     starting at ``starts``: (unigram words, bigram words shaped (4, len(starts)))."""
-    uni = np.bitwise_or.reduceat(UNIGRAM[text], starts)
+    unigram, _bigram, bigram_words = _tables()
+    uni = np.bitwise_or.reduceat(unigram[text], starts)
     codes = np.empty(len(text), dtype=np.uint16)
     np.left_shift(text[:-1], 8, out=codes[:-1], dtype=np.uint16)
     codes[:-1] |= text[1:]
     codes[-1] = (SEPARATOR << 8) | SEPARATOR
     bi = np.empty((4, len(starts)), dtype=np.uint64)
     for w in range(4):
-        bi[w] = np.bitwise_or.reduceat(_BIGRAM_WORDS[w][codes], starts)
+        bi[w] = np.bitwise_or.reduceat(bigram_words[w][codes], starts)
     return uni, bi
 
 
@@ -88,13 +96,14 @@ def _separator_positions(text: np.ndarray, piece: int = 1 << 24) -> np.ndarray:
 
 def word_bits(words: Iterable[str]) -> tuple[int, list[int]]:
     """The bits every row holding all of ``words`` has: (unigram mask, four bigram masks)."""
+    unigram, bigram, _words = _tables()
     uni, bi = 0, [0, 0, 0, 0]
     for word in words:
         data = word.encode("utf-8", "surrogatepass")
         for byte in data:
-            uni |= int(UNIGRAM[byte])
+            uni |= int(unigram[byte])
         for a, b in zip(data, data[1:]):
-            bit = int(BIGRAM[(a << 8) | b])
+            bit = int(bigram[(a << 8) | b])
             bi[bit >> 6] |= 1 << (bit & 63)
     return uni, bi
 

@@ -12,8 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from itertools import compress, repeat
 from operator import contains
+from typing import TYPE_CHECKING
 
-import numpy as np
+from desktop.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy", __name__, "np")  # the window paints first (desktop/lazy.py)
 
 SEPARATOR = "\x1f"  # after every value in the joined text
 PIECE = 32_768  # rows handled by one call in C (which holds the interpreter meanwhile)
@@ -23,7 +29,15 @@ _SEP = SEPARATOR.encode("ascii")
 class TextColumn(Sequence[str]):
     """``len(values)`` strings, read by index; set and append as a list's."""
 
+    _changed: dict[int, str]
+    _plain: bool | None  # ``_plain_ascii``, once asked
+
     def __init__(self, values: Sequence[str] = ()) -> None:
+        if not values:  # (a list not read yet: no arrays, and numpy not imported, until asked)
+            self._data, self._stored, self._n = b"", 0, 0
+            self._changed = {}
+            self._plain = None
+            return
         encoded = [v.encode("utf-8", "surrogatepass") for v in values]
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)) + 1
         data = _SEP.join(encoded) + _SEP if encoded else b""
@@ -51,9 +65,16 @@ class TextColumn(Sequence[str]):
         self._starts = starts  # value i is data[starts[i]:starts[i + 1] - 1]
         self._stored = len(starts) - 1
         self._n = self._stored
-        self._changed: dict[int, str] = {}
+        self._changed = {}
         self._is_changed = np.zeros(self._stored, dtype=bool)
-        self._plain: bool | None = None  # ``_plain_ascii``, once asked
+        self._plain = None
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        if name in ("_starts", "_is_changed") and "_starts" not in self.__dict__:
+            self._starts = np.zeros(1, dtype=np.int64)  # an empty column's, made when first used
+            self._is_changed = np.zeros(0, dtype=bool)
+            return getattr(self, name)
+        raise AttributeError(name)
 
     def _plain_ascii(self) -> bool:
         """Whether the joined text is all ASCII with no value holding the separator: asked of

@@ -10,9 +10,8 @@ view keeps its selection and repaints only what is on screen.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -26,7 +25,13 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from desktop.controllers.clients import StatusFilter
 from desktop.controllers.permissions import Action
 from desktop.controllers.roster import JOB_SLICE, Answer, Column, MatchJob, Roster, State
+from desktop.lazy import lazy_module
 from desktop.ui import activity
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy", __name__, "np")  # the window paints first (desktop/lazy.py)
 
 KindRole = Qt.ItemDataRole.UserRole + 1
 IdRole = Qt.ItemDataRole.UserRole + 2
@@ -44,6 +49,7 @@ _INACTIVE_FG = QBrush(QColor(110, 110, 110))
 # Rows found before the first paint of a search (a tall screen shows about 80); the rest
 # of a search most rows match is found while the window is idle (``Roster.search``).
 SCREENFUL = 200
+_NO_ROWS: Any = ()
 # From this many rows, a sort by a column whose order is not made yet waits for it to be made
 # on a pool thread (seconds at a million rows) instead of freezing the window meanwhile.
 SORT_ELSEWHERE_ROWS = 100_000
@@ -63,8 +69,10 @@ class RosterModel(QAbstractTableModel):
         self.roster = roster
         self._own = roster  # ``roster`` is another only while a list's first rows are shown
         self._first_view: tuple[StatusFilter, bool] | None = None
-        self._first_slots: np.ndarray = np.zeros(0, dtype=np.int32)
-        self._slots: np.ndarray = np.zeros(0, dtype=np.int32)
+        # No rows before the first read: not an array yet, so the window paints before numpy
+        # is imported (desktop/lazy.py).
+        self._first_slots: np.ndarray = _NO_ROWS
+        self._slots: np.ndarray = _NO_ROWS
         self.complete = True
         self.estimate: int | None = 0
         self._job: MatchJob | None = None
@@ -252,6 +260,8 @@ class RosterModel(QAbstractTableModel):
             self._choose_first_slots()
             self.endResetModel()
             return
+        if not self.roster.installs and not len(self._slots):
+            return  # nothing read yet, and no rows shown: nothing to search (nor numpy to import)
         answer = self._search(whole=whole)
         if not answer.complete and self._installs == self.roster.installs:
             # (After the roster was read again, slots name other rows: the page chooses its

@@ -88,3 +88,54 @@ def test_an_encrypted_practice_that_cannot_be_opened_says_what_to_do_and_changes
             "another practice's key file": "belongs to another practice file",
             "practice file cut short": "Restore it and its key file from a backup"}[trouble] in told[0]
     assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == before
+
+
+FIRST_PAINT = """
+import os, sys
+from PySide6.QtCore import QEvent, QObject, QSettings
+from sqlalchemy import select
+from desktop.controllers.practice import open_practice
+from desktop.domain.models import PracticeUser
+from desktop.ui.app import make_application
+from desktop.controllers.users import actor_for
+app = make_application([sys.argv[0]])
+practice = open_practice(sys.argv[1])
+with practice.db.reading() as s:
+    actor = actor_for(s.scalars(select(PracticeUser).where(PracticeUser.username == "owner")).one())
+from desktop.ui.main_window import MainWindow
+window = MainWindow(practice, actor, QSettings(sys.argv[2], QSettings.Format.IniFormat))
+class Painted(QObject):
+    def eventFilter(self, watched, event):
+        if watched is window and event.type() == QEvent.Type.Paint:
+            print(sorted(m for m in ("numpy", "rapidfuzz", "desktop.ui.billing_page",
+                                     "desktop.ui.appointments_page") if m in sys.modules))
+            sys.stdout.flush()
+            os._exit(0)
+        return False
+painted = Painted()
+window.installEventFilter(painted)
+window.show()
+window.load()
+app.exec()
+"""
+
+
+def test_the_window_paints_before_the_lists_arrays_and_the_other_pages_are_imported(
+        sqlite_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Start-up (issue 17): what the first paint does not need is imported after it, so the
+    window shows sooner: the list's arrays (numpy) when its read begins, the duplicate finder,
+    the Appointments and Billing pages when first used."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import seed_users
+
+    seed_users(sqlite_db)
+    url = str(sqlite_db.engine.url)
+    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", FIRST_PAINT, url, str(tmp_path / "settings.ini")],
+                          capture_output=True, text=True, timeout=120, env=environment,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
