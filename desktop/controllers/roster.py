@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import ctypes
 import dataclasses
 import enum
 import functools
+import sys
 import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
@@ -297,6 +300,27 @@ def _status_codes(joined: str) -> bytes:
     return joined[::2].encode("ascii", "replace")
 
 
+def release_free_memory() -> None:
+    """Hand the heap freed by a big read back to the system (glibc only; elsewhere a no-op).
+
+    Reading a million rows leaves hundreds of megabytes of freed but fragmented heap behind,
+    in the arenas of the threads that read and parsed them; the list does not need it."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
+def _then_release(work):  # type: ignore[no-untyped-def]
+    """``work()``, then its temporaries handed back (``release_free_memory``): for a thread whose
+    work ends after the list is installed (the search index)."""
+    try:
+        return work()
+    finally:
+        release_free_memory()
+
+
 class _InBackground:
     """``work()`` on a thread of its own; ``result()`` waits for it and returns or raises what it did."""
 
@@ -353,22 +377,25 @@ def _names_and_order(client_names: list[str] | None, contacts: ContactColumns,
     return names, order
 
 
-def _index_of(client_keys: list[str] | None, contact_keys: Sequence[str] | str, n_contacts: int) -> SearchIndex | None:
-    """The search index of the clients' joined keys (``_client_keys``) and the
-    contacts' keys (joined, or a list); None if a key held the separator (the list is then
-    searched without it). Each part is encoded once, with no copy of it joined to the other."""
-    separator = queries.SEPARATOR
-    parts = []
+def _keys_and_index(handed: Future[TextColumn | None], held: list) -> SearchIndex | None:  # type: ignore[type-arg]
+    """The keys' TextColumn, handed to the read through ``handed`` (None if it could not be
+    made), then the search index of its bytes (None if a key held the separator: the list is
+    then searched without it). ``held`` is [the clients' joined keys (``_client_keys``) or None,
+    their number, the contacts' keys (joined, or a list), their number], emptied at once so
+    that the keys' text is not kept while the index is built."""
+    column = None
     try:
-        if client_keys:
-            n_clients = client_keys[0].count(separator) + 1
-            parts.append(SearchIndex.from_joined(client_keys[3].encode("utf-8", "surrogatepass"), n_clients))
-        if n_contacts:
-            text = contact_keys if isinstance(contact_keys, str) else separator.join(contact_keys)
-            parts.append(SearchIndex.from_joined(text.encode("utf-8", "surrogatepass"), n_contacts))
+        client_keys, n_clients, contact_keys, n_contacts = held
+        held.clear()
+        column = _text_column(client_keys if n_clients else [], n_clients, contact_keys, n_contacts)
+        del client_keys, contact_keys
+    finally:
+        handed.set_result(column)
+    data = column.joined_bytes()
+    try:
+        return SearchIndex.from_joined(data, len(column)) if data and len(column) else SearchIndex.build([])
     except ValueError:
         return None
-    return SearchIndex.joined(parts) if parts else SearchIndex.build([])
 
 
 def _after(first: _InBackground, work):  # type: ignore[no-untyped-def]
@@ -544,7 +571,12 @@ class Roster:
             keys = _client_keys(names, queries.joined_client_search_keys(s, who))
             del names
             # (After the name order: the first screen waits for that, and nothing for the index.)
-            indexing = _InBackground(partial(_after, early, partial(_index_of, keys, k.keys, len(k.ids))))
+            keys_column: Future[TextColumn | None] = Future()
+            held = [keys[3] if keys else None, keys[0].count(queries.SEPARATOR) + 1 if keys else 0,
+                    k.keys, len(k.ids)]
+            indexing = _InBackground(partial(_then_release, partial(_after, early, partial(
+                _keys_and_index, keys_column, held))))
+            del held
             c = _client_columns(keys, queries.joined_client_columns(s, who), early, pool)
             del keys
             row_by_row = c is None
@@ -559,12 +591,13 @@ class Roster:
                 early.result()
                 indexing.result()
             order = _name_order(c.last + k.last, c.first + k.first)
-            indexing = _InBackground(partial(SearchIndex.build, list(c.keys) + list(k.keys)))
+            indexing = _InBackground(partial(_then_release, partial(SearchIndex.build, list(c.keys) + list(k.keys))))
         else:
             order = early.result()[1]
         n_c, n_k = len(c.ids), len(k.ids)
+        made = None if row_by_row else keys_column.result()  # (made with the index, from the same read)
         texts = (_text_column(c.email, n_c, k.email, n_k), _text_column(c.phone, n_c, k.phone, n_k),
-                 _text_column(c.keys, n_c, k.keys, n_k))
+                 made if made is not None and len(made) == n_c + n_k else _text_column(c.keys, n_c, k.keys, n_k))
         # The index is still being built: the list is shown without waiting for it.
         return RosterData(clinicians, c, k, watermark, order, indexing, texts)
 

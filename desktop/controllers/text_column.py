@@ -76,6 +76,10 @@ class TextColumn(Sequence[str]):
             return getattr(self, name)
         raise AttributeError(name)
 
+    def joined_bytes(self) -> bytes | None:
+        """The values as stored: UTF-8, each followed by SEPARATOR; None once one was set or added."""
+        return self._data if not self._changed and self._n == self._stored else None
+
     def _plain_ascii(self) -> bool:
         """Whether the joined text is all ASCII with no value holding the separator: asked of
         numpy, which leaves the interpreter free meanwhile (``bytes.isascii`` and ``count``

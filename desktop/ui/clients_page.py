@@ -15,9 +15,7 @@ its first New client there.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
-import sys
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,7 +67,14 @@ from PySide6.QtWidgets import (
 from desktop.controllers.clients import ClientsController, StatusFilter
 from desktop.controllers.errors import CaseloadError, NotSignedIn
 from desktop.controllers.permissions import Action, Actor
-from desktop.controllers.roster import Column, FirstScreen, Kind, Roster, RosterData
+from desktop.controllers.roster import (
+    Column,
+    FirstScreen,
+    Kind,
+    Roster,
+    RosterData,
+    release_free_memory,
+)
 from desktop.domain.models import ClientStatus
 from desktop.domain.search import display_name
 from desktop.ui import activity
@@ -87,19 +92,6 @@ def isolate(text: str) -> str:
     beside it into its own right-to-left order, and the sentence reads scrambled.
     """
     return f"\u2068{text}\u2069"
-
-
-def release_free_memory() -> None:
-    """Hand the heap freed by a big load back to the system (glibc only; elsewhere a no-op).
-
-    Loading 100,000 rows leaves tens of megabytes of freed but fragmented heap
-    behind; the list itself does not need them.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
 
 
 ROW_HEIGHT = 26

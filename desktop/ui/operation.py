@@ -148,7 +148,7 @@ POLL_MS = 5  # a finished job waits at most this long to be shown; the timer run
 
 @dataclass
 class _Job:
-    future: Future[Any]
+    future: Future[Any] | None  # None once delivered
     parent: QWidget
     title: str
     done: Callable[[Outcome[Any]], Any]
@@ -174,22 +174,29 @@ class _Collector(QTimer):
         finished: list[_Job] = []
         running: list[_Job] = []
         for job in self.jobs:  # one look at each job: one that finishes meanwhile waits for the next tick
-            (finished if job.future.done() else running).append(job)
+            (finished if job.future is not None and job.future.done() else running).append(job)
         if not finished:
             return
         self.jobs = running
         if not self.jobs:
             self.stop()
         for job in finished:
-            _PENDING.discard(job.future)
+            _PENDING.discard(job.future)  # type: ignore[arg-type]
             if shiboken6.isValid(job.parent):
                 _deliver(job)
+            job.future = None
 
 
 def _deliver(job: _Job) -> None:
-    error = job.future.exception()
+    future, job.future = job.future, None
+    assert future is not None
+    error = future.exception()
     if error is None:
-        job.done(Outcome(True, job.future.result()))
+        # The outcome alone holds the value: a receiver that lets it go frees it (the list's
+        # read of a million clients, once its rows are installed, is hundreds of megabytes).
+        outcome: Outcome[Any] = Outcome(True, future.result())
+        del future
+        job.done(outcome)
     elif isinstance(error, CaseloadError):
         show_refusal(job.parent, job.title, error, report=job.report)
         job.done(Outcome(False, error=error))
