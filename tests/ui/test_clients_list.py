@@ -773,6 +773,7 @@ def test_a_sort_whose_order_is_not_made_yet_waits_for_it_without_freezing_the_wi
     assert names(window) == by_name
     assert window.shown.text().startswith("Sorting by Email…")
     assert activity.busy(0.0)  # other background work (billing, orders ahead) waits meanwhile
+    qtbot.waitUntil(lambda: bool(sorting_on), timeout=5_000)  # begun once the click is painted
     qtbot.keyClicks(page.search, "lovelace")  # the window answers meanwhile, in the old order
     assert names(window) == ["Lovelace, Ada", "Lovelace, Byron"]
     page.search.clear()
