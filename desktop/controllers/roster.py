@@ -392,8 +392,10 @@ def _keys_and_index(handed: Future[TextColumn | None], held: list) -> SearchInde
     finally:
         handed.set_result(column)
     data = column.joined_bytes()
+    if not len(column) or data is None:
+        return SearchIndex.build([]) if not len(column) else None
     try:
-        return SearchIndex.from_joined(data, len(column)) if data and len(column) else SearchIndex.build([])
+        return SearchIndex.from_joined(data, len(column))
     except ValueError:
         return None
 

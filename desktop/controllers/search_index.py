@@ -156,35 +156,6 @@ class SearchIndex:
             uni[first:last], bi[:, first:last] = _signatures(block, starts[first:last] - low)
         return cls(uni, bi)
 
-    @classmethod
-    def from_texts(cls, texts: Sequence[tuple[str, int]], piece: int = 1 << 22) -> SearchIndex:
-        """The index of the keys of ``texts``, in turn: each ``(text, n)`` holds ``n`` keys, each
-        followed by SEPARATOR but perhaps the last. Encoded a piece of about ``piece``
-        characters at a time: a million clients' keys are a hundred megabytes of text, which
-        are not copied whole. Raises ValueError if a key holds the separator."""
-        total = sum(n for _text, n in texts)
-        if total == 0:
-            return cls.build([])
-        uni = np.empty(total, dtype=np.uint64)
-        bi = np.empty((4, total), dtype=np.uint64)
-        separator, row = chr(SEPARATOR), 0
-        for text, n in texts:
-            at, done = 0, 0
-            while done < n:
-                cut = text.find(separator, at + piece) if at + piece < len(text) else -1
-                chunk = text[at:] if cut < 0 else text[at:cut + 1]
-                keys = n - done if cut < 0 else chunk.count(separator)
-                if done + keys > n:
-                    raise ValueError("a key holds the separator")
-                part = cls.from_joined(chunk.encode("utf-8", "surrogatepass"), keys)
-                del chunk
-                uni[row:row + keys], bi[:, row:row + keys] = part.uni, part.bi
-                row, done = row + keys, done + keys
-                at = len(text) if cut < 0 else cut + 1
-            if at < len(text):
-                raise ValueError("a key holds the separator")
-        return cls(uni, bi)
-
     def __len__(self) -> int:
         return len(self.uni)
 

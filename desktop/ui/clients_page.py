@@ -964,12 +964,12 @@ class ClientsPage(QWidget):
         # Threads of its own: the others may all be busy with work that waits (the head start
         # above, billing), and the person waits for this: that work waits until it is made,
         # as while someone types.
-        activity.waiting(True)
         # Begun once the click is painted: the order's first steps hold the interpreter for tens
         # of milliseconds (a million values into an array), which the paint would wait for.
         QTimer.singleShot(0, self, partial(self._begin_sort, wanted))
 
     def _begin_sort(self, wanted: Column) -> None:
+        activity.waiting(True)  # ended by the job, however it ends
         job = _WAITED_SORTS.submit(_PrepareOrders(self.roster, (wanted,), waited_for=True))
         when_resolved(self, job, partial(self._sorted_elsewhere, int(wanted)))
 

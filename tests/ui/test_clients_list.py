@@ -772,8 +772,8 @@ def test_a_sort_whose_order_is_not_made_yet_waits_for_it_without_freezing_the_wi
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
     assert names(window) == by_name
     assert window.shown.text().startswith("Sorting by Email…")
-    assert activity.busy(0.0)  # other background work (billing, orders ahead) waits meanwhile
     qtbot.waitUntil(lambda: bool(sorting_on), timeout=5_000)  # begun once the click is painted
+    assert activity.busy(0.0)  # other background work (billing, orders ahead) waits meanwhile
     qtbot.keyClicks(page.search, "lovelace")  # the window answers meanwhile, in the old order
     assert names(window) == ["Lovelace, Ada", "Lovelace, Byron"]
     page.search.clear()
@@ -785,6 +785,32 @@ def test_a_sort_whose_order_is_not_made_yet_waits_for_it_without_freezing_the_wi
                     and page.model.waiting_sort is None, timeout=10_000)
     assert window.shown.text().startswith("4 shown")
     assert sorting_on == [False, False]  # made on a pool thread, and again for the changed rows
+    assert not activity.busy(0.0)
+
+
+def test_a_window_closed_as_a_sort_is_clicked_leaves_no_work_waiting_behind_it(
+        qtbot, db, tmp_path, practice, people, monkeypatch):  # type: ignore[no-untyped-def]
+    """Billing and the orders made ahead wait while a person waits for a sort: a window closed
+    the moment its header was clicked must not leave them waiting for ever."""
+    from desktop.ui import activity, roster_model
+    from desktop.ui.operation import wait_for_background_jobs
+
+    monkeypatch.setattr(roster_model, "SORT_ELSEWHERE_ROWS", 1)  # as if the practice were big
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(Practice(db), practice["owner"], settings)  # deleted below, not by qtbot
+    window.resize(1280, 800)
+    window.show()
+    page = window.clients_page
+    with qtbot.waitSignal(page.loaded, timeout=10_000):
+        window.load()
+    header = page.table.horizontalHeader()
+    x = header.sectionViewportPosition(Column.EMAIL) + header.sectionSize(Column.EMAIL) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
+    assert page.model.waiting_sort is not None
+    window.close()
+    shiboken6.delete(window)  # at once: before anything the click left queued has run
+    assert not shiboken6.isValid(page)
+    assert wait_for_background_jobs()
     assert not activity.busy(0.0)
 
 
