@@ -1,6 +1,7 @@
 """How fast the audit log is read, filtered, verified and written, at a million entries.
 
     python benchmarks/audit.py [--entries 1000000] [--clients 10000] [--writers 8] [--seconds 10]
+                               [--db PATH] [--no-pg] [--no-window] [--no-encrypted]
 
 Builds (or reuses) a demo practice of ``--clients`` clients with ``--entries``
 chained audit entries (as a year of a busy clinic writes them: views, status
@@ -259,9 +260,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--no-pg", action="store_true", help="leave PostgreSQL out")
     parser.add_argument("--no-window", action="store_true", help="leave the window out")
+    parser.add_argument("--no-encrypted", action="store_true", help="leave the encrypted copy out")
+    parser.add_argument("--db", type=Path, help="the practice file to fill and read (default: "
+                        "caseload-audit-bench-ENTRIES.db in the temporary folder); a copy of the "
+                        "million-client demo measures the window at that size (issue 17)")
     args = parser.parse_args()
     folder = Path(tempfile.gettempdir())
-    plain = folder / f"caseload-audit-bench-{args.entries}.db"
+    plain = args.db or folder / f"caseload-audit-bench-{args.entries}.db"
     url = f"sqlite:///{plain}"
     fill(url, args.entries, args.clients)
     report = Report()
@@ -272,16 +277,17 @@ def main() -> None:
     finally:
         practice.close()
 
-    from benchmarks.common import encrypted_copy
+    if not args.no_encrypted:
+        from benchmarks.common import encrypted_copy
 
-    encrypted = encrypted_copy(plain)
-    practice = open_practice(encrypted)
-    try:
-        owner = practice.access.sign_in("owner", PASSWORD).actor
-        report.section(f"Verify on the encrypted copy, {args.entries:,} entries")
-        verify_rate(report, practice, owner)
-    finally:
-        practice.close()
+        encrypted = encrypted_copy(plain)
+        practice = open_practice(encrypted)
+        try:
+            owner = practice.access.sign_in("owner", PASSWORD).actor
+            report.section(f"Verify on the encrypted copy, {args.entries:,} entries")
+            verify_rate(report, practice, owner)
+        finally:
+            practice.close()
 
     if not args.no_pg:
         pg = pg_database(f"caseload_audit_bench_{args.entries}")
