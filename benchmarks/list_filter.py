@@ -91,6 +91,7 @@ from desktop.controllers.practice import open_practice  # noqa: E402
 from desktop.controllers.roster import Column  # noqa: E402
 from desktop.ui.app import make_application  # noqa: E402
 from desktop.ui.main_window import MainWindow  # noqa: E402
+from desktop.ui.operation import wait_for_background_jobs  # noqa: E402
 from desktop.ui.roster_model import RosterModel  # noqa: E402
 
 QUERIES = ("smith", "ada love", "555", "1985-")
@@ -723,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
         plain_billing = billing_note(window, billed)
         # Its billing run stops after the current chunk: nothing of this window runs during the next pass.
         window.close()
-        QThreadPool.globalInstance().waitForDone()
+        QThreadPool.globalInstance().waitForDone()  # the file check
+        wait_for_background_jobs(120_000)  # the billing run's chunk, the orders made ahead or waited for
         settle(app)
         encrypted = None
         if encrypted_url is not None:

@@ -10,11 +10,11 @@ rule they rely on is behind this handle, as calibre's GUI, server and
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.contacts import ContactsController
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from desktop.controllers.billing import BillingController
     from desktop.controllers.demo import DemoReport
     from desktop.controllers.duplicates import DuplicatesController
+
+_MAKING = threading.Lock()  # the controllers made when first used (Practice._made_when_used)
 
 
 @dataclass
@@ -65,34 +67,43 @@ class Practice:
         self.contacts = ContactsController(self.db)
         self.users = UsersController(self.db)
         self.settings = SettingsController(self.db)
-        for made_when_used in ("appointments", "billing", "duplicates", "audit"):
-            self.__dict__.pop(made_when_used, None)  # made again, for this database, when next used
+        with _MAKING:
+            self._made: dict[str, object] = {}  # made again, for this database, when next used
 
-    # Made (and their modules imported) when first used: the window paints before them.
+    # Made (and their modules imported) when first used: the window paints before them. Any
+    # thread may be first (the audit anchor is kept on a worker's): one is made, for the
+    # database of the moment.
 
-    @functools.cached_property
+    def _made_when_used(self, name: str, make: Callable[[Database], object]) -> Any:
+        with _MAKING:
+            made = self._made.get(name)
+            if made is None:
+                made = self._made[name] = make(self.db)
+            return made
+
+    @property
     def appointments(self) -> AppointmentsController:
         from desktop.controllers.appointments import AppointmentsController
 
-        return AppointmentsController(self.db)
+        return self._made_when_used("appointments", AppointmentsController)
 
-    @functools.cached_property
+    @property
     def billing(self) -> BillingController:
         from desktop.controllers.billing import BillingController
 
-        return BillingController(self.db)
+        return self._made_when_used("billing", BillingController)
 
-    @functools.cached_property
+    @property
     def duplicates(self) -> DuplicatesController:
         from desktop.controllers.duplicates import DuplicatesController
 
-        return DuplicatesController(self.db)
+        return self._made_when_used("duplicates", DuplicatesController)
 
-    @functools.cached_property
+    @property
     def audit(self) -> AuditLogController:
         from desktop.controllers.audit_log import AuditLogController
 
-        return AuditLogController(self.db, AnchorBook(self.location))
+        return self._made_when_used("audit", lambda db: AuditLogController(db, AnchorBook(self.location)))
 
     @property
     def encrypted(self) -> bool:

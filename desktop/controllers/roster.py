@@ -194,7 +194,8 @@ class FirstScreen:
     first ``rows`` rows of the name order in ``descending`` order that ``status`` shows, with
     no search, handed to ``deliver`` (on a thread of the fetch's) as a RosterData of their own.
     ``deliver`` is called exactly once, before ``fetch`` returns or raises: with None when there
-    are none to hand over (the first rows could not be found apart, or the read failed)."""
+    are none to hand over (the first rows could not be found apart, or the read failed before
+    they were); rows handed over may belong to a read that then fails."""
 
     status: StatusFilter
     descending: bool
@@ -389,13 +390,14 @@ def _keys_and_index(handed: Future[TextColumn | None], held: list) -> SearchInde
         held.clear()
         column = _text_column(client_keys if n_clients else [], n_clients, contact_keys, n_contacts)
         del client_keys, contact_keys
+        # (Taken before it is handed over: the window may change the column once it has it.)
+        data, n = column.joined_bytes(), len(column)
     finally:
         handed.set_result(column)
-    data = column.joined_bytes()
-    if not len(column) or data is None:
-        return SearchIndex.build([]) if not len(column) else None
+    if not n or data is None:
+        return SearchIndex.build([]) if not n else None
     try:
-        return SearchIndex.from_joined(data, len(column))
+        return SearchIndex.from_joined(data, n)
     except ValueError:
         return None
 

@@ -71,9 +71,10 @@ class TextColumn(Sequence[str]):
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         if name in ("_starts", "_is_changed") and "_starts" not in self.__dict__:
-            self._starts = np.zeros(1, dtype=np.int64)  # an empty column's, made when first used
-            self._is_changed = np.zeros(0, dtype=bool)
-            return getattr(self, name)
+            # An empty column's, made when first used (both at once: another thread may ask).
+            made = {"_is_changed": np.zeros(0, dtype=bool), "_starts": np.zeros(1, dtype=np.int64)}
+            self.__dict__.update(made)
+            return made[name]
         raise AttributeError(name)
 
     def joined_bytes(self) -> bytes | None:

@@ -52,8 +52,10 @@ class GarbageCollector(QObject):
     ``RECLAIM_EVERY_S`` at most, at a moment nobody is typing, sorting or filtering in the list.
     """
 
-    FREEZE_ABOVE = 20_000  # new objects: scanning more takes longer than a frame
+    FREEZE_ABOVE = 20_000  # objects a collection would scan: more takes longer than a frame
     RECLAIM_EVERY_S = 300.0
+    # Reclaimed even while the list is busy, so garbage set aside cannot grow without end.
+    RECLAIM_AT_LATEST_S = 3 * RECLAIM_EVERY_S
     QUIET_S = 5.0
 
     def __init__(self, parent: QObject, interval_ms: int = 500) -> None:
@@ -89,8 +91,9 @@ class GarbageCollector(QObject):
                 self.frozen = True
             else:
                 gc.collect(generation)
-        if self.frozen and time.monotonic() - self.reclaimed_at >= self.RECLAIM_EVERY_S \
-                and not activity.busy(self.QUIET_S):
+        since = time.monotonic() - self.reclaimed_at
+        if self.frozen and (since >= self.RECLAIM_EVERY_S and not activity.busy(self.QUIET_S)
+                            or since >= self.RECLAIM_AT_LATEST_S):
             self.reclaim()
 
     def reclaim(self) -> None:

@@ -307,7 +307,7 @@ class _PrepareOrders:
             return -1, {}
         finally:
             if self.waited_for:
-                activity.waiting(False)  # begun by the click (ClientsPage._sort_elsewhere)
+                activity.waiting(False)  # begun with the job (ClientsPage._begin_sort)
 
 
 def _while_the_list_is_busy() -> None:
@@ -354,7 +354,7 @@ class ClientsPage(QWidget):
         self._loading = False
         self._loaded = False
         self._loads = 0  # background loads begun: a first screen belongs to the latest only
-        self._sorting: set[Column] = set()  # orders being made for a waiting sort
+        self._sorting: set[Column] = set()  # orders being made (or about to be) for a waiting sort
         self._first_wanted: FirstScreen | None = None  # what the latest load's first screen shows
         self._refresh_after_load = False
         self._reload_after_load = False
@@ -931,8 +931,8 @@ class ClientsPage(QWidget):
     def _installed(self) -> None:
         waiting = self.model.waiting_sort
         if waiting is not None and not self.roster.has_order(waiting[0]):
-            # Still waited for, on the new rows: made elsewhere again, not here.
-            self._sorting.discard(waiting[0])
+            # Still waited for, on the new rows: made elsewhere, not here (an order being made
+            # for the rows before is made again when it comes: ``_sorted_elsewhere``).
             self._sort_elsewhere(int(waiting[0]))
         self._loaded = True
         self.read_at, self._behind = dt.datetime.now().astimezone(), False
@@ -959,7 +959,7 @@ class ClientsPage(QWidget):
         self._shown_changed()
         wanted = Column(column)
         if wanted in self._sorting:
-            return  # already being made
+            return  # already being made, or about to be
         self._sorting.add(wanted)
         # Threads of its own: the others may all be busy with work that waits (the head start
         # above, billing), and the person waits for this: that work waits until it is made,
@@ -969,6 +969,10 @@ class ClientsPage(QWidget):
         QTimer.singleShot(0, self, partial(self._begin_sort, wanted))
 
     def _begin_sort(self, wanted: Column) -> None:
+        waiting = self.model.waiting_sort
+        if waiting is None or waiting[0] is not wanted or self.roster.has_order(wanted):
+            self._sorting.discard(wanted)  # no longer waited for
+            return
         activity.waiting(True)  # ended by the job, however it ends
         job = _WAITED_SORTS.submit(_PrepareOrders(self.roster, (wanted,), waited_for=True))
         when_resolved(self, job, partial(self._sorted_elsewhere, int(wanted)))

@@ -406,12 +406,14 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _show_page(self, index: int) -> None:
         blank = self.pages.widget(index)
-        if blank is self._blanks.get("appointments"):
-            _ = self.appointments_page
-        elif blank is self._blanks.get("billing"):
-            _ = self.billing_page
-        self.pages.setCurrentIndex(index)
-        self.shown.setText(self._page_counts.get(index, ""))
+        try:  # a page not made yet is made now (a bug making it is reported by the crash handler)
+            if blank is self._blanks.get("appointments"):
+                _ = self.appointments_page
+            elif blank is self._blanks.get("billing"):
+                _ = self.billing_page
+        finally:
+            self.pages.setCurrentIndex(index)
+            self.shown.setText(self._page_counts.get(index, ""))
 
     def _counts_of(self, page: QWidget, text: str) -> None:
         """A page's summary ("1,000 clients shown"), in the status bar while it is the one shown."""

@@ -182,8 +182,11 @@ class _Collector(QTimer):
             self.stop()
         for job in finished:
             _PENDING.discard(job.future)  # type: ignore[arg-type]
-            if shiboken6.isValid(job.parent):
-                _deliver(job)
+            try:
+                if shiboken6.isValid(job.parent):
+                    _deliver(job)
+            except Exception:  # noqa: BLE001  (a bug in one receiver: the others still hear back)
+                sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
             job.future = None
 
 

@@ -788,6 +788,36 @@ def test_a_sort_whose_order_is_not_made_yet_waits_for_it_without_freezing_the_wi
     assert not activity.busy(0.0)
 
 
+def test_a_sort_clicked_just_before_the_list_is_read_again_is_made_once(
+        qtbot, open_window, practice, people, monkeypatch):  # type: ignore[no-untyped-def]
+    """A click waits for an order made elsewhere; the list is read again before that order is
+    begun: it is made once, for the rows read again, not once for each."""
+    from desktop.controllers.roster import Roster
+    from desktop.ui import clients_page, roster_model
+
+    monkeypatch.setattr(roster_model, "SORT_ELSEWHERE_ROWS", 1)  # as if the practice were big
+    monkeypatch.setattr(clients_page, "PREPARE_ORDERS_AFTER_MS", 600_000)  # no head start
+    made: list[int] = []
+    column_order = Roster._column_order
+
+    def counted(self, column):  # type: ignore[no-untyped-def]
+        if column is Column.EMAIL:
+            made.append(len(self))
+        return column_order(self, column)
+
+    monkeypatch.setattr(Roster, "_column_order", counted)
+    window = open_window(practice["owner"])
+    page = window.clients_page
+    ClientsController(page.roster.db).add_client(practice["manager"], first_name="Zed", last_name="Zimmer")
+    header = page.table.horizontalHeader()
+    x = header.sectionViewportPosition(Column.EMAIL) + header.sectionSize(Column.EMAIL) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
+    page.reload()  # before the event loop begins the sort
+    qtbot.waitUntil(lambda: page.model.waiting_sort is None, timeout=10_000)
+    assert made == [len(page.roster)]  # once, for the rows read again (the new client among them)
+    assert "Zimmer, Zed" in names(window)
+
+
 def test_a_window_closed_as_a_sort_is_clicked_leaves_no_work_waiting_behind_it(
         qtbot, db, tmp_path, practice, people, monkeypatch):  # type: ignore[no-untyped-def]
     """Billing and the orders made ahead wait while a person waits for a sort: a window closed
