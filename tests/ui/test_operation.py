@@ -67,3 +67,28 @@ def test_background_jobs_run_nicer_than_the_window_thread(monkeypatch) -> None: 
     thread.join()
     assert seen == [min(19, window_thread + 10)] * 2 and seen[0] > window_thread
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == window_thread
+
+
+def test_a_receiver_that_fails_does_not_keep_the_others_from_hearing_back(qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Jobs that finish together are delivered together: a bug in one receiver is reported, and
+    the next still hears back (the list's whole read after its first rows, say)."""
+    from concurrent.futures import Future
+
+    from desktop.ui.operation import when_resolved
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    reported: list[type[BaseException]] = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, _error, _trace: reported.append(kind))
+    first, second = Future(), Future()  # type: ignore[var-annotated]
+    heard: list[object] = []
+
+    def fails(_outcome: Outcome[object]) -> None:
+        raise RuntimeError("a bug in the first receiver")
+
+    when_resolved(parent, first, fails)
+    when_resolved(parent, second, lambda outcome: heard.append(outcome.value))
+    first.set_result(1)
+    second.set_result(2)
+    qtbot.waitUntil(lambda: heard == [2], timeout=5_000)
+    assert reported == [RuntimeError]
