@@ -528,6 +528,7 @@ class Roster:
         With ``first_screen``, the rows it asks for are read apart as soon as the name order
         is known and handed over while the rest is still being read (a million clients take
         seconds): the window paints them first."""
+        _ = np.ndarray  # numpy imported (desktop/lazy.py) before the read holds the database
         if first_screen is None:
             return self._fetch(None, [])
         handed: list[bool] = []

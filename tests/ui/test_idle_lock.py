@@ -572,6 +572,7 @@ def test_encrypt_now_encrypts_the_file_shows_the_key_and_reopens_the_window(
     from desktop.ui.dialogs.recovery_key import RecoveryKeyDialog
 
     when_modal(RecoveryKeyDialog, keep_the_key)
+    qtbot.waitUntil(lambda: first.clients_page.loaded_whole)  # (while it is read, encrypting waits)
     qtbot.mouseClick(first.findChild(QWidget, "encryptNow"), LEFT)
     qtbot.waitUntil(lambda: session.window is not None and session.window is not first)
     assert asked and "close every other Caseload window" in asked[0] and "keeps their password" in asked[0]
