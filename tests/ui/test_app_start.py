@@ -114,17 +114,16 @@ class Painted(QObject):
         return False
 painted = Painted()
 window.installEventFilter(painted)
-window.show()
-window.load()
+window.show()  # (the app then reads the list, on a thread that imports numpy as it begins)
 app.exec()
 """
 
 
 def test_the_window_paints_before_the_lists_arrays_and_the_other_pages_are_imported(
         sqlite_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Start-up (issue 17): what the first paint does not need is imported after it, so the
-    window shows sooner: the list's arrays (numpy) when its read begins, the duplicate finder,
-    the Appointments and Billing pages when first used."""
+    """Start-up (issue 17): what the first paint does not need is not imported to make and paint
+    the window, so it shows sooner: the list's arrays (numpy) come with its read, the duplicate
+    finder and the Appointments and Billing pages when first used."""
     import os
     import subprocess
     import sys
