@@ -13,21 +13,25 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QLabel, QWidget
 
-from desktop.controllers.billing import BillingRunReport
 from desktop.controllers.errors import CaseloadError
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
 from desktop.ui import activity
 from desktop.ui.operation import Outcome, in_background
 
+if TYPE_CHECKING:  # (the billing controller is imported when the run is first made)
+    from desktop.controllers.billing import BillingRunReport
+
 
 def offered_to(actor: Actor) -> bool:
     """Whether the Billing page is offered: to the roles that may run billing."""
     return actor.can(Action.RUN_BILLING, any_client=True)
+
 
 HOUR_MS = 60 * 60 * 1000
 FIRST_RUN_DELAY_MS = 1_500  # after the list is shown: starting up comes first
