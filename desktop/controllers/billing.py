@@ -437,7 +437,9 @@ class BillingController(Controller):
         owing: dict[int, int] = defaultdict(int)
         skipped: set[int] = set()
         for condition in cut.due():
-            for client_id, status, count in s.execute(
+            # (Plain rows, not the ORM's: a million-client practice's inactive clients still owe
+            # a hundred thousand rows of these, turned into objects in half the time.)
+            for client_id, status, count in s.connection().execute(
                     select(Appointment.client_id, Client.status, func.count())
                     .join(Client, Client.id == Appointment.client_id)
                     .where(condition).group_by(Appointment.client_id, Client.status)):
