@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -56,6 +57,7 @@ from PySide6.QtWidgets import (
 
 from desktop.controllers.appointments import AppointmentRow
 from desktop.controllers.billing import BillingRunReport, DocumentRow
+from desktop.controllers.document_table import DocumentTable, Key
 from desktop.controllers.errors import NotSignedIn
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
@@ -65,6 +67,13 @@ from desktop.render.billing_document import money
 from desktop.ui.document_window import DocumentWindow, open_document, print_document, save_as_pdf
 from desktop.ui.operation import Outcome, attempt, in_background
 from desktop.ui.widgets import ColumnFitter, list_table
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from desktop.lazy import lazy_module
+
+    np = lazy_module("numpy", __name__, "np")  # the window paints first (desktop/lazy.py)
 
 ROW_HEIGHT = 26
 MONTHS_BACK = 24
@@ -93,56 +102,27 @@ class Column(Generic[R]):
     tooltip: bool = False  # long values (names): the whole text as a tooltip too
 
 
-@dataclass
-class Prepared(Generic[R]):
-    """Rows as the model shows them, with each column's sort key and the rows in one sort's order.
-
-    Made by ``prepare`` on the worker thread that read the rows (plain Python, no
-    Qt), so that a month of a large practice (over 180,000 documents) arrives
-    sorted and the GUI thread only adopts it.
-    """
-
-    rows: list[R]
-    keys: list[list[Any]]  # per column, per row: cheap to compare (ints, case-folded text)
-    order: list[int]  # every row, in the order of ``sort``
-    sort: tuple[int, bool]  # (column, descending)
-
-
-def prepare(rows: list[R], columns: Sequence[Column[R]], sort: tuple[int, bool]) -> Prepared[R]:
-    keys = [[column.key(row) for row in rows] for column in columns]
-    return Prepared(rows, keys, _sorted(keys[sort[0]], sort[1]), sort)
-
-
 def _sorted(keys: list[Any], descending: bool) -> list[int]:
     # Stable: rows with equal keys stay in the controller's order, so a sort is always the same.
     return sorted(range(len(keys)), key=keys.__getitem__, reverse=descending)
 
 
 class RowsModel(QAbstractTableModel, Generic[R]):
-    """Rows the controller returned, shown through a filter and a sort (both in memory).
+    """Rows the controller returned (Needs manual billing), shown in a sort made in memory.
 
-    ``shown`` holds indexes into ``rows``; a filter or a sort is a layout change
-    that keeps the selection on the same records (persistent indexes follow
-    their row), as the Clients list does.
+    ``shown`` holds indexes into ``rows``; a sort is a layout change that keeps the
+    selection on the same records (persistent indexes follow their row), as the
+    Clients list does.
     """
 
-    def __init__(self, columns: Sequence[Column[R]], ident: Callable[[R], int],
-                 parent: QObject | None = None) -> None:
+    def __init__(self, columns: Sequence[Column[R]], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.columns = list(columns)
-        self.ident = ident
-        self.data_ = prepare([], self.columns, (0, False))
-        self.shown: list[int] = []  # the rows the filter keeps, in the sort's order
+        self.rows: list[R] = []
+        self._keys: list[list[Any]] = [[] for _ in self.columns]  # per column, per row
+        self.shown: list[int] = []  # every row, in the sort's order
         self.sort_column = 0
         self.descending = False
-        self._keep: Callable[[int], bool] | None = None
-
-    @property
-    def rows(self) -> list[R]:
-        return self.data_.rows
-
-    def keys(self, column: int) -> list[Any]:
-        return self.data_.keys[column]
 
     # ---------------------------------------------------------------- Qt
 
@@ -166,22 +146,97 @@ class RowsModel(QAbstractTableModel, Generic[R]):
         if not index.isValid() or index.row() >= len(self.shown):
             return None
         column = self.columns[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == Qt.ItemDataRole.DisplayRole or (role == Qt.ItemDataRole.ToolTipRole and column.tooltip):
             return column.text(self.rows[self.shown[index.row()]])
         if role == Qt.ItemDataRole.TextAlignmentRole:
             if column.right:
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignAbsolute | Qt.AlignmentFlag.AlignVCenter)
-        if role == IdRole:
-            return self.ident(self.rows[self.shown[index.row()]])
-        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip:
-            return column.text(self.rows[self.shown[index.row()]])
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self.sort_column = column
         self.descending = order == Qt.SortOrder.DescendingOrder
-        self._relayout(resort=True)
+        self.layoutAboutToBeChanged.emit()
+        before = self.persistentIndexList()
+        held = [self.shown[i.row()] if 0 <= i.row() < len(self.shown) else None for i in before]
+        self.shown = _sorted(self._keys[self.sort_column], self.descending)
+        place = {row: at for at, row in enumerate(self.shown)}
+        self.changePersistentIndexList(before, [
+            self.index(place[row], index.column()) if row is not None else QModelIndex()
+            for index, row in zip(before, held, strict=True)])
+        self.layoutChanged.emit()
+
+    # --------------------------------------------------------------- rows
+
+    def install(self, rows: list[R]) -> None:
+        """New rows from the controller, in the current sort's order."""
+        self.beginResetModel()
+        self.rows = rows
+        self._keys = [[column.key(row) for row in rows] for column in self.columns]
+        self.shown = _sorted(self._keys[self.sort_column], self.descending)
+        self.endResetModel()
+
+    def row_at(self, row: int) -> R | None:
+        return self.rows[self.shown[row]] if 0 <= row < len(self.shown) else None
+
+
+class DocumentsModel(QAbstractTableModel):
+    """The Documents tab's rows: a ``DocumentTable`` (numpy columns) shown through the Kind and
+    Client filters and a sort, all in memory. A row becomes a ``DocumentRow`` only when it is
+    painted or chosen (a few hundred are kept made)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.columns = DOCUMENT_COLUMNS
+        self.table = DocumentTable.empty(ZoneInfo("UTC"))
+        self.shown = np.zeros(0, dtype=np.int32)  # indexes into the table, filtered, in the sort's order
+        self.sort_column = DocColumn.CLIENT
+        self.descending = False
+        self._keep: Any = None  # a mask over the table, or None for every row
+        self._made: dict[int, DocumentRow] = {}
+
+    @property
+    def total(self) -> int:
+        """How many documents were read (before the filters)."""
+        return len(self.table)
+
+    # ---------------------------------------------------------------- Qt
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.shown)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
+            column = self.columns[section]
+            if role == Qt.ItemDataRole.DisplayRole:
+                return column.title
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int((Qt.AlignmentFlag.AlignRight if column.right else Qt.AlignmentFlag.AlignLeft)
+                           | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.shown):
+            return None
+        column = self.columns[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole or (role == Qt.ItemDataRole.ToolTipRole and column.tooltip):
+            return column.text(self._row(int(self.shown[index.row()])))
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column.right:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignAbsolute | Qt.AlignmentFlag.AlignVCenter)
+        if role == IdRole:
+            return int(self.table.ids[self.shown[index.row()]])
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.sort_column = DocColumn(column)
+        self.descending = order == Qt.SortOrder.DescendingOrder
+        self._relayout()
 
     # --------------------------------------------------------------- rows
 
@@ -189,61 +244,51 @@ class RowsModel(QAbstractTableModel, Generic[R]):
     def sort_order(self) -> tuple[int, bool]:
         return self.sort_column, self.descending
 
-    def install(self, prepared: Prepared[R] | list[R]) -> None:
-        """New rows from the controller (``prepare``d, or a few to prepare here), unfiltered
-        (``set_keep`` next), in the current sort's order."""
-        if not isinstance(prepared, Prepared):
-            prepared = prepare(prepared, self.columns, self.sort_order)
-        if prepared.sort != self.sort_order:  # the person sorted another way while it was read
-            prepared.order = _sorted(prepared.keys[self.sort_column], self.descending)
-            prepared.sort = self.sort_order
+    def install(self, table: DocumentTable) -> None:
+        """Newly read documents, unfiltered (``set_keep`` next), in the current sort's order."""
         self.beginResetModel()
-        self.data_ = prepared
+        self.table = table
+        self._made = {}
         self._keep = None  # it was about the rows before
-        self.shown = list(prepared.order)
+        self.shown = table.order(Key(self.sort_column), self.descending)
         self.endResetModel()
 
-    def set_keep(self, keep: Callable[[int], bool] | None, *, narrowing: bool = False) -> None:
-        """Show only the rows (indexes into ``rows``) ``keep`` accepts; None shows them all.
-
-        ``narrowing``: ``keep`` accepts no row the last filter refused (a name typed
-        further), so only the rows shown now are looked at.
-        """
+    def set_keep(self, keep: Any) -> None:
+        """Show only the rows whose place in ``keep`` (a mask over the table) is true; None: all."""
         self._keep = keep
-        self._relayout(narrowing=narrowing and keep is not None)
+        self._relayout()
 
-    def row_at(self, row: int) -> R | None:
-        return self.rows[self.shown[row]] if 0 <= row < len(self.shown) else None
-
-    def shown_rows(self) -> list[R]:
-        return [self.rows[i] for i in self.shown]
+    def row_at(self, row: int) -> DocumentRow | None:
+        return self._row(int(self.shown[row])) if 0 <= row < len(self.shown) else None
 
     def row_of(self, ident: int) -> int | None:
-        for row, i in enumerate(self.shown):
-            if self.ident(self.rows[i]) == ident:
-                return row
-        return None
+        index = self.table.index_of(ident)
+        if index is None:
+            return None
+        found = np.flatnonzero(self.shown == index)
+        return int(found[0]) if len(found) else None
 
-    def _relayout(self, *, resort: bool = False, narrowing: bool = False) -> None:
+    def _row(self, index: int) -> DocumentRow:
+        row = self._made.get(index)
+        if row is None:
+            if len(self._made) >= 512:  # the rows of a few screens: painting asks for each cell
+                self._made.clear()
+            row = self._made[index] = self.table.row(index)
+        return row
+
+    def _relayout(self) -> None:
         self.layoutAboutToBeChanged.emit()
         before = self.persistentIndexList()
-        held = [self.shown[i.row()] if 0 <= i.row() < len(self.shown) else None for i in before]
-        if resort:
-            self.data_.order = _sorted(self.data_.keys[self.sort_column], self.descending)
-            self.data_.sort = self.sort_order
-        keep = self._keep
-        if keep is None:
-            self.shown = list(self.data_.order)
-        elif narrowing:
-            self.shown = [i for i in self.shown if keep(i)]
-        else:
-            self.shown = [i for i in self.data_.order if keep(i)]
+        held = [int(self.shown[i.row()]) if 0 <= i.row() < len(self.shown) else -1 for i in before]
+        order = self.table.order(Key(self.sort_column), self.descending)
+        self.shown = order if self._keep is None else order[self._keep[order]]
         after = []
-        for index, row in zip(before, held, strict=True):
-            try:  # a handful of indexes (the current row, the selection): list.index is quick enough
-                after.append(self.index(self.shown.index(row), index.column()) if row is not None else QModelIndex())
-            except ValueError:
-                after.append(QModelIndex())
+        if before:  # (the current row and the selection): where each record is now
+            place = np.full(len(self.table), -1, dtype=np.int64)
+            place[self.shown] = np.arange(len(self.shown))
+            for index, record in zip(before, held, strict=True):
+                row = int(place[record]) if record >= 0 else -1
+                after.append(self.index(row, index.column()) if row >= 0 else QModelIndex())
         self.changePersistentIndexList(before, after)
         self.layoutChanged.emit()
 
@@ -263,20 +308,24 @@ def _cents(amount: Decimal) -> int:
     return int(amount * 100)
 
 
-def _days(row: DocumentRow) -> int:
-    """The period as one number that sorts by its first day, then its last."""
-    return row.period_start.toordinal() << 20 | row.period_end.toordinal()
+class Shown(NamedTuple):
+    """A column of the Documents tab: its title and what a cell says. What it sorts by is the
+    ``DocumentTable``'s (``document_table.Key``, in the same order)."""
+
+    title: str
+    text: Callable[[DocumentRow], str]
+    right: bool = False
+    tooltip: bool = False  # long values: the whole text as a tooltip too
 
 
-DOCUMENT_COLUMNS: list[Column[DocumentRow]] = [
-    Column("No.", lambda r: str(r.id), lambda r: r.id),
-    Column("Kind", lambda r: r.kind.value.capitalize(), lambda r: r.kind.value),
-    # The Client column's key is also what the Client filter searches.
-    Column("Client", lambda r: r.client_name, lambda r: r.client_name.casefold(), tooltip=True),
-    Column("Period or date of service", _period_text, _days, tooltip=True),
-    Column("Created", lambda r: f"{r.created_at:%Y-%m-%d %H:%M}", lambda r: r.created_at.timestamp()),
-    Column("Made", lambda r: "Automatic" if r.automatic else "Manual", lambda r: r.automatic),
-    Column("Amount", lambda r: money(r.amount), lambda r: _cents(r.amount), right=True),
+DOCUMENT_COLUMNS: list[Shown] = [
+    Shown("No.", lambda r: str(r.id)),
+    Shown("Kind", lambda r: r.kind.value.capitalize()),
+    Shown("Client", lambda r: r.client_name, tooltip=True),  # sorted and filtered by the name case-folded
+    Shown("Period or date of service", _period_text, tooltip=True),
+    Shown("Created", lambda r: f"{r.created_at:%Y-%m-%d %H:%M}"),
+    Shown("Made", lambda r: "Automatic" if r.automatic else "Manual"),
+    Shown("Amount", lambda r: money(r.amount), right=True),
 ]
 # How the columns share a table's width, and how narrow each may get (``widgets.ColumnFitter``).
 DOCUMENT_WEIGHTS = dict(enumerate((60, 90, 280, 190, 140, 90, 100)))
@@ -365,7 +414,6 @@ class BillingPage(QWidget):
         self._stale = False  # reload() was asked for while hidden: read when shown
         self._reading_for: tuple[Period, DocumentKind | None] | None = None  # the read in flight
         self._read_again = False
-        self._last_filter: tuple[DocumentKind | None, str] | None = None
         self.running = False
         # Today on the practice's clock (its months are the practice's). Reading the practice's
         # settings is a database read, so it is not done here, on the GUI thread: the first read
@@ -414,8 +462,7 @@ class BillingPage(QWidget):
         self.run_button.setVisible(actor.can(Action.RUN_BILLING, any_client=True))
         self.run_button.clicked.connect(self.run_billing)
 
-        self.documents = RowsModel(DOCUMENT_COLUMNS, lambda r: r.id, self)
-        self.documents.sort_column = DocColumn.CLIENT  # a client's superbills beside their statement
+        self.documents = DocumentsModel(self)  # sorted by client: their superbills beside their statement
         self.table = _table("documentsTable", "Billing documents", self.documents)
         self.table.setAccessibleDescription("Enter or double-click opens the document.")
         self.table.horizontalHeader().setSortIndicator(DocColumn.CLIENT, Qt.SortOrder.AscendingOrder)
@@ -486,7 +533,7 @@ class BillingPage(QWidget):
                        "bills these by itself; choose the ones to bill and generate their superbills.")
         about.setObjectName("manualAbout")
         about.setWordWrap(True)
-        self.manual = RowsModel(MANUAL_COLUMNS, lambda r: r.id, self)
+        self.manual = RowsModel(MANUAL_COLUMNS, self)
         self.manual_table = _table("manualTable", "Appointments that need manual billing", self.manual,
                                    multi=True)
         self.manual_columns = ColumnFitter(self.manual_table, MANUAL_WEIGHTS, MANUAL_MINIMUMS)
@@ -623,24 +670,21 @@ class BillingPage(QWidget):
         self._say(f"Reading the documents {period.words}…")
         billing, actor, sort = self.billing, self.actor, self.documents.sort_order
 
-        def read() -> Prepared[DocumentRow]:
+        def read() -> DocumentTable:
             if period.made:
-                made = set(period.made)
-                rows = [row for client_id in period.clients
-                        for row in billing.documents(actor, client_id=client_id) if row.id in made]
+                table = billing.document_table(actor, ids=period.made)
             else:
                 month = None if period.month is None else f"{period.month:%Y-%m}"
-                rows = billing.documents(actor, month=month, kind=kind)
-            # Oldest period first (the controller gives the newest first): rows whose sort keys
-            # are equal (a client's statement and superbills) then read in time order.
-            rows.sort(key=lambda row: (row.period_start, row.id))
-            return prepare(rows, DOCUMENT_COLUMNS, sort)  # sorted here, off the GUI thread
+                table = billing.document_table(actor, month=month, kind=kind)
+            table.order(Key(sort[0]), sort[1])  # sorted here, off the GUI thread: the order shown first,
+            table.prepare_orders()  # then the others a header click may ask for
+            return table
 
         in_background(self, "Billing documents not read", read,
                       lambda outcome: self._documents_read(generation, wanted, outcome), report=self._say)
 
     def _documents_read(self, generation: int, wanted: tuple[Period, DocumentKind | None],
-                        outcome: Outcome[Prepared[DocumentRow]]) -> None:
+                        outcome: Outcome[DocumentTable]) -> None:
         if generation != self._generation:
             return  # another period was chosen meanwhile; its read is on its way
         self._reading_for = None
@@ -658,7 +702,6 @@ class BillingPage(QWidget):
                 return
             selected = self.selected_document()
             self._loaded_for = wanted
-            self._last_filter = None
             self.documents.install(outcome.value)
             self._apply_filters()
             keep = self._select_after_load or ((selected.id,) if selected is not None else ())
@@ -718,7 +761,7 @@ class BillingPage(QWidget):
         A practice of 100,000 clients holds over two million; reading them all takes
         most of a minute and gigabytes of memory, so nobody does it by a slip of the list.
         """
-        loaded = len(self.documents.rows)
+        loaded = self.documents.total
         period = self.current_period() if self._loaded_for is None else self._loaded_for[0]
         if loaded <= ALL_PERIODS_ASK_ABOVE or period.month is None:
             return True
@@ -763,28 +806,19 @@ class BillingPage(QWidget):
 
     def _apply_filters(self) -> None:
         kind = self.chosen_kind()
-        query = self.client.text().strip().casefold()
-        kinds, names = self.documents.keys(DocColumn.KIND), self.documents.keys(DocColumn.CLIENT)
-        wanted = kind.value if kind is not None else None
-        last, self._last_filter = self._last_filter, (kind, query)
-        narrowing = last is not None and last[0] == kind and bool(last[1]) and query.startswith(last[1])
-        if kind is None and not query:
-            self.documents.set_keep(None)
-        elif not query:
-            self.documents.set_keep(lambda i: kinds[i] == wanted)
-        elif kind is None:
-            self.documents.set_keep(lambda i: query in names[i], narrowing=narrowing)
-        else:
-            self.documents.set_keep(lambda i: kinds[i] == wanted and query in names[i], narrowing=narrowing)
+        query = self.client.text().strip()
+        table = self.documents.table
+        keep = table.of_kind(kind) if kind is not None else None
+        if query:
+            named = table.named(query)
+            keep = named if keep is None else keep & named
+        self.documents.set_keep(keep)
         self._shown_changed()
 
     def _shown_changed(self) -> None:
         model = self.documents
         shown = model.shown
-        kinds = model.keys(DocColumn.KIND)
-        superbills = sum(1 for i in shown if kinds[i] == "superbill")
-        statements = len(shown) - superbills
-        total = Decimal(sum(map(model.keys(DocColumn.AMOUNT).__getitem__, shown))) / 100
+        superbills, statements, total = model.table.counts(shown)
         period = self.current_period()
         query = self.client.text().strip()
         parts = [f"{_count(len(shown), 'document', 'documents')} {period.words}"
@@ -795,12 +829,12 @@ class BillingPage(QWidget):
         if kinds_shown:
             parts.append(", ".join(kinds_shown))
         self._say(" · ".join(parts))
-        if shown or not self._loaded_for:
+        if len(shown) or not self._loaded_for:
             self.list_area.setCurrentWidget(self.table)
             return
         if query:
             message = f"No documents {period.words} are for a client whose name has “{isolate(query)}”."
-        elif self.documents.rows:
+        elif self.documents.total:
             message = f"No {self.kind.currentText().lower()} {period.words}."
         else:
             message = f"No billing documents {period.words}."

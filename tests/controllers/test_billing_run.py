@@ -31,8 +31,9 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from desktop.controllers.appointments import AppointmentsController
-from desktop.controllers.billing import BillingController
+from desktop.controllers.billing import BillingController, DocumentRow
 from desktop.controllers.clients import ClientsController
+from desktop.controllers.document_table import DocumentTable, Key
 from desktop.controllers.errors import FileNotWritten, InvalidInput, NotFound, PermissionDenied
 from desktop.controllers.permissions import Actor
 from desktop.domain import clock
@@ -356,6 +357,70 @@ def test_the_documents_list_filters_by_month_kind_and_client(db: Database, bille
     [april_statement] = documents(biller, month=dt.date(2026, 4, 9), kind="statement", client_id=w["ines"])
     assert (april_statement.amount, april_statement.client_name) == (Decimal("140.00"), "Ines Harrow")
     assert documents(biller, month="2026-05") == []
+
+
+def _table_rows(table: DocumentTable) -> list[DocumentRow]:
+    return [table.row(i) for i in range(len(table))]
+
+
+@pytest.mark.parametrize("filters", [{}, {"month": "2026-03"}, {"month": "2026-04", "kind": "statement"},
+                                     {"kind": DocumentKind.SUPERBILL}, {"month": "2026-05"}])
+def test_the_billing_pages_columns_hold_what_the_documents_list_holds(
+        db: Database, billed_world: dict[str, Any], filters: dict[str, Any]) -> None:
+    """The Billing page reads ``document_table``; the command line reads ``documents``."""
+    billing, biller = BillingController(db), billed_world["biller"]
+    listed = billing.documents(biller, **filters)
+    table = billing.document_table(biller, **filters)
+    # The same documents, each the same to the cent and the minute, oldest period first.
+    assert _table_rows(table) == sorted(listed, key=lambda d: (d.period_start, d.id))
+    assert all(str(row.created_at.tzinfo) == NEW_YORK for row in _table_rows(table))
+
+
+def test_the_billing_pages_columns_sort_as_the_page_always_sorted(db: Database, billed_world: dict[str, Any]) -> None:
+    w = billed_world
+    ClientsController(db).add_client(w["owner"], first_name="ines", last_name="Harrow")  # equal, folded
+    attended(db, w, "tobias", "2026-03-10 10:00")
+    BillingController(db).run_automatic(through="2026-04-30")
+    table = BillingController(db).document_table(w["owner"])
+    rows = _table_rows(table)
+    keys = {Key.NUMBER: lambda r: r.id, Key.KIND: lambda r: r.kind.value,
+            Key.CLIENT: lambda r: r.client_name.casefold(),
+            Key.PERIOD: lambda r: (r.period_start, r.period_end), Key.CREATED: lambda r: r.created_at,
+            Key.MADE: lambda r: r.automatic, Key.AMOUNT: lambda r: r.amount}
+    for key, of in keys.items():
+        for descending in (False, True):
+            # Python's sort is stable both ways: equal keys stay in the base order.
+            expected = sorted(range(len(rows)), key=lambda i: of(rows[i]), reverse=descending)  # noqa: B023
+            assert table.order(key, descending).tolist() == expected, (key, descending)
+
+
+def test_the_billing_pages_name_filter_finds_what_is_typed_in_any_case_or_script(
+        db: Database, billed_world: dict[str, Any]) -> None:
+    w = billed_world
+    clients = ClientsController(db)
+    for first, last in (("Zoë", "Ångström"), ("小龍", "李"), ("ليلى", "حداد")):
+        cid = clients.add_client(w["owner"], first_name=first, last_name=last)
+        add_appointment(db, cid, utc("2026-04-06 14:00"), fee="90.00")
+    BillingController(db).run_automatic(through="2026-04-30")
+    table = BillingController(db).document_table(w["biller"], month="2026-04")
+    names = [table.row(i).client_name for i in range(len(table))]
+    for typed in ("ines", "INES HAR", "s h", "ÅNG", "zoë", "李小", "ليلى", "حد", "nobody", "\x1f", "e"):
+        assert [n for n, hit in zip(names, table.named(typed), strict=True) if hit] == \
+            [n for n in names if typed.casefold() in n.casefold()], typed
+
+
+def test_the_billing_pages_columns_show_only_what_the_person_may_see(
+        db: Database, billed_world: dict[str, Any]) -> None:
+    w, billing = billed_world, BillingController(db)
+    assert {r.client_id for r in _table_rows(billing.document_table(w["clinician"]))} == {w["ines"]}
+    everyone = _table_rows(billing.document_table(w["owner"]))
+    chosen = [everyone[0].id, everyone[-1].id]
+    assert [r.id for r in _table_rows(billing.document_table(w["owner"], ids=chosen))] == chosen
+    assert len(billing.document_table(w["owner"], ids=[])) == 0
+    with refused_and_unchanged(db, "scheduler", PermissionDenied, "billing.documents"):
+        billing.document_table(w["scheduler"])
+    with refused_and_unchanged(db, "biller", InvalidInput, "billing.documents"):
+        billing.document_table(w["biller"], month="2026-13")
 
 
 def test_a_documents_dates_of_service_and_its_json(db: Database, billed_world: dict[str, Any]) -> None:

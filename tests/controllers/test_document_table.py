@@ -1,0 +1,92 @@
+"""DocumentTable: the Billing page's documents as columns sort and filter as rows of them would.
+
+Built here from rows as the database gives them, in batches; the page's behaviour is
+the plain Python one: a stable sort by each column's key (either way, equal keys in
+the base order, oldest period first, then by number) and "the typed text is in the
+client's case-folded name".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from desktop.controllers.document_table import DocumentTable, Key
+from desktop.domain.models import DocumentKind
+
+NEW_YORK = ZoneInfo("America/New_York")
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8)
+documents = st.lists(st.tuples(
+    st.integers(0, 5),  # client
+    st.booleans(),  # superbill
+    st.integers(0, 40), st.integers(0, 3),  # first day (days after 2026-01-01), length
+    st.integers(0, 50_000), st.booleans(), st.integers(0, 10**6)), max_size=40)
+
+
+def _table(clients: list[tuple[str, str]], rows: list[tuple[int, bool, int, int, int, bool, int]],
+           batch: int = 7) -> DocumentTable:
+    start = dt.date(2026, 1, 1)
+    made = []
+    for number, (client, superbill, first, length, cents, automatic, seconds) in enumerate(rows, start=1):
+        stamp = dt.datetime(2026, 3, 1) + dt.timedelta(seconds=seconds, microseconds=number)
+        made.append((number * 7 % 101 + number * 1000, int(superbill), 10 + client % len(clients),
+                     str(start + dt.timedelta(days=first)), str(start + dt.timedelta(days=first + length)),
+                     cents, int(automatic), str(stamp)))
+    people = [(10 + i, first, last) for i, (first, last) in enumerate(clients)]
+    return DocumentTable.build([made[i:i + batch] for i in range(0, len(made), batch)], people, NEW_YORK)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(names, names), min_size=1, max_size=6), documents, st.text(max_size=3))
+def test_it_sorts_and_filters_as_its_rows_would(clients: list[tuple[str, str]],
+                                                rows: list[tuple[int, bool, int, int, int, bool, int]],
+                                                typed: str) -> None:
+    table = _table(clients, rows)
+    shown = [table.row(i) for i in range(len(table))]
+    assert [(r.period_start, r.id) for r in shown] == sorted((r.period_start, r.id) for r in shown)
+    keys = {Key.NUMBER: lambda r: r.id, Key.KIND: lambda r: r.kind.value,
+            Key.CLIENT: lambda r: r.client_name.casefold(), Key.PERIOD: lambda r: (r.period_start, r.period_end),
+            Key.CREATED: lambda r: r.created_at, Key.MADE: lambda r: r.automatic, Key.AMOUNT: lambda r: r.amount}
+    table.prepare_orders()
+    for key, of in keys.items():
+        for descending in (False, True, False, True):  # (the second time from what was kept)
+            expected = sorted(range(len(shown)), key=lambda i: of(shown[i]), reverse=descending)  # noqa: B023
+            assert table.order(key, descending).tolist() == expected, (key, descending)
+    hits = table.named(typed)
+    assert [r.id for r, hit in zip(shown, hits, strict=True) if hit] == \
+        [r.id for r in shown if typed.casefold() in r.client_name.casefold()]
+    superbills = table.of_kind(DocumentKind.SUPERBILL)
+    assert [r.id for r, hit in zip(shown, superbills, strict=True) if hit] == \
+        [r.id for r in shown if r.kind is DocumentKind.SUPERBILL]
+    counted = table.counts(table.order(Key.NUMBER))
+    assert counted == (sum(r.kind is DocumentKind.SUPERBILL for r in shown),
+                       sum(r.kind is DocumentKind.STATEMENT for r in shown),
+                       sum((r.amount for r in shown), Decimal(0)))
+
+
+def test_a_row_reads_back_what_was_stored_on_the_practices_clock() -> None:
+    table = DocumentTable.build(
+        [[(41, 0, 7, "2026-10-01", "2026-10-31", 32050, 1, "2026-11-01 05:00:00.250000")],
+         [(40, 1, 7, "2026-10-09", "2026-10-09", 14000, 0, "2026-10-10 03:59:00")]],
+        [(7, "Zoë", "Ångström")], NEW_YORK)
+    statement, superbill = table.row(0), table.row(1)  # oldest period first
+    assert (superbill.id, superbill.kind, superbill.client_id, superbill.client_name) == \
+        (40, DocumentKind.SUPERBILL, 7, "Zoë Ångström")
+    assert (superbill.period_start, superbill.amount, superbill.automatic) == \
+        (dt.date(2026, 10, 9), Decimal("140.00"), False)
+    assert superbill.created_at == dt.datetime(2026, 10, 9, 23, 59, tzinfo=NEW_YORK)  # the evening before, there
+    assert (statement.period_end, statement.amount, statement.automatic) == (dt.date(2026, 10, 31),
+                                                                             Decimal("320.50"), True)
+    assert table.index_of(41) == 0 and table.index_of(42) is None
+
+
+def test_a_client_deleted_between_the_two_reads_is_shown_by_number_and_an_empty_read_is_empty() -> None:
+    table = DocumentTable.build([[(5, 1, 99, "2026-10-09", "2026-10-09", 100, 1, "2026-10-10 12:00:00")]], [],
+                                NEW_YORK)
+    assert table.row(0).client_name == "#99"
+    empty = DocumentTable.build([[]], [], NEW_YORK)
+    assert len(empty) == 0 and empty.order(Key.CLIENT, True).tolist() == [] and not empty.named("a").any()
