@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from sqlalchemy import func, select
 
+from desktop.controllers.appointments import refresh_owed_since
 from desktop.controllers.demo import DEMO_USERS
 from desktop.controllers.permissions import Actor
 from desktop.controllers.users import actor_for, hash_password
@@ -51,6 +52,7 @@ def add_appointment(db: Database, client_id: int, start: dt.datetime, *, fee: st
                            superbill_owed=attended, statement_owed=attended, manual_billing_only=False)
         s.add(appt)
         s.flush()
+        refresh_owed_since(s.connection(), [client_id])  # as every writer of the owed flags does
         return appt.id
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, exists, select, type_coerce
+from sqlalchemy import Connection, String, exists, func, select, true, type_coerce, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, aliased
 
@@ -48,6 +48,43 @@ from desktop.domain.search import display_name
 from desktop.storage.queries import visible_clients
 
 # Who can be an appointment's clinician: the people who see clients.
+OWED_SINCE_BATCH = 5_000  # clients whose owed-since stamps one statement refreshes
+
+
+def refresh_owed_since(conn: Connection, client_ids: Sequence[int]) -> None:
+    """Set ``Client.owes_superbill_since`` and ``owes_statement_since`` of these clients from
+    their appointments' owed flags, as they stand in this transaction.
+
+    Every transaction that changes an owed flag calls this for the clients it touched,
+    holding the billing lock (so a billing run's chunk and a booking never interleave);
+    the billing run finds the clients with something due from these stamps alone.
+    """
+    ids = sorted(set(client_ids))
+    for start in range(0, len(ids), OWED_SINCE_BATCH):
+        batch = ids[start:start + OWED_SINCE_BATCH]
+
+        def earliest(flag: Any) -> Any:
+            # "= true" word for word as the owed indexes' condition, so each is one probe of them.
+            return (select(func.min(Appointment.start))
+                    .where(Appointment.client_id == Client.id, flag == true()).scalar_subquery())
+
+        conn.execute(update(Client).where(Client.id.in_(batch)).values(
+            owes_superbill_since=earliest(Appointment.superbill_owed),
+            owes_statement_since=earliest(Appointment.statement_owed),
+            updated_at=Client.updated_at))  # (not a change to the client: no new "updated" stamp)
+
+
+def refresh_all_owed_since(conn: Connection) -> None:
+    """``refresh_owed_since`` for every client at once (a practice just built, in bulk), in two
+    statements, each grouping the owed appointments in the order of their index."""
+    for flag, column in ((Appointment.superbill_owed, "owes_superbill_since"),
+                         (Appointment.statement_owed, "owes_statement_since")):
+        first = (select(Appointment.client_id, func.min(Appointment.start).label("since"))
+                 .where(flag == true()).group_by(Appointment.client_id).subquery())
+        conn.execute(update(Client).where(Client.id == first.c.client_id)
+                     .values({column: first.c.since, "updated_at": Client.updated_at}))
+
+
 CLINICIAN_ROLES = (Role.ACCOUNT_OWNER, Role.PRACTICE_MANAGER, Role.CLINICIAN)
 # Attendance that keeps the clinician's time taken (a double-booking warns about these).
 OCCUPIES = (Attendance.SCHEDULED, Attendance.ATTENDED, Attendance.NO_SHOW)
@@ -271,6 +308,7 @@ class AppointmentsController(Controller):
              service_code: str = "", fee: Any = None, clinician_id: int | str | None = None,
              attendance: Attendance | str = Attendance.SCHEDULED) -> int:
         """Book an appointment and return its id. ``minutes`` and ``fee`` default to the service's."""
+        self.db.take_write_lock(s, "billing")  # it may be owed a document: not in the middle of a run
         tz = self._zone(s)
         client = self._load_client(s, client_id, for_update=True)
         require(actor, Action.MANAGE_APPOINTMENTS, clinician_id=client.clinician_id)
@@ -290,6 +328,7 @@ class AppointmentsController(Controller):
         self._owe(appt, billed=set())
         s.add(appt)
         s.flush()
+        refresh_owed_since(s.connection(), [client.id])
         audit(s, actor, "appointment.book", "client", client.id,
               details={"appointment_id": appt.id, "warnings": [w.kind for w in warned]})
         return appt.id
@@ -323,6 +362,7 @@ class AppointmentsController(Controller):
             appt.manual_billing_only = False
         self._owe(appt, billed=set())
         flush_versioned(s)
+        refresh_owed_since(s.connection(), [client.id])
         audit(s, actor, "appointment.edit", "client", client.id,
               details={"appointment_id": appt.id, "fields": changed})
 
@@ -340,6 +380,7 @@ class AppointmentsController(Controller):
         appt.attendance = state
         self._owe(appt, billed=set())
         flush_versioned(s)
+        refresh_owed_since(s.connection(), [client.id])
         audit(s, actor, "appointment.attendance", "client", client.id,
               details={"appointment_id": appt.id, "attendance": state.value})
         return appt.version

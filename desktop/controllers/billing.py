@@ -51,8 +51,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from desktop.controllers.appointments import (
+    OWED_SINCE_BATCH,
     AppointmentRow,
     AppointmentsController,
+    refresh_owed_since,
 )
 from desktop.controllers.base import (
     Controller,
@@ -410,7 +412,7 @@ class BillingController(Controller):
             tz = SettingsController._read(s).zone
             cut = _Cutoffs.of(_parse_through(through, tz), tz)
             owing, skipped = self._clients_owed(s, cut)
-        report = BillingRunReport(through=cut.last_day, inactive_clients_skipped=len(skipped))
+        report = BillingRunReport(through=cut.last_day, inactive_clients_skipped=skipped)
         total, done = len(owing), 0
         if progress is not None:
             progress(0, total)
@@ -446,24 +448,29 @@ class BillingController(Controller):
         return report
 
     @staticmethod
-    def _clients_owed(s: Session, cut: _Cutoffs) -> tuple[dict[int, int], set[int]]:
-        """Active clients with something due (and how many documents' worth), and inactive ones
-        skipped. Each half of ``due`` is its own query so each can use its index: with nothing
-        due this is two index probes."""
-        owing: dict[int, int] = defaultdict(int)
-        skipped: set[int] = set()
-        for condition in cut.due():
-            # (Plain rows, not the ORM's: a million-client practice's inactive clients still owe
-            # a hundred thousand rows of these, turned into objects in half the time.)
-            for client_id, status, count in s.connection().execute(
-                    select(Appointment.client_id, Client.status, func.count())
-                    .join(Client, Client.id == Appointment.client_id)
-                    .where(condition).group_by(Appointment.client_id, Client.status)):
-                if status is ClientStatus.ACTIVE:
-                    owing[client_id] += count
-                else:
-                    skipped.add(client_id)
-        return owing, skipped
+    def _clients_owed(s: Session, cut: _Cutoffs) -> tuple[dict[int, int], int]:
+        """Active clients with something due (and how many documents' worth), and how many
+        inactive ones are skipped.
+
+        Found from the clients' owed-since stamps (``refresh_owed_since``): with nothing due
+        that is two empty ranges of their indexes, however many appointments inactive clients
+        still owe. The documents' worth is then counted for the clients found, a batch at a time.
+        """
+        def due(status: ClientStatus) -> Any:
+            return and_(Client.status == status, or_(Client.owes_superbill_since < cut.superbills_before,
+                                                     Client.owes_statement_since < cut.statements_before))
+
+        conn = s.connection()
+        skipped = conn.execute(select(func.count()).select_from(Client).where(due(ClientStatus.INACTIVE))).scalar()
+        active = sorted(conn.execute(select(Client.id).where(due(ClientStatus.ACTIVE))).scalars())
+        owing: dict[int, int] = {}
+        for batch in _chunks(active, OWED_SINCE_BATCH):
+            for condition in cut.due():
+                for client_id, count in conn.execute(
+                        select(Appointment.client_id, func.count())
+                        .where(Appointment.client_id.in_(batch), condition).group_by(Appointment.client_id)):
+                    owing[client_id] = owing.get(client_id, 0) + count
+        return owing, int(skipped or 0)
 
     def _bill_chunk(self, s: Session, client_ids: Sequence[int], cut: _Cutoffs) -> BillingRunReport:
         part = BillingRunReport()
@@ -527,6 +534,7 @@ class BillingController(Controller):
                             (held, {"manual_billing_only": True, "superbill_owed": False,
                                     "statement_owed": False})):
             _update_by_id(conn, APPOINTMENTS, ids, values)
+        refresh_owed_since(conn, client_ids)
         part.appointments_billed = len(set(superbilled) | set(stated))
         part.clients_billed = len(billed_clients)
         part.held_for_manual_billing = len(held)
@@ -786,6 +794,7 @@ class BillingController(Controller):
         column = "superbill_owed" if kind is DocumentKind.SUPERBILL else "statement_owed"
         table = APPOINTMENTS
         s.connection().execute(update(table).where(table.c.id.in_(chosen)).values({column: False}))
+        refresh_owed_since(s.connection(), list(by_client))
         made = list(s.scalars(select(BillingDocument.id).join(BillingItem, BillingItem.document_id == BillingDocument.id)
                               .where(BillingItem.appointment_id.in_(chosen), BillingItem.kind == kind)
                               .distinct().order_by(BillingDocument.id)))

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text
 
+from desktop.controllers.appointments import refresh_all_owed_since
 from desktop.controllers.base import audit
 from desktop.controllers.duplicates import NICKNAMES as DUPLICATE_NICKNAMES
 from desktop.controllers.errors import InvalidInput, PermissionDenied
@@ -335,6 +336,7 @@ def build_demo_practice(db: Database, *, clients: int = 1000, seed: int = 1,
         report.appointments = _book_appointments(
             conn, random.Random(seed * 7_919 + 1), client_rows, created_of, inactive_since, now,
             clock.zone(SettingsController._read(s).time_zone))
+        refresh_all_owed_since(conn)  # what the first automatic run will bill
         audit(s, None, "practice.demo", "practice", None, details={"clients": clients, "seed": seed})
         if db.is_postgresql:
             for name in ("clients", "contacts", "appointments", "status_changes", "client_contact_links"):

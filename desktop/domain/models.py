@@ -244,7 +244,17 @@ class Client(ListedRecord, Base):
     # Ids are never reused after a deletion (SQLite would otherwise hand the
     # largest freed id to the next client): the audit log's record of a deleted
     # client must never come to point at someone else.
-    __table_args__ = {"sqlite_autoincrement": True}
+    # The automatic billing run starts from these: the active clients with something due are a
+    # range of each index, and the inactive ones it skips are another (docs/rules.md, "Billing").
+    __table_args__ = (
+        Index("ix_clients_owes_superbill", "status", "owes_superbill_since",
+              sqlite_where=text("owes_superbill_since IS NOT NULL"),
+              postgresql_where=text("owes_superbill_since IS NOT NULL")),
+        Index("ix_clients_owes_statement", "status", "owes_statement_since",
+              sqlite_where=text("owes_statement_since IS NOT NULL"),
+              postgresql_where=text("owes_statement_since IS NOT NULL")),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     first_name: Mapped[str] = mapped_column(String(100))
@@ -267,6 +277,12 @@ class Client(ListedRecord, Base):
     )
     # ICD-10 codes, comma-separated ("F41.1, F32.0"), printed on superbills.
     diagnosis_codes: Mapped[str | None] = mapped_column(String(200))
+    # The start (UTC) of the client's earliest appointment still owed a superbill, and a
+    # statement (``Appointment.superbill_owed``, ``statement_owed``); None when nothing is.
+    # Kept by ``controllers.appointments.refresh_owed_since`` in every transaction that changes those
+    # flags, each holding the billing lock; read by the billing run alone.
+    owes_superbill_since: Mapped[dt.datetime | None] = mapped_column(DateTime, deferred=True)
+    owes_statement_since: Mapped[dt.datetime | None] = mapped_column(DateTime, deferred=True)
 
     @property
     def full_name(self) -> str:

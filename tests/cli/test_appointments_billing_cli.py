@@ -23,13 +23,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from desktop.controllers.appointments import AppointmentsController
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
 from desktop.domain import clock
-from desktop.domain.models import Appointment, Attendance, BillingDocument, Client
+from desktop.domain.models import Appointment, Attendance, BillingDocument, Client, ClientStatus
 from desktop.storage.database import Database
 from tests.cli.test_cli import (
     ROOT,
@@ -456,6 +456,12 @@ def test_the_demo_books_two_years_mostly_attended_with_inactive_periods(db: Data
     assert held > 0
     with db.reading() as s:
         assert s.scalar(select(BillingDocument.id).limit(1)) is not None
+        # Every active client's attended appointment before yesterday was billed: the run found
+        # every client the demo left owing (their owed-since stamps).
+        assert s.scalar(select(func.count()).select_from(Appointment).join(Client).where(
+            Client.status == ClientStatus.ACTIVE, or_(Appointment.superbill_owed, Appointment.statement_owed),
+            Appointment.start < dt.datetime.combine(today.replace(day=1) - dt.timedelta(days=2),
+                                                    dt.time()))) == 0
     if db.is_sqlite:  # the bulk load put every index back
         with db.engine.connect() as conn:
             names = {r[0] for r in conn.exec_driver_sql(

@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from desktop.controllers.appointments import AppointmentsController
+from desktop.controllers.appointments import AppointmentsController, refresh_all_owed_since
 from desktop.controllers.billing import BillingController, DocumentRow
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.document_table import DocumentTable, Key
@@ -183,6 +183,54 @@ def test_a_held_appointment_moved_to_its_right_time_is_decided_again_by_the_next
     assert (report.by_kind, report.held_for_manual_billing) == ({"superbill": 1, "statement": 1}, 1)
     assert billed(db) == {wrong_day}
     assert [r.id for r in BillingController(db).needs_manual_billing(owner)] == [still_wrong]
+
+
+def _stamps_agree_with_the_owed_flags(db: Database) -> dict[int, tuple[Any, Any]]:
+    """Every client's owed-since stamps, checked against their appointments' owed flags."""
+    with db.reading() as s:
+        stamps = {cid: (superbill, statement) for cid, superbill, statement in s.execute(
+            select(Client.id, Client.owes_superbill_since, Client.owes_statement_since))}
+        for cid in stamps:
+            truth = tuple(s.scalar(select(func.min(Appointment.start)).where(Appointment.client_id == cid, flag))
+                          for flag in (Appointment.superbill_owed, Appointment.statement_owed))
+            assert stamps[cid] == truth, (cid, stamps[cid], truth)
+    return stamps
+
+
+def test_what_each_client_owes_since_follows_every_change_that_makes_or_settles_a_debt(
+        db: Database, world: dict[str, Any]) -> None:
+    """The run starts from the clients' owed-since stamps (docs/rules.md, "Billing"): booking,
+    marking, editing, billing automatically and billing by hand each keep them true, or a debt
+    would never be billed."""
+    scheduler, owner, ines = world["scheduler"], world["owner"], world["ines"]
+    appointments = AppointmentsController(db)
+    march = attended(db, world, "ines", "2026-03-10 10:00")
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-03-10 10:00"),) * 2
+    earlier = appointments.book(scheduler, ines, "2026-02-03 09:00", service_code="90834", attendance="attended")
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-02-03 09:00"),) * 2
+    appointments.set_attendance(scheduler, earlier, "no-show")  # owes nothing now
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-03-10 10:00"),) * 2
+    appointments.edit(scheduler, march, 2, start="2026-03-20 10:00", minutes=45, service_code="90834", fee="140",
+                      clinician_id="clinician", attendance="attended")
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-03-20 10:00"),) * 2
+
+    # Through 21 March: the superbill is made; the statement waits for March to end.
+    assert run(db, "2026-03-21") == {"superbill": 1}
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (None, utc("2026-03-20 10:00"))
+    assert run(db, "2026-03-31") == {"statement": 1}
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (None, None)
+
+    # Held while inactive, then billed by hand.
+    set_status_at(db, owner, ines, "inactive", utc("2026-04-01 09:00"))
+    away = attended(db, world, "ines", "2026-04-08 10:00")
+    report = BillingController(db).run_automatic(through="2026-04-30")
+    assert (report.documents_created, report.inactive_clients_skipped) == (0, 1)
+    set_status_at(db, owner, ines, "active", utc("2026-05-01 09:00"))
+    assert BillingController(db).run_automatic(through="2026-05-31").held_for_manual_billing == 1
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (None, None)
+    BillingController(db).generate_superbills(world["biller"], [away])
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (None, None)
+    assert stored_appointment(db, away).manual_billing_only
 
 
 # ------------------------------------------------------------------ statements at month edges
@@ -680,6 +728,7 @@ def _busy_practice(db: Database) -> tuple[set[int], set[int]]:
              "service_code": "90834", "fee": Decimal("140.00"), "attendance": Attendance.ATTENDED,
              "manual_billing_only": False, "superbill_owed": True, "statement_owed": True}
             for cid, _status in clients for month in range(1, VISITS_PER_CLIENT + 1)])
+        refresh_all_owed_since(s.connection())
     return ({cid for cid, st in clients if st is ClientStatus.ACTIVE},
             {cid for cid, st in clients if st is ClientStatus.INACTIVE})
 

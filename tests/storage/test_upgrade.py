@@ -44,6 +44,7 @@ from tests.helpers import add_appointment, add_services, seed_users
 from tests.storage.test_database import fresh_url  # noqa: F401 - the fixture
 
 PREVIOUS_RELEASE = "0001"
+OWED_SINCE = ("owes_superbill_since", "owes_statement_since")  # 0009
 
 
 def make_previous_release(url: str) -> None:
@@ -300,9 +301,9 @@ def _another_database(url: str, tmp_path: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _readable_by_this_version(url: str) -> Iterator[None]:
-    """This version's models map a column that 0007 added and the audit chain's columns and head
-    (0008): lent to an older schema for as long as it is written or read through them, and taken
-    back afterwards."""
+    """This version's models map a column that 0007 added, the audit chain's columns and head
+    (0008) and the clients' owed-since stamps (0009): lent to an older schema for as long as it
+    is written or read through them, and taken back afterwards."""
     engine = create_database_engine(url)
     blob = "BYTEA" if engine.dialect.name == "postgresql" else "BLOB"
     try:
@@ -313,6 +314,8 @@ def _readable_by_this_version(url: str) -> Iterator[None]:
                 conn.exec_driver_sql(f"ALTER TABLE audit_events ADD COLUMN {column} {kind}")
             conn.exec_driver_sql(f"CREATE TABLE audit_chain_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, "
                                  f"hash {blob} NOT NULL)")
+            for column in OWED_SINCE:
+                conn.exec_driver_sql(f"ALTER TABLE clients ADD COLUMN {column} TIMESTAMP")
         yield
     finally:
         with engine.begin() as conn:
@@ -320,6 +323,8 @@ def _readable_by_this_version(url: str) -> Iterator[None]:
             for column in ("seq", "prev_hash", "row_hash"):
                 conn.exec_driver_sql(f"ALTER TABLE audit_events DROP COLUMN {column}")
             conn.exec_driver_sql("DROP TABLE audit_chain_head")
+            for column in OWED_SINCE:
+                conn.exec_driver_sql(f"ALTER TABLE clients DROP COLUMN {column}")
         engine.dispose()
 
 
@@ -408,6 +413,9 @@ def test_a_0005_database_gains_the_day_and_month_indexes_in_place_and_shows_the_
                          ("ix_audit_events_seq", ("seq",), True),
                          ("ix_audit_outcome_seq", ("outcome", "seq"), False),
                          ("ix_audit_target_seq", ("target_kind", "target_id", "seq"), False)],
+        # 0009: where the billing run starts.
+        "clients": [("ix_clients_owes_statement", ("status", "owes_statement_since"), False),
+                    ("ix_clients_owes_superbill", ("status", "owes_superbill_since"), False)],
     }
     assert {t: [i[:3] for i in found] for t, found in removed.items() if found} == {
         "appointments": [("ix_appointments_statement_owed", ("start", "client_id"), False),
@@ -613,5 +621,67 @@ def test_a_0007_practice_has_its_audit_rows_chained_in_place_and_the_log_verifie
             assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 6
             conn.execute(text("DELETE FROM audit_events WHERE id = 1"))  # the last release's own rules again
             assert "audit_chain_head" not in inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+
+
+# ---------------------------------------------------------------- 0008 -> head (0009: owed-since stamps)
+
+def test_a_0008_practice_gains_the_owed_since_stamps_from_its_owed_flags_and_bills_as_before(
+        fresh_url):  # type: ignore[no-untyped-def]  # noqa: F811
+    """A practice the last release billed up to a point: Ada (active) still owes a superbill for
+    March and statements for March and April; Bob (inactive) owes both for March; Cy owes nothing."""
+    engine = create_database_engine(fresh_url, create=True)
+    try:
+        command.upgrade(alembic_config(engine), "0008")
+        with engine.begin() as conn:
+            ids = {}
+            for name, status in (("Ada", "active"), ("Bob", "inactive"), ("Cy", "active")):
+                ids[name] = conn.execute(text(
+                    "INSERT INTO clients (first_name, last_name, status, search_key, created_at, updated_at, "
+                    "version, change_seq) VALUES (:n, 'Example', :s, :k, :t, :t, 1, 0) RETURNING id"),
+                    {"n": name, "s": status, "k": f"example {name.lower()}",
+                     "t": dt.datetime(2026, 1, 5, 9)}).scalar_one()
+            for name, start, superbill, statement in (
+                    ("Ada", dt.datetime(2026, 3, 9, 15), True, True),
+                    ("Ada", dt.datetime(2026, 2, 2, 15), False, False),  # billed in full long ago
+                    ("Ada", dt.datetime(2026, 4, 6, 15), False, True),
+                    ("Bob", dt.datetime(2026, 3, 16, 15), True, True),
+                    ("Cy", dt.datetime(2026, 3, 17, 15), False, False)):
+                conn.execute(text(
+                    "INSERT INTO appointments (client_id, start, duration_minutes, service_code, fee, attendance, "
+                    "manual_billing_only, superbill_owed, statement_owed, version) VALUES (:c, :start, 45, "
+                    "'90834', 140, 'attended', :no, :sb, :st, 1)"),
+                    {"c": ids[name], "start": start, "no": False, "sb": superbill, "st": statement})
+    finally:
+        engine.dispose()
+
+    db = open_database(fresh_url)
+    try:
+        with db.reading() as s:
+            stamped = {name: (superbill, statement) for name, superbill, statement in s.execute(
+                select(Client.first_name, Client.owes_superbill_since, Client.owes_statement_since))}
+        assert stamped == {"Ada": (dt.datetime(2026, 3, 9, 15), dt.datetime(2026, 3, 9, 15)),
+                           "Bob": (dt.datetime(2026, 3, 16, 15), dt.datetime(2026, 3, 16, 15)),
+                           "Cy": (None, None)}
+        add_services(db, time_zone=NEW_YORK)
+        report = BillingController(db).run_automatic(through="2026-04-30")
+        # Ada's March superbill and her March and April statements; Bob skipped while inactive.
+        assert (report.by_kind, report.inactive_clients_skipped) == ({"superbill": 1, "statement": 2}, 1)
+        with db.reading() as s:
+            assert s.execute(select(Client.owes_superbill_since, Client.owes_statement_since)
+                             .where(Client.first_name == "Ada")).one() == (None, None)
+        assert BillingController(db).run_automatic(through="2026-04-30").documents_created == 0
+    finally:
+        db.dispose()
+
+    engine = create_database_engine(fresh_url)
+    try:
+        command.downgrade(alembic_config(engine), "0008")
+        with engine.connect() as conn:
+            assert not {"owes_superbill_since", "owes_statement_since"} & {
+                c["name"] for c in inspect(conn).get_columns("clients")}
+            assert conn.execute(text("SELECT count(*) FROM clients")).scalar() == 3
+            assert conn.execute(text("SELECT count(*) FROM billing_documents")).scalar() == 3
     finally:
         engine.dispose()
