@@ -512,6 +512,12 @@ class Roster:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def whole_practice(self) -> bool:
+        """Whether this holds every client of the practice: read (not still loading), and
+        for someone who sees them all."""
+        return self._watermark is not None and not self._who.nobody and self._who.clinician_id is None
+
     def _forget_answers(self, *, orders: bool, keys: bool = True) -> None:
         if orders:
             self._orders.clear()

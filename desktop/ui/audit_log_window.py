@@ -82,6 +82,7 @@ from desktop.controllers.audit_log import (
     AuditFilter,
     LogEntry,
     anchor_when,
+    clients_named,
     csv_row,
     outcome_words,
 )
@@ -89,6 +90,7 @@ from desktop.controllers.errors import CaseloadError
 from desktop.controllers.files import write_private
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice
+from desktop.controllers.roster import Roster
 from desktop.domain.models import Outcome as EntryOutcome
 from desktop.ui.list_export import CSV_FILTER, csv_cell, documents_folder
 from desktop.ui.operation import Outcome, attempt, in_background
@@ -357,12 +359,14 @@ class AuditLogWindow(QWidget):
 
     openClientRequested = Signal(int)
 
-    def __init__(self, practice: Practice, actor: Actor, parent: QWidget | None = None) -> None:
+    def __init__(self, practice: Practice, actor: Actor, parent: QWidget | None = None, *,
+                 roster: Roster | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setObjectName("auditLogWindow")
         self.setWindowTitle("Audit log — Caseload")
         self.practice, self.actor = practice, actor
+        self.roster = roster  # the main window's list: a typed name is looked up there (``clients_named``)
         self.log = practice.audit
         self.verifying: _Progress | None = None
         self.progress: QProgressDialog | None = None
@@ -553,7 +557,12 @@ class AuditLogWindow(QWidget):
         if where == self.applied and start is None and self.model.start is None and not force:
             self.problem.clear()  # back to what the list shows: nothing wrong with it
             return True
-        shown = attempt(self, "Audit log not read", lambda: self.model.show(where, start), report=self._say_problem)
+        roster = self.roster
+
+        def show() -> None:
+            self.model.show(clients_named(roster, where) if roster is not None else where, start)
+
+        shown = attempt(self, "Audit log not read", show, report=self._say_problem)
         if not shown:
             return False
         self.applied = where

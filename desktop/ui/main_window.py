@@ -682,7 +682,7 @@ class MainWindow(QMainWindow):
 
         window = self.audit_window
         if window is None or not shiboken6.isValid(window):
-            created = AuditLogWindow(self.practice, self.actor)
+            created = AuditLogWindow(self.practice, self.actor, roster=self.roster)
             if not created.start():  # refused (and audited): said in a message box
                 created.deleteLater()
                 return

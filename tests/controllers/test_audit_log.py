@@ -20,13 +20,16 @@ from sqlalchemy.exc import DBAPIError
 from desktop.controllers.audit_log import (
     AuditFilter,
     AuditLogController,
+    clients_named,
     parse_anchor,
     verdict_text,
 )
 from desktop.controllers.base import audit
 from desktop.controllers.clients import ClientsController
+from desktop.controllers.contacts import ContactsController
 from desktop.controllers.errors import InvalidInput, NotFound, PermissionDenied
 from desktop.controllers.permissions import Actor
+from desktop.controllers.roster import Roster
 from desktop.domain.models import AuditChainHead, AuditEvent, Outcome
 from desktop.storage import audit_chain
 from desktop.storage.anchors import AnchorBook
@@ -430,6 +433,49 @@ def test_filters_narrow_the_log_and_pages_go_back_in_time(db, practice, filled, 
     assert len(log.entries(owner, AuditFilter(since=today - dt.timedelta(days=1), until=today + dt.timedelta(days=1)),
                            limit=10_000)) == len(everything)
     assert log.entries(owner, AuditFilter(until=today - dt.timedelta(days=2))) == []
+
+
+def test_a_name_looked_up_in_the_windows_list_finds_the_entries_the_database_search_finds(  # type: ignore[no-untyped-def]
+        db, practice, filled, tmp_path):
+    """The Audit log window looks a typed name up in the list it already holds (a million names
+    in milliseconds, where the database reads them all); the entries must be the same."""
+    owner, log = practice["owner"], _log(db, tmp_path)
+    ContactsController(db).add_contact(owner, first_name="Client2", last_name="Tester")  # a contact: no entries
+    roster = Roster(db, owner)
+    assert clients_named(roster, AuditFilter(client="client2 test")).client_ids is None  # not read yet
+    roster.load()
+    for typed in ("client2 test", "TESTER client", "lient1", "nobody at all"):
+        named = clients_named(roster, AuditFilter(client=typed))
+        assert named.client_ids is not None and named.client == typed
+        assert log.entries(owner, named) == log.entries(owner, AuditFilter(client=typed)), typed
+    assert clients_named(roster, AuditFilter(client="client2 test")).client_ids == (filled["ids"][2],)
+    number = AuditFilter(client=f"#{filled['ids'][1]}")
+    assert clients_named(roster, number) == number  # a number is looked up by the database, as before
+    with pytest.raises(InvalidInput, match="cannot be typed"):
+        clients_named(roster, AuditFilter(client="client\u200b2"))
+    # An own-clients clinician's list is not the whole practice: the database is asked.
+    mine = Roster(db, practice["clinician"])
+    mine.load()
+    assert clients_named(mine, AuditFilter(client="tester")).client_ids is None
+
+
+def test_more_clients_named_than_anyone_reads_is_refused_in_the_same_sentence_either_way(  # type: ignore[no-untyped-def]
+        db, practice, tmp_path, monkeypatch):
+    owner, log = practice["owner"], _log(db, tmp_path)
+    monkeypatch.setattr("desktop.controllers.audit_log.MAX_CLIENT_MATCHES", 3)
+    clients = ClientsController(db)
+    for n in range(4):
+        clients.add_client(owner, first_name=f"Many{n}", last_name="Alike")
+    roster = Roster(db, owner)
+    roster.load()
+    with pytest.raises(InvalidInput) as from_the_list:
+        clients_named(roster, AuditFilter(client="alike"))
+    with refused_and_unchanged(db, "owner", InvalidInput) as from_the_database:
+        log.entries(owner, AuditFilter(client="alike"))
+    assert str(from_the_list.value) == str(from_the_database.value) == (
+        "More than 3 clients match 'alike'; type more of the name, or the client's number as #12.")
+    with refused_and_unchanged(db, "owner", InvalidInput):
+        log.entries(owner, AuditFilter(client="alike", client_ids=(1, 2, 3, 4)))
 
 
 @pytest.mark.parametrize("where, says", [

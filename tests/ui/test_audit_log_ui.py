@@ -159,6 +159,23 @@ def test_the_menu_item_is_offered_to_the_owner_and_the_manager_only(qtbot, sqlit
     assert sum(w.isVisible() for w in qtbot_windows(AuditLogWindow)) == 1
 
 
+def test_a_name_typed_in_the_log_opened_from_the_window_is_looked_up_in_its_list(  # type: ignore[no-untyped-def]
+        qtbot, sqlite_db, people, tmp_path, clients):
+    window = main_window(qtbot, sqlite_db, people["owner"], tmp_path)
+    choose(qtbot, window, "practice", "auditLog")
+    qtbot.waitUntil(lambda: window.audit_window is not None and window.audit_window.isVisible())
+    log = window.audit_window
+    qtbot.keyClicks(log.client, "LOVEL")
+    qtbot.keyClick(log.client, Qt.Key.Key_Return)
+    assert {r["client"] for r in shown_rows(log)} == {"Ada Lovelace"} and len(shown_rows(log)) == 3
+    assert log.model.where.client_ids == (clients["ada"],)  # found in the Clients list, not by the database
+    log.client.clear()
+    qtbot.keyClicks(log.client, "torvalds")  # deleted: in neither the list nor the database
+    qtbot.keyClick(log.client, Qt.Key.Key_Return)
+    assert shown_rows(log) == [] and log.problem.text() == ""
+    log.close()
+
+
 def qtbot_windows(kind: type) -> list:  # type: ignore[type-arg]
     from PySide6.QtWidgets import QApplication
 
