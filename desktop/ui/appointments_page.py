@@ -278,10 +278,12 @@ class AppointmentsPage(QWidget):
         self._select_after: int | None = None
         self._first_rows_seconds = 0.0  # how long the last read of a day's first rows took
         self.first_rows_limit = SYNC_READ_S  # slower than this, they are not read on the spot
-        settings = attempt(self, "Practice settings not read", lambda: practice.settings.settings(actor),
-                           report=lambda _message: None) if self.allowed else None
-        # The practice's zone decides which day is today; each day read says it again.
-        self.zone_name = settings.value.zone_name if settings and settings.value else clock.computer_zone_name()
+        # The practice's zone decides which day is today. It is not read here, on the GUI thread
+        # (the page is made by the first click on it, and the server may be far away): every
+        # day read says it (``DayView.zone_name``), and until the first one has, the computer's
+        # zone stands in, unnamed (``_display`` turns to the practice's today if it differs).
+        self.zone_name = clock.computer_zone_name()
+        self._zone_known = False
         self.day = clock.today(clock.zone(self.zone_name))
 
         self.heading = heading_label(name="dayHeading", scale=1.35)
@@ -432,9 +434,13 @@ class AppointmentsPage(QWidget):
         return found
 
     def _fill_clinicians(self) -> None:
-        read = attempt(self, "Clinicians not read", lambda: self.appointments.clinicians(self.actor),
-                       report=lambda _message: None)  # then only "All clinicians": still true
-        for clinician in read.value or []:
+        """The clinicians to filter by, read off the GUI thread (the page is made by a click)."""
+        appointments, actor = self.appointments, self.actor
+        in_background(self, "Clinicians not read", lambda: appointments.clinicians(actor),
+                      self._clinicians_read, report=lambda _message: None)  # then only "All clinicians"
+
+    def _clinicians_read(self, outcome: Outcome[Any]) -> None:
+        for clinician in outcome.value or []:
             self.clinician_filter.addItem(clinician.name, clinician.id)
 
     # ------------------------------------------------------------ the day
@@ -604,9 +610,12 @@ class AppointmentsPage(QWidget):
             if near not in self._cache:
                 self._read_in_background(near)
 
+    def _zoned(self, day: dt.date) -> str:
+        return f"{day_in_words(day)} · {self.zone_name}" if self._zone_known else day_in_words(day)
+
     def _show_waiting(self, key: DayKey) -> None:
         """The day asked for is being read: say so at once; the old rows cannot be acted on."""
-        self.heading.setText(f"{day_in_words(key.day)} · {self.zone_name}")
+        self.heading.setText(self._zoned(key.day))
         self.subheading.setText("Reading the appointments…")
         self.table.setEnabled(False)
         self._update_buttons()
@@ -627,6 +636,13 @@ class AppointmentsPage(QWidget):
         self.dayShown.emit()
 
     def _display(self, view: DayView) -> None:
+        if not self._zone_known:
+            self._zone_known = True
+            guessed, self.zone_name = self.zone_name, view.zone_name
+            today = clock.today(clock.zone(view.zone_name))
+            if view.zone_name != guessed and view.day == clock.today(clock.zone(guessed)) and view.day != today:
+                self.show_day(today)  # the computer's today is not the practice's: show the practice's
+                return
         self.view = view
         self._shown = self._wanted
         self.zone_name = view.zone_name
@@ -673,7 +689,7 @@ class AppointmentsPage(QWidget):
         self.empty.setAccessibleName(message)
         self.area.setCurrentWidget(self.empty)
         if refused:
-            self.heading.setText(f"{day_in_words(self.day)} · {self.zone_name}")
+            self.heading.setText(self._zoned(self.day))
             self.subheading.setText("")
 
     # ------------------------------------------------------------ the rows

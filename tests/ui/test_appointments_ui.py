@@ -9,12 +9,15 @@ through the controllers (docs/rules.md, "Appointments").
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from PySide6.QtCore import QDate, Qt, QTime, QTimer
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox
+from sqlalchemy import event
 
 from desktop.controllers.appointments import AppointmentRow
 from desktop.controllers.permissions import Action
@@ -463,6 +466,43 @@ def test_escape_cancels_the_dialog_and_books_nothing(qtbot, world):  # type: ign
 # ------------------------------------------------------------------ moving about the days
 
 
+def test_the_page_is_made_without_a_database_read_and_opens_on_the_practices_today(  # type: ignore[no-untyped-def]
+        qtbot, db, practice, monkeypatch):
+    """Made by the first click on Appointments, the page reads nothing on the spot (the server may
+    be far away): it starts from the computer's clock, unnamed, and turns to the practice's today
+    once the first day read says the practice's zone, here a day apart from the computer's."""
+    now = dt.datetime.now(dt.UTC)
+    # Ahead of UTC by 14 hours or behind it by 11: one of the two is on another date than UTC now.
+    zone = "Pacific/Kiritimati" if now.hour >= 12 else "Pacific/Pago_Pago"
+    add_services(db, time_zone=zone)
+    monkeypatch.setattr("desktop.ui.appointments_page.clock.computer_zone_name", lambda: "UTC")
+    p = Practice(db)
+    roster = p.roster(practice["owner"])
+    roster.load()
+    statements: list[str] = []
+
+    def heard(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if threading.current_thread() is threading.main_thread():  # (not the reads it starts)
+            statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", heard)
+    try:
+        page = AppointmentsPage(p, practice["owner"], roster)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", heard)
+    assert statements == []
+    qtbot.addWidget(page)
+    page.resize(1100, 700)
+    page.show()
+    practice_today = dt.datetime.now(ZoneInfo(zone)).date()
+    assert practice_today != now.date()
+    qtbot.waitUntil(lambda: page.view is not None and page.view.day == practice_today, timeout=5000)
+    assert page.heading.text().endswith(f" · {zone}") and page.date_edit.date().toPython() == practice_today
+    qtbot.waitUntil(lambda: page.clinician_filter.count() > 1)  # the clinicians, read meanwhile
+    qtbot.mouseClick(page.today_button, LEFT)
+    assert page.view.day == practice_today
+
+
 def test_previous_next_today_and_the_date_picker_move_the_day(qtbot, world):  # type: ignore[no-untyped-def]
     p, users, ids = world
     owner = users["owner"]
@@ -725,6 +765,7 @@ def test_a_busy_day_shows_its_first_rows_at_once_and_the_rest_when_read(qtbot, w
                             service_code="90834")
     page = open_page(qtbot, p, owner, FUTURE - dt.timedelta(days=1))
     page.sync_read_limit = -1.0  # the whole day counts as slow to read, as in a practice of millions
+    page.first_rows_limit = float("inf")  # its first rows quick, however busy this machine is meanwhile
     counts: list[str] = []
     page.countsChanged.connect(counts.append)  # what the status bar says
     qtbot.mouseClick(page.next_button, LEFT)
