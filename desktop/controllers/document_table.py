@@ -38,6 +38,8 @@ SUPERBILL, STATEMENT = 1, 0  # ``kinds``: statements sort before superbills, as 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAY_ZERO = dt.date(1970, 1, 1).toordinal()
 _SEP = b"\x1f"  # after every name in the joined text; no typed text holds it
+PIECE = 32_768  # names handled by one call in C (which holds the interpreter meanwhile)
+RANKED_WIDTH = 200  # bytes: names as long (two fields of 100 characters) are ranked by Python
 
 
 class Key(IntEnum):
@@ -78,10 +80,8 @@ class DocumentTable:
         self._folded = np.frombuffer(_SEP.join(folded) + _SEP if folded else b"", dtype=np.uint8)
         self._name_starts = np.zeros(len(folded) + 1, dtype=np.int64)
         np.cumsum(lengths, out=self._name_starts[1:])
-        # The names' ranks in case-folded order (equal names, equal ranks): the Client column's key.
-        distinct = sorted(set(folded))
-        rank_of = {name: rank for rank, name in enumerate(distinct)}
-        self._name_ranks = np.fromiter(map(rank_of.__getitem__, folded), dtype=np.int32, count=len(folded))
+        self._name_ranks = _ranks(folded)  # the Client column's key
+        del folded
         self._orders: dict[Key, np.ndarray] = {}
         self._descending: tuple[Key, np.ndarray] | None = None
 
@@ -219,6 +219,23 @@ class DocumentTable:
         superbills = int(np.count_nonzero(self.kinds[indexes] == SUPERBILL))
         total = Decimal(int(self.cents[indexes].sum(dtype=np.int64))) / 100
         return superbills, len(indexes) - superbills, total
+
+
+def _ranks(values: list[bytes]) -> np.ndarray:
+    """Each value's rank in byte order (equal values, equal ranks; UTF-8's byte order is the
+    code points'). Sorted by numpy, which leaves the interpreter, and so the window, free
+    meanwhile: ``sorted`` of a million names would hold it for a second. The fixed-width
+    array is filled a piece at a time for the same reason; names wider than any real one
+    are ranked by Python."""
+    width = max((max(map(len, values[i:i + PIECE])) for i in range(0, len(values), PIECE)), default=1)
+    if width > RANKED_WIDTH:
+        rank_of = {name: rank for rank, name in enumerate(sorted(set(values)))}
+        return np.fromiter(map(rank_of.__getitem__, values), dtype=np.int32, count=len(values))
+    fixed = np.empty(len(values), dtype=f"S{max(width, 1)}")
+    for start in range(0, len(values), PIECE):
+        fixed[start:start + PIECE] = values[start:start + PIECE]
+    # (No value ends in a NUL byte, which the fixed width would drop: names hold none.)
+    return np.unique(fixed, return_inverse=True)[1].astype(np.int32).reshape(-1)
 
 
 def _iso(stamp: Any) -> str:
