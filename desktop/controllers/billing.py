@@ -622,12 +622,14 @@ class BillingController(Controller):
 
     @reads("billing.documents", Action.SEE_BILLING)
     def document_table(self, s: Session, actor: Actor, *, month: str | dt.date | None = None,
-                       kind: DocumentKind | str | None = None, ids: Sequence[int] | None = None) -> DocumentTable:
+                       kind: DocumentKind | str | None = None, ids: Sequence[int] | None = None,
+                       progress: Callable[[int], object] | None = None) -> DocumentTable:
         """What ``documents`` lists (``ids``: just these documents), as columns for the Billing page.
 
         A month of a million-client practice is over a million documents; they are read in
         batches of plain values straight into arrays (``DocumentTable``), and each client's
-        name once.
+        name once. ``progress`` is told how many documents have been read so far, batch by batch
+        (from this thread: it must only note the number).
         """
         tz = SettingsController._read(s).zone
         where = self._document_filters(s, actor, month, kind, None)
@@ -649,12 +651,36 @@ class BillingController(Controller):
                    cast(func.round(BillingDocument.amount * 100), BigInteger),
                    case((BillingDocument.automatic == true(), 1), else_=0),
                    cast(BillingDocument.created_at, String))
-            .where(*where))
+            # The numbers from the index first, then the rows in the numbers' order: a month's
+            # documents lie all over the table (a run bills client by client), and read in the
+            # index's order each is a jump (7 s instead of 5 for a million on SQLite).
+            .where(BillingDocument.id.in_(select(BillingDocument.id).where(*where))))
         conn = s.connection()
-        batches = conn.execution_options(yield_per=TABLE_BATCH).execute(documents).partitions(TABLE_BATCH)
-        clients = select(BillingDocument.client_id).where(*where).scalar_subquery()
-        names = conn.execute(select(Client.id, Client.first_name, Client.last_name).where(Client.id.in_(clients)))
-        return DocumentTable.build(batches, names, tz, only=chosen if ids is not None else None)
+        read = conn.execution_options(yield_per=TABLE_BATCH).execute(documents).partitions(TABLE_BATCH)
+
+        def batches() -> Iterator[Sequence[Any]]:
+            done = 0
+            for batch in read:
+                done += len(batch)
+                if progress is not None:
+                    progress(done)
+                yield batch
+
+        def names(client_ids: list[int]) -> Iterator[Any]:
+            named = select(Client.id, Client.first_name, Client.last_name).order_by(Client.id)
+            if client_ids and len(client_ids) * 3 >= client_ids[-1] - client_ids[0]:
+                # Most clients of a stretch of numbers (a month of a large practice): the stretch
+                # read whole, cheaper than naming half a million numbers in the statement.
+                wanted = set(client_ids)
+                for row in conn.execution_options(yield_per=TABLE_BATCH).execute(
+                        named.where(Client.id.between(client_ids[0], client_ids[-1]))):
+                    if row[0] in wanted:
+                        yield row
+                return
+            for batch in _chunks(client_ids, TABLE_BATCH):
+                yield from conn.execute(named.where(Client.id.in_(batch)))
+
+        return DocumentTable.build(batches(), names, tz, only=chosen if ids is not None else None)
 
     def _document_filters(self, s: Session, actor: Actor, month: str | dt.date | None,
                           kind: DocumentKind | str | None, client_id: int | None) -> list[Any]:

@@ -19,12 +19,13 @@ period first, then by number.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from desktop.controllers.text_column import TextColumn
 from desktop.domain.models import DocumentKind
 from desktop.domain.search import display_name
 from desktop.lazy import lazy_module
@@ -73,9 +74,9 @@ class DocumentTable:
         self.automatic = automatic  # bool
         self.created = created  # int64: microseconds since 1970, UTC
         self.client_ids = client_ids  # int64, ascending
-        self.names = list(names)  # each client's display name
+        self.names = TextColumn(names)  # each client's display name, joined (a third of the memory)
         self.tz = tz
-        folded = [name.casefold().encode("utf-8", "surrogatepass") for name in self.names]
+        folded = [name.casefold().encode("utf-8", "surrogatepass") for name in names]
         lengths = np.fromiter(map(len, folded), dtype=np.int64, count=len(folded)) + 1
         self._folded = np.frombuffer(_SEP.join(folded) + _SEP if folded else b"", dtype=np.uint8)
         self._name_starts = np.zeros(len(folded) + 1, dtype=np.int64)
@@ -94,11 +95,13 @@ class DocumentTable:
                    none.astype(np.int32), none, none.astype(bool), none, none, [], tz)
 
     @classmethod
-    def build(cls, documents: Iterable[Sequence[Sequence[Any]]], names: Iterable[Sequence[Any]],
+    def build(cls, documents: Iterable[Sequence[Sequence[Any]]],
+              names: Callable[[list[int]], Iterable[Sequence[Any]]],
               tz: ZoneInfo, only: Sequence[int] | None = None) -> DocumentTable:
         """From batches of rows (id, is superbill, client id, first day and last day as
         "YYYY-MM-DD", cents, automatic, created as "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC), and
-        the clients' (id, first name, last name). ``only``: keep just these documents."""
+        ``names``, which gives the (id, first name, last name) of the clients whose ids (ascending)
+        it is given. ``only``: keep just these documents."""
         parts: list[list[np.ndarray]] = [[] for _ in range(8)]
         for batch in documents:
             if not batch:
@@ -111,7 +114,8 @@ class DocumentTable:
             parts[4].append(np.array(column[4], dtype="datetime64[D]").astype(np.int32))
             parts[5].append(np.array(column[5], dtype=np.int64))
             parts[6].append(np.array(column[6], dtype=bool))
-            parts[7].append(np.array([_iso(c) for c in column[7]], dtype="datetime64[us]").astype(np.int64))
+            stamps = column[7] if isinstance(column[7][0], str) else [_iso(c) for c in column[7]]
+            parts[7].append(np.array(stamps, dtype="datetime64[us]").astype(np.int64))
         if not parts[0]:
             return cls.empty(tz)
         ids, kinds, client_of, starts, ends, cents, automatic, created = (np.concatenate(p) for p in parts)
@@ -120,12 +124,17 @@ class DocumentTable:
             base = base[np.isin(ids[base], np.asarray(only, dtype=np.int64))]
         ids, kinds, client_of, starts, ends, cents, automatic, created = (
             a[base] for a in (ids, kinds, client_of, starts, ends, cents, automatic, created))
-        named = {int(cid): display_name(first or "", last or "") for cid, first, last in names}
         client_ids = np.unique(client_of)
         clients = np.searchsorted(client_ids, client_of).astype(np.int32)
-        # (A client deleted between the two reads has no name: shown as its number.)
-        return cls(ids, kinds, clients, starts, ends, cents, automatic, created, client_ids,
-                   [named.get(int(cid), f"#{int(cid)}") for cid in client_ids], tz)
+        # The clients' names, asked for in id order, as ``client_ids`` is. (A client deleted
+        # between the two reads has no name: shown as its number.)
+        asked = client_ids.tolist()
+        place = {cid: i for i, cid in enumerate(asked)}
+        shown = [f"#{cid}" for cid in asked]
+        for cid, first, last in names(asked):
+            shown[place[cid]] = display_name(first or "", last or "")
+        del place
+        return cls(ids, kinds, clients, starts, ends, cents, automatic, created, client_ids, shown, tz)
 
     # ----------------------------------------------------------------- reading
 
@@ -137,7 +146,7 @@ class DocumentTable:
         arrays = (self.ids, self.kinds, self.clients, self.starts, self.ends, self.cents, self.automatic,
                   self.created, self.client_ids, self._folded, self._name_starts, self._name_ranks,
                   *self._orders.values(), *(self._descending[1:] if self._descending else ()))
-        return sum(a.nbytes for a in arrays) + sum(50 + len(n) for n in self.names)
+        return sum(a.nbytes for a in arrays) + self.names.nbytes
 
     def row(self, index: int) -> Any:
         """Document ``index`` as the controller's ``DocumentRow``."""

@@ -54,7 +54,9 @@ def display_name(first_name: str, last_name: str) -> str:
     Names written in Chinese, Japanese or Korean script show the family name
     first; Chinese and Japanese without a space, Korean with one.
     """
-    if _family_name_first(last_name) and _family_name_first(first_name):
+    if last_name.isascii() or not _family_name_first(last_name):  # (most names: no lookup per letter)
+        return f"{first_name} {last_name}"
+    if _family_name_first(first_name):
         korean = unicodedata.name(next(ch for ch in last_name if ch.isalpha()), "").startswith("HANGUL")
         return f"{last_name} {first_name}" if korean else f"{last_name}{first_name}"
     return f"{first_name} {last_name}"

@@ -61,6 +61,7 @@ from desktop.controllers.document_table import DocumentTable, Key
 from desktop.controllers.errors import NotSignedIn
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.practice import Practice
+from desktop.controllers.roster import release_free_memory
 from desktop.domain import clock
 from desktop.domain.models import DocumentKind
 from desktop.render.billing_document import money
@@ -570,6 +571,12 @@ class BillingPage(QWidget):
         layout.setContentsMargins(8, 8, 8, 0)
         layout.addWidget(self.tabs, 1)
 
+        # While a period is read: how many documents so far, noted by the reading thread (a plain
+        # list, no Qt) and said every half second.
+        self._read_so_far: list[int] = [0]
+        self.read_timer = QTimer(self)
+        self.read_timer.setInterval(500)
+        self.read_timer.timeout.connect(self._show_read_so_far)
         self.progress_timer = QTimer(self)
         self.progress_timer.setInterval(200)
         self.progress_timer.timeout.connect(self._show_progress)
@@ -669,15 +676,21 @@ class BillingPage(QWidget):
         generation = self._generation
         self._say(f"Reading the documents {period.words}…")
         billing, actor, sort = self.billing, self.actor, self.documents.sort_order
+        so_far = self._read_so_far = [0]  # this read's own: a late one cannot speak for it
+        self.read_timer.start()
+
+        def noted(count: int) -> None:
+            so_far[0] = count
 
         def read() -> DocumentTable:
             if period.made:
                 table = billing.document_table(actor, ids=period.made)
             else:
                 month = None if period.month is None else f"{period.month:%Y-%m}"
-                table = billing.document_table(actor, month=month, kind=kind)
+                table = billing.document_table(actor, month=month, kind=kind, progress=noted)
             table.order(Key(sort[0]), sort[1])  # sorted here, off the GUI thread: the order shown first,
             table.prepare_orders()  # then the others a header click may ask for
+            release_free_memory()  # the rows read on the way: a month of a large practice is a million
             return table
 
         in_background(self, "Billing documents not read", read,
@@ -688,6 +701,7 @@ class BillingPage(QWidget):
         if generation != self._generation:
             return  # another period was chosen meanwhile; its read is on its way
         self._reading_for = None
+        self.read_timer.stop()
         if self._read_again and outcome:
             self._read_again = False
             self.load_documents(force=True)  # what arrived is already out of date
@@ -1011,6 +1025,11 @@ class BillingPage(QWidget):
 
         in_background(self, "Billing not run", lambda: billing.run_billing(actor, progress=progress),
                       self._billing_done)
+
+    def _show_read_so_far(self) -> None:
+        wanted = self._reading_for
+        if wanted is not None and self._read_so_far[0] and not self.running:
+            self._say(f"Reading the documents {wanted[0].words}… {self._read_so_far[0]:,} so far")
 
     def _show_progress(self) -> None:
         if self._progress is not None and self._progress[1]:

@@ -37,6 +37,7 @@ from sqlalchemy import event, select
 
 from desktop.controllers.billing import BillingController
 from desktop.controllers.clients import ClientsController
+from desktop.controllers.document_table import DocumentTable
 from desktop.controllers.errors import PermissionDenied
 from desktop.controllers.permissions import Actor
 from desktop.controllers.practice import Practice
@@ -241,6 +242,32 @@ def test_the_page_opens_on_this_month_and_lists_another_month_when_chosen(qtbot,
         ("Statement", f"{before:%B %Y}"), ("Superbill", before.replace(day=9).isoformat())}
     assert len(listed(page)) == 6  # Nora's visits then were never billed automatically
     assert page.summary.text().startswith(f"6 documents of {before:%B %Y} · $1,080.00")
+
+
+def test_a_long_read_says_how_many_documents_it_has_read_so_far(qtbot, db, practice, billed, monkeypatch):  # type: ignore[no-untyped-def]
+    """A month of a million-client practice takes seconds to read: the page says how far it is."""
+    page = opened_page(qtbot, db, practice["biller"], last_month=False)
+    monkeypatch.setattr("desktop.controllers.billing.TABLE_BATCH", 2)
+    held = threading.Event()
+    original = DocumentTable.build.__func__  # type: ignore[attr-defined]
+
+    def slowly(cls, documents, names, tz, only=None):  # type: ignore[no-untyped-def]
+        def batches():  # type: ignore[no-untyped-def]
+            for number, batch in enumerate(documents):
+                yield batch
+                if number == 1:
+                    held.wait(10)  # the read is still going after its second batch
+        return original(cls, batches(), names, tz, only=only)
+
+    monkeypatch.setattr(DocumentTable, "build", classmethod(slowly))
+    last = month_back(1)
+    try:
+        page.period.setCurrentIndex(1)
+        qtbot.waitUntil(lambda: page.summary.text() == f"Reading the documents of {last:%B %Y}… 4 so far",
+                        timeout=5000)  # two batches of two
+    finally:
+        held.set()
+    qtbot.waitUntil(lambda: page.summary.text().startswith(f"7 documents of {last:%B %Y}"))
 
 
 def test_a_hidden_page_reads_when_it_is_next_shown_not_before(qtbot, db, practice, billed):  # type: ignore[no-untyped-def]
