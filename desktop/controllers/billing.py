@@ -100,7 +100,7 @@ AUTOMATIC = Actor(user_id=0, username="automatic billing", display_name="Automat
 CHUNK_CLIENTS = 2_000
 CHUNK_OWED = 16_000
 IN_LIMIT = 500
-TABLE_BATCH = 20_000  # documents read into the Billing page's arrays at a time
+TABLE_BATCH = 4_096  # documents read into the Billing page's arrays at a time: each batch holds the interpreter
 Progress = Callable[[int, int], None]  # (clients done, clients in all)
 T = TypeVar("T")
 

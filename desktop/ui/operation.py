@@ -20,10 +20,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import shiboken6
@@ -144,6 +145,11 @@ BACKGROUND_NICENESS = _niceness()
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="caseload-job", initializer=lower_priority)
 _PENDING: set[Future[Any]] = set()
 POLL_MS = 5  # a finished job waits at most this long to be shown; the timer runs only while jobs do
+# Once every job still running has run this long, it is looked at less often: each look wakes the
+# window's thread, which takes the interpreter from the reading thread (a low-priority one then
+# waits for the processor to get it back: a million billing documents took 40 s instead of 15).
+LONG_JOB_S = 0.25
+LONG_POLL_MS = 40
 
 
 @dataclass
@@ -153,6 +159,7 @@ class _Job:
     title: str
     done: Callable[[Outcome[Any]], Any]
     report: Callable[[str], Any] | None
+    started: float = field(default_factory=time.monotonic)
 
 
 class _Collector(QTimer):
@@ -166,6 +173,8 @@ class _Collector(QTimer):
 
     def add(self, job: _Job) -> None:
         self.jobs.append(job)
+        if self.interval() != POLL_MS:
+            self.setInterval(POLL_MS)
         if not self.isActive():
             self.start()
 
@@ -176,6 +185,9 @@ class _Collector(QTimer):
         for job in self.jobs:  # one look at each job: one that finishes meanwhile waits for the next tick
             (finished if job.future is not None and job.future.done() else running).append(job)
         if not finished:
+            now = time.monotonic()
+            if self.interval() == POLL_MS and all(now - job.started > LONG_JOB_S for job in running):
+                self.setInterval(LONG_POLL_MS)
             return
         self.jobs = running
         if not self.jobs:
