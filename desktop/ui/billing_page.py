@@ -194,7 +194,7 @@ class DocumentsModel(QAbstractTableModel):
         self.shown = np.zeros(0, dtype=np.int32)  # indexes into the table, filtered, in the sort's order
         self.sort_column = DocColumn.CLIENT
         self.descending = False
-        self._keep: Any = None  # a mask over the table, or None for every row
+        self.keep: Any = None  # a mask over the table, or None for every row
         self._made: dict[int, DocumentRow] = {}
 
     @property
@@ -250,13 +250,13 @@ class DocumentsModel(QAbstractTableModel):
         self.beginResetModel()
         self.table = table
         self._made = {}
-        self._keep = None  # it was about the rows before
+        self.keep = None  # it was about the rows before
         self.shown = table.order(Key(self.sort_column), self.descending)
         self.endResetModel()
 
     def set_keep(self, keep: Any) -> None:
         """Show only the rows whose place in ``keep`` (a mask over the table) is true; None: all."""
-        self._keep = keep
+        self.keep = keep
         self._relayout()
 
     def row_at(self, row: int) -> DocumentRow | None:
@@ -282,14 +282,11 @@ class DocumentsModel(QAbstractTableModel):
         before = self.persistentIndexList()
         held = [int(self.shown[i.row()]) if 0 <= i.row() < len(self.shown) else -1 for i in before]
         order = self.table.order(Key(self.sort_column), self.descending)
-        self.shown = order if self._keep is None else order[self._keep[order]]
+        self.shown = order if self.keep is None else order[self.keep[order]]
         after = []
-        if before:  # (the current row and the selection): where each record is now
-            place = np.full(len(self.table), -1, dtype=np.int64)
-            place[self.shown] = np.arange(len(self.shown))
-            for index, record in zip(before, held, strict=True):
-                row = int(place[record]) if record >= 0 else -1
-                after.append(self.index(row, index.column()) if row >= 0 else QModelIndex())
+        for index, record in zip(before, held, strict=True):  # (the current row, the selection: a few)
+            found = np.flatnonzero(self.shown == record) if record >= 0 else np.zeros(0, dtype=np.int64)
+            after.append(self.index(int(found[0]), index.column()) if len(found) else QModelIndex())
         self.changePersistentIndexList(before, after)
         self.layoutChanged.emit()
 
@@ -832,7 +829,7 @@ class BillingPage(QWidget):
     def _shown_changed(self) -> None:
         model = self.documents
         shown = model.shown
-        superbills, statements, total = model.table.counts(shown)
+        superbills, statements, total = model.table.counts(model.keep)
         period = self.current_period()
         query = self.client.text().strip()
         parts = [f"{_count(len(shown), 'document', 'documents')} {period.words}"
