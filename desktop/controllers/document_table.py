@@ -87,6 +87,7 @@ class DocumentTable:
         self._orders: dict[Key, np.ndarray] = {}
         self._descending: tuple[Key, np.ndarray] | None = None
         self._totals: tuple[int, int, int] | None = None
+        self._byte_counts: np.ndarray | None = None  # how often each byte is in the names
 
     # ------------------------------------------------------------------ making
 
@@ -216,9 +217,15 @@ class DocumentTable:
         clients = np.zeros(len(self.names), dtype=bool)
         hay = self._folded
         if _SEP not in needle and len(hay) >= len(needle):
-            at = np.flatnonzero(hay[:len(hay) - len(needle) + 1] == needle[0])
-            for offset, byte in enumerate(needle[1:], start=1):
-                at = at[hay[at + offset] == byte]
+            # Where the text could start, found by its rarest byte (fewest places to check after).
+            counts = self._byte_counts
+            if counts is None:
+                counts = self._byte_counts = np.bincount(hay, minlength=256)
+            rarest = min(range(len(needle)), key=lambda i: counts[needle[i]])
+            at = np.flatnonzero(hay[rarest:len(hay) - len(needle) + 1 + rarest] == needle[rarest])
+            for offset, byte in enumerate(needle):
+                if offset != rarest:
+                    at = at[hay[at + offset] == byte]
             if len(at) < MANY_HITS:
                 clients[np.searchsorted(self._name_starts, at, side="right") - 1] = True
             elif len(clients):  # (a letter most names hold: marking the bytes is cheaper than looking each up)
