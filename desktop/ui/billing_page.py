@@ -327,7 +327,7 @@ DOCUMENT_COLUMNS: list[Shown] = [
 ]
 # How the columns share a table's width, and how narrow each may get (``widgets.ColumnFitter``).
 DOCUMENT_WEIGHTS = dict(enumerate((60, 90, 280, 190, 140, 90, 100)))
-DOCUMENT_MINIMUMS = dict(enumerate((50, 80, 150, 160, 125, 80, 90)))
+DOCUMENT_MINIMUMS = dict(enumerate((80, 80, 150, 160, 125, 80, 90)))  # No.: eight digits (a large practice's)
 
 
 class DocColumn(IntEnum):
@@ -426,6 +426,8 @@ class BillingPage(QWidget):
         self.period.setToolTip("The month whose documents are listed: a statement for that month, a "
                                "superbill for a service on one of its days.")
         self.period.addItem("This month", THIS_MONTH)  # the months once the first read says which
+        # As wide as its longest choice ("This month (September 2026)"), once the months are in.
+        self.period.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.period.setCurrentIndex(0)
         self._period_index = 0  # the choice whose documents are listed (or being read)
         self.period.currentIndexChanged.connect(self._period_changed)
