@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, String, exists, func, select, true, type_coerce, update
+from sqlalchemy import Connection, String, exists, func, or_, select, true, type_coerce, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, aliased
 
@@ -47,7 +47,6 @@ from desktop.domain.models import (
 from desktop.domain.search import display_name
 from desktop.storage.queries import visible_clients
 
-# Who can be an appointment's clinician: the people who see clients.
 OWED_SINCE_BATCH = 5_000  # clients whose owed-since stamps one statement refreshes
 
 
@@ -75,8 +74,11 @@ def refresh_owed_since(conn: Connection, client_ids: Sequence[int]) -> None:
 
 
 def refresh_all_owed_since(conn: Connection) -> None:
-    """``refresh_owed_since`` for every client at once (a practice just built, in bulk), in two
-    statements, each grouping the owed appointments in the order of their index."""
+    """``refresh_owed_since`` for every client at once (a practice just built, in bulk): every
+    stamp cleared, then set from the owed appointments, grouped in the order of their index."""
+    conn.execute(update(Client).where(or_(Client.owes_superbill_since.is_not(None),
+                                          Client.owes_statement_since.is_not(None)))
+                 .values(owes_superbill_since=None, owes_statement_since=None, updated_at=Client.updated_at))
     for flag, column in ((Appointment.superbill_owed, "owes_superbill_since"),
                          (Appointment.statement_owed, "owes_statement_since")):
         first = (select(Appointment.client_id, func.min(Appointment.start).label("since"))
@@ -85,6 +87,7 @@ def refresh_all_owed_since(conn: Connection) -> None:
                      .values({column: first.c.since, "updated_at": Client.updated_at}))
 
 
+# Who can be an appointment's clinician: the people who see clients.
 CLINICIAN_ROLES = (Role.ACCOUNT_OWNER, Role.PRACTICE_MANAGER, Role.CLINICIAN)
 # Attendance that keeps the clinician's time taken (a double-booking warns about these).
 OCCUPIES = (Attendance.SCHEDULED, Attendance.ATTENDED, Attendance.NO_SHOW)

@@ -694,6 +694,10 @@ class ClientsController(Controller):
         name is not left in the database file; the audit log keeps only who,
         when, the id and the counts.
         """
+        # Not in the middle of a billing run's batch: it holds the client's appointments, then
+        # the client (its owed-since stamps), the opposite order to this, and on PostgreSQL
+        # the two would wait for each other until one was refused.
+        self.db.take_write_lock(s, "billing")
         client = self._load_client(s, client_id, for_update=True)
         require(actor, Action.DELETE_CLIENT, clinician_id=client.clinician_id)
         if isinstance(typed_name, str) and validation.invisible(typed_name):

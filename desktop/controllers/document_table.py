@@ -102,7 +102,8 @@ class DocumentTable:
               names: Callable[[list[int]], Iterable[Sequence[Any]]],
               tz: ZoneInfo, only: Sequence[int] | None = None) -> DocumentTable:
         """From batches of rows (id, is superbill, client id, first day and last day as
-        "YYYY-MM-DD", cents, automatic, created as "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC), and
+        "YYYY-MM-DD" or dates, cents, automatic, created in UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]"
+        or a datetime), and
         ``names``, which gives the (id, first name, last name) of the clients whose ids (ascending)
         it is given. ``only``: keep just these documents."""
         parts: list[list[np.ndarray]] = [[] for _ in range(8)]
@@ -143,13 +144,6 @@ class DocumentTable:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    @property
-    def nbytes(self) -> int:
-        arrays = (self.ids, self.kinds, self.clients, self.starts, self.ends, self.cents, self.automatic,
-                  self.created, self.client_ids, self._folded, self._name_starts, self._name_ranks,
-                  *self._orders.values(), *(self._descending[1:] if self._descending else ()))
-        return sum(a.nbytes for a in arrays) + self.names.nbytes
 
     def row(self, index: int) -> Any:
         """Document ``index`` as the controller's ``DocumentRow``."""

@@ -144,8 +144,8 @@ def _niceness(default: int = 10) -> int:
 BACKGROUND_NICENESS = _niceness()
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="caseload-job", initializer=lower_priority)
 _PENDING: set[Future[Any]] = set()
-POLL_MS = 5  # a finished job waits at most this long to be shown; the timer runs only while jobs do
-# Once every job still running has run this long, it is looked at less often: each look wakes the
+POLL_MS = 5  # a quick job waits at most this long to be shown; the timer runs only while jobs do
+# Once every job still there was started this long ago, it is looked at less often: each look wakes the
 # window's thread, which takes the interpreter from the reading thread (a low-priority one then
 # waits for the processor to get it back: a million billing documents took 40 s instead of 15).
 LONG_JOB_S = 0.25
@@ -192,6 +192,8 @@ class _Collector(QTimer):
         self.jobs = running
         if not self.jobs:
             self.stop()
+        elif self.interval() != POLL_MS:
+            self.setInterval(POLL_MS)  # a job queued behind the one that ended starts now
         for job in finished:
             _PENDING.discard(job.future)  # type: ignore[arg-type]
             try:

@@ -231,6 +231,35 @@ def test_what_each_client_owes_since_follows_every_change_that_makes_or_settles_
     BillingController(db).generate_superbills(world["biller"], [away])
     assert _stamps_agree_with_the_owed_flags(db)[ines] == (None, None)
     assert stored_appointment(db, away).manual_billing_only
+    # A statement made by hand for a visit the run has not reached (its month is not over).
+    late = attended(db, world, "ines", "2026-05-12 10:00")
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-05-12 10:00"),) * 2
+    BillingController(db).generate_document(world["biller"], ines, [late], "statement")
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-05-12 10:00"), None)
+
+
+def test_a_debt_written_behind_the_controllers_backs_is_stamped_by_the_database(
+        db: Database, world: dict[str, Any]) -> None:
+    """An older Caseload, or a repair by hand, writes appointments without knowing the stamps:
+    the database's trigger brings the client's stamp forward, so the run still bills them."""
+    ines = world["ines"]
+    with db.engine.begin() as conn:
+        came = conn.execute(insert(Appointment).values(
+            client_id=ines, start=utc("2026-03-10 10:00"), duration_minutes=45, service_code="90834",
+            fee=Decimal("140"), attendance=Attendance.ATTENDED, manual_billing_only=False, superbill_owed=True,
+            statement_owed=True).returning(Appointment.id)).scalar_one()
+        earlier = conn.execute(insert(Appointment).values(
+            client_id=ines, start=utc("2026-03-20 10:00"), duration_minutes=45, service_code="90834",
+            fee=Decimal("140"), attendance=Attendance.NO_SHOW, manual_billing_only=False, superbill_owed=False,
+            statement_owed=False).returning(Appointment.id)).scalar_one()
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-03-10 10:00"),) * 2
+    with db.engine.begin() as conn:  # corrected by hand: attended after all, and a week earlier
+        conn.execute(Appointment.__table__.update().where(Appointment.id == earlier).values(
+            start=utc("2026-03-03 10:00"), attendance=Attendance.ATTENDED, superbill_owed=True,
+            statement_owed=True))
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-03-03 10:00"),) * 2
+    assert run(db, "2026-03-31") == {"superbill": 2, "statement": 1}
+    assert billed(db) == {came, earlier}
 
 
 # ------------------------------------------------------------------ statements at month edges

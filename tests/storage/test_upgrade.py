@@ -672,6 +672,16 @@ def test_a_0008_practice_gains_the_owed_since_stamps_from_its_owed_flags_and_bil
             assert s.execute(select(Client.owes_superbill_since, Client.owes_statement_since)
                              .where(Client.first_name == "Ada")).one() == (None, None)
         assert BillingController(db).run_automatic(through="2026-04-30").documents_created == 0
+        # A workstation still running the last release (it opened the file before this one
+        # upgraded it) books Cy an attended visit, knowing nothing of the stamps: the database
+        # stamps it, and the next run bills it.
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO appointments (client_id, start, duration_minutes, service_code, fee, attendance, "
+                "manual_billing_only, superbill_owed, statement_owed, version) VALUES (:c, :start, 45, "
+                "'90834', 140, 'attended', :no, :yes, :yes, 1)"),
+                {"c": ids["Cy"], "start": dt.datetime(2026, 4, 20, 15), "no": False, "yes": True})
+        assert BillingController(db).run_automatic(through="2026-04-30").by_kind == {"superbill": 1, "statement": 1}
     finally:
         db.dispose()
 
@@ -682,6 +692,7 @@ def test_a_0008_practice_gains_the_owed_since_stamps_from_its_owed_flags_and_bil
             assert not {"owes_superbill_since", "owes_statement_since"} & {
                 c["name"] for c in inspect(conn).get_columns("clients")}
             assert conn.execute(text("SELECT count(*) FROM clients")).scalar() == 3
-            assert conn.execute(text("SELECT count(*) FROM billing_documents")).scalar() == 3
+            assert conn.execute(text("SELECT count(*) FROM billing_documents")).scalar() == 5
+            conn.execute(text("UPDATE appointments SET superbill_owed = superbill_owed"))  # no trigger left
     finally:
         engine.dispose()

@@ -472,8 +472,8 @@ def test_the_page_is_made_without_a_database_read_and_opens_on_the_practices_tod
     be far away): it starts from the computer's clock, unnamed, and turns to the practice's today
     once the first day read says the practice's zone, here a day apart from the computer's."""
     now = dt.datetime.now(dt.UTC)
-    # Ahead of UTC by 14 hours or behind it by 11: one of the two is on another date than UTC now.
-    zone = "Pacific/Kiritimati" if now.hour >= 12 else "Pacific/Pago_Pago"
+    # 14 hours ahead of UTC (another date from 10:00 UTC on) or 11 behind (another date before 11:00).
+    zone = "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"
     add_services(db, time_zone=zone)
     monkeypatch.setattr("desktop.ui.appointments_page.clock.computer_zone_name", lambda: "UTC")
     p = Practice(db)
