@@ -245,13 +245,15 @@ class DocumentsModel(QAbstractTableModel):
     def sort_order(self) -> tuple[int, bool]:
         return self.sort_column, self.descending
 
-    def install(self, table: DocumentTable) -> None:
-        """Newly read documents, unfiltered (``set_keep`` next), in the current sort's order."""
+    def install(self, table: DocumentTable, keep: Any = None) -> None:
+        """Newly read documents, those ``keep`` (a mask over them) lets through, in the current
+        sort's order: one reset (each costs the view a pass over every row)."""
         self.beginResetModel()
         self.table = table
         self._made = {}
-        self.keep = None  # it was about the rows before
-        self.shown = table.order(Key(self.sort_column), self.descending)
+        self.keep = keep
+        order = table.order(Key(self.sort_column), self.descending)
+        self.shown = order if keep is None else order[keep[order]]
         self.endResetModel()
 
     def set_keep(self, keep: Any) -> None:
@@ -715,8 +717,8 @@ class BillingPage(QWidget):
                 return
             selected = self.selected_document()
             self._loaded_for = wanted
-            self.documents.install(outcome.value)
-            self._apply_filters()
+            self.documents.install(outcome.value, self._keep_for(outcome.value))
+            self._shown_changed()
             keep = self._select_after_load or ((selected.id,) if selected is not None else ())
             self._select_after_load = ()
             self.select_documents(keep)
@@ -818,15 +820,18 @@ class BillingPage(QWidget):
         return super().eventFilter(watched, event)
 
     def _apply_filters(self) -> None:
+        self.documents.set_keep(self._keep_for(self.documents.table))
+        self._shown_changed()
+
+    def _keep_for(self, table: DocumentTable) -> Any:
+        """The mask of ``table``'s documents the Kind and Client filters let through (None: all)."""
         kind = self.chosen_kind()
         query = self.client.text().strip()
-        table = self.documents.table
         keep = table.of_kind(kind) if kind is not None else None
         if query:
             named = table.named(query)
             keep = named if keep is None else keep & named
-        self.documents.set_keep(keep)
-        self._shown_changed()
+        return keep
 
     def _shown_changed(self) -> None:
         model = self.documents
