@@ -26,7 +26,6 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -108,24 +107,15 @@ def _sorted(keys: list[Any], descending: bool) -> list[int]:
     return sorted(range(len(keys)), key=keys.__getitem__, reverse=descending)
 
 
-class RowsModel(QAbstractTableModel, Generic[R]):
-    """Rows the controller returned (Needs manual billing), shown in a sort made in memory.
+class _ColumnsModel(QAbstractTableModel):
+    """What both tabs' models share: ``shown`` rows, ``columns`` with a title, a cell's text,
+    alignment and tooltip; ``_record(row)`` is the record a shown row stands for."""
 
-    ``shown`` holds indexes into ``rows``; a sort is a layout change that keeps the
-    selection on the same records (persistent indexes follow their row), as the
-    Clients list does.
-    """
+    columns: Sequence[Any]
+    shown: Any  # a list or an array of indexes, in the order shown
 
-    def __init__(self, columns: Sequence[Column[R]], parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.columns = list(columns)
-        self.rows: list[R] = []
-        self._keys: list[list[Any]] = [[] for _ in self.columns]  # per column, per row
-        self.shown: list[int] = []  # every row, in the sort's order
-        self.sort_column = 0
-        self.descending = False
-
-    # ---------------------------------------------------------------- Qt
+    def _record(self, row: int) -> Any:
+        raise NotImplementedError
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.shown)
@@ -148,12 +138,35 @@ class RowsModel(QAbstractTableModel, Generic[R]):
             return None
         column = self.columns[index.column()]
         if role == Qt.ItemDataRole.DisplayRole or (role == Qt.ItemDataRole.ToolTipRole and column.tooltip):
-            return column.text(self.rows[self.shown[index.row()]])
+            return column.text(self._record(index.row()))
         if role == Qt.ItemDataRole.TextAlignmentRole:
             if column.right:
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignAbsolute | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+
+class RowsModel(_ColumnsModel, Generic[R]):
+    """Rows the controller returned (Needs manual billing), shown in a sort made in memory.
+
+    ``shown`` holds indexes into ``rows``; a sort is a layout change that keeps the
+    selection on the same records (persistent indexes follow their row), as the
+    Clients list does.
+    """
+
+    def __init__(self, columns: Sequence[Column[R]], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.columns = list(columns)
+        self.rows: list[R] = []
+        self._keys: list[list[Any]] = [[] for _ in self.columns]  # per column, per row
+        self.shown: list[int] = []  # every row, in the sort's order
+        self.sort_column = 0
+        self.descending = False
+
+    # ---------------------------------------------------------------- Qt
+
+    def _record(self, row: int) -> Any:
+        return self.rows[self.shown[row]]
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self.sort_column = column
@@ -182,7 +195,7 @@ class RowsModel(QAbstractTableModel, Generic[R]):
         return self.rows[self.shown[row]] if 0 <= row < len(self.shown) else None
 
 
-class DocumentsModel(QAbstractTableModel):
+class DocumentsModel(_ColumnsModel):
     """The Documents tab's rows: a ``DocumentTable`` (numpy columns) shown through the Kind and
     Client filters and a sort, all in memory. A row becomes a ``DocumentRow`` only when it is
     painted or chosen (a few hundred are kept made)."""
@@ -204,35 +217,13 @@ class DocumentsModel(QAbstractTableModel):
 
     # ---------------------------------------------------------------- Qt
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.shown)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
-            column = self.columns[section]
-            if role == Qt.ItemDataRole.DisplayRole:
-                return column.title
-            if role == Qt.ItemDataRole.TextAlignmentRole:
-                return int((Qt.AlignmentFlag.AlignRight if column.right else Qt.AlignmentFlag.AlignLeft)
-                           | Qt.AlignmentFlag.AlignVCenter)
-        return None
+    def _record(self, row: int) -> DocumentRow:
+        return self._row(int(self.shown[row]))
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self.shown):
-            return None
-        column = self.columns[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole or (role == Qt.ItemDataRole.ToolTipRole and column.tooltip):
-            return column.text(self._row(int(self.shown[index.row()])))
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if column.right:
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignAbsolute | Qt.AlignmentFlag.AlignVCenter)
         if role == IdRole:
-            return int(self.table.ids[self.shown[index.row()]])
-        return None
+            return int(self.table.ids[self.shown[index.row()]]) if 0 <= index.row() < len(self.shown) else None
+        return super().data(index, role)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self.sort_column = DocColumn(column)
@@ -332,14 +323,7 @@ DOCUMENT_WEIGHTS = dict(enumerate((60, 90, 280, 190, 140, 90, 100)))
 DOCUMENT_MINIMUMS = dict(enumerate((80, 80, 150, 160, 125, 80, 90)))  # No.: eight digits (a large practice's)
 
 
-class DocColumn(IntEnum):
-    NUMBER = 0
-    KIND = 1
-    CLIENT = 2
-    PERIOD = 3
-    CREATED = 4
-    MADE = 5
-    AMOUNT = 6
+DocColumn = Key  # the Documents tab's columns, in order
 
 
 MANUAL_COLUMNS: list[Column[AppointmentRow]] = [

@@ -627,6 +627,16 @@ def test_a_0007_practice_has_its_audit_rows_chained_in_place_and_the_log_verifie
 
 # ---------------------------------------------------------------- 0008 -> head (0009: owed-since stamps)
 
+def _booked_as_the_last_release_did(conn: Connection, client_id: int, start: dt.datetime, superbill: bool,
+                                    statement: bool) -> None:
+    """An attended appointment written as 0008's Caseload wrote one: its owed flags, no stamps."""
+    conn.execute(text(
+        "INSERT INTO appointments (client_id, start, duration_minutes, service_code, fee, attendance, "
+        "manual_billing_only, superbill_owed, statement_owed, version) VALUES (:c, :start, 45, "
+        "'90834', 140, 'attended', :no, :sb, :st, 1)"),
+        {"c": client_id, "start": start, "no": False, "sb": superbill, "st": statement})
+
+
 def test_a_0008_practice_gains_the_owed_since_stamps_from_its_owed_flags_and_bills_as_before(
         fresh_url):  # type: ignore[no-untyped-def]  # noqa: F811
     """A practice the last release billed up to a point: Ada (active) still owes a superbill for
@@ -648,11 +658,7 @@ def test_a_0008_practice_gains_the_owed_since_stamps_from_its_owed_flags_and_bil
                     ("Ada", dt.datetime(2026, 4, 6, 15), False, True),
                     ("Bob", dt.datetime(2026, 3, 16, 15), True, True),
                     ("Cy", dt.datetime(2026, 3, 17, 15), False, False)):
-                conn.execute(text(
-                    "INSERT INTO appointments (client_id, start, duration_minutes, service_code, fee, attendance, "
-                    "manual_billing_only, superbill_owed, statement_owed, version) VALUES (:c, :start, 45, "
-                    "'90834', 140, 'attended', :no, :sb, :st, 1)"),
-                    {"c": ids[name], "start": start, "no": False, "sb": superbill, "st": statement})
+                _booked_as_the_last_release_did(conn, ids[name], start, superbill, statement)
     finally:
         engine.dispose()
 
@@ -676,11 +682,7 @@ def test_a_0008_practice_gains_the_owed_since_stamps_from_its_owed_flags_and_bil
         # upgraded it) books Cy an attended visit, knowing nothing of the stamps: the database
         # stamps it, and the next run bills it.
         with db.engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO appointments (client_id, start, duration_minutes, service_code, fee, attendance, "
-                "manual_billing_only, superbill_owed, statement_owed, version) VALUES (:c, :start, 45, "
-                "'90834', 140, 'attended', :no, :yes, :yes, 1)"),
-                {"c": ids["Cy"], "start": dt.datetime(2026, 4, 20, 15), "no": False, "yes": True})
+            _booked_as_the_last_release_did(conn, ids["Cy"], dt.datetime(2026, 4, 20, 15), True, True)
         assert BillingController(db).run_automatic(through="2026-04-30").by_kind == {"superbill": 1, "statement": 1}
     finally:
         db.dispose()
