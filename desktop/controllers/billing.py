@@ -411,7 +411,11 @@ class BillingController(Controller):
         with self.db.reading() as s:
             tz = SettingsController._read(s).zone
             cut = _Cutoffs.of(_parse_through(through, tz), tz)
-            owing, skipped = self._clients_owed(s, cut)
+            owing, skipped, stale = self._clients_owed(s, cut)
+        if stale:  # stamps left too early (a debt settled by a writer that does not keep them): made true
+            with self.db.transaction() as s:
+                self.db.take_write_lock(s, "billing")
+                refresh_owed_since(s.connection(), stale)
         report = BillingRunReport(through=cut.last_day, inactive_clients_skipped=skipped)
         total, done = len(owing), 0
         if progress is not None:
@@ -448,9 +452,9 @@ class BillingController(Controller):
         return report
 
     @staticmethod
-    def _clients_owed(s: Session, cut: _Cutoffs) -> tuple[dict[int, int], int]:
-        """Active clients with something due (and how many documents' worth), and how many
-        inactive ones are skipped.
+    def _clients_owed(s: Session, cut: _Cutoffs) -> tuple[dict[int, int], int, list[int]]:
+        """Active clients with something due (and how many documents' worth), how many
+        inactive ones are skipped, and the active ones whose stamps said so wrongly.
 
         Found from the clients' owed-since stamps (``refresh_owed_since``): with nothing due
         that is two empty ranges of their indexes, however many appointments inactive clients
@@ -470,7 +474,7 @@ class BillingController(Controller):
                         select(Appointment.client_id, func.count())
                         .where(Appointment.client_id.in_(batch), condition).group_by(Appointment.client_id)):
                     owing[client_id] = owing.get(client_id, 0) + count
-        return owing, int(skipped or 0)
+        return owing, int(skipped or 0), [c for c in active if c not in owing]
 
     def _bill_chunk(self, s: Session, client_ids: Sequence[int], cut: _Cutoffs) -> BillingRunReport:
         part = BillingRunReport()

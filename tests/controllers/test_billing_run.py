@@ -260,6 +260,16 @@ def test_a_debt_written_behind_the_controllers_backs_is_stamped_by_the_database(
     assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-03-03 10:00"),) * 2
     assert run(db, "2026-03-31") == {"superbill": 2, "statement": 1}
     assert billed(db) == {came, earlier}
+    # A debt settled behind the controllers' backs leaves the stamp too early: the next run,
+    # finding nothing due for that client, makes it true again.
+    later = add_appointment(db, ines, utc("2026-04-02 10:00"))
+    with db.engine.begin() as conn:
+        conn.execute(Appointment.__table__.update().where(Appointment.id == later).values(
+            superbill_owed=False, statement_owed=False))
+    with db.reading() as s:
+        assert s.scalar(select(Client.owes_superbill_since).where(Client.id == ines)) == utc("2026-04-02 10:00")
+    assert run(db, "2026-04-30") == {}
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (None, None)
 
 
 # ------------------------------------------------------------------ statements at month edges
