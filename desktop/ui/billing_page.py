@@ -353,8 +353,7 @@ class Period:
     """What the Documents tab reads: one month, every period, or the documents just made."""
 
     month: dt.date | None  # the first day; None: every period
-    made: tuple[int, ...] = ()  # documents just made (Generate superbill), their clients' ids below
-    clients: tuple[int, ...] = ()
+    made: tuple[int, ...] = ()  # documents just made (Generate superbill)
     waiting: bool = False  # this month, before the first read has said which month that is
 
     @property
@@ -974,13 +973,13 @@ class BillingPage(QWidget):
         self.tell(f"Made {_count(len(documents), 'superbill', 'superbills')} by hand; "
                   + ("it is listed below, selected." if len(documents) == 1
                      else "they are listed below, selected."))
-        self.show_made(documents, tuple(by_client))
+        self.show_made(documents)
         self.load_manual()
         return documents
 
-    def show_made(self, document_ids: Sequence[int], client_ids: Sequence[int]) -> None:
+    def show_made(self, document_ids: Sequence[int]) -> None:
         """The Documents tab, showing just ``document_ids`` (made a moment ago), selected."""
-        made = Period(None, tuple(document_ids), tuple(client_ids))
+        made = Period(None, tuple(document_ids))
         self.period.blockSignals(True)
         existing = self.period.findText("Made just now")
         if existing >= 0:
