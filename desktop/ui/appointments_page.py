@@ -24,11 +24,13 @@ was read is forgotten when ``reload`` says something changed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 
 from PySide6.QtCore import (
@@ -70,7 +72,7 @@ from desktop.controllers.practice import Practice
 from desktop.controllers.roster import Roster
 from desktop.domain import clock
 from desktop.domain.models import Attendance, ClientStatus
-from desktop.ui.operation import Outcome, attempt, in_background
+from desktop.ui.operation import Outcome, attempt, in_background, let_go
 from desktop.ui.widgets import ColumnFitter, heading_label, list_table
 
 ROW_HEIGHT = 26
@@ -86,6 +88,7 @@ IdRole = Qt.ItemDataRole.UserRole + 1
 # either side read ahead (benchmarks/appointments_day.py). Until one read is timed, reads are slow.
 SYNC_READ_S = 0.030
 CACHED_DAYS = 7
+_ID_OF = attrgetter("id")
 SAY_READING_AFTER_MS = 200  # a read answered sooner never shows "Reading…"
 READ_AHEAD_AFTER_MS = 100  # the days either side are read this long after a day is shown
 # Rows shown at once of a day that is slow to read whole: more than a tall window shows.
@@ -205,7 +208,7 @@ class DayModel(QAbstractTableModel):
             return "\n".join(notes)
         return None
 
-    def set_rows(self, rows: Sequence[AppointmentRow], *, zoned: bool) -> None:
+    def set_rows(self, rows: Sequence[AppointmentRow], *, zoned: bool, ids: Sequence[int] | None = None) -> None:
         """Show ``rows``, keeping the selected and current appointments selected where they still are.
 
         Like the Clients list, one ``layoutChanged`` with the persistent indexes moved: the view
@@ -213,16 +216,38 @@ class DayModel(QAbstractTableModel):
         """
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
-        tracked = [self.rows[p.row()].id if 0 <= p.row() < len(self.rows) else None for p in persistent]
+        before = self.rows
+        tracked = [before[p.row()].id if 0 <= p.row() < len(before) else None for p in persistent]
         self.rows = tuple(rows)
         self.zoned = zoned
         self._texts = {}
         if persistent:
-            where = {a.id: r for r, a in enumerate(self.rows)}
+            where = self._rows_of({i for i in tracked if i is not None},
+                                  {i: p.row() for p, i in zip(persistent, tracked, strict=True) if i is not None},
+                                  ids)
             self.changePersistentIndexList(persistent, [
                 self.index(where[i], p.column()) if i in where else QModelIndex()
                 for p, i in zip(persistent, tracked, strict=True)])
         self.layoutChanged.emit()
+        let_go(before)  # a day dropped from the cache is freed off the window's thread
+
+    def _rows_of(self, wanted: set[int], were: dict[int, int], ids: Sequence[int] | None) -> dict[int, int]:
+        """Where the appointments ``wanted`` are now, by id: first where each was (the day's first
+        rows replaced by the whole day keep their places), then by one search in C of the rows'
+        ``ids`` (``DayView.ids``, made off the window's thread), not a dictionary of a whole busy
+        day's rows (10–20 ms on the window's thread)."""
+        rows, found = self.rows, {}
+        for i in wanted:
+            r = were.get(i, -1)
+            if 0 <= r < len(rows) and rows[r].id == i:
+                found[i] = r
+        missing = wanted - found.keys()
+        if missing:
+            every = ids if ids is not None else tuple(map(_ID_OF, rows))
+            for i in missing:
+                with contextlib.suppress(ValueError):
+                    found[i] = every.index(i)
+        return found
 
     def row_of(self, appointment_id: int) -> int | None:
         for r, a in enumerate(self.rows):
@@ -599,7 +624,8 @@ class AppointmentsPage(QWidget):
         self._cache[key] = view
         self._cache.move_to_end(key)
         while len(self._cache) > CACHED_DAYS:
-            self._cache.popitem(last=False)
+            _key, dropped = self._cache.popitem(last=False)
+            let_go(dropped.rows)
 
     def _read_ahead(self, key: DayKey) -> None:
         """Read the days either side of ``key`` off the GUI thread, if reading is slow."""
@@ -647,7 +673,7 @@ class AppointmentsPage(QWidget):
         self._shown = self._wanted
         self.zone_name = view.zone_name
         change = clock_change(view.day, view.zone_name)
-        self.model.set_rows(view.rows, zoned=bool(change))
+        self.model.set_rows(view.rows, zoned=bool(change), ids=view.ids)
         self.columns.make_room(TIME, ZONED_TIME_WIDTH if change else MINIMUMS[TIME])
         self.table.setEnabled(True)
         self._show_heading(view, change)

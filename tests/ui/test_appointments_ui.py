@@ -8,6 +8,7 @@ through the controllers (docs/rules.md, "Appointments").
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable
@@ -808,6 +809,52 @@ def test_a_quiet_day_that_comes_whole_with_its_first_rows_is_read_once(qtbot, wo
     wait_for_background_jobs()
     tomorrow = FUTURE + dt.timedelta(days=1)
     assert [a for a in asked if a[0] == tomorrow] == [(tomorrow, FIRST_ROWS)]  # once, not again whole
+
+
+def test_a_picked_appointment_stays_picked_when_a_booking_earlier_in_the_day_moves_it_down(  # type: ignore[no-untyped-def]
+        qtbot, world):
+    p, users, ids = world
+    owner = users["owner"]
+    for hour in (10, 11, 12):
+        p.appointments.book(owner, ids["ada" if hour % 2 else "zoe"], f"{FUTURE} {hour}:00", service_code="90834")
+    page = open_page(qtbot, p, owner)
+    eleven = page.table.visualRect(page.model.index(1, CLIENT)).center()
+    qtbot.mouseClick(page.table.viewport(), LEFT, pos=eleven)
+    picked = page.selected()
+    assert picked is not None and picked.start.hour == 11
+    # Booked on another workstation, before it in the day; the page is read again.
+    p.appointments.book(owner, ids["zoe"], f"{FUTURE} 09:00", service_code="90834")
+    page.reload()
+    qtbot.waitUntil(lambda: page.model.rowCount() == 4)
+    still = page.selected()
+    assert still is not None and still.id == picked.id
+    assert page.table.selectionModel().selectedRows()[0].row() == 2
+    assert page.table.currentIndex().row() == 2
+
+
+def test_a_busy_day_the_page_drops_is_freed_off_the_windows_thread(qtbot, world):  # type: ignore[no-untyped-def]
+    """Fifty thousand rows freed at once hold the interpreter for 20 ms, whichever thread frees
+    them: the page hands them to a thread that frees them a slice at a time."""
+    p, users, ids = world
+    owner = users["owner"]
+    p.appointments.book(owner, ids["ada"], f"{FUTURE} 09:00", service_code="90834")
+    page = open_page(qtbot, p, owner)
+    freed_on: list[str] = []
+
+    class Watched(AppointmentRow):
+        def __del__(self) -> None:
+            freed_on.append(threading.current_thread().name)
+
+    like = page.model.rows[0]
+    values = [getattr(like, f.name) for f in dataclasses.fields(like)]
+    busy = tuple(Watched(*[i, *values[1:]]) for i in range(1, 5_001))
+    page.model.set_rows(busy, zoned=False)
+    del busy
+    assert page.model.rowCount() == 5_000
+    page.model.set_rows((like,), zoned=False)
+    qtbot.waitUntil(lambda: len(freed_on) == 5_000)
+    assert set(freed_on) == {"caseload-free"}
+    assert shown(page) == ["Ada Lovelace"]
 
 
 def read_ahead(page: AppointmentsPage, day: dt.date) -> bool:
