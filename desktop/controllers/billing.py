@@ -423,7 +423,7 @@ class BillingController(Controller):
         for chunk in _client_chunks(owing):
             for attempt in range(2):
                 try:
-                    with self.db.transaction() as s, _no_cycle_collection():
+                    with self.db.transaction(bulk=True) as s, _no_cycle_collection():
                         self.db.take_write_lock(s, "billing")
                         part = self._bill_chunk(s, chunk, cut)
                         if part.documents_created or part.held_for_manual_billing:

@@ -238,6 +238,25 @@ def test_what_each_client_owes_since_follows_every_change_that_makes_or_settles_
     assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-05-12 10:00"), None)
 
 
+def test_billing_a_client_moves_their_stamps_but_is_not_a_change_to_the_client(
+        db: Database, world: dict[str, Any]) -> None:
+    """The stamps are bookkeeping: other workstations find edited clients by ``updated_at`` and
+    the change number, and a run that made every billed client look edited would have every
+    list read them all again."""
+    ines = world["ines"]
+    attended(db, world, "ines", "2026-03-10 10:00")
+
+    def client_state() -> tuple[Any, ...]:
+        with db.reading() as s:
+            return tuple(s.execute(select(Client.updated_at, Client.change_seq, Client.version)
+                                   .where(Client.id == ines)).one())
+
+    before = client_state()
+    assert run(db, "2026-03-31") == {"superbill": 1, "statement": 1}
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (None, None)
+    assert client_state() == before
+
+
 def test_a_debt_written_behind_the_controllers_backs_is_stamped_by_the_database(
         db: Database, world: dict[str, Any]) -> None:
     """An older Caseload, or a repair by hand, writes appointments without knowing the stamps:

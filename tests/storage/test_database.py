@@ -254,3 +254,16 @@ def test_a_long_log_gets_planner_statistics_again_each_time_it_doubles(sqlite_db
     open_database(url).dispose()
     again = analyzed()
     assert again is not None and again != first and again >= 2 * first - 800
+
+
+def test_a_bulk_transactions_longer_log_ends_with_it(sqlite_db: Database) -> None:
+    """A billing run's chunks let the log grow before it is copied into the file; whatever uses
+    the same connection next checkpoints as SQLite does by default."""
+    def allowed(s: Any) -> int:
+        return int(s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+    with sqlite_db.transaction(bulk=True) as s:
+        assert allowed(s) == database.BULK_CHECKPOINT_PAGES
+    for _ in range(3):  # every pooled connection, whichever comes back
+        with sqlite_db.transaction() as s:
+            assert allowed(s) == database.CHECKPOINT_PAGES
