@@ -52,7 +52,7 @@ from desktop.storage.queries import visible_clients
 OWED_SINCE_BATCH = 5_000  # clients whose owed-since stamps one statement refreshes
 
 
-def refresh_owed_since(conn: Connection, client_ids: Sequence[int]) -> None:
+def refresh_owed_since(conn: Connection, client_ids: Sequence[int]) -> int:
     """Set ``Client.owes_superbill_since`` and ``owes_statement_since`` of these clients from
     their appointments' owed flags, as they stand in this transaction.
 
@@ -63,7 +63,8 @@ def refresh_owed_since(conn: Connection, client_ids: Sequence[int]) -> None:
     Only rows whose stamps move are written, and nothing else in them: not ``updated_at``
     (this is not a change to the client, and rewriting its index entry for every client of
     every chunk cost a first billing run seconds), which is why the statement is written out
-    here rather than through the ORM's table, whose ``updated_at`` stamps itself.
+    here rather than through the ORM's table, whose ``updated_at`` stamps itself. Returns how
+    many clients' stamps moved.
     """
     ids = sorted(set(client_ids))
     postgresql = conn.dialect.name == "postgresql"
@@ -76,9 +77,11 @@ def refresh_owed_since(conn: Connection, client_ids: Sequence[int]) -> None:
                  f"owes_statement_since = {earliest['statement_owed']} WHERE {chosen} "
                  f"AND (owes_superbill_since {differs} {earliest['superbill_owed']} "
                  f"OR owes_statement_since {differs} {earliest['statement_owed']})")
+    moved = 0
     for start in range(0, len(ids), OWED_SINCE_BATCH):
         batch = ids[start:start + OWED_SINCE_BATCH]
-        conn.exec_driver_sql(statement, (batch,) if postgresql else (json.dumps(batch),))
+        moved += conn.exec_driver_sql(statement, (batch,) if postgresql else (json.dumps(batch),)).rowcount
+    return moved
 
 
 def refresh_all_owed_since(conn: Connection) -> None:
@@ -102,7 +105,7 @@ OCCUPIES = (Attendance.SCHEDULED, Attendance.ATTENDED, Attendance.NO_SHOW)
 # Attendance that says the appointment has taken place (or was due to): not before it begins.
 HAPPENED = (Attendance.ATTENDED, Attendance.NO_SHOW)
 _set_fields = object.__setattr__  # a frozen dataclass's way past its own __setattr__
-_ID_OF = attrgetter("id")
+ID_OF = attrgetter("id")  # an appointment row's id (the page finds rows by it too)
 
 
 @dataclass(frozen=True, init=False)
@@ -164,7 +167,7 @@ class DayView:
     ids: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _set_fields(self, "ids", tuple(map(_ID_OF, self.rows)))
+        _set_fields(self, "ids", tuple(map(ID_OF, self.rows)))
 
 
 @dataclass(frozen=True)

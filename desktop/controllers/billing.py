@@ -67,7 +67,7 @@ from desktop.controllers.base import (
     writes,
 )
 from desktop.controllers.document_table import DocumentTable
-from desktop.controllers.errors import InvalidInput, NotFound
+from desktop.controllers.errors import CaseloadError, InvalidInput, NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.settings import Settings, SettingsController
 from desktop.domain import clock
@@ -445,7 +445,10 @@ class BillingController(Controller):
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
-        if action == "billing.run" and not (report.documents_created or report.held_for_manual_billing):
+        if report.documents_created or report.held_for_manual_billing:
+            with contextlib.suppress(CaseloadError):  # the run is saved; the log is copied later if not now
+                self.db.checkpoint_log()  # what the chunks left in the log, here rather than at the next commit
+        elif action == "billing.run":
             with self.db.transaction() as s:
                 audit(s, actor, action, "practice", None,
                       details={"through": cut.last_day.isoformat(), "documents": 0})

@@ -189,8 +189,11 @@ def _bulk_writing(session: Session) -> None:
 
 
 def _end_bulk_writing(dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
-    if record is not None and record.info.pop("bulk", False):
-        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+    # An invalidated connection comes back as None: it is closed, nothing to give back, and
+    # an error here would hide the one that invalidated it and keep its place in the pool.
+    if record is not None and record.info.pop("bulk", False) and dbapi_connection is not None:
+        with contextlib.suppress(Exception):
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
 
 
 # The newest migration in migrations/versions. Knowing it here lets an
@@ -516,8 +519,15 @@ class Database:
             self._clear_erasure_mark()
         return not self.erase_pending
 
-    def _checkpoint(self) -> bool:
-        """One ``wal_checkpoint(TRUNCATE)`` that never waits for readers; True if it finished."""
+    def checkpoint_log(self) -> bool:
+        """One ``wal_checkpoint(TRUNCATE)`` that never waits for readers (what they still read
+        stays in the log for later); True if it finished. SQLite only.
+
+        Also after bulk transactions (``transaction(bulk=True)``), on their own thread: the
+        log they let grow is copied into the file there, not by the next ordinary commit (a
+        person's, on the window's thread), and the log file is emptied if it can be."""
+        if not self.is_sqlite:
+            return True
         with _unavailable_as_error(), self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA busy_timeout=0")
             try:
@@ -525,8 +535,12 @@ class Database:
                 conn.commit()
             finally:
                 conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        self.erase_pending = bool(busy)
         return not busy
+
+    def _checkpoint(self) -> bool:
+        done = self.checkpoint_log()
+        self.erase_pending = not done
+        return done
 
     def _clear_erasure_mark(self) -> None:
         with _unavailable_as_error(), self.engine.begin() as conn:

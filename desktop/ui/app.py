@@ -48,10 +48,12 @@ class GarbageCollector(QObject):
     (a day of 50,000 appointments: 300 ms to scan, the window frozen meanwhile). Such a
     crowd is not scanned but frozen (``gc.freeze``: set aside, never scanned, still freed
     when its last reference goes), and so is everything when a full collection is due (it
-    scans every object there is), and while background work goes on or has just gone on
+    scans every object there is), and when background work went on since the last collection
     (``operation.background_since``: what it made cannot be told by Python's count, and
     counting it is itself a stall); what froze is scanned again (``reclaim``) once every
     ``RECLAIM_EVERY_S`` at most, at a moment nobody is typing, sorting or filtering in the list.
+    So while the window keeps reading in the background, cyclic garbage waits for that
+    moment (at most ``RECLAIM_AT_LATEST_S``) instead of the next check.
     """
 
     FREEZE_ABOVE = 20_000  # objects a collection would scan: more takes longer than a frame
@@ -68,7 +70,7 @@ class GarbageCollector(QObject):
         # Whether anything was frozen since the last reclaim (``gc.get_freeze_count`` would tell,
         # but it counts the frozen objects one by one: 15 ms for two million, every check).
         self.frozen = False
-        self.checked_at = time.monotonic()
+        self.collected_at = time.monotonic()  # the last collection or freeze: what is new came since
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.check)
@@ -76,16 +78,16 @@ class GarbageCollector(QObject):
 
     @Slot()
     def check(self) -> None:
-        checked_at, self.checked_at = self.checked_at, time.monotonic()
         young, middle, old = gc.get_count()
         first, second, third = self.thresholds
         if young > first:
+            since, self.collected_at = self.collected_at, time.monotonic()
             generation = 2 if middle > second and old > third else 1 if middle > second else 0
             # The count is of objects made less those freed, old ones included: a day of
             # appointments read while another is let go counts few. While background work
             # goes on, or just went on, what is new is set aside unscanned, uncounted (counting
             # 90,000 took 12 ms); when all is idle, what a collection would scan is counted.
-            crowd = (young > self.FREEZE_ABOVE or generation == 2 or background_since(checked_at)
+            crowd = (young > self.FREEZE_ABOVE or generation == 2 or background_since(since)
                      or sum(len(gc.get_objects(g)) for g in range(generation + 1)) > self.FREEZE_ABOVE)
             if crowd:
                 # Set aside until the list is quiet (``reclaim``): scanning a crowd (or every

@@ -30,7 +30,6 @@ import datetime as dt
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 
 from PySide6.QtCore import (
@@ -65,7 +64,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.controllers.appointments import HAPPENED, AppointmentRow, DayView
+from desktop.controllers.appointments import HAPPENED, ID_OF, AppointmentRow, DayView
 from desktop.controllers.errors import CaseloadError, NotSignedIn
 from desktop.controllers.permissions import Action, Actor, Scope
 from desktop.controllers.practice import Practice
@@ -88,7 +87,6 @@ IdRole = Qt.ItemDataRole.UserRole + 1
 # either side read ahead (benchmarks/appointments_day.py). Until one read is timed, reads are slow.
 SYNC_READ_S = 0.030
 CACHED_DAYS = 7
-_ID_OF = attrgetter("id")
 SAY_READING_AFTER_MS = 200  # a read answered sooner never shows "Reading…"
 READ_AHEAD_AFTER_MS = 100  # the days either side are read this long after a day is shown
 # Rows shown at once of a day that is slow to read whole: more than a tall window shows.
@@ -213,6 +211,8 @@ class DayModel(QAbstractTableModel):
 
         Like the Clients list, one ``layoutChanged`` with the persistent indexes moved: the view
         repaints only what it shows, and the selection follows the appointment, not the row number.
+        ``ids``: the rows' ids in order (``DayView.ids``), where the selection is looked for if
+        it is not where it was; made here if not given.
         """
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
@@ -229,7 +229,8 @@ class DayModel(QAbstractTableModel):
                 self.index(where[i], p.column()) if i in where else QModelIndex()
                 for p, i in zip(persistent, tracked, strict=True)])
         self.layoutChanged.emit()
-        let_go(before)  # a day dropped from the cache is freed off the window's thread
+        if before is not self.rows:
+            let_go(before)  # a day dropped from the cache is freed off the window's thread
 
     def _rows_of(self, wanted: set[int], were: dict[int, int], ids: Sequence[int] | None) -> dict[int, int]:
         """Where the appointments ``wanted`` are now, by id: first where each was (the day's first
@@ -243,7 +244,7 @@ class DayModel(QAbstractTableModel):
                 found[i] = r
         missing = wanted - found.keys()
         if missing:
-            every = ids if ids is not None else tuple(map(_ID_OF, rows))
+            every = ids if ids is not None else tuple(map(ID_OF, rows))
             for i in missing:
                 with contextlib.suppress(ValueError):
                     found[i] = every.index(i)
@@ -521,7 +522,7 @@ class AppointmentsPage(QWidget):
         if not self.allowed:
             return
         self._epoch += 1
-        self._cache.clear()
+        self._forget_days()
         self._pending.clear()
         self._first_rows_seconds = 0.0  # a slow one before may have been a cold start: try again
         if not self.isVisible():
@@ -619,6 +620,13 @@ class AppointmentsPage(QWidget):
     def _ended(self, error: CaseloadError | None) -> None:
         if isinstance(error, NotSignedIn):
             self.sessionEnded.emit(str(error))
+
+    def _forget_days(self) -> None:
+        """Forget every day read: their rows (seven days of 50,000 at a million clients) are
+        freed off the window's thread, as one dropped from the cache is."""
+        for view in self._cache.values():
+            let_go(view.rows)
+        self._cache.clear()
 
     def _remember(self, key: DayKey, view: DayView) -> None:
         self._cache[key] = view
@@ -815,7 +823,7 @@ class AppointmentsPage(QWidget):
             self._select_after = dialog.saved_id  # once its day is shown
             if dialog.saved_day is not None and dialog.saved_day != self.day:
                 self._epoch += 1  # every day read may have changed (a client made active, too)
-                self._cache.clear()
+                self._forget_days()
                 self._pending.clear()
                 self.show_day(dialog.saved_day)
             else:

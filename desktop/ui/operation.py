@@ -157,11 +157,30 @@ LONG_POLL_MS = 40
 LET_GO_ABOVE = 2_000
 LET_GO_SLICE = 256
 LET_GO_PAUSE_S = 0.001
+_TO_FREE: queue.SimpleQueue[list[object]] = queue.SimpleQueue()
+_FREEING: threading.Thread | None = None
+_FREEING_LOCK = threading.Lock()
+_LAST_BUSY = float("-inf")  # when a job was last started or delivered, or rows let go of
+
+
+def _busy_now() -> None:
+    global _LAST_BUSY
+    _LAST_BUSY = time.monotonic()
+
+
+def background_since(moment: float) -> bool:
+    """Whether a background job runs now, or one was started or delivered, or rows were let go
+    of, since ``moment`` (``time.monotonic``). Then Python's count of new objects (made less
+    freed) says little of how many there are: the cycle collector sets them aside unscanned
+    (``desktop.ui.app.GarbageCollector``) rather than count them, which at a day of 50,000
+    appointments took 12 ms."""
+    return _LAST_BUSY >= moment or any(not future.done() for future in _PENDING)
 
 
 def let_go(rows: Sequence[object]) -> None:
     """Have the rows of a large sequence that the caller is dropping freed on a thread of
-    their own, a slice at a time.
+    their own, a slice at a time. Call it on the window's thread (its event loop hands the
+    rows over).
 
     Dropping the last reference to a day of 50,000 appointments frees them all in one
     deallocation, which no other thread can interrupt: 15–25 ms in which the window could
@@ -175,29 +194,14 @@ def let_go(rows: Sequence[object]) -> None:
     """
     if len(rows) <= LET_GO_ABOVE:
         return
-    global _FREEING, _LAST_BUSY
-    _LAST_BUSY = time.monotonic()
+    global _FREEING
+    _busy_now()
     with _FREEING_LOCK:
         if _FREEING is None or not _FREEING.is_alive():
             _FREEING = threading.Thread(target=_free_in_slices, name="caseload-free", daemon=True)
             _FREEING.start()
     held = list(rows)
     QTimer.singleShot(0, lambda: _TO_FREE.put(held))
-
-
-_TO_FREE: queue.SimpleQueue[list[object]] = queue.SimpleQueue()
-_LAST_BUSY = float("-inf")  # when a job was last started or delivered, or rows let go of
-
-
-def background_since(moment: float) -> bool:
-    """Whether a background job runs now, or one was started or delivered, or rows were let go
-    of, since ``moment`` (``time.monotonic``). Then Python's count of new objects (made less
-    freed) says little of how many there are: the cycle collector sets them aside unscanned
-    (``desktop.ui.app.GarbageCollector``) rather than count them, which at a day of 50,000
-    appointments took 12 ms."""
-    return _LAST_BUSY >= moment or any(not future.done() for future in _PENDING)
-_FREEING: threading.Thread | None = None
-_FREEING_LOCK = threading.Lock()
 
 
 def _free_in_slices() -> None:
@@ -230,8 +234,7 @@ class _Collector(QTimer):
         self.timeout.connect(self.collect)
 
     def add(self, job: _Job) -> None:
-        global _LAST_BUSY
-        _LAST_BUSY = time.monotonic()
+        _busy_now()
         self.jobs.append(job)
         if self.interval() != POLL_MS:
             self.setInterval(POLL_MS)
@@ -249,8 +252,7 @@ class _Collector(QTimer):
             if self.interval() == POLL_MS and all(now - job.started > LONG_JOB_S for job in running):
                 self.setInterval(LONG_POLL_MS)
             return
-        global _LAST_BUSY
-        _LAST_BUSY = time.monotonic()
+        _busy_now()
         self.jobs = running
         if not self.jobs:
             self.stop()

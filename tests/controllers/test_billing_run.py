@@ -30,7 +30,11 @@ import pytest
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from desktop.controllers.appointments import AppointmentsController, refresh_all_owed_since
+from desktop.controllers.appointments import (
+    AppointmentsController,
+    refresh_all_owed_since,
+    refresh_owed_since,
+)
 from desktop.controllers.billing import BillingController, DocumentRow
 from desktop.controllers.clients import ClientsController
 from desktop.controllers.document_table import DocumentTable, Key
@@ -255,6 +259,14 @@ def test_billing_a_client_moves_their_stamps_but_is_not_a_change_to_the_client(
     assert run(db, "2026-03-31") == {"superbill": 1, "statement": 1}
     assert _stamps_agree_with_the_owed_flags(db)[ines] == (None, None)
     assert client_state() == before
+    # Stamps already right are not written again (each write rewrites the row and its indexes).
+    with db.transaction() as s:
+        assert refresh_owed_since(s.connection(), [ines]) == 0
+    attended(db, world, "ines", "2026-04-02 10:00")
+    with db.transaction() as s:  # (as a writer that does not keep them would leave them)
+        s.connection().exec_driver_sql(f"UPDATE clients SET owes_superbill_since = NULL WHERE id = {ines}")
+        assert refresh_owed_since(s.connection(), [ines]) == 1
+    assert _stamps_agree_with_the_owed_flags(db)[ines] == (utc("2026-04-02 10:00"),) * 2
 
 
 def test_a_debt_written_behind_the_controllers_backs_is_stamped_by_the_database(

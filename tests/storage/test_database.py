@@ -267,3 +267,14 @@ def test_a_bulk_transactions_longer_log_ends_with_it(sqlite_db: Database) -> Non
     for _ in range(3):  # every pooled connection, whichever comes back
         with sqlite_db.transaction() as s:
             assert allowed(s) == database.CHECKPOINT_PAGES
+
+
+def test_a_bulk_transaction_whose_connection_is_lost_says_so_and_gives_its_place_back(
+        sqlite_db: Database) -> None:
+    with pytest.raises(RuntimeError, match="the disk failed"):  # that error, not one of the clean-up's
+        with sqlite_db.transaction(bulk=True) as s:
+            s.connection().invalidate()  # as a failed disk or a closed file leaves it
+            raise RuntimeError("the disk failed")
+    assert sqlite_db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    with sqlite_db.transaction() as s:  # and the next one works
+        assert s.execute(text("SELECT 1")).scalar_one() == 1
