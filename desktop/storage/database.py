@@ -177,23 +177,36 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 # that several chunks change is copied once (benchmarks/billing_run.py).
 CHECKPOINT_PAGES = 1000
 BULK_CHECKPOINT_PAGES = 16384  # 64 MB of 4 KB pages
+# And the page cache a bulk transaction may fill (KiB): the indexes its thousands of rows go
+# into stay in memory from one row to the next. Given back with the connection.
+BULK_PAGE_CACHE_KIB = -32768
 
 
 def _bulk_writing(session: Session) -> None:
     """Let this transaction's SQLite connection grow its log to ``BULK_CHECKPOINT_PAGES`` before
-    checkpointing; given back when the connection returns to the pool (``_end_bulk_writing``)."""
+    checkpointing, and its page cache to ``BULK_PAGE_CACHE_KIB``; both given back when the
+    connection returns to the pool (``_end_bulk_writing``)."""
     connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
-        connection.connection.info["bulk"] = True
+    if connection.dialect.name != "sqlite":
+        return
+    info = connection.connection.info
+    if not info.get("bulk"):
+        info["page_cache"] = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    info["bulk"] = True
+    connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
+    connection.exec_driver_sql(f"PRAGMA cache_size={BULK_PAGE_CACHE_KIB}")
 
 
 def _end_bulk_writing(dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+    if record is None or not record.info.pop("bulk", False):
+        return
+    page_cache = int(record.info.pop("page_cache", PAGE_CACHE_KIB))
     # An invalidated connection comes back as None: it is closed, nothing to give back, and
     # an error here would hide the one that invalidated it and keep its place in the pool.
-    if record is not None and record.info.pop("bulk", False) and dbapi_connection is not None:
+    if dbapi_connection is not None:
         with contextlib.suppress(Exception):
             dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+            dbapi_connection.execute(f"PRAGMA cache_size={page_cache}")
 
 
 # The newest migration in migrations/versions. Knowing it here lets an

@@ -259,14 +259,15 @@ def test_a_long_log_gets_planner_statistics_again_each_time_it_doubles(sqlite_db
 def test_a_bulk_transactions_longer_log_ends_with_it(sqlite_db: Database) -> None:
     """A billing run's chunks let the log grow before it is copied into the file; whatever uses
     the same connection next checkpoints as SQLite does by default."""
-    def allowed(s: Any) -> int:
-        return int(s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+    def allowed(s: Any) -> tuple[int, int]:
+        return tuple(int(s.connection().exec_driver_sql(f"PRAGMA {name}").scalar_one())  # type: ignore[return-value]
+                     for name in ("wal_autocheckpoint", "cache_size"))
 
     with sqlite_db.transaction(bulk=True) as s:
-        assert allowed(s) == database.BULK_CHECKPOINT_PAGES
+        assert allowed(s) == (database.BULK_CHECKPOINT_PAGES, database.BULK_PAGE_CACHE_KIB)
     for _ in range(3):  # every pooled connection, whichever comes back
         with sqlite_db.transaction() as s:
-            assert allowed(s) == database.CHECKPOINT_PAGES
+            assert allowed(s) == (database.CHECKPOINT_PAGES, database.PAGE_CACHE_KIB)
 
 
 def test_a_bulk_transaction_whose_connection_is_lost_says_so_and_gives_its_place_back(
