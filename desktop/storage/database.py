@@ -365,7 +365,8 @@ class Database:
         On PostgreSQL a NOTIFY rides in the same transaction, so other
         workstations hear about the change exactly when it becomes visible.
         ``bulk``: one of many large transactions in a row (a billing run's chunk), whose
-        SQLite log is checkpointed less often (``BULK_CHECKPOINT_PAGES``).
+        SQLite connection checkpoints its log less often and keeps more pages in memory
+        (``BULK_CHECKPOINT_PAGES``, ``BULK_PAGE_CACHE_KIB``) until it returns to the pool.
         """
         problem = self.file_problem()
         if problem is not None:
