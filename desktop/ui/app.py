@@ -57,6 +57,9 @@ class GarbageCollector(QObject):
     """
 
     FREEZE_ABOVE = 20_000  # objects a collection would scan: more takes longer than a frame
+    # New objects counted beside background work, above which they are set aside uncounted (a
+    # small job's few are still collected at once, and no full collection follows for them).
+    BUSY_FREEZE_ABOVE = 2_000
     RECLAIM_EVERY_S = 300.0
     # Reclaimed even while the list is busy, so garbage set aside cannot grow without end.
     RECLAIM_AT_LATEST_S = 3 * RECLAIM_EVERY_S
@@ -85,9 +88,11 @@ class GarbageCollector(QObject):
             generation = 2 if middle > second and old > third else 1 if middle > second else 0
             # The count is of objects made less those freed, old ones included: a day of
             # appointments read while another is let go counts few. While background work
-            # goes on, or just went on, what is new is set aside unscanned, uncounted (counting
-            # 90,000 took 12 ms); when all is idle, what a collection would scan is counted.
-            crowd = (young > self.FREEZE_ABOVE or generation == 2 or background_since(since)
+            # goes on, or just went on, more than a few new objects are set aside unscanned,
+            # uncounted (counting 90,000 took 12 ms; Python counted 6,000 of them); else what a
+            # collection would scan is counted.
+            crowd = (young > self.FREEZE_ABOVE or generation == 2
+                     or young > self.BUSY_FREEZE_ABOVE and background_since(since)
                      or sum(len(gc.get_objects(g)) for g in range(generation + 1)) > self.FREEZE_ABOVE)
             if crowd:
                 # Set aside until the list is quiet (``reclaim``): scanning a crowd (or every
