@@ -537,6 +537,8 @@ def test_the_clinician_filter_shows_one_clinicians_appointments(qtbot, world):  
     p.appointments.book(owner, ids["zoe"], f"{FUTURE} 10:00", service_code="90834")  # Dr. Alma Reyes
     page = open_page(qtbot, p, owner)
     assert shown(page, 2) == ["Dr. Colin Park", "Dr. Alma Reyes"]
+    # The clinicians are read off the window's thread: a person picks one once the box lists them.
+    qtbot.waitUntil(lambda: page.clinician_filter.findText("Dr. Alma Reyes") >= 0)
     page.clinician_filter.setCurrentIndex(page.clinician_filter.findText("Dr. Alma Reyes"))
     qtbot.waitUntil(lambda: shown(page) == ["Zoë Dvořák"])
     page.clinician_filter.setCurrentIndex(page.clinician_filter.findText("Marcus Mendel"))
