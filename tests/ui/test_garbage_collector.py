@@ -105,7 +105,8 @@ def test_while_a_background_job_runs_new_objects_are_set_aside_uncounted(  # typ
         collector, qtbot, monkeypatch) -> None:
     """A background read makes objects while the day before is freed: Python's count says little,
     and counting them (a list of every one) held the window 12 ms. While a job runs, or just
-    ran, nothing new is counted or scanned; it is set aside until the list is quiet."""
+    ran, more than a few new objects are neither counted nor scanned: they are set aside until
+    the list is quiet."""
     from PySide6.QtWidgets import QWidget
 
     from desktop.ui.operation import in_background, wait_for_background_jobs
