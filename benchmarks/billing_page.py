@@ -11,8 +11,10 @@ The real ``BillingPage`` is opened offscreen as the Account Owner at 1280×800, 
 with ``time.perf_counter``, while a 5 ms timer on the GUI thread records the longest gap
 between its ticks (how long the window could not answer a key or a click):
 
-* **This month listed**: the page shown, until its documents are listed (its ``loaded``
-  signal), and then **Last month** chosen in the Period box, until listed.
+* **This month listed**: the page shown, until its first screen of documents is painted
+  (a large month's first rows are shown while the rest is read: its ``firstShown``
+  signal) and until the whole month is listed (its ``loaded`` signal); and then **Last
+  month** chosen in the Period box, the same two.
 * **A letter typed** in the Client box, and each letter after it (the name of the
   practice's most billed client, typed one key at a time): from the key until the
   list is filtered and repainted.
@@ -74,21 +76,32 @@ def billed_database(clients: int, path: Path | None) -> Path:
     return target
 
 
-def listed(app: QApplication, page: BillingPage, act) -> float:  # type: ignore[no-untyped-def]
-    """Seconds from ``act()`` until the page's next ``loaded`` signal, the event loop running
-    meanwhile as the app's does (it leaves the interpreter to the reading thread while idle;
-    a loop of ``processEvents`` calls would not)."""
+def listed(app: QApplication, page: BillingPage, act) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Seconds from ``act()`` until the page's first rows were painted (its ``firstShown``
+    signal, or the whole month if it came at once) and until its next ``loaded`` signal, the
+    event loop running meanwhile as the app's does (it leaves the interpreter to the reading
+    thread while idle; a loop of ``processEvents`` calls would not)."""
     loop = QEventLoop()
     page.loaded.connect(loop.quit)
+    first: list[float] = []
+
+    def painted() -> None:
+        page.table.viewport().repaint()
+        first.append(time.perf_counter())
+
+    page.firstShown.connect(painted)
     QTimer.singleShot(LOAD_TIMEOUT_S * 1000, loop.quit)
     started = time.perf_counter()
     act()
     loop.exec()
-    took = time.perf_counter() - started
+    page.table.viewport().repaint()
+    done = time.perf_counter()
+    took = done - started
     page.loaded.disconnect(loop.quit)
+    page.firstShown.disconnect(painted)
     if took >= LOAD_TIMEOUT_S:
         raise SystemExit(f"the page did not list the month within {LOAD_TIMEOUT_S} s")
-    return took
+    return (first[0] if first else done) - started, took
 
 
 def settle(app: QApplication, seconds: float = 0.08) -> None:
@@ -143,13 +156,13 @@ def main() -> int:
     page.resize(1280, 800)
     page.reload()  # as the main window does: read when shown
     stalls.start()
-    this_month = listed(app, page, page.show)
+    this_first, this_month = listed(app, page, page.show)
     this_stall = stalls.stop()
     shown_this = page.documents.total
     index = next(i for i in range(page.period.count()) if page.period.itemText(i).startswith("Last month"))
     month = page.period.itemData(index).month
     stalls.start()
-    last_month = listed(app, page, lambda: page.period.setCurrentIndex(index))
+    last_first, last_month = listed(app, page, lambda: page.period.setCurrentIndex(index))
     last_stall = stalls.stop()
     shown_last = page.documents.total
     gc.collect()
@@ -187,12 +200,14 @@ def main() -> int:
 
     report = Report()
     report.section(f"The Billing page, {args.clients:,} clients, {documents:,} documents")
-    report.add(f"this month listed ({shown_this:,} documents)", secs(this_month), target=f"≤ {LOAD_TARGET_S:.0f} s",
-               met=this_month <= LOAD_TARGET_S)
+    report.add(f"this month ({shown_this:,} documents): first screen painted", secs(this_first),
+               target=f"≤ {LOAD_TARGET_S:.0f} s", met=this_first <= LOAD_TARGET_S)
+    report.add("  the whole month listed", secs(this_month))
     report.add("  longest the window could not answer meanwhile", ms(this_stall), target=ms(STALL_TARGET_S),
                met=this_stall <= STALL_TARGET_S)
-    report.add(f"last month listed ({shown_last:,} documents)", secs(last_month), secs(naive),
-               ratio(naive, last_month), f"≤ {LOAD_TARGET_S:.0f} s", last_month <= LOAD_TARGET_S)
+    report.add(f"last month ({shown_last:,} documents): first screen painted", secs(last_first),
+               target=f"≤ {LOAD_TARGET_S:.0f} s", met=last_first <= LOAD_TARGET_S)
+    report.add("  the whole month listed", secs(last_month), secs(naive), ratio(naive, last_month))
     report.add("  longest the window could not answer meanwhile", ms(last_stall), target=ms(STALL_TARGET_S),
                met=last_stall <= STALL_TARGET_S)
     report.add(f"a letter typed in Client, median ({len(keys)} keys; {found:,} found by “{name}”)", ms(median(keys)),

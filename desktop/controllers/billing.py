@@ -24,6 +24,7 @@ import contextlib
 import datetime as dt
 import functools
 import gc
+import heapq
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,11 +36,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     BigInteger,
     Connection,
-    String,
+    Select,
     Table,
     and_,
     case,
     cast,
+    extract,
     false,
     func,
     or_,
@@ -101,6 +103,10 @@ CHUNK_CLIENTS = 2_000
 CHUNK_OWED = 16_000
 IN_LIMIT = 500
 TABLE_BATCH = 4_096  # documents read into the Billing page's arrays at a time: each batch holds the interpreter
+# A period of this many documents or more has its first screen read first (``document_table``),
+# from the documents of this many clients, those whose names come first.
+FIRST_SCREEN_FROM = 50_000
+FIRST_CLIENTS = 200
 Progress = Callable[[int, int], None]  # (clients done, clients in all)
 T = TypeVar("T")
 
@@ -630,13 +636,19 @@ class BillingController(Controller):
     @reads("billing.documents", Action.SEE_BILLING)
     def document_table(self, s: Session, actor: Actor, *, month: str | dt.date | None = None,
                        kind: DocumentKind | str | None = None, ids: Sequence[int] | None = None,
-                       progress: Callable[[int], object] | None = None) -> DocumentTable:
+                       progress: Callable[[int], object] | None = None,
+                       first: Callable[[DocumentTable], object] | None = None) -> DocumentTable:
         """What ``documents`` lists (``ids``: just these documents), as columns for the Billing page.
 
         A month of a million-client practice is over a million documents; they are read in
         batches of plain values straight into arrays (``DocumentTable``), and each client's
         name once. ``progress`` is told how many documents have been read so far, batch by batch
         (from this thread: it must only note the number).
+
+        ``first``, when the period holds many documents (``FIRST_SCREEN_FROM``), is given its
+        first documents in the client's order before the rest are read (docs/rules.md,
+        "Billing"): every document of the ``FIRST_CLIENTS`` clients whose names come first, the
+        first rows of the whole table in that order. It is called on this thread.
         """
         tz = SettingsController._read(s).zone
         where = self._document_filters(s, actor, month, kind, None)
@@ -651,46 +663,92 @@ class BillingController(Controller):
         who = actor.visibility(Action.SEE_BILLING)
         if who.nobody or who.clinician_id is not None:
             where.append(BillingDocument.client_id.in_(visible_client_ids(who)))
-        # Dates and times as SQLite stores them (text: parsed by numpy at C speed, not one Python
-        # date each by the column type); PostgreSQL's driver gives dates, which numpy takes too.
-        raw: Callable[[Any], Any] = (lambda c: cast(c, String)) if self.db.is_sqlite else (lambda c: c)
-        documents = (
-            select(BillingDocument.id, case((BillingDocument.kind == DocumentKind.SUPERBILL, 1), else_=0),
-                   BillingDocument.client_id, raw(BillingDocument.period_start), raw(BillingDocument.period_end),
-                   cast(func.round(BillingDocument.amount * 100), BigInteger),
-                   case((BillingDocument.automatic == true(), 1), else_=0),
-                   raw(BillingDocument.created_at))
-            # The numbers from the index first, then the rows: SQLite visits them in the numbers'
-            # order. A month's documents lie all over the table (a run bills client by client),
-            # and read in the index's order each is a jump (7 s instead of 5 for a million).
-            .where(BillingDocument.id.in_(select(BillingDocument.id).where(*where))))
         conn = s.connection()
-        read = conn.execution_options(yield_per=TABLE_BATCH).execute(documents).partitions(TABLE_BATCH)
+        named = visible_clients(select(Client.id, Client.first_name, Client.last_name), who)
+        # The numbers from the index first, then the rows: SQLite visits them in the numbers'
+        # order. A month's documents lie all over the table (a run bills client by client),
+        # and read in the index's order each is a jump (7 s instead of 5 for a million).
+        period = BillingDocument.id.in_(select(BillingDocument.id).where(*where))
+        known: dict[int, str] = {}
+        if first is not None and ids is None and conn.execute(select(func.count()).select_from(
+                select(BillingDocument.id).where(*where).limit(FIRST_SCREEN_FROM).subquery())).scalar_one() \
+                >= FIRST_SCREEN_FROM:
+            # The period's clients and their names first (the rest of the read uses them too).
+            for cid, first_name, last_name in conn.execution_options(yield_per=TABLE_BATCH).execute(
+                    named.where(Client.id.in_(select(BillingDocument.client_id).where(period)))):
+                known[cid] = display_name(first_name or "", last_name or "")
+            first(self._first_screen(conn, where, known, tz))
 
-        def batches() -> Iterator[Sequence[Any]]:
+        read = conn.execution_options(yield_per=TABLE_BATCH).execute(
+            self._document_columns().where(period)).partitions(TABLE_BATCH)
+
+        def batches() -> Iterator[list[tuple[int, ...]]]:
             done = 0
             for batch in read:
                 done += len(batch)
                 if progress is not None:
                     progress(done)
-                yield batch
+                yield list(map(tuple, batch))  # (numpy reads plain tuples in C, the library's rows in Python)
 
-        def names(client_ids: list[int]) -> Iterator[Any]:
-            named = visible_clients(select(Client.id, Client.first_name, Client.last_name).order_by(Client.id),
-                                    who)
+        def names(client_ids: list[int]) -> Iterator[tuple[int, str]]:
+            if known:
+                yield from ((cid, known[cid]) for cid in client_ids if cid in known)
+                client_ids = [cid for cid in client_ids if cid not in known]  # (billed since: seldom any)
             if client_ids and len(client_ids) * 3 >= client_ids[-1] - client_ids[0]:
                 # Most clients of a stretch of numbers (a month of a large practice): the stretch
                 # read whole, cheaper than naming half a million numbers in the statement.
                 wanted = set(client_ids)
-                for row in conn.execution_options(yield_per=TABLE_BATCH).execute(
+                for cid, first_name, last_name in conn.execution_options(yield_per=TABLE_BATCH).execute(
                         named.where(Client.id.between(client_ids[0], client_ids[-1]))):
-                    if row[0] in wanted:
-                        yield row
+                    if cid in wanted:
+                        yield cid, display_name(first_name or "", last_name or "")
                 return
             for batch in _chunks(client_ids, TABLE_BATCH):
-                yield from conn.execute(named.where(Client.id.in_(batch)))
+                for cid, first_name, last_name in conn.execute(named.where(Client.id.in_(batch))):
+                    yield cid, display_name(first_name or "", last_name or "")
 
         return DocumentTable.build(batches(), names, tz, only=chosen if ids is not None else None)
+
+    def _first_screen(self, conn: Connection, where: list[Any], names: dict[int, str],
+                      tz: ZoneInfo) -> DocumentTable:
+        """Every document (of those ``where`` picks) of the ``FIRST_CLIENTS`` clients whose names
+        come first in the Client column's order (``DocumentTable``: case-folded, byte order),
+        and of any client sharing the last of those names."""
+        folded = {cid: name.casefold().encode("utf-8", "surrogatepass") for cid, name in names.items()}
+        if len(folded) > FIRST_CLIENTS:
+            last = heapq.nsmallest(FIRST_CLIENTS, folded.values())[-1]
+            picked = sorted(cid for cid, key in folded.items() if key <= last)
+        else:
+            picked = sorted(folded)
+        del folded
+        rows: list[tuple[int, ...]] = []
+        for batch in _chunks(picked, IN_LIMIT):
+            rows += map(tuple, conn.execute(
+                self._document_columns().where(BillingDocument.client_id.in_(batch), *where)))
+        return DocumentTable.build([rows], lambda asked: ((cid, names[cid]) for cid in asked), tz)
+
+    def _document_columns(self) -> Select[Any]:
+        """A document as ``DocumentTable.build`` takes it: every value an integer, made by the
+        database (dates as days since 1970, the time it was made as microseconds since 1970)."""
+        return select(BillingDocument.id, case((BillingDocument.kind == DocumentKind.SUPERBILL, 1), else_=0),
+                      BillingDocument.client_id, self._days(BillingDocument.period_start),
+                      self._days(BillingDocument.period_end),
+                      cast(func.round(BillingDocument.amount * 100), BigInteger),
+                      case((BillingDocument.automatic == true(), 1), else_=0),
+                      self._microseconds(BillingDocument.created_at))
+
+    def _days(self, column: Any) -> Any:
+        """A date column as days since 1970-01-01, computed by the database."""
+        if self.db.is_sqlite:  # (julianday of a day's midnight is exact: n + 0.5)
+            return cast(func.julianday(column) - 2440587.5, BigInteger)
+        return cast(column - dt.date(1970, 1, 1), BigInteger)
+
+    def _microseconds(self, column: Any) -> Any:
+        """A UTC timestamp column as microseconds since 1970, computed by the database."""
+        if self.db.is_sqlite:  # stored as text, "YYYY-MM-DD HH:MM:SS.ffffff" (the fraction may be absent)
+            fraction = func.substr(func.substr(column, 21).concat("000000"), 1, 6)
+            return cast(func.strftime("%s", column), BigInteger) * 1_000_000 + cast(fraction, BigInteger)
+        return cast(extract("epoch", column) * 1_000_000, BigInteger)  # (numeric: exact)
 
     def _document_filters(self, s: Session, actor: Actor, month: str | dt.date | None,
                           kind: DocumentKind | str | None, client_id: int | None) -> list[Any]:

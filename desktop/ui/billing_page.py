@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
@@ -55,7 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.controllers.appointments import AppointmentRow
-from desktop.controllers.billing import BillingRunReport, DocumentRow
+from desktop.controllers.billing import FIRST_SCREEN_FROM, BillingRunReport, DocumentRow
 from desktop.controllers.document_table import DocumentTable, Key
 from desktop.controllers.errors import NotSignedIn
 from desktop.controllers.permissions import Action, Actor
@@ -65,7 +66,7 @@ from desktop.domain import clock
 from desktop.domain.models import DocumentKind
 from desktop.render.billing_document import money
 from desktop.ui.document_window import DocumentWindow, open_document, print_document, save_as_pdf
-from desktop.ui.operation import Outcome, attempt, in_background
+from desktop.ui.operation import Outcome, attempt, in_background, when_resolved
 from desktop.ui.widgets import ColumnFitter, list_table
 
 if TYPE_CHECKING:
@@ -146,6 +147,15 @@ class _ColumnsModel(QAbstractTableModel):
         return None
 
 
+class Keyed(NamedTuple, Generic[R]):
+    """Rows with their sort keys made (``RowsModel.keyed``)."""
+
+    rows: list[R]
+    keys: list[list[Any]]  # per column, per row
+    sort: tuple[int, bool]  # the column and direction ``shown`` is in
+    shown: list[int]
+
+
 class RowsModel(_ColumnsModel, Generic[R]):
     """Rows the controller returned (Needs manual billing), shown in a sort made in memory.
 
@@ -183,12 +193,22 @@ class RowsModel(_ColumnsModel, Generic[R]):
 
     # --------------------------------------------------------------- rows
 
-    def install(self, rows: list[R]) -> None:
-        """New rows from the controller, in the current sort's order."""
+    def keyed(self, rows: list[R]) -> Keyed[R]:
+        """``rows`` with every column's sort key made, and sorted as the model is now: made
+        off the GUI thread (a large practice waits with thousands of rows), then ``install``-ed.
+        Reads only the columns and the sort, which the GUI thread may change meanwhile:
+        ``install`` sorts again if it did."""
+        sort = (self.sort_column, self.descending)
+        keys = [[column.key(row) for row in rows] for column in self.columns]
+        return Keyed(rows, keys, sort, _sorted(keys[sort[0]], sort[1]))
+
+    def install(self, rows: list[R] | Keyed[R]) -> None:
+        """New rows from the controller (or ``keyed`` already), in the current sort's order."""
+        keyed = rows if isinstance(rows, Keyed) else self.keyed(rows)
         self.beginResetModel()
-        self.rows = rows
-        self._keys = [[column.key(row) for row in rows] for column in self.columns]
-        self.shown = _sorted(self._keys[self.sort_column], self.descending)
+        self.rows, self._keys = keyed.rows, keyed.keys
+        self.shown = keyed.shown if keyed.sort == (self.sort_column, self.descending) \
+            else _sorted(self._keys[self.sort_column], self.descending)
         self.endResetModel()
 
     def row_at(self, row: int) -> R | None:
@@ -208,6 +228,9 @@ class DocumentsModel(_ColumnsModel):
         self.sort_column = DocColumn.CLIENT
         self.descending = False
         self.keep: Any = None  # a mask over the table, or None for every row
+        # The table holds a large period's first rows only, its rest still being read
+        # (``show_first``): shown only in the order they were read in, unfiltered.
+        self.first_only = False
         self._made: dict[int, DocumentRow] = {}
 
     @property
@@ -236,16 +259,46 @@ class DocumentsModel(_ColumnsModel):
     def sort_order(self) -> tuple[int, bool]:
         return self.sort_column, self.descending
 
-    def install(self, table: DocumentTable, keep: Any = None) -> None:
+    def install(self, table: DocumentTable, keep: Any = None, *, first_only: bool = False) -> None:
         """Newly read documents, those ``keep`` (a mask over them) lets through, in the current
-        sort's order: one reset (each costs the view a pass over every row)."""
+        sort's order: one reset (each costs the view a pass over every row).
+
+        ``first_only``: the first rows of a period, in the Client column's order, whose rest
+        is still being read. They are shown while that order is chosen and nothing filters
+        them; otherwise no rows are, rather than a part of the answer (docs/rules.md, "Billing")."""
         self.beginResetModel()
         self.table = table
         self._made = {}
         self.keep = keep
-        order = table.order(Key(self.sort_column), self.descending)
-        self.shown = order if keep is None else order[keep[order]]
+        self.first_only = first_only
+        self.shown = self._order()
         self.endResetModel()
+
+    def extend(self, table: DocumentTable, keep: Any = None) -> bool:
+        """The whole period, in place of its first rows shown (``first_only``): the rows on
+        screen stay where they are, and the rest are added below them. False, and nothing
+        changed, if the rows shown are not the first of the whole in this view (a document
+        added or removed between the two reads): then the period is installed anew."""
+        if not self.first_only or keep is not None or not len(self.shown):
+            return False
+        order = table.order(Key(self.sort_column), self.descending)
+        before = len(self.shown)
+        if len(order) < before or not np.array_equal(table.ids[order[:before]], self.table.ids[self.shown]):
+            return False
+        if len(order) > before:
+            self.beginInsertRows(QModelIndex(), before, len(order) - 1)
+        self.table, self.shown, self.keep, self.first_only = table, order, None, False
+        self._made = {}  # (made from the first rows' table: the same documents at other indexes)
+        if len(order) > before:
+            self.endInsertRows()
+        return True
+
+    def _order(self) -> Any:
+        """The table's indexes shown: those ``keep`` lets through, in the sort's order."""
+        if self.first_only and (self.keep is not None or self.sort_column != DocColumn.CLIENT or self.descending):
+            return np.zeros(0, dtype=np.int32)
+        order = self.table.order(Key(self.sort_column), self.descending)
+        return order if self.keep is None else order[self.keep[order]]
 
     def set_keep(self, keep: Any) -> None:
         """Show only the rows whose place in ``keep`` (a mask over the table) is true; None: all."""
@@ -274,8 +327,7 @@ class DocumentsModel(_ColumnsModel):
         self.layoutAboutToBeChanged.emit()
         before = self.persistentIndexList()
         held = [int(self.shown[i.row()]) if 0 <= i.row() < len(self.shown) else -1 for i in before]
-        order = self.table.order(Key(self.sort_column), self.descending)
-        self.shown = order if self.keep is None else order[self.keep[order]]
+        self.shown = self._order()
         after = []
         for index, record in zip(before, held, strict=True):  # (the current row, the selection: a few)
             found = np.flatnonzero(self.shown == record) if record >= 0 else np.zeros(0, dtype=np.int64)
@@ -379,6 +431,7 @@ class BillingPage(QWidget):
     countsChanged = Signal(str)  # what the Documents tab shows, for the window's status bar
     sessionEnded = Signal(str)  # the practice refused this person (deactivated, role changed): why
     loaded = Signal()  # a read of the Documents tab has arrived (or been refused)
+    firstShown = Signal()  # a large period's first rows are shown, its rest still being read
     manualLoaded = Signal()  # the same, for Needs manual billing
     billingRun = Signal(object)  # a Run billing now finished: its BillingRunReport
 
@@ -456,6 +509,7 @@ class BillingPage(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.documents.modelReset.connect(self._selection_changed)
         self.documents.layoutChanged.connect(self._selection_changed)
+        self.documents.layoutChanged.connect(self._sorted_while_reading)
         self.empty = QLabel()
         self.empty.setObjectName("documentsEmpty")
         self.empty.setTextFormat(Qt.TextFormat.PlainText)  # it quotes what was typed
@@ -666,12 +720,25 @@ class BillingPage(QWidget):
         def noted(count: int) -> None:
             so_far[0] = count
 
+        # A large period's first rows, in the Client column's order, are shown while the rest
+        # is read. Handed over through a future, not a signal: the reading thread must not touch
+        # a Qt object of a page that may be closed meanwhile.
+        first_rows: Future[DocumentTable | None] | None = None
+        if not period.made:
+            first_rows = Future()
+            when_resolved(self, first_rows, lambda outcome: self._first_read(generation, outcome))
+
         def read() -> DocumentTable:
-            if period.made:
-                table = billing.document_table(actor, ids=period.made)
-            else:
-                month = None if period.month is None else f"{period.month:%Y-%m}"
-                table = billing.document_table(actor, month=month, kind=kind, progress=noted)
+            try:
+                if period.made:
+                    table = billing.document_table(actor, ids=period.made)
+                else:
+                    month = None if period.month is None else f"{period.month:%Y-%m}"
+                    table = billing.document_table(actor, month=month, kind=kind, progress=noted,
+                                                   first=first_rows.set_result if first_rows else None)
+            finally:
+                if first_rows is not None and not first_rows.done():
+                    first_rows.set_result(None)  # (a small period, or a refusal: no first rows)
             table.order(Key(sort[0]), sort[1])  # sorted here, off the GUI thread: the order shown first,
             table.prepare_orders()  # then the others a header click may ask for
             release_free_memory()  # the rows read on the way: a month of a large practice is a million
@@ -679,6 +746,14 @@ class BillingPage(QWidget):
 
         in_background(self, "Billing documents not read", read,
                       lambda outcome: self._documents_read(generation, wanted, outcome), report=self._say)
+
+    def _first_read(self, generation: int, outcome: Outcome[DocumentTable | None]) -> None:
+        """A large period's first rows, its rest still being read: shown at once."""
+        if generation != self._generation or self._reading_for is None or outcome.value is None:
+            return  # another read began meanwhile, or the period is small (read whole at once)
+        self.documents.install(outcome.value, self._keep_for(outcome.value), first_only=True)
+        self._shown_changed()
+        self.firstShown.emit()
 
     def _documents_read(self, generation: int, wanted: tuple[Period, DocumentKind | None],
                         outcome: Outcome[DocumentTable]) -> None:
@@ -695,12 +770,17 @@ class BillingPage(QWidget):
                 self.sessionEnded.emit(str(outcome.error))
                 return
             if not outcome or outcome.value is None:
+                if self.documents.first_only:  # the rest could not be read: no part of a period shown
+                    self.documents.install(DocumentTable.empty(self.documents.table.tz))
+                    self.list_area.setCurrentWidget(self.table)
                 if outcome.error is None:
                     self._say("The documents could not be read.")
                 return
             selected = self.selected_document()
             self._loaded_for = wanted
-            self.documents.install(outcome.value, self._keep_for(outcome.value))
+            keep = self._keep_for(outcome.value)
+            if not self.documents.extend(outcome.value, keep):
+                self.documents.install(outcome.value, keep)
             self._shown_changed()
             keep = self._select_after_load or ((selected.id,) if selected is not None else ())
             self._select_after_load = ()
@@ -718,12 +798,12 @@ class BillingPage(QWidget):
         self._manual_generation += 1
         generation = self._manual_generation
         self.manual_summary.setText("Reading…")
-        billing, actor = self.billing, self.actor
-        in_background(self, "Needs manual billing not read", lambda: billing.needs_manual_billing(actor),
+        billing, actor, keyed = self.billing, self.actor, self.manual.keyed
+        in_background(self, "Needs manual billing not read", lambda: keyed(billing.needs_manual_billing(actor)),
                       lambda outcome: self._manual_read(generation, outcome),
                       report=self.manual_summary.setText)
 
-    def _manual_read(self, generation: int, outcome: Outcome[list[AppointmentRow]]) -> None:
+    def _manual_read(self, generation: int, outcome: Outcome[Keyed[AppointmentRow]]) -> None:
         if generation != self._manual_generation:
             return
         try:
@@ -761,13 +841,18 @@ class BillingPage(QWidget):
         """
         loaded = self.documents.total
         period = self.current_period() if self._loaded_for is None else self._loaded_for[0]
-        if loaded <= ALL_PERIODS_ASK_ABOVE or period.month is None:
+        if self.documents.first_only:  # a large month's first rows: the month itself is being read
+            period = self._reading_for[0] if self._reading_for is not None else period
+        elif loaded <= ALL_PERIODS_ASK_ABOVE:
             return True
+        if period.month is None:
+            return True
+        held = f"over {FIRST_SCREEN_FROM:,}" if self.documents.first_only else f"{loaded:,}"
         box = QMessageBox(self)
         box.setObjectName("confirmAllPeriods")
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("All periods")
-        box.setText(f"{period.month:%B %Y} alone holds {loaded:,} documents; every period holds "
+        box.setText(f"{period.month:%B %Y} alone holds {held} documents; every period holds "
                     "many times more.")
         box.setInformativeText("Reading them all can take minutes and a lot of memory. To find a "
                                "client's documents from any month, open their profile's Billing documents tab.")
@@ -816,9 +901,22 @@ class BillingPage(QWidget):
             keep = named if keep is None else keep & named
         return keep
 
+    def _sorted_while_reading(self) -> None:
+        if self.documents.first_only:  # another sort shows no rows until the whole period is in
+            self._shown_changed()
+
     def _shown_changed(self) -> None:
         model = self.documents
         shown = model.shown
+        if model.first_only:  # counted once the whole period is in
+            self._say(self._reading_words())
+            if len(shown):
+                self.list_area.setCurrentWidget(self.table)
+            else:
+                self.empty.setText(f"{self._reading_words()} The documents are sorted and filtered as you "
+                                   "chose once they are all in.")
+                self.list_area.setCurrentWidget(self.empty)
+            return
         superbills, statements, total = model.table.counts(model.keep)
         period = self.current_period()
         query = self.client.text().strip()
@@ -1014,9 +1112,16 @@ class BillingPage(QWidget):
                       self._billing_done)
 
     def _show_read_so_far(self) -> None:
+        if self._reading_for is not None and self._read_so_far[0] and not self.running:
+            self._say(self._reading_words())
+
+    def _reading_words(self) -> str:
+        """What the summary says while a read is under way."""
         wanted = self._reading_for
-        if wanted is not None and self._read_so_far[0] and not self.running:
-            self._say(f"Reading the documents {wanted[0].words}… {self._read_so_far[0]:,} so far")
+        words = wanted[0].words if wanted is not None else self.current_period().words
+        rest = "the rest of " if self.documents.first_only else ""
+        so_far = f" {self._read_so_far[0]:,} so far" if self._read_so_far[0] else ""
+        return f"Reading {rest}the documents {words}…{so_far}"
 
     def _show_progress(self) -> None:
         if self._progress is not None and self._progress[1]:

@@ -512,6 +512,49 @@ def test_the_billing_pages_columns_sort_as_the_page_always_sorted(db: Database, 
             assert table.order(key, descending).tolist() == expected, (key, descending)
 
 
+def test_a_large_periods_first_rows_are_the_whole_periods_first_rows_in_the_client_order(
+        db: Database, billed_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large month's first rows, shown while the rest is read (docs/rules.md, "Billing"), are
+    every document of the clients whose names come first, as the whole month lists them."""
+    w = billed_world
+    clients = ClientsController(db)
+    for first, last in (("Ünal", "Kaya"), ("abe", "zed"), ("Carla", "Díaz"), ("Abe", "Zed")):
+        cid = clients.add_client(w["owner"], first_name=first, last_name=last)
+        add_appointment(db, cid, utc("2026-04-06 14:00"), fee="90.00")
+    BillingController(db).run_automatic(through="2026-04-30")
+    monkeypatch.setattr("desktop.controllers.billing.FIRST_SCREEN_FROM", 5)
+    monkeypatch.setattr("desktop.controllers.billing.FIRST_CLIENTS", 1)
+    billing, firsts = BillingController(db), []
+    whole = billing.document_table(w["biller"], month="2026-04", first=firsts.append)
+    [first] = firsts
+    head = [first.row(int(i)) for i in first.order(Key.CLIENT)]
+    assert head == [whole.row(int(i)) for i in whole.order(Key.CLIENT)][:len(head)]
+    # The first name, and the one equal to it case-folded: each a superbill and April's statement.
+    assert sorted((r.client_name, r.kind.value) for r in head) == [
+        ("Abe Zed", "statement"), ("Abe Zed", "superbill"), ("abe zed", "statement"), ("abe zed", "superbill")]
+    assert len(whole) == 12
+    firsts.clear()
+    assert len(billing.document_table(w["biller"], month="2026-03", first=firsts.append)) == 3
+    assert firsts == []  # a small month is read whole at once
+    monkeypatch.setattr("desktop.controllers.billing.FIRST_SCREEN_FROM", 1)
+    mine = billing.document_table(w["clinician"], month="2026-04", first=firsts.append)
+    assert {firsts[0].row(i).client_id for i in range(len(firsts[0]))} == {w["ines"]} == \
+        {mine.row(i).client_id for i in range(len(mine))}  # the clinician's own clients' documents only
+
+
+def test_an_amount_too_large_for_four_bytes_of_cents_reads_back_whole(
+        db: Database, billed_world: dict[str, Any]) -> None:
+    billing, owner = BillingController(db), billed_world["owner"]
+    with db.transaction() as s:
+        document = s.scalars(select(BillingDocument).order_by(BillingDocument.id)).first()
+        assert document is not None
+        document.amount, large = Decimal("98765432.10"), document.id
+    table = billing.document_table(owner)
+    assert [r.amount for r in _table_rows(table) if r.id == large] == [Decimal("98765432.10")]
+    assert table.order(Key.AMOUNT, True)[0] == table.index_of(large)
+    assert table.counts()[2] == sum((r.amount for r in billing.documents(owner)), Decimal(0))
+
+
 def test_the_billing_pages_name_filter_finds_what_is_typed_in_any_case_or_script(
         db: Database, billed_world: dict[str, Any]) -> None:
     w = billed_world

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from desktop.controllers import document_table
 from desktop.controllers.document_table import DocumentTable, Key
 from desktop.domain.models import DocumentKind
+from desktop.domain.search import display_name
 
 NEW_YORK = ZoneInfo("America/New_York")
 names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8)
@@ -29,11 +30,19 @@ documents = st.lists(st.tuples(
     st.integers(0, 50_000), st.booleans(), st.integers(0, 10**6)), max_size=40)
 
 
-def _asked(people: list[tuple[int, str, str]]) -> Callable[[list[int]], list[tuple[int, str, str]]]:
-    """The clients' names as the database gives them: those asked for, in id order."""
-    def names(ids: list[int]) -> list[tuple[int, str, str]]:
+def _stored(number: int, superbill: int, client: int, first: dt.date, last: dt.date, cents: int, automatic: int,
+            made: dt.datetime) -> tuple[int, ...]:
+    """A document as the database gives it to ``build``: days and microseconds since 1970."""
+    epoch = dt.datetime(1970, 1, 1)
+    return (number, superbill, client, (first - epoch.date()).days, (last - epoch.date()).days, cents, automatic,
+            (made - epoch) // dt.timedelta(microseconds=1))
+
+
+def _asked(people: list[tuple[int, str, str]]) -> Callable[[list[int]], list[tuple[int, str]]]:
+    """The clients' names as the controller gives them: those asked for, in id order."""
+    def names(ids: list[int]) -> list[tuple[int, str]]:
         assert ids == sorted(set(ids))
-        return sorted(p for p in people if p[0] in ids)
+        return sorted((p[0], display_name(p[1], p[2])) for p in people if p[0] in ids)
     return names
 
 
@@ -43,9 +52,9 @@ def _table(clients: list[tuple[str, str]], rows: list[tuple[int, bool, int, int,
     made = []
     for number, (client, superbill, first, length, cents, automatic, seconds) in enumerate(rows, start=1):
         stamp = dt.datetime(2026, 3, 1) + dt.timedelta(seconds=seconds, microseconds=number)
-        made.append((number * 7 % 101 + number * 1000, int(superbill), 10 + client % len(clients),
-                     str(start + dt.timedelta(days=first)), str(start + dt.timedelta(days=first + length)),
-                     cents, int(automatic), str(stamp)))
+        made.append(_stored(number * 7 % 101 + number * 1000, int(superbill), 10 + client % len(clients),
+                            start + dt.timedelta(days=first), start + dt.timedelta(days=first + length),
+                            cents, int(automatic), stamp))
     people = [(10 + i, first, last) for i, (first, last) in enumerate(clients)]
     return DocumentTable.build([made[i:i + batch] for i in range(0, len(made), batch)], _asked(people), NEW_YORK)
 
@@ -85,8 +94,9 @@ def test_it_sorts_and_filters_as_its_rows_would(clients: list[tuple[str, str]],
 
 def test_a_row_reads_back_what_was_stored_on_the_practices_clock() -> None:
     table = DocumentTable.build(
-        [[(41, 0, 7, "2026-10-01", "2026-10-31", 32050, 1, "2026-11-01 05:00:00.250000")],
-         [(40, 1, 7, "2026-10-09", "2026-10-09", 14000, 0, "2026-10-10 03:59:00")]],
+        [[_stored(41, 0, 7, dt.date(2026, 10, 1), dt.date(2026, 10, 31), 32050, 1,
+                  dt.datetime(2026, 11, 1, 5, 0, 0, 250000))],
+         [_stored(40, 1, 7, dt.date(2026, 10, 9), dt.date(2026, 10, 9), 14000, 0, dt.datetime(2026, 10, 10, 3, 59))]],
         _asked([(7, "Zoë", "Ångström")]), NEW_YORK)
     statement, superbill = table.row(0), table.row(1)  # oldest period first
     assert (superbill.id, superbill.kind, superbill.client_id, superbill.client_name) == \
@@ -99,8 +109,20 @@ def test_a_row_reads_back_what_was_stored_on_the_practices_clock() -> None:
     assert table.index_of(41) == 0 and table.index_of(42) is None
 
 
+def test_numbers_past_four_bytes_and_rows_out_of_order_are_read_as_they_are() -> None:
+    """A SQLite practice may number documents past 2**31; a batch may come in any order."""
+    day, made = dt.date(2026, 10, 9), dt.datetime(2026, 10, 10, 12)
+    rows = [_stored(2**33, 1, 7, day, day, 2**40, 1, made), _stored(12, 1, 9, day, day, 100, 1, made),
+            _stored(11, 0, 2**34, dt.date(2026, 10, 1), dt.date(2026, 10, 31), 5, 1, made)]
+    table = DocumentTable.build([rows], _asked([(7, "Ada", "Byron"), (9, "Al", "Bo"), (2**34, "Cy", "Do")]), NEW_YORK)
+    assert [(r.id, r.client_id, r.amount) for r in map(table.row, range(len(table)))] == [
+        (11, 2**34, Decimal("0.05")), (12, 9, Decimal("1.00")), (2**33, 7, Decimal(2**40) / 100)]
+    assert table.order(Key.NUMBER, True).tolist() == [2, 1, 0] and table.order(Key.CLIENT).tolist() == [2, 1, 0]
+
+
 def test_a_client_deleted_between_the_two_reads_is_shown_by_number_and_an_empty_read_is_empty() -> None:
-    table = DocumentTable.build([[(5, 1, 99, "2026-10-09", "2026-10-09", 100, 1, "2026-10-10 12:00:00")]],
+    day = dt.date(2026, 10, 9)
+    table = DocumentTable.build([[_stored(5, 1, 99, day, day, 100, 1, dt.datetime(2026, 10, 10, 12))]],
                                 _asked([]), NEW_YORK)
     assert table.row(0).client_name == "#99"
     empty = DocumentTable.build([[]], _asked([]), NEW_YORK)

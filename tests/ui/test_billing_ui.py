@@ -44,6 +44,7 @@ from desktop.controllers.practice import Practice
 from desktop.domain import clock
 from desktop.domain.models import AuditEvent, BillingItem, DocumentKind, Outcome, StatusChange
 from desktop.storage.database import Database
+from desktop.storage.errors import DatabaseUnavailable
 from desktop.ui.automatic_billing import offered_to
 from desktop.ui.billing_page import (
     DOCUMENT_MINIMUMS,
@@ -268,6 +269,82 @@ def test_a_long_read_says_how_many_documents_it_has_read_so_far(qtbot, db, pract
     finally:
         held.set()
     qtbot.waitUntil(lambda: page.summary.text().startswith(f"7 documents of {last:%B %Y}"))
+
+
+def held_after_first_rows(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> threading.Event:
+    """A large month's read (a month of three clients, made large here) that shows its first
+    client's documents and then waits, mid-way through the rest, until the event is set; and
+    then, with ``fail``, cannot read the rest (the practice server lost, say)."""
+    monkeypatch.setattr("desktop.controllers.billing.FIRST_SCREEN_FROM", 3)
+    monkeypatch.setattr("desktop.controllers.billing.FIRST_CLIENTS", 1)
+    monkeypatch.setattr("desktop.controllers.billing.TABLE_BATCH", 2)
+    held = threading.Event()
+    original = DocumentTable.build.__func__  # type: ignore[attr-defined]
+
+    def slowly(cls, documents, names, tz, only=None):  # type: ignore[no-untyped-def]
+        def batches():  # type: ignore[no-untyped-def]
+            for number, batch in enumerate(documents):
+                yield batch
+                if number == 1:  # (the first rows come in one batch: only the rest waits)
+                    held.wait(10)
+                    if fail:
+                        raise DatabaseUnavailable("The practice server cannot be reached.")
+        return original(cls, batches(), names, tz, only=only)
+
+    monkeypatch.setattr(DocumentTable, "build", classmethod(slowly))
+    return held
+
+
+def test_a_large_months_first_rows_show_while_the_rest_is_read_and_stay_where_they_are(  # type: ignore[no-untyped-def]
+        qtbot, db, practice, billed, monkeypatch):
+    page = opened_page(qtbot, db, practice["biller"], last_month=False)
+    held = held_after_first_rows(monkeypatch)
+    last = month_back(1)
+    header = page.table.horizontalHeader()
+    try:
+        with qtbot.waitSignal(page.firstShown, timeout=10_000):
+            page.period.setCurrentIndex(1)
+        ada = [("Statement", "Ada Lovelace", f"{last:%B %Y}", "$280.00"),  # (oldest period first)
+               ("Superbill", "Ada Lovelace", last.replace(day=5).isoformat(), "$140.00"),
+               ("Superbill", "Ada Lovelace", last.replace(day=19).isoformat(), "$140.00")]
+        assert listed(page) == ada
+        assert page.summary.text().startswith(f"Reading the rest of the documents of {last:%B %Y}…")
+        # Another sort, or a name typed, shows no rows rather than a part of the answer.
+        qtbot.mouseClick(header.viewport(), LEFT, pos=QPoint(header.sectionViewportPosition(DocColumn.AMOUNT) + 5, 5))
+        assert listed(page) == [] and page.list_area.currentWidget() is page.empty
+        assert "sorted and filtered as you chose once they are all in" in page.empty.text()
+        qtbot.mouseClick(header.viewport(), LEFT, pos=QPoint(header.sectionViewportPosition(DocColumn.CLIENT) + 5, 5))
+        assert listed(page) == ada and page.list_area.currentWidget() is page.table
+        qtbot.keyClicks(page.client, "bo")
+        assert listed(page) == []
+        page.client.clear()
+        assert listed(page) == ada
+        click_row(qtbot, page.table, 2)
+        chosen = page.selected_document()
+        assert chosen is not None and chosen.period_start == last.replace(day=19)
+        with qtbot.waitSignal(page.loaded, timeout=10_000):
+            held.set()
+    finally:
+        held.set()
+    assert listed(page)[:3] == ada and len(listed(page)) == 7  # the first rows stayed; the rest came below
+    assert page.selected_document() == chosen
+    assert page.summary.text().startswith(f"7 documents of {last:%B %Y}")
+
+
+def test_when_the_rest_of_a_large_month_cannot_be_read_its_first_rows_go_too(  # type: ignore[no-untyped-def]
+        qtbot, db, practice, billed, monkeypatch):
+    page = opened_page(qtbot, db, practice["biller"], last_month=False)
+    held = held_after_first_rows(monkeypatch, fail=True)
+    try:
+        with qtbot.waitSignal(page.firstShown, timeout=10_000):
+            page.period.setCurrentIndex(1)
+        assert len(listed(page)) == 3
+        with qtbot.waitSignal(page.loaded, timeout=10_000):
+            held.set()
+    finally:
+        held.set()
+    assert listed(page) == []
+    assert page.summary.text() == "The practice server cannot be reached."
 
 
 def test_a_hidden_page_reads_when_it_is_next_shown_not_before(qtbot, db, practice, billed):  # type: ignore[no-untyped-def]
