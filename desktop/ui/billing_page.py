@@ -449,6 +449,7 @@ class BillingPage(QWidget):
         self._progress: tuple[int, int] | None = None
         self._stale = False  # reload() was asked for while hidden: read when shown
         self._reading_for: tuple[Period, DocumentKind | None] | None = None  # the read in flight
+        self._first_for: tuple[Period, DocumentKind | None] | None = None  # what the first rows shown are of
         self._read_again = False
         self.running = False
         # Today on the practice's clock (its months are the practice's). Reading the practice's
@@ -712,6 +713,10 @@ class BillingPage(QWidget):
         self._read_again = False
         self._generation += 1
         generation = self._generation
+        if self.documents.first_only and self._first_for != wanted:
+            # The first rows of a read given up (another period or kind): not this one's.
+            self.documents.install(DocumentTable.empty(self.documents.table.tz))
+            self.list_area.setCurrentWidget(self.table)
         self._say(f"Reading the documents {period.words}…")
         billing, actor, sort = self.billing, self.actor, self.documents.sort_order
         so_far = self._read_so_far = [0]  # this read's own: a late one cannot speak for it
@@ -751,6 +756,7 @@ class BillingPage(QWidget):
         """A large period's first rows, its rest still being read: shown at once."""
         if generation != self._generation or self._reading_for is None or outcome.value is None:
             return  # another read began meanwhile, or the period is small (read whole at once)
+        self._first_for = self._reading_for
         self.documents.install(outcome.value, self._keep_for(outcome.value), first_only=True)
         self._shown_changed()
         self.firstShown.emit()

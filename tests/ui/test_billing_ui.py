@@ -347,6 +347,26 @@ def test_when_the_rest_of_a_large_month_cannot_be_read_its_first_rows_go_too(  #
     assert page.summary.text() == "The practice server cannot be reached."
 
 
+def test_another_month_chosen_while_the_rest_is_read_drops_the_first_rows_at_once(  # type: ignore[no-untyped-def]
+        qtbot, db, practice, billed, monkeypatch):
+    page = opened_page(qtbot, db, practice["biller"], last_month=False)
+    held = held_after_first_rows(monkeypatch)
+    earlier = month_back(2)
+    try:
+        with qtbot.waitSignal(page.firstShown, timeout=10_000):
+            page.period.setCurrentIndex(1)
+        assert len(listed(page)) == 3
+        page.period.setCurrentIndex(2)  # the month before: last month's rows not a moment under its heading
+        assert listed(page) == []
+        assert page.summary.text().startswith(f"Reading the documents of {earlier:%B %Y}…")
+        with qtbot.waitSignal(page.loaded, timeout=10_000):
+            held.set()
+    finally:
+        held.set()
+    assert {name for _kind, name, _when, _amount in listed(page)} == {"Ada Lovelace", "Zoë Ångström", "Bob Marley"}
+    assert page.summary.text().startswith(f"6 documents of {earlier:%B %Y}")
+
+
 def test_a_hidden_page_reads_when_it_is_next_shown_not_before(qtbot, db, practice, billed):  # type: ignore[no-untyped-def]
     page = BillingPage(Practice(db), practice["biller"])
     qtbot.addWidget(page)
