@@ -54,7 +54,8 @@ from desktop.ui.billing_page import DOCUMENT_COLUMNS, BillingPage  # noqa: E402
 
 KEY_TARGET_S = 0.050  # the Clients list's keystroke p90 (issue 17), held here to the same
 STALL_TARGET_S = 0.100  # the Clients list's keystroke maximum
-LOAD_TARGET_S = 5.0  # a month of a million clients' practice, listed
+LOAD_TARGET_S = 5.0  # a month of a million clients' practice: its first screen painted
+WHOLE_TARGET_S = 15.0  # ... and the whole month in (sorted and filtered from then on): a guard, no more
 MEMORY_TARGET_MB = 300.0  # what a listed month may add to the process
 LOAD_TIMEOUT_S = 900
 
@@ -202,12 +203,14 @@ def main() -> int:
     report.section(f"The Billing page, {args.clients:,} clients, {documents:,} documents")
     report.add(f"this month ({shown_this:,} documents): first screen painted", secs(this_first),
                target=f"≤ {LOAD_TARGET_S:.0f} s", met=this_first <= LOAD_TARGET_S)
-    report.add("  the whole month listed", secs(this_month))
+    report.add("  the whole month listed", secs(this_month), target=f"≤ {WHOLE_TARGET_S:.0f} s",
+               met=this_month <= WHOLE_TARGET_S)
     report.add("  longest the window could not answer meanwhile", ms(this_stall), target=ms(STALL_TARGET_S),
                met=this_stall <= STALL_TARGET_S)
     report.add(f"last month ({shown_last:,} documents): first screen painted", secs(last_first),
                target=f"≤ {LOAD_TARGET_S:.0f} s", met=last_first <= LOAD_TARGET_S)
-    report.add("  the whole month listed", secs(last_month), secs(naive), ratio(naive, last_month))
+    report.add("  the whole month listed", secs(last_month), secs(naive), ratio(naive, last_month),
+               f"≤ {WHOLE_TARGET_S:.0f} s", last_month <= WHOLE_TARGET_S)
     report.add("  longest the window could not answer meanwhile", ms(last_stall), target=ms(STALL_TARGET_S),
                met=last_stall <= STALL_TARGET_S)
     report.add(f"a letter typed in Client, median ({len(keys)} keys; {found:,} found by “{name}”)", ms(median(keys)),

@@ -120,8 +120,8 @@ class DocumentTable:
             return cls.empty(tz)
         whole = np.concatenate(parts) if len(parts) > 1 else parts[0]
         del parts
-        # Oldest period first, then by number: the rows come in the numbers' order (the read
-        # asks for them so), and then a stable sort by the first day alone is enough.
+        # Oldest period first, then by number. The rows mostly come in the numbers' order (SQLite
+        # visits a period's documents so); then a stable sort by the first day alone is enough.
         numbers = whole[:, 0]
         if np.all(numbers[1:] > numbers[:-1]):
             base = np.argsort(whole[:, 3], kind="stable")

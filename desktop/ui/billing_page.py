@@ -229,7 +229,7 @@ class DocumentsModel(_ColumnsModel):
         self.descending = False
         self.keep: Any = None  # a mask over the table, or None for every row
         # The table holds a large period's first rows only, its rest still being read
-        # (``show_first``): shown only in the order they were read in, unfiltered.
+        # (``install(first_only=True)``): shown only in the Client column's ascending order, unfiltered.
         self.first_only = False
         self._made: dict[int, DocumentRow] = {}
 
@@ -291,6 +291,8 @@ class DocumentsModel(_ColumnsModel):
         self._made = {}  # (made from the first rows' table: the same documents at other indexes)
         if len(order) > before:
             self.endInsertRows()
+        # The same documents, read again: a value may have changed between the two reads.
+        self.dataChanged.emit(self.index(0, 0), self.index(before - 1, len(self.columns) - 1))
         return True
 
     def _order(self) -> Any:
@@ -717,9 +719,9 @@ class BillingPage(QWidget):
             # The first rows of a read given up (another period or kind): not this one's.
             self.documents.install(DocumentTable.empty(self.documents.table.tz))
             self.list_area.setCurrentWidget(self.table)
-        self._say(f"Reading the documents {period.words}…")
         billing, actor, sort = self.billing, self.actor, self.documents.sort_order
         so_far = self._read_so_far = [0]  # this read's own: a late one cannot speak for it
+        self._say(self._reading_words())
         self.read_timer.start()
 
         def noted(count: int) -> None:
@@ -749,14 +751,23 @@ class BillingPage(QWidget):
             release_free_memory()  # the rows read on the way: a month of a large practice is a million
             return table
 
-        in_background(self, "Billing documents not read", read,
-                      lambda outcome: self._documents_read(generation, wanted, outcome), report=self._say)
+        try:
+            in_background(self, "Billing documents not read", read,
+                          lambda outcome: self._documents_read(generation, wanted, outcome), report=self._say)
+        except BaseException:
+            if first_rows is not None and not first_rows.done():
+                first_rows.set_result(None)  # (``when_resolved`` waits for it whatever happens)
+            raise
 
     def _first_read(self, generation: int, outcome: Outcome[DocumentTable | None]) -> None:
         """A large period's first rows, its rest still being read: shown at once."""
-        if generation != self._generation or self._reading_for is None or outcome.value is None:
+        wanted = self._reading_for
+        if generation != self._generation or wanted is None or outcome.value is None:
             return  # another read began meanwhile, or the period is small (read whole at once)
-        self._first_for = self._reading_for
+        if self.documents.first_only and self._first_for == wanted:
+            return  # read again (something changed meanwhile): the rows on screen stay, chosen as they are
+        self._first_for = wanted
+        self._loaded_for = None  # (the period listed before is not, now: choosing it reads it again)
         self.documents.install(outcome.value, self._keep_for(outcome.value), first_only=True)
         self._shown_changed()
         self.firstShown.emit()
@@ -772,25 +783,29 @@ class BillingPage(QWidget):
             self.load_documents(force=True)  # what arrived is already out of date
             return
         try:
+            if (not outcome or outcome.value is None) and self.documents.first_only:
+                # The rest could not be read (or the person was signed out): no part of a period shown.
+                self.documents.install(DocumentTable.empty(self.documents.table.tz))
+                self.list_area.setCurrentWidget(self.table)
+                self._loaded_for = None
             if isinstance(outcome.error, NotSignedIn):
                 self.sessionEnded.emit(str(outcome.error))
                 return
             if not outcome or outcome.value is None:
-                if self.documents.first_only:  # the rest could not be read: no part of a period shown
-                    self.documents.install(DocumentTable.empty(self.documents.table.tz))
-                    self.list_area.setCurrentWidget(self.table)
                 if outcome.error is None:
                     self._say("The documents could not be read.")
                 return
             selected = self.selected_document()
             self._loaded_for = wanted
             keep = self._keep_for(outcome.value)
-            if not self.documents.extend(outcome.value, keep):
+            extended = self.documents.extend(outcome.value, keep)
+            if not extended:
                 self.documents.install(outcome.value, keep)
             self._shown_changed()
-            keep = self._select_after_load or ((selected.id,) if selected is not None else ())
-            self._select_after_load = ()
-            self.select_documents(keep)
+            if self._select_after_load or not extended:  # (extended: the rows chosen, and the scroll, stay)
+                keep = self._select_after_load or ((selected.id,) if selected is not None else ())
+                self._select_after_load = ()
+                self.select_documents(keep)
         finally:
             self.loaded.emit()
 
@@ -853,7 +868,7 @@ class BillingPage(QWidget):
             return True
         if period.month is None:
             return True
-        held = f"over {FIRST_SCREEN_FROM:,}" if self.documents.first_only else f"{loaded:,}"
+        held = f"at least {FIRST_SCREEN_FROM:,}" if self.documents.first_only else f"{loaded:,}"
         box = QMessageBox(self)
         box.setObjectName("confirmAllPeriods")
         box.setIcon(QMessageBox.Icon.Question)
@@ -919,8 +934,9 @@ class BillingPage(QWidget):
             if len(shown):
                 self.list_area.setCurrentWidget(self.table)
             else:
-                self.empty.setText(f"{self._reading_words()} The documents are sorted and filtered as you "
-                                   "chose once they are all in.")
+                words = self._reading_for[0].words if self._reading_for is not None else self.current_period().words
+                self.empty.setText(f"The documents {words} are still being read. They are sorted and "
+                                   "filtered as you chose once they are all in.")
                 self.list_area.setCurrentWidget(self.empty)
             return
         superbills, statements, total = model.table.counts(model.keep)

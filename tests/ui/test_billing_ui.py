@@ -322,11 +322,16 @@ def test_a_large_months_first_rows_show_while_the_rest_is_read_and_stay_where_th
         click_row(qtbot, page.table, 2)
         chosen = page.selected_document()
         assert chosen is not None and chosen.period_start == last.replace(day=19)
+        resets: list[int] = []
+        added: list[tuple[int, int]] = []
+        page.documents.modelReset.connect(lambda: resets.append(1))
+        page.documents.rowsInserted.connect(lambda _parent, first, last_row: added.append((first, last_row)))
         with qtbot.waitSignal(page.loaded, timeout=10_000):
             held.set()
     finally:
         held.set()
-    assert listed(page)[:3] == ada and len(listed(page)) == 7  # the first rows stayed; the rest came below
+    assert listed(page)[:3] == ada and len(listed(page)) == 7
+    assert (resets, added) == ([], [(3, 6)])  # the first rows stayed as they were; the rest came below
     assert page.selected_document() == chosen
     assert page.summary.text().startswith(f"7 documents of {last:%B %Y}")
 
@@ -345,6 +350,45 @@ def test_when_the_rest_of_a_large_month_cannot_be_read_its_first_rows_go_too(  #
         held.set()
     assert listed(page) == []
     assert page.summary.text() == "The practice server cannot be reached."
+    with qtbot.waitSignal(page.loaded, timeout=10_000):  # the month listed before is read again
+        page.period.setCurrentIndex(0)
+    assert page.summary.text().startswith(f"0 documents of {dt.date.today():%B %Y}")
+
+
+def test_going_back_to_the_month_listed_before_while_the_rest_is_read_lists_that_month(  # type: ignore[no-untyped-def]
+        qtbot, db, practice, billed, monkeypatch):
+    page = opened_page(qtbot, db, practice["biller"], last_month=False)
+    held = held_after_first_rows(monkeypatch)
+    try:
+        with qtbot.waitSignal(page.firstShown, timeout=10_000):
+            page.period.setCurrentIndex(1)
+        with qtbot.waitSignal(page.loaded, timeout=10_000):
+            page.period.setCurrentIndex(0)  # this month again, whose documents were listed
+        assert listed(page) == []  # this month has none; last month's first rows are gone
+        assert page.summary.text().startswith(f"0 documents of {dt.date.today():%B %Y}")
+    finally:
+        held.set()
+    qtbot.wait(200)  # (last month's read, given up, arrives and is dropped)
+    assert listed(page) == [] and page.summary.text().startswith(f"0 documents of {dt.date.today():%B %Y}")
+
+
+def test_a_change_while_the_rest_is_read_keeps_the_first_rows_and_the_one_chosen(  # type: ignore[no-untyped-def]
+        qtbot, db, practice, billed, monkeypatch):
+    page = opened_page(qtbot, db, practice["biller"], last_month=False)
+    held = held_after_first_rows(monkeypatch)
+    try:
+        with qtbot.waitSignal(page.firstShown, timeout=10_000):
+            page.period.setCurrentIndex(1)
+        click_row(qtbot, page.table, 1)
+        chosen = page.selected_document()
+        page.reload()  # a document was made elsewhere, say: the month is read once more
+        assert len(listed(page)) == 3 and page.selected_document() == chosen
+        assert page.summary.text().startswith("Reading the rest of the documents")
+        with qtbot.waitSignal(page.loaded, timeout=10_000):
+            held.set()
+    finally:
+        held.set()
+    assert len(listed(page)) == 7 and page.selected_document() == chosen
 
 
 def test_another_month_chosen_while_the_rest_is_read_drops_the_first_rows_at_once(  # type: ignore[no-untyped-def]
