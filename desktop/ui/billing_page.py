@@ -55,8 +55,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.controllers import billing as billing_rules
 from desktop.controllers.appointments import AppointmentRow
-from desktop.controllers.billing import FIRST_SCREEN_FROM, BillingRunReport, DocumentRow
+from desktop.controllers.billing import BillingRunReport, DocumentRow
 from desktop.controllers.document_table import DocumentTable, Key
 from desktop.controllers.errors import NotSignedIn
 from desktop.controllers.permissions import Action, Actor
@@ -868,7 +869,7 @@ class BillingPage(QWidget):
             return True
         if period.month is None:
             return True
-        held = f"at least {FIRST_SCREEN_FROM:,}" if self.documents.first_only else f"{loaded:,}"
+        held = f"at least {billing_rules.FIRST_SCREEN_FROM:,}" if self.documents.first_only else f"{loaded:,}"
         box = QMessageBox(self)
         box.setObjectName("confirmAllPeriods")
         box.setIcon(QMessageBox.Icon.Question)

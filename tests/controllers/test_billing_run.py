@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from desktop.controllers.appointments import (
@@ -553,6 +553,21 @@ def test_an_amount_too_large_for_four_bytes_of_cents_reads_back_whole(
     assert [r.amount for r in _table_rows(table) if r.id == large] == [Decimal("98765432.10")]
     assert table.order(Key.AMOUNT, True)[0] == table.index_of(large)
     assert table.counts()[2] == sum((r.amount for r in billing.documents(owner)), Decimal(0))
+
+
+@pytest.mark.parametrize("stored, made", [
+    ("2026-04-30 14:05:09", dt.datetime(2026, 4, 30, 14, 5, 9)),  # as an earlier release wrote it
+    ("2026-04-30 14:05:09.5", dt.datetime(2026, 4, 30, 14, 5, 9, 500000)),
+    ("1969-12-31 23:59:59.000001", dt.datetime(1969, 12, 31, 23, 59, 59, 1))])
+def test_when_a_document_was_made_reads_back_to_the_microsecond_however_it_was_stored(
+        db: Database, billed_world: dict[str, Any], stored: str, made: dt.datetime) -> None:
+    billing, owner = BillingController(db), billed_world["owner"]
+    first = billing.documents(owner)[-1]
+    with db.transaction() as s:
+        s.execute(text("UPDATE billing_documents SET created_at = :made, period_start = '1969-12-31' "
+                       "WHERE id = :id"), {"made": stored, "id": first.id})
+    [row] = [r for r in _table_rows(billing.document_table(owner)) if r.id == first.id]
+    assert row.created_at == made.replace(tzinfo=dt.UTC) and row.period_start == dt.date(1969, 12, 31)
 
 
 def test_the_billing_pages_name_filter_finds_what_is_typed_in_any_case_or_script(

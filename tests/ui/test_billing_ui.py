@@ -372,6 +372,31 @@ def test_going_back_to_the_month_listed_before_while_the_rest_is_read_lists_that
     assert listed(page) == [] and page.summary.text().startswith(f"0 documents of {dt.date.today():%B %Y}")
 
 
+def test_all_periods_asks_first_while_a_large_months_rest_is_read(  # type: ignore[no-untyped-def]
+        qtbot, db, practice, billed, monkeypatch):
+    page = opened_page(qtbot, db, practice["biller"], last_month=False)
+    held = held_after_first_rows(monkeypatch)
+    last = month_back(1)
+    asked: list[str] = []
+
+    def keep_month(box: QMessageBox) -> None:
+        asked.append(box.text())
+        box.findChild(QPushButton, "keepMonth").click()
+
+    try:
+        with qtbot.waitSignal(page.firstShown, timeout=10_000):
+            page.period.setCurrentIndex(1)
+        answer(QMessageBox, keep_month)
+        page.period.setCurrentIndex(page.period.findText("All periods"))
+        assert asked == [f"{last:%B %Y} alone holds at least 3 documents; every period holds many times more."]
+        assert page.period.currentText() == f"Last month ({last:%B %Y})" and len(listed(page)) == 3
+        with qtbot.waitSignal(page.loaded, timeout=10_000):
+            held.set()
+    finally:
+        held.set()
+    assert len(listed(page)) == 7
+
+
 def test_a_change_while_the_rest_is_read_keeps_the_first_rows_and_the_one_chosen(  # type: ignore[no-untyped-def]
         qtbot, db, practice, billed, monkeypatch):
     page = opened_page(qtbot, db, practice["biller"], last_month=False)
