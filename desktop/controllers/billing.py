@@ -679,7 +679,9 @@ class BillingController(Controller):
             for cid, first_name, last_name in conn.execution_options(yield_per=TABLE_BATCH).execute(
                     named.where(Client.id.in_(select(BillingDocument.client_id).where(period)))):
                 known[cid] = display_name(first_name or "", last_name or "")
-            first(self._first_screen(conn, where, known, tz))
+            head = self._first_screen(conn, where, known, tz)
+            if len(head):  # (none when no client of the period can be named: then the whole, as it comes)
+                first(head)
 
         read = conn.execution_options(yield_per=TABLE_BATCH).execute(
             self._document_columns().where(period)).partitions(TABLE_BATCH)
