@@ -245,9 +245,10 @@ def test_the_page_opens_on_this_month_and_lists_another_month_when_chosen(qtbot,
     assert page.summary.text().startswith(f"6 documents of {before:%B %Y} · $1,080.00")
 
 
-def test_a_long_read_says_how_many_documents_it_has_read_so_far(qtbot, db, practice, billed, monkeypatch):  # type: ignore[no-untyped-def]
-    """A month of a million-client practice takes seconds to read: the page says how far it is."""
-    page = opened_page(qtbot, db, practice["biller"], last_month=False)
+def held_reads(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> threading.Event:
+    """Reads of the documents in batches of two that wait after their second batch until the
+    event is set, and then, with ``fail``, cannot read the rest (the practice server lost, say).
+    (A large month's first rows come in one batch: they do not wait.)"""
     monkeypatch.setattr("desktop.controllers.billing.TABLE_BATCH", 2)
     held = threading.Event()
     original = DocumentTable.build.__func__  # type: ignore[attr-defined]
@@ -257,10 +258,19 @@ def test_a_long_read_says_how_many_documents_it_has_read_so_far(qtbot, db, pract
             for number, batch in enumerate(documents):
                 yield batch
                 if number == 1:
-                    held.wait(10)  # the read is still going after its second batch
+                    held.wait(10)
+                    if fail:
+                        raise DatabaseUnavailable("The practice server cannot be reached.")
         return original(cls, batches(), names, tz, only=only)
 
     monkeypatch.setattr(DocumentTable, "build", classmethod(slowly))
+    return held
+
+
+def test_a_long_read_says_how_many_documents_it_has_read_so_far(qtbot, db, practice, billed, monkeypatch):  # type: ignore[no-untyped-def]
+    """A month of a million-client practice takes seconds to read: the page says how far it is."""
+    page = opened_page(qtbot, db, practice["biller"], last_month=False)
+    held = held_reads(monkeypatch)
     last = month_back(1)
     try:
         page.period.setCurrentIndex(1)
@@ -273,37 +283,29 @@ def test_a_long_read_says_how_many_documents_it_has_read_so_far(qtbot, db, pract
 
 def held_after_first_rows(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> threading.Event:
     """A large month's read (a month of three clients, made large here) that shows its first
-    client's documents and then waits, mid-way through the rest, until the event is set; and
-    then, with ``fail``, cannot read the rest (the practice server lost, say)."""
+    client's documents and then waits mid-way through the rest (``held_reads``)."""
     monkeypatch.setattr("desktop.controllers.billing.FIRST_SCREEN_FROM", 3)
     monkeypatch.setattr("desktop.controllers.billing.FIRST_CLIENTS", 1)
-    monkeypatch.setattr("desktop.controllers.billing.TABLE_BATCH", 2)
-    held = threading.Event()
-    original = DocumentTable.build.__func__  # type: ignore[attr-defined]
+    return held_reads(monkeypatch, fail)
 
-    def slowly(cls, documents, names, tz, only=None):  # type: ignore[no-untyped-def]
-        def batches():  # type: ignore[no-untyped-def]
-            for number, batch in enumerate(documents):
-                yield batch
-                if number == 1:  # (the first rows come in one batch: only the rest waits)
-                    held.wait(10)
-                    if fail:
-                        raise DatabaseUnavailable("The practice server cannot be reached.")
-        return original(cls, batches(), names, tz, only=only)
 
-    monkeypatch.setattr(DocumentTable, "build", classmethod(slowly))
-    return held
+def first_rows_shown(qtbot, db: Database, practice: dict[str, Actor], monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                     fail: bool = False) -> tuple[BillingPage, threading.Event]:
+    """The page on this month, then last month chosen: its first rows shown, the rest held
+    (``held_after_first_rows``) until the event is set (each read waits at most ten seconds)."""
+    page = opened_page(qtbot, db, practice["biller"], last_month=False)
+    held = held_after_first_rows(monkeypatch, fail)
+    with qtbot.waitSignal(page.firstShown, timeout=10_000):
+        page.period.setCurrentIndex(1)
+    return page, held
 
 
 def test_a_large_months_first_rows_show_while_the_rest_is_read_and_stay_where_they_are(  # type: ignore[no-untyped-def]
         qtbot, db, practice, billed, monkeypatch):
-    page = opened_page(qtbot, db, practice["biller"], last_month=False)
-    held = held_after_first_rows(monkeypatch)
+    page, held = first_rows_shown(qtbot, db, practice, monkeypatch)
     last = month_back(1)
     header = page.table.horizontalHeader()
     try:
-        with qtbot.waitSignal(page.firstShown, timeout=10_000):
-            page.period.setCurrentIndex(1)
         ada = [("Statement", "Ada Lovelace", f"{last:%B %Y}", "$280.00"),  # (oldest period first)
                ("Superbill", "Ada Lovelace", last.replace(day=5).isoformat(), "$140.00"),
                ("Superbill", "Ada Lovelace", last.replace(day=19).isoformat(), "$140.00")]
@@ -338,11 +340,8 @@ def test_a_large_months_first_rows_show_while_the_rest_is_read_and_stay_where_th
 
 def test_when_the_rest_of_a_large_month_cannot_be_read_its_first_rows_go_too(  # type: ignore[no-untyped-def]
         qtbot, db, practice, billed, monkeypatch):
-    page = opened_page(qtbot, db, practice["biller"], last_month=False)
-    held = held_after_first_rows(monkeypatch, fail=True)
+    page, held = first_rows_shown(qtbot, db, practice, monkeypatch, fail=True)
     try:
-        with qtbot.waitSignal(page.firstShown, timeout=10_000):
-            page.period.setCurrentIndex(1)
         assert len(listed(page)) == 3
         with qtbot.waitSignal(page.loaded, timeout=10_000):
             held.set()
@@ -357,11 +356,8 @@ def test_when_the_rest_of_a_large_month_cannot_be_read_its_first_rows_go_too(  #
 
 def test_going_back_to_the_month_listed_before_while_the_rest_is_read_lists_that_month(  # type: ignore[no-untyped-def]
         qtbot, db, practice, billed, monkeypatch):
-    page = opened_page(qtbot, db, practice["biller"], last_month=False)
-    held = held_after_first_rows(monkeypatch)
+    page, held = first_rows_shown(qtbot, db, practice, monkeypatch)
     try:
-        with qtbot.waitSignal(page.firstShown, timeout=10_000):
-            page.period.setCurrentIndex(1)
         with qtbot.waitSignal(page.loaded, timeout=10_000):
             page.period.setCurrentIndex(0)  # this month again, whose documents were listed
         assert listed(page) == []  # this month has none; last month's first rows are gone
@@ -399,11 +395,8 @@ def test_all_periods_asks_first_while_a_large_months_rest_is_read(  # type: igno
 
 def test_a_change_while_the_rest_is_read_keeps_the_first_rows_and_the_one_chosen(  # type: ignore[no-untyped-def]
         qtbot, db, practice, billed, monkeypatch):
-    page = opened_page(qtbot, db, practice["biller"], last_month=False)
-    held = held_after_first_rows(monkeypatch)
+    page, held = first_rows_shown(qtbot, db, practice, monkeypatch)
     try:
-        with qtbot.waitSignal(page.firstShown, timeout=10_000):
-            page.period.setCurrentIndex(1)
         click_row(qtbot, page.table, 1)
         chosen = page.selected_document()
         page.reload()  # a document was made elsewhere, say: the month is read once more
@@ -418,12 +411,9 @@ def test_a_change_while_the_rest_is_read_keeps_the_first_rows_and_the_one_chosen
 
 def test_another_month_chosen_while_the_rest_is_read_drops_the_first_rows_at_once(  # type: ignore[no-untyped-def]
         qtbot, db, practice, billed, monkeypatch):
-    page = opened_page(qtbot, db, practice["biller"], last_month=False)
-    held = held_after_first_rows(monkeypatch)
+    page, held = first_rows_shown(qtbot, db, practice, monkeypatch)
     earlier = month_back(2)
     try:
-        with qtbot.waitSignal(page.firstShown, timeout=10_000):
-            page.period.setCurrentIndex(1)
         assert len(listed(page)) == 3
         page.period.setCurrentIndex(2)  # the month before: last month's rows not a moment under its heading
         assert listed(page) == []
