@@ -370,8 +370,7 @@ def test_going_back_to_the_month_listed_before_while_the_rest_is_read_lists_that
 
 def test_all_periods_asks_first_while_a_large_months_rest_is_read(  # type: ignore[no-untyped-def]
         qtbot, db, practice, billed, monkeypatch):
-    page = opened_page(qtbot, db, practice["biller"], last_month=False)
-    held = held_after_first_rows(monkeypatch)
+    page, held = first_rows_shown(qtbot, db, practice, monkeypatch)
     last = month_back(1)
     asked: list[str] = []
 
@@ -380,8 +379,6 @@ def test_all_periods_asks_first_while_a_large_months_rest_is_read(  # type: igno
         box.findChild(QPushButton, "keepMonth").click()
 
     try:
-        with qtbot.waitSignal(page.firstShown, timeout=10_000):
-            page.period.setCurrentIndex(1)
         answer(QMessageBox, keep_month)
         page.period.setCurrentIndex(page.period.findText("All periods"))
         assert asked == [f"{last:%B %Y} alone holds at least 3 documents; every period holds many times more."]
