@@ -675,9 +675,10 @@ class BillingController(Controller):
         if first is not None and ids is None and conn.execute(select(func.count()).select_from(
                 select(BillingDocument.id).where(*where).limit(FIRST_SCREEN_FROM).subquery())).scalar_one() \
                 >= FIRST_SCREEN_FROM:
-            # The period's clients and their names first (the rest of the read uses them too).
+            # The period's clients and their names first (the rest of the read uses them too): the
+            # clients' numbers from the period's index alone (``ix_billing_documents_period_end``).
             for cid, first_name, last_name in conn.execution_options(yield_per=TABLE_BATCH).execute(
-                    named.where(Client.id.in_(select(BillingDocument.client_id).where(period)))):
+                    named.where(Client.id.in_(select(BillingDocument.client_id).where(*where)))):
                 known[cid] = display_name(first_name or "", last_name or "")
             head = self._first_screen(conn, where, known, tz)
             if len(head):  # (none when no client of the period can be named: then the whole, as it comes)
