@@ -71,8 +71,8 @@ class DocumentTable:
         self.ids = ids  # int32, or int64 if a number needs it (``_narrowest``)
         self.kinds = kinds  # uint8: SUPERBILL or STATEMENT
         self.clients = clients  # int32: the document's client, an index into ``client_ids``
-        self.starts = starts  # int32: the period's first day, days since 1970-01-01
-        self.ends = ends  # int32: its last day
+        self.starts = starts  # the period's first day, days since 1970-01-01: int16 (1880-2059) or wider
+        self.ends = ends  # its last day
         self.cents = cents  # the amount in cents: int32, or int64 if one needs it
         self.automatic = automatic  # bool
         self.created = created  # int64: microseconds since 1970, UTC
@@ -135,7 +135,7 @@ class DocumentTable:
         ids, cents = _narrowest(whole[:, 0]), _narrowest(whole[:, 5])
         client_of, created = whole[:, 2].copy(), whole[:, 7].copy()
         kinds, automatic = whole[:, 1].astype(np.uint8), whole[:, 6].astype(bool)
-        starts, ends = whole[:, 3].astype(np.int32), whole[:, 4].astype(np.int32)
+        starts, ends = _narrowest(whole[:, 3], np.int16), _narrowest(whole[:, 4], np.int16)
         del whole
         client_ids, clients = _numbered(client_of)
         # The clients' names, asked for in id order, as ``client_ids`` is. (A client deleted
@@ -262,11 +262,14 @@ class DocumentTable:
         return superbills, statements, Decimal(cents) / 100
 
 
-def _narrowest(column: np.ndarray) -> np.ndarray:
-    """A copy of an int64 column, as int32 if every value fits (four bytes a document fewer)."""
-    if len(column) and (int(column.min()) < -(2**31) or int(column.max()) >= 2**31):
-        return column.copy()
-    return column.astype(np.int32)
+def _narrowest(column: np.ndarray, narrow: Any = None) -> np.ndarray:
+    """A copy of an int64 column in the narrowest of ``narrow`` (if given), int32 and int64 that
+    holds every value: a million documents' column of four bytes instead of eight is 4 MB less."""
+    low, high = (int(column.min()), int(column.max())) if len(column) else (0, 0)
+    for kind in (narrow, np.int32):
+        if kind is not None and np.iinfo(kind).min <= low and high <= np.iinfo(kind).max:
+            return column.astype(kind)
+    return column.copy()
 
 
 def _numbered(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -118,6 +118,10 @@ def test_numbers_past_four_bytes_and_rows_out_of_order_are_read_as_they_are() ->
     assert [(r.id, r.client_id, r.amount) for r in map(table.row, range(len(table)))] == [
         (11, 2**34, Decimal("0.05")), (12, 9, Decimal("1.00")), (2**33, 7, Decimal(2**40) / 100)]
     assert table.order(Key.NUMBER, True).tolist() == [2, 1, 0] and table.order(Key.CLIENT).tolist() == [2, 1, 0]
+    far = dt.date(2071, 3, 1)  # past two bytes of days
+    later = DocumentTable.build([rows[:2] + [_stored(13, 1, 9, far, far, 100, 1, made)]],
+                                _asked([(7, "Ada", "Byron"), (9, "Al", "Bo")]), NEW_YORK)
+    assert [later.row(i).period_start for i in later.order(Key.PERIOD, True)] == [far, day, day]
 
 
 def test_a_client_deleted_between_the_two_reads_is_shown_by_number_and_an_empty_read_is_empty() -> None:
