@@ -675,8 +675,9 @@ class BillingController(Controller):
         if first is not None and ids is None and conn.execute(select(func.count()).select_from(
                 select(BillingDocument.id).where(*where).limit(FIRST_SCREEN_FROM).subquery())).scalar_one() \
                 >= FIRST_SCREEN_FROM:
-            # The period's clients and their names first (the rest of the read uses them too): the
-            # clients' numbers from the period's index alone (``ix_billing_documents_period_end``).
+            # The period's clients and their names first (the rest of the read uses them too). For the
+            # whole practice, the clients' numbers come from the period's index alone
+            # (``ix_billing_documents_period``); a clinician's few clients lead from their own index.
             for cid, first_name, last_name in conn.execution_options(yield_per=TABLE_BATCH).execute(
                     named.where(Client.id.in_(select(BillingDocument.client_id).where(*where)))):
                 known[cid] = display_name(first_name or "", last_name or "")

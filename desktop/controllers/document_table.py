@@ -37,6 +37,7 @@ else:
 SUPERBILL, STATEMENT = 1, 0  # ``kinds``: statements sort before superbills, as their names do
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAY_ZERO = dt.date(1970, 1, 1).toordinal()
+_DAYS_OFFSET = 2**21  # added to days since 1970 (0001-01-01 to 9999-12-31) to make them 0 to 2**23
 _SEP = b"\x1f"  # after every name in the joined text; no typed text holds it
 PIECE = 32_768  # names handled by one call in C (which holds the interpreter meanwhile)
 MANY_HITS = 20_000  # places the typed text was found, above which ``named`` marks bytes
@@ -209,8 +210,8 @@ class DocumentTable:
             return self.kinds
         if key is Key.CLIENT:
             return self._name_ranks[self.clients]
-        if key is Key.PERIOD:
-            return (self.starts.astype(np.int64) << 20) | self.ends.astype(np.int64)
+        if key is Key.PERIOD:  # (days made positive first: a period before 1970 has negative ones)
+            return ((self.starts.astype(np.int64) + _DAYS_OFFSET) << 23) | (self.ends.astype(np.int64) + _DAYS_OFFSET)
         if key is Key.CREATED:
             return self.created
         if key is Key.MADE:

@@ -379,7 +379,7 @@ class BillingDocument(Base):
     # day on (this month's and last month's, the ones looked at most, are at the end of this
     # index), with period_start checked in the index itself; and their clients, named first by
     # the Billing page for a large month's first screen, read from the index alone.
-    __table_args__ = (Index("ix_billing_documents_period_end", "period_end", "period_start", "client_id"),)
+    __table_args__ = (Index("ix_billing_documents_period", "period_end", "period_start", "client_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)

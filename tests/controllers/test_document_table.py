@@ -26,7 +26,8 @@ names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_s
 documents = st.lists(st.tuples(
     st.integers(0, 5),  # client
     st.booleans(),  # superbill
-    st.integers(0, 40), st.integers(0, 3),  # first day (days after 2026-01-01), length
+    # first day (days after 2026-01-01: a few weeks, so periods tie, or back to 1968 and on to 2072), length
+    st.one_of(st.integers(0, 40), st.integers(-21_000, 17_000)), st.integers(0, 3),
     st.integers(0, 50_000), st.booleans(), st.integers(0, 10**6)), max_size=40)
 
 
@@ -118,6 +119,13 @@ def test_numbers_past_four_bytes_and_rows_out_of_order_are_read_as_they_are() ->
     assert [(r.id, r.client_id, r.amount) for r in map(table.row, range(len(table)))] == [
         (11, 2**34, Decimal("0.05")), (12, 9, Decimal("1.00")), (2**33, 7, Decimal(2**40) / 100)]
     assert table.order(Key.NUMBER, True).tolist() == [2, 1, 0] and table.order(Key.CLIENT).tolist() == [2, 1, 0]
+    # Periods before 1970 (negative days) sort as their dates do.
+    d = dt.date
+    old = DocumentTable.build([[_stored(21, 0, 7, d(1969, 12, 31), d(1970, 1, 4), 1, 1, made),
+                                _stored(22, 0, 7, d(1969, 6, 1), d(1969, 6, 30), 1, 1, made),
+                                _stored(23, 1, 7, d(1969, 12, 31), d(1969, 12, 31), 1, 1, made)]],
+                              _asked([(7, "Ada", "Byron")]), NEW_YORK)
+    assert [old.row(i).id for i in old.order(Key.PERIOD)] == [22, 23, 21]
     far = dt.date(2071, 3, 1)  # past two bytes of days
     later = DocumentTable.build([rows[:2] + [_stored(13, 1, 9, far, far, 100, 1, made)]],
                                 _asked([(7, "Ada", "Byron"), (9, "Al", "Bo")]), NEW_YORK)
