@@ -703,6 +703,18 @@ def test_a_0008_practice_gains_the_owed_since_stamps_from_its_owed_flags_and_bil
 
 # ---------------------------------------------------------------- 0009 -> head (0010: a period's clients)
 
+@contextlib.contextmanager
+def _gone_back_to(url: str, revision: str) -> Iterator[Connection]:
+    """A connection to the practice at ``url`` once migrated back to ``revision``."""
+    engine = create_database_engine(url)
+    try:
+        command.downgrade(alembic_config(engine), revision)
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
 def _plan(conn: Connection, statement: str, parameters: Any) -> str:
     return " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
 
@@ -756,13 +768,8 @@ def test_a_0009_practice_names_a_large_months_clients_from_its_period_index_and_
     finally:
         db.dispose()
 
-    engine = create_database_engine(fresh_url)
-    try:
-        command.downgrade(alembic_config(engine), "0009")
-        with engine.connect() as conn:
-            indexes = {i["name"]: tuple(i["column_names"]) for i in inspect(conn).get_indexes("billing_documents")}
-            assert indexes["ix_billing_documents_period_end"] == ("period_end", "period_start")
-            assert "ix_billing_documents_period" not in indexes
-            assert conn.execute(text("SELECT count(*) FROM billing_documents")).scalar() == 6
-    finally:
-        engine.dispose()
+    with _gone_back_to(fresh_url, "0009") as conn:
+        indexes = {i["name"]: tuple(i["column_names"]) for i in inspect(conn).get_indexes("billing_documents")}
+        assert indexes["ix_billing_documents_period_end"] == ("period_end", "period_start")
+        assert "ix_billing_documents_period" not in indexes
+        assert conn.execute(text("SELECT count(*) FROM billing_documents")).scalar() == 6
