@@ -68,7 +68,7 @@ from desktop.controllers.base import (
     write_audit_first,
     writes,
 )
-from desktop.controllers.document_table import DocumentTable
+from desktop.controllers.document_table import DocumentTable, client_key
 from desktop.controllers.errors import CaseloadError, InvalidInput, NotFound
 from desktop.controllers.permissions import Action, Actor
 from desktop.controllers.settings import Settings, SettingsController
@@ -718,9 +718,9 @@ class BillingController(Controller):
     def _first_screen(self, conn: Connection, where: list[Any], names: dict[int, str],
                       tz: ZoneInfo) -> DocumentTable:
         """Every document (of those ``where`` picks) of the ``FIRST_CLIENTS`` clients whose names
-        come first in the Client column's order (``DocumentTable``: case-folded, byte order),
+        come first in the Client column's order (``document_table.client_key``),
         and of any client sharing the last of those names."""
-        folded = {cid: name.casefold().encode("utf-8", "surrogatepass") for cid, name in names.items()}
+        folded = {cid: client_key(name) for cid, name in names.items()}
         if len(folded) > FIRST_CLIENTS:
             last = heapq.nsmallest(FIRST_CLIENTS, folded.values())[-1]
             picked = sorted(cid for cid, key in folded.items() if key <= last)

@@ -80,7 +80,7 @@ class DocumentTable:
         self.client_ids = client_ids  # int64, ascending
         self.names = TextColumn(names)  # each client's display name, joined (a third of the memory)
         self.tz = tz
-        folded = [name.casefold().encode("utf-8", "surrogatepass") for name in names]
+        folded = [client_key(name) for name in names]
         lengths = np.fromiter(map(len, folded), dtype=np.int64, count=len(folded)) + 1
         self._folded = np.frombuffer(_SEP.join(folded) + _SEP if folded else b"", dtype=np.uint8)
         self._name_starts = np.zeros(len(folded) + 1, dtype=np.int64)
@@ -220,7 +220,7 @@ class DocumentTable:
 
     def named(self, text: str) -> np.ndarray:
         """Which documents' client has ``text`` (case-folded) in their display name: a mask."""
-        needle = text.casefold().encode("utf-8", "surrogatepass")
+        needle = client_key(text)
         if not needle:
             return np.ones(len(self), dtype=bool)
         clients = np.zeros(len(self.names), dtype=bool)
@@ -261,6 +261,12 @@ class DocumentTable:
             statements = shown - superbills
             cents = int(np.sum(self.cents, where=keep, dtype=np.int64))
         return superbills, statements, Decimal(cents) / 100
+
+
+def client_key(name: str) -> bytes:
+    """What the Client column sorts by (in byte order) and its filter looks in: the display
+    name case-folded, as UTF-8 (whose byte order is the code points')."""
+    return name.casefold().encode("utf-8", "surrogatepass")
 
 
 def _narrowest(column: np.ndarray, narrow: Any = None) -> np.ndarray:

@@ -717,9 +717,7 @@ class BillingPage(QWidget):
         self._generation += 1
         generation = self._generation
         if self.documents.first_only and self._first_for != wanted:
-            # The first rows of a read given up (another period or kind): not this one's.
-            self.documents.install(DocumentTable.empty(self.documents.table.tz))
-            self.list_area.setCurrentWidget(self.table)
+            self._drop_first_rows()  # of a read given up (another period or kind): not this one's
         billing, actor, sort = self.billing, self.actor, self.documents.sort_order
         so_far = self._read_so_far = [0]  # this read's own: a late one cannot speak for it
         self._say(self._reading_words())
@@ -773,6 +771,12 @@ class BillingPage(QWidget):
         self._shown_changed()
         self.firstShown.emit()
 
+    def _drop_first_rows(self) -> None:
+        """No part of a period shown: the first rows of a large one go, and nothing is listed."""
+        self.documents.install(DocumentTable.empty(self.documents.table.tz))
+        self.list_area.setCurrentWidget(self.table)
+        self._loaded_for = None
+
     def _documents_read(self, generation: int, wanted: tuple[Period, DocumentKind | None],
                         outcome: Outcome[DocumentTable]) -> None:
         if generation != self._generation:
@@ -785,10 +789,7 @@ class BillingPage(QWidget):
             return
         try:
             if (not outcome or outcome.value is None) and self.documents.first_only:
-                # The rest could not be read (or the person was signed out): no part of a period shown.
-                self.documents.install(DocumentTable.empty(self.documents.table.tz))
-                self.list_area.setCurrentWidget(self.table)
-                self._loaded_for = None
+                self._drop_first_rows()  # the rest could not be read (or the person was signed out)
             if isinstance(outcome.error, NotSignedIn):
                 self.sessionEnded.emit(str(outcome.error))
                 return
@@ -864,7 +865,7 @@ class BillingPage(QWidget):
         loaded = self.documents.total
         period = self.current_period() if self._loaded_for is None else self._loaded_for[0]
         if self.documents.first_only:  # a large month's first rows: the month itself is being read
-            period = self._reading_for[0] if self._reading_for is not None else period
+            period = self._period_read()
         elif loaded <= ALL_PERIODS_ASK_ABOVE:
             return True
         if period.month is None:
@@ -935,8 +936,7 @@ class BillingPage(QWidget):
             if len(shown):
                 self.list_area.setCurrentWidget(self.table)
             else:
-                words = self._reading_for[0].words if self._reading_for is not None else self.current_period().words
-                self.empty.setText(f"The documents {words} are still being read. They are sorted and "
+                self.empty.setText(f"The documents {self._period_read().words} are still being read. They are sorted and "
                                    "filtered as you chose once they are all in.")
                 self.list_area.setCurrentWidget(self.empty)
             return
@@ -1140,11 +1140,13 @@ class BillingPage(QWidget):
 
     def _reading_words(self) -> str:
         """What the summary says while a read is under way."""
-        wanted = self._reading_for
-        words = wanted[0].words if wanted is not None else self.current_period().words
         rest = "the rest of " if self.documents.first_only else ""
         so_far = f" {self._read_so_far[0]:,} so far" if self._read_so_far[0] else ""
-        return f"Reading {rest}the documents {words}…{so_far}"
+        return f"Reading {rest}the documents {self._period_read().words}…{so_far}"
+
+    def _period_read(self) -> Period:
+        """The period being read (or, between reads, the one chosen)."""
+        return self._reading_for[0] if self._reading_for is not None else self.current_period()
 
     def _show_progress(self) -> None:
         if self._progress is not None and self._progress[1]:

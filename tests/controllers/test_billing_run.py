@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, or_, select, text
+from sqlalchemy import false, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from desktop.controllers.appointments import (
@@ -540,6 +540,19 @@ def test_a_large_periods_first_rows_are_the_whole_periods_first_rows_in_the_clie
     mine = billing.document_table(w["clinician"], month="2026-04", first=firsts.append)
     assert {firsts[0].row(i).client_id for i in range(len(firsts[0]))} == {w["ines"]} == \
         {mine.row(i).client_id for i in range(len(mine))}  # the clinician's own clients' documents only
+
+
+def test_a_large_period_whose_clients_cannot_be_named_gets_no_first_rows_but_is_read_whole(
+        db: Database, billed_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients gone between the two statements (deleted elsewhere): shown by number, not a first
+    screen of nothing."""
+    monkeypatch.setattr("desktop.controllers.billing.FIRST_SCREEN_FROM", 1)
+    monkeypatch.setattr("desktop.controllers.billing.visible_clients", lambda stmt, who: stmt.where(false()))
+    firsts: list[DocumentTable] = []
+    whole = BillingController(db).document_table(billed_world["biller"], month="2026-04", first=firsts.append)
+    assert firsts == []
+    assert sorted(r.client_name for r in _table_rows(whole)) == sorted(
+        f"#{billed_world[who]}" for who in ("ines", "ines", "tobias", "tobias"))
 
 
 def test_an_amount_too_large_for_four_bytes_of_cents_reads_back_whole(
